@@ -1,0 +1,141 @@
+/*
+ * layerpar_kernels.h — fused dense-layer kernels of LayerParallel.
+ *
+ * The ResNet step of the paper (eq. 2–3):  x⁺ = x + β·ReLU(W x + b),
+ * its transposed linearisation (the backward/adjoint pass), and the plain
+ * dense layers that open (input → width, ReLU) and close (width → output,
+ * identity) the network.
+ *
+ * LAYOUT (decided once, here). A batch of B samples of width w is a w×B
+ * matrix stored feature-major with the batch contiguous: element
+ * (feature i, sample j) is X[i*ldx + j], ldx >= B. SIMD lanes therefore run
+ * over samples, so any width — 6 inputs, 1 output, 17 neurons — vectorises
+ * fully, and bias and ReLU are applied to whole vectors of one feature.
+ * Weights are row-major: W[i*ldw + k] is the weight from input k to output i,
+ * ldw >= number of inputs. Biases are contiguous vectors.
+ *
+ * ALIGNMENT. None is required: kernels use unaligned loads. The Kernels
+ * module allocates 64-byte-aligned buffers with leading dimensions rounded up
+ * to a whole cache line (8 doubles / 16 floats), which the optimized kernels
+ * run fastest on.
+ *
+ * CONVENTIONS.
+ *  - ReLU(z) = (z <= 0) ? 0 : z, so NaN propagates (it is not clamped to 0);
+ *    ReLU'(z)·λ = (z <= 0) ? 0 : λ (the derivative at exactly 0 is 0).
+ *  - Sizes of 0 are valid and do nothing (accumulators are left untouched).
+ *  - Outputs must not overlap inputs unless stated.
+ *  - Kernels allocate nothing, keep no state, do no I/O, and are thread-safe.
+ *  - Every kernel exists as `NAME_ref` (plain C, the oracle) and `NAME_avx2`
+ *    (AVX2+FMA; call only when lp_cpu_supports_avx2_fma()), and as `NAME`,
+ *    which calls the implementation chosen at run time (see lp_kernels_*).
+ */
+#ifndef LAYERPAR_KERNELS_H
+#define LAYERPAR_KERNELS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Sizes and leading dimensions (a Swift `Int`). */
+typedef ptrdiff_t lp_int;
+
+/** Activation of a dense (non-residual) layer. */
+typedef enum lp_activation {
+    LP_ACT_IDENTITY = 0,
+    LP_ACT_RELU = 1,
+} lp_activation;
+
+/** Kernel implementation families. */
+typedef enum lp_impl {
+    LP_IMPL_REFERENCE = 0,
+    LP_IMPL_AVX2 = 1,
+} lp_impl;
+
+/*
+ * Prototypes come from one macro per kernel so that the reference, the
+ * optimized and the dispatching variants cannot drift apart.
+ *
+ * lp_resnet_fwd — hidden residual layer, forward (w inputs = w outputs):
+ *     Z = W X + b·1ᵀ                      (stored only if Z != NULL)
+ *     Y = X + β·ReLU(Z)
+ *   W: w×w, b: w, X, Y, Z: w×B. Y must not overlap X, W, b or Z.
+ *
+ * lp_resnet_adj — hidden residual layer, transposed (adjoint) step at the
+ * linearisation point Z (the pre-activation of the forward step), given the
+ * adjoint Λ⁺ at the layer output:
+ *     G  = ReLU'(Z) ⊙ Λ⁺                  (never stored)
+ *     Λ  = Λ⁺ + β·Wᵀ G                    (if L != NULL; overwritten)
+ *     dW += β·G Xᵀ                        (if dW != NULL; accumulated)
+ *     db += β·G 1                         (if db != NULL; accumulated)
+ *   X is the layer input (used only for dW; may be NULL if dW == NULL).
+ *
+ * lp_dense_fwd — dense layer with m outputs and n inputs:
+ *     Z = W X + b·1ᵀ (stored only if Z != NULL), Y = act(Z)
+ *   W: m×n, b: m, X: n×B, Y, Z: m×B. For LP_ACT_IDENTITY, Y = Z.
+ *
+ * lp_dense_adj — its transpose, given the adjoint Λout (m×B) at the output:
+ *     G    = act'(Z) ⊙ Λout               (Z unused for identity, may be NULL)
+ *     Λin  = Wᵀ G                         (n×B, if Lin != NULL; overwritten)
+ *     dW  += G Xᵀ                         (if dW != NULL; accumulated)
+ *     db  += G 1                          (if db != NULL; accumulated)
+ */
+#define LP_RESNET_FWD_PROTO(T, NAME)                                         \
+    void NAME(lp_int w, lp_int B, T beta, const T *W, lp_int ldw,            \
+              const T *b, const T *X, lp_int ldx, T *Y, lp_int ldy,          \
+              T *Z, lp_int ldz)
+#define LP_RESNET_ADJ_PROTO(T, NAME)                                         \
+    void NAME(lp_int w, lp_int B, T beta, const T *W, lp_int ldw,            \
+              const T *X, lp_int ldx, const T *Z, lp_int ldz,                \
+              const T *Lp, lp_int ldlp, T *L, lp_int ldl,                    \
+              T *dW, lp_int lddw, T *db)
+#define LP_DENSE_FWD_PROTO(T, NAME)                                          \
+    void NAME(lp_int m, lp_int n, lp_int B, lp_activation act,               \
+              const T *W, lp_int ldw, const T *b, const T *X, lp_int ldx,    \
+              T *Y, lp_int ldy, T *Z, lp_int ldz)
+#define LP_DENSE_ADJ_PROTO(T, NAME)                                          \
+    void NAME(lp_int m, lp_int n, lp_int B, lp_activation act,               \
+              const T *W, lp_int ldw, const T *X, lp_int ldx,                \
+              const T *Z, lp_int ldz, const T *Lout, lp_int ldlo,            \
+              T *Lin, lp_int ldli, T *dW, lp_int lddw, T *db)
+
+/* One declaration set per implementation suffix: `` (dispatching), _ref, _avx2. */
+#define LP_DECLARE_KERNELS(SUFFIX)                                           \
+    LP_RESNET_FWD_PROTO(double, lp_resnet_fwd_f64##SUFFIX);                  \
+    LP_RESNET_FWD_PROTO(float, lp_resnet_fwd_f32##SUFFIX);                   \
+    LP_RESNET_ADJ_PROTO(double, lp_resnet_adj_f64##SUFFIX);                  \
+    LP_RESNET_ADJ_PROTO(float, lp_resnet_adj_f32##SUFFIX);                   \
+    LP_DENSE_FWD_PROTO(double, lp_dense_fwd_f64##SUFFIX);                    \
+    LP_DENSE_FWD_PROTO(float, lp_dense_fwd_f32##SUFFIX);                     \
+    LP_DENSE_ADJ_PROTO(double, lp_dense_adj_f64##SUFFIX);                    \
+    LP_DENSE_ADJ_PROTO(float, lp_dense_adj_f32##SUFFIX)
+
+LP_DECLARE_KERNELS();
+LP_DECLARE_KERNELS(_ref);
+LP_DECLARE_KERNELS(_avx2);
+
+/* ---- Run-time dispatch ------------------------------------------------
+ * The CPU is probed once (__builtin_cpu_supports) and the choice cached.
+ * The table is filled with reference kernels first and optimized kernels
+ * replace slots, so no slot is ever empty. The environment variable
+ * LAYERPAR_KERNELS=reference|avx2 forces a family at first use (an
+ * unsupported or unknown value falls back to the best supported family and
+ * is reported by lp_kernels_env_error()).
+ */
+
+/** 1 if this CPU (and OS) supports AVX2 and FMA, else 0. */
+int lp_cpu_supports_avx2_fma(void);
+/** The family the dispatching kernels currently call. */
+lp_impl lp_kernels_active(void);
+/** Forces a family. Returns 0, or -1 if the CPU cannot run it (no change). */
+int lp_kernels_select(lp_impl impl);
+/** "reference" or "avx2" (NULL for an unknown value). */
+const char *lp_impl_name(lp_impl impl);
+/** Non-NULL message if LAYERPAR_KERNELS held an unusable value. */
+const char *lp_kernels_env_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LAYERPAR_KERNELS_H */

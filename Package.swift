@@ -1,0 +1,72 @@
+// swift-tools-version: 6.1
+// LayerParallel: layer-parallel training of deep residual networks with MGRIT.
+// Module graph (arrows = may import), as in DESIGN.md:
+//   layerpar ─► Training ─► ResNet ─► Kernels ─► CKernels
+//      │           │          │
+//      │           ▼          ▼
+//      │         MGRIT ◄──────┘     MGRIT imports only Comm's protocol
+//      └─► Topology               Comm ─► CMPI
+import PackageDescription
+
+// Kernels are compiled optimised in every configuration: debug test runs would
+// otherwise spend their time in -O0 inner loops.
+let kernelCFlags: [CSetting] = [
+    .unsafeFlags(["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]),
+]
+
+let package = Package(
+    name: "LayerParallel",
+    products: [
+        .executable(name: "layerpar", targets: ["layerpar"]),
+        .library(name: "Kernels", targets: ["Kernels"]),
+        .library(name: "MGRIT", targets: ["MGRIT"]),
+        .library(name: "Comm", targets: ["Comm"]),
+        .library(name: "ResNet", targets: ["ResNet"]),
+        .library(name: "Training", targets: ["Training"]),
+        .library(name: "Topology", targets: ["Topology"]),
+        .library(name: "Reports", targets: ["Reports"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // MARK: C: kernels and system libraries (one module map + shim each)
+        .target(name: "CKernels", path: "CKernels", cSettings: kernelCFlags),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CXSMM", pkgConfig: "libxsmm",
+                       providers: [.apt(["libxsmm-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CHwloc", pkgConfig: "hwloc",
+                       providers: [.apt(["libhwloc-dev", "hwloc"])]),
+        .systemLibrary(name: "CNuma", pkgConfig: "numa",
+                       providers: [.apt(["libnuma-dev", "numactl"])]),
+
+        // MARK: Swift library modules
+        .target(name: "Kernels", dependencies: ["CKernels", "COpenBLAS"]),
+        .target(name: "Comm", dependencies: ["CMPI"]),
+        .target(name: "MGRIT", dependencies: ["Comm"]),
+        .target(name: "ResNet", dependencies: ["Kernels", "MGRIT"]),
+        .target(name: "Training", dependencies: ["ResNet", "MGRIT", "Comm", "Reports"]),
+        .target(name: "Topology", dependencies: ["CHwloc", "CNuma"]),
+        .target(name: "Reports"),
+
+        // MARK: the command-line tool
+        .executableTarget(name: "layerpar", dependencies: [
+            "Kernels", "MGRIT", "Comm", "ResNet", "Training", "Topology", "Reports", "CXSMM",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // MARK: tests
+        .testTarget(name: "SmokeTests", dependencies: ["COpenBLAS", "CMPI", "CHwloc", "CNuma"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"]),
+        .testTarget(name: "MGRITTests", dependencies: ["MGRIT", "Comm"]),
+        .testTarget(name: "ResNetTests", dependencies: ["ResNet", "MGRIT", "Kernels", "Comm"]),
+        .testTarget(name: "CommTests", dependencies: ["Comm", "layerpar"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "Reports", "layerpar"]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology", "layerpar"]),
+    ]
+)

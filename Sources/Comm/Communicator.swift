@@ -1,0 +1,57 @@
+/// A group of ranks that solve one layer-parallel system together.
+///
+/// This is the whole interface MGRIT sees of the parallel machine: point-to-point
+/// exchange of boundary states between neighbouring ranks, reductions of norms,
+/// and a barrier. ``SerialCommunicator`` is the one-rank implementation;
+/// `MPICommunicator` runs over Open MPI.
+///
+/// Non-blocking semantics follow MPI: a buffer handed to ``isend(_:count:to:tag:)``
+/// or ``irecv(_:count:from:tag:)`` must stay allocated and must not be touched
+/// (written for a send, read or written for a receive) until the request has
+/// completed in ``waitAll(_:)``. Callers keep such buffers in storage they own
+/// for the whole solve, never in temporaries.
+public protocol Communicator: AnyObject {
+    /// This rank's index, `0 ..< size`.
+    var rank: Int { get }
+    /// Number of ranks in the group, at least 1.
+    var size: Int { get }
+
+    /// Starts sending `count` doubles from `buffer` to rank `to` with message `tag` (≥ 0).
+    func isend(_ buffer: UnsafePointer<Double>, count: Int, to: Int, tag: Int) throws -> CommRequest
+    /// Starts receiving exactly `count` doubles into `buffer` from rank `from` with message `tag` (≥ 0).
+    func irecv(_ buffer: UnsafeMutablePointer<Double>, count: Int, from: Int, tag: Int) throws -> CommRequest
+    /// Completes every request in `requests` and empties the array.
+    func waitAll(_ requests: inout [CommRequest]) throws
+    /// The sum of `values` element-wise over all ranks, returned on every rank.
+    func allreduceSum(_ values: [Double]) throws -> [Double]
+    /// The maximum of `values` element-wise over all ranks, returned on every rank.
+    func allreduceMax(_ values: [Double]) throws -> [Double]
+    /// Blocks until every rank has called it.
+    func barrier() throws
+}
+
+extension Communicator {
+    /// Sum of one value over all ranks.
+    public func allreduceSum(_ value: Double) throws -> Double { try allreduceSum([value])[0] }
+    /// Maximum of one value over all ranks.
+    public func allreduceMax(_ value: Double) throws -> Double { try allreduceMax([value])[0] }
+}
+
+/// A handle for one non-blocking operation, completed by ``Communicator/waitAll(_:)``.
+/// Its meaning belongs to the communicator that returned it.
+public struct CommRequest: Sendable, Hashable {
+    /// Opaque handle, interpreted only by the issuing communicator.
+    public let handle: Int
+    public init(handle: Int) { self.handle = handle }
+}
+
+/// Errors of any communicator, naming the failing call.
+public struct CommError: Error, CustomStringConvertible, Sendable {
+    public let call: String
+    public let message: String
+    public init(call: String, message: String) {
+        self.call = call
+        self.message = message
+    }
+    public var description: String { "\(call) failed: \(message)" }
+}

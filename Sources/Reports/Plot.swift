@@ -1,0 +1,48 @@
+import Foundation
+
+/// Runs a matplotlib script from `tools/plots/` on result files.
+///
+/// Plots are a convenience on top of the CSV/JSON results, which are always
+/// written first: when python3 or matplotlib is missing, the caller gets an
+/// error saying so, and the data files are already complete.
+public enum Plot {
+    /// Runs `python3 SCRIPT ARGS…` and throws with its stderr if it fails.
+    /// `script` is a path; relative paths are resolved against the package root
+    /// found from the executable's location or the current directory.
+    public static func run(script: String, arguments: [String]) throws {
+        guard let scriptPath = locate(script) else {
+            throw ReportError("plot script \(script) not found (looked next to the executable and in the current directory)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", scriptPath] + arguments
+        let errPipe = Pipe()
+        process.standardError = errPipe
+        process.standardOutput = FileHandle.nullDevice
+        do { try process.run() } catch {
+            throw ReportError("cannot start python3 for \(script): \(error.localizedDescription)")
+        }
+        let err = errPipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let text = String(decoding: err, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw ReportError("plot \(script) failed (exit \(process.terminationStatus)): \(text)")
+        }
+    }
+
+    static func locate(_ script: String) -> String? {
+        if script.hasPrefix("/") { return FileManager.default.fileExists(atPath: script) ? script : nil }
+        var candidates = [FileManager.default.currentDirectoryPath]
+        // The executable lives in <root>/.build*/<config>/layerpar: walk up to the root.
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            candidates.append(dir.path)
+            dir = dir.deletingLastPathComponent()
+        }
+        for base in candidates {
+            let path = base + "/" + script
+            if FileManager.default.fileExists(atPath: path) { return path }
+        }
+        return nil
+    }
+}

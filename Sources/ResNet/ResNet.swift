@@ -1,0 +1,1 @@
+// ResNet: network description, parameters, the forward/adjoint propagators as MGRIT problems, loss, and the layer-serial passes.

@@ -1,0 +1,21 @@
+import ArgumentParser
+
+/// `layerpar`: layer-parallel training of deep residual networks with MGRIT.
+///
+/// Commands that use MPI are synchronous (`ParsableCommand`), so every MPI call
+/// happens on the main thread, in program order.
+@main
+struct LayerPar: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "layerpar",
+        abstract: "Layer-parallel training of deep residual networks with multigrid-reduction-in-time (MGRIT).",
+        discussion: """
+            Run under `mpirun -np P layerpar …` to spread the layers over P ranks; \
+            started without mpirun, layerpar runs as one rank.
+            """,
+        version: version,
+        subcommands: []
+    )
+}

@@ -1,0 +1,1 @@
+// Tests of module Kernels (see DESIGN.md).

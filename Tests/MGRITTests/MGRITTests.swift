@@ -1,0 +1,1 @@
+// Tests of module MGRIT (see DESIGN.md).

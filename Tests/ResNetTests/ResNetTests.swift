@@ -1,0 +1,1 @@
+// Tests of module ResNet (see DESIGN.md).

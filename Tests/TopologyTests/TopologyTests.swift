@@ -1,0 +1,1 @@
+// Tests of module Topology (see DESIGN.md).

@@ -1,0 +1,1 @@
+// Tests of module Training (see DESIGN.md).

@@ -1,0 +1,36 @@
+/// Zero-initialised, 64-byte-aligned memory owned by a class, so that matrices
+/// and vectors (and views of them) can share it and free it exactly once.
+///
+/// 64 bytes is one cache line on x86-64 and the width of two ymm registers:
+/// rows that start on a line boundary never split a vector load across lines.
+final class AlignedStorage<Scalar: KernelScalar>: @unchecked Sendable {
+    /// Alignment in bytes of every allocation.
+    static var alignment: Int { 64 }
+
+    let base: UnsafeMutablePointer<Scalar>
+    let count: Int
+
+    init(count: Int) {
+        precondition(count >= 0, "negative element count \(count)")
+        self.count = count
+        let bytes = max(count, 1) * MemoryLayout<Scalar>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: Self.alignment)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        base = raw.bindMemory(to: Scalar.self, capacity: max(count, 1))
+    }
+
+    deinit { UnsafeMutableRawPointer(base).deallocate() }
+}
+
+/// Elements of `Scalar` in one 64-byte cache line (8 doubles, 16 floats).
+@inlinable
+public func cacheLineElements<Scalar: KernelScalar>(_: Scalar.Type) -> Int {
+    64 / MemoryLayout<Scalar>.stride
+}
+
+/// `n` rounded up to a whole number of cache lines of `Scalar` (at least one line).
+@inlinable
+public func paddedLeadingDimension<Scalar: KernelScalar>(_ n: Int, _: Scalar.Type) -> Int {
+    let line = cacheLineElements(Scalar.self)
+    return max(line, (n + line - 1) / line * line)
+}

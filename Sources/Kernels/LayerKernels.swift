@@ -1,0 +1,228 @@
+/// Shape-checked entry points to the fused layer kernels of CKernels
+/// (formulas in `layerpar_kernels.h`; layout: a batch is a width × B
+/// ``Matrix``, weights are outputs × inputs).
+///
+/// Every shape is validated *before* C is called; a mismatch throws
+/// ``KernelError`` naming the operand, its shape and the expected shape, e.g.
+/// `resnet forward: W is 16×17, expected 16×16 for width 16`. Outputs that
+/// overlap an input in memory are rejected the same way. The checks are O(1),
+/// so these wrappers are fit for hot loops; views from ``Matrix/columns(_:)``
+/// run a sub-batch without copying.
+///
+/// `family: nil` calls the kernels chosen at run time (``KernelFamily/active``);
+/// a given family calls that implementation directly, which is thread-safe and
+/// does not change the global choice (what tests and benchmarks want).
+public enum LayerKernels {
+    /// Hidden residual layer, forward (paper eq. 2–3):
+    /// `Z = W X + b·1ᵀ` (only if `Z` is given), `Y = X + β·ReLU(Z)`.
+    ///
+    /// - Parameters: `W` w×w, `b` of w, `X`, `Y`, `Z` w×B. `Y` must not overlap
+    ///   `X`, `W`, `b` or `Z`.
+    public static func residualForward<T: KernelScalar>(
+        beta: T, W: Matrix<T>, b: Vector<T>, X: Matrix<T>, Y: Matrix<T>, Z: Matrix<T>? = nil,
+        family: KernelFamily? = nil
+    ) throws(KernelError) {
+        let op = "resnet forward"
+        let w = X.rows, B = X.cols
+        try expect(W, w, w, "W", op, "for width \(w)")
+        try expect(b, w, "b", op, "for width \(w)")
+        try expect(Y, w, B, "Y", op, "like X")
+        if let Z { try expect(Z, w, B, "Z", op, "like X") }
+        try disjoint(Y, "Y", [X.span("X"), W.span("W"), b.span("b"), Z?.span("Z")], op)
+        if let Z { try disjoint(Z, "Z", [X.span("X"), W.span("W"), b.span("b")], op) }
+        try check(family)
+        withExtendedLifetime((W, b, X, Y, Z)) {
+            T._resnetForward(family, w, B, beta, W.baseAddress, W.ld, b.baseAddress,
+                             X.baseAddress, X.ld, Y.baseAddress, Y.ld, Z?.baseAddress, Z?.ld ?? w)
+        }
+    }
+
+    /// Hidden residual layer, transposed (adjoint) step at the linearisation
+    /// point `Z` (the forward pre-activation), given the adjoint `lambdaNext`
+    /// (Λ⁺) at the layer output:
+    /// `G = ReLU'(Z) ⊙ Λ⁺` (never stored), `Λ = Λ⁺ + β·Wᵀ G` (into `lambda`,
+    /// overwritten), `dW += β·G Xᵀ`, `db += β·G 1` (accumulated).
+    ///
+    /// - Parameters: `W` w×w; `Z`, `lambdaNext`, `lambda`, `X` w×B; `dW` w×w;
+    ///   `db` of w. `X` is needed only for `dW`. Omitted outputs are not computed.
+    public static func residualAdjoint<T: KernelScalar>(
+        beta: T, W: Matrix<T>, X: Matrix<T>? = nil, Z: Matrix<T>, lambdaNext: Matrix<T>,
+        lambda: Matrix<T>? = nil, dW: Matrix<T>? = nil, db: Vector<T>? = nil,
+        family: KernelFamily? = nil
+    ) throws(KernelError) {
+        let op = "resnet adjoint"
+        let w = Z.rows, B = Z.cols
+        try expect(W, w, w, "W", op, "for width \(w)")
+        try expect(lambdaNext, w, B, "lambdaNext", op, "like Z")
+        if let lambda { try expect(lambda, w, B, "lambda", op, "like Z") }
+        if let dW {
+            guard let X else { throw KernelError("\(op): dW requested but X (the layer input) not given") }
+            try expect(X, w, B, "X", op, "like Z")
+            try expect(dW, w, w, "dW", op, "for width \(w)")
+        } else if let X {
+            try expect(X, w, B, "X", op, "like Z")
+        }
+        if let db { try expect(db, w, "db", op, "for width \(w)") }
+        let inputs = [W.span("W"), X?.span("X"), Z.span("Z"), lambdaNext.span("lambdaNext")]
+        if let lambda { try disjoint(lambda, "lambda", inputs + [dW?.span("dW"), db?.span("db")], op) }
+        if let dW { try disjoint(dW, "dW", inputs + [db?.span("db")], op) }
+        if let db { try disjoint(db, "db", inputs, op) }
+        try check(family)
+        withExtendedLifetime((W, X, Z, lambdaNext, lambda, dW, db)) {
+            T._resnetAdjoint(family, w, B, beta, W.baseAddress, W.ld, X?.baseAddress, X?.ld ?? w,
+                             Z.baseAddress, Z.ld, lambdaNext.baseAddress, lambdaNext.ld,
+                             lambda?.baseAddress, lambda?.ld ?? w, dW?.baseAddress, dW?.ld ?? w,
+                             db?.baseAddress)
+        }
+    }
+
+    /// Dense layer with m outputs and n inputs (the opening and closing layers):
+    /// `Z = W X + b·1ᵀ` (only if `Z` is given), `Y = act(Z)`.
+    ///
+    /// - Parameters: `W` m×n, `b` of m, `X` n×B, `Y`, `Z` m×B.
+    public static func denseForward<T: KernelScalar>(
+        activation: Activation, W: Matrix<T>, b: Vector<T>, X: Matrix<T>, Y: Matrix<T>,
+        Z: Matrix<T>? = nil, family: KernelFamily? = nil
+    ) throws(KernelError) {
+        let op = "dense forward"
+        let m = W.rows, n = W.cols, B = X.cols
+        try expect(X, n, B, "X", op, "for \(n) inputs (W is \(W.shapeDescription))")
+        try expect(b, m, "b", op, "for \(m) outputs")
+        try expect(Y, m, B, "Y", op, "for \(m) outputs and batch \(B)")
+        if let Z { try expect(Z, m, B, "Z", op, "for \(m) outputs and batch \(B)") }
+        try disjoint(Y, "Y", [X.span("X"), W.span("W"), b.span("b"), Z?.span("Z")], op)
+        if let Z { try disjoint(Z, "Z", [X.span("X"), W.span("W"), b.span("b")], op) }
+        try check(family)
+        withExtendedLifetime((W, b, X, Y, Z)) {
+            T._denseForward(family, m, n, B, activation, W.baseAddress, W.ld, b.baseAddress,
+                            X.baseAddress, X.ld, Y.baseAddress, Y.ld, Z?.baseAddress, Z?.ld ?? m)
+        }
+    }
+
+    /// Transposed dense layer, given the adjoint `lambdaOut` (m×B) at the output:
+    /// `G = act'(Z) ⊙ Λout`, `Λin = Wᵀ G` (into `lambdaIn`, overwritten),
+    /// `dW += G Xᵀ`, `db += G 1` (accumulated).
+    ///
+    /// - Parameters: `W` m×n; `X` n×B (only for `dW`); `Z` m×B (only for ReLU);
+    ///   `lambdaIn` n×B; `dW` m×n; `db` of m.
+    public static func denseAdjoint<T: KernelScalar>(
+        activation: Activation, W: Matrix<T>, X: Matrix<T>? = nil, Z: Matrix<T>? = nil,
+        lambdaOut: Matrix<T>, lambdaIn: Matrix<T>? = nil, dW: Matrix<T>? = nil, db: Vector<T>? = nil,
+        family: KernelFamily? = nil
+    ) throws(KernelError) {
+        let op = "dense adjoint"
+        let m = W.rows, n = W.cols, B = lambdaOut.cols
+        try expect(lambdaOut, m, B, "lambdaOut", op, "for \(m) outputs (W is \(W.shapeDescription))")
+        if activation == .relu {
+            guard let Z else { throw KernelError("\(op): ReLU layer needs Z (the pre-activation)") }
+            try expect(Z, m, B, "Z", op, "like lambdaOut")
+        } else if let Z {
+            try expect(Z, m, B, "Z", op, "like lambdaOut")
+        }
+        if let lambdaIn { try expect(lambdaIn, n, B, "lambdaIn", op, "for \(n) inputs and batch \(B)") }
+        if let dW {
+            guard let X else { throw KernelError("\(op): dW requested but X (the layer input) not given") }
+            try expect(X, n, B, "X", op, "for \(n) inputs and batch \(B)")
+            try expect(dW, m, n, "dW", op, "like W")
+        } else if let X {
+            try expect(X, n, B, "X", op, "for \(n) inputs and batch \(B)")
+        }
+        if let db { try expect(db, m, "db", op, "for \(m) outputs") }
+        let inputs = [W.span("W"), X?.span("X"), Z?.span("Z"), lambdaOut.span("lambdaOut")]
+        if let lambdaIn { try disjoint(lambdaIn, "lambdaIn", inputs + [dW?.span("dW"), db?.span("db")], op) }
+        if let dW { try disjoint(dW, "dW", inputs + [db?.span("db")], op) }
+        if let db { try disjoint(db, "db", inputs, op) }
+        try check(family)
+        let zPtr: UnsafeMutablePointer<T>? = activation == .relu ? Z?.baseAddress : nil
+        withExtendedLifetime((W, X, Z, lambdaOut, lambdaIn, dW, db)) {
+            T._denseAdjoint(family, m, n, B, activation, W.baseAddress, W.ld, X?.baseAddress, X?.ld ?? n,
+                            zPtr.map { UnsafePointer($0) }, Z?.ld ?? m, lambdaOut.baseAddress, lambdaOut.ld,
+                            lambdaIn?.baseAddress, lambdaIn?.ld ?? n, dW?.baseAddress, dW?.ld ?? n,
+                            db?.baseAddress)
+        }
+    }
+
+    // MARK: checks
+
+    private static func check(_ family: KernelFamily?) throws(KernelError) {
+        if let family, !family.isSupported {
+            throw KernelError("kernel family '\(family.rawValue)' is not available on this CPU")
+        }
+    }
+
+    private static func expect<T>(
+        _ a: Matrix<T>, _ rows: Int, _ cols: Int, _ name: String, _ op: String, _ why: String
+    ) throws(KernelError) {
+        guard a.rows == rows && a.cols == cols else {
+            throw KernelError("\(op): \(name) is \(a.shapeDescription), expected \(rows)×\(cols) \(why)")
+        }
+    }
+
+    private static func expect<T>(
+        _ v: Vector<T>, _ count: Int, _ name: String, _ op: String, _ why: String
+    ) throws(KernelError) {
+        guard v.count == count else {
+            throw KernelError("\(op): \(name) has \(v.count) elements, expected \(count) \(why)")
+        }
+    }
+
+    private static func disjoint<T>(
+        _ out: Matrix<T>, _ name: String, _ others: [MemorySpan?], _ op: String
+    ) throws(KernelError) {
+        let o = out.span(name)
+        for case let s? in others where o.overlaps(s) {
+            throw KernelError("\(op): output \(name) overlaps input \(s.name) in memory")
+        }
+    }
+
+    private static func disjoint<T>(
+        _ out: Vector<T>, _ name: String, _ others: [MemorySpan?], _ op: String
+    ) throws(KernelError) {
+        let o = out.span(name)
+        for case let s? in others where o.overlaps(s) {
+            throw KernelError("\(op): output \(name) overlaps input \(s.name) in memory")
+        }
+    }
+}
+
+/// The memory an operand touches, for overlap checks: an address range and,
+/// for a matrix, its rectangle on the grid of rows of length `ld` laid over
+/// all of memory (element index a = R·ld + C, 0 ≤ C < ld). Two matrices with
+/// the same `ld` whose rectangles do not wrap overlap exactly when their row
+/// and column ranges both intersect, so disjoint column blocks of one matrix
+/// are accepted.
+struct MemorySpan {
+    let name: String
+    let start: UInt
+    let end: UInt
+    let grid: (ld: Int, rows: Range<Int>, cols: Range<Int>)?
+
+    func overlaps(_ o: MemorySpan) -> Bool {
+        guard start < end && o.start < o.end && start < o.end && o.start < end else { return false }
+        if let g = grid, let h = o.grid, g.ld == h.ld {
+            return g.rows.overlaps(h.rows) && g.cols.overlaps(h.cols)
+        }
+        return true
+    }
+}
+
+extension Matrix {
+    func span(_ name: String) -> MemorySpan {
+        let stride = MemoryLayout<Scalar>.stride
+        let s = UInt(bitPattern: baseAddress)
+        let n = rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols
+        var grid: (ld: Int, rows: Range<Int>, cols: Range<Int>)? = nil
+        if ld > 0 {
+            let a = Int(s) / stride, r0 = a / ld, c0 = a % ld
+            if c0 + cols <= ld { grid = (ld, r0..<(r0 + rows), c0..<(c0 + cols)) }
+        }
+        return MemorySpan(name: name, start: s, end: s + UInt(n * stride), grid: grid)
+    }
+}
+
+extension Vector {
+    func span(_ name: String) -> MemorySpan {
+        let s = UInt(bitPattern: baseAddress)
+        return MemorySpan(name: name, start: s, end: s + UInt(count * MemoryLayout<Scalar>.stride), grid: nil)
+    }
+}

@@ -1,1 +1,0 @@
-// Tests of module Kernels (see DESIGN.md).

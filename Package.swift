@@ -56,6 +56,7 @@ let package = Package(
         // MARK: the command-line tool
         .executableTarget(name: "layerpar", dependencies: [
             "Kernels", "MGRIT", "Comm", "ResNet", "Training", "Topology", "Reports", "CXSMM",
+            "CKernels", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -16,6 +16,8 @@ struct LayerPar: ParsableCommand {
             started without mpirun, layerpar runs as one rank.
             """,
         version: version,
-        subcommands: []
+        subcommands: [
+            Bench.self,
+        ]
     )
 }

@@ -1,0 +1,295 @@
+import CKernels
+import Foundation
+
+/// The two residual-layer kernels the benchmark times.
+enum BenchKernel: String, CaseIterable, Codable, Sendable {
+    case forward
+    case adjoint
+
+    /// GEMMs per call: the forward is W·X, the adjoint Wᵀ·G and G·Xᵀ.
+    var gemmCount: Int { self == .forward ? 1 : 2 }
+}
+
+/// The implementations compared for each kernel and shape.
+enum BenchImpl: String, CaseIterable, Codable, Sendable {
+    /// Our plain C kernel (`*_ref`).
+    case reference
+    /// Our fused AVX2+FMA kernel.
+    case avx2
+    /// OpenBLAS GEMM(s) plus a separate loop for bias/ReLU/residual (forward)
+    /// or mask/copy/bias-gradient (adjoint): what a user would otherwise write.
+    case openblas
+    /// OpenBLAS GEMM(s) alone.
+    case openblasGemm = "openblas-gemm"
+    /// LIBXSMM JIT GEMM(s) plus the same separate loops.
+    case libxsmm
+    /// LIBXSMM JIT GEMM(s) alone.
+    case libxsmmGemm = "libxsmm-gemm"
+}
+
+/// One runnable implementation: `run(n)` makes n back-to-back calls.
+struct BenchRunner {
+    let impl: BenchImpl
+    /// Why the implementation cannot run on this shape, or nil.
+    let unavailable: String?
+    let run: (Int) -> Void
+}
+
+/// A 64-byte-aligned, zero-initialised buffer (as the Kernels module allocates).
+final class BenchBuffer<T: BenchScalar> {
+    let pointer: UnsafeMutablePointer<T>
+    let count: Int
+
+    init(_ count: Int) {
+        self.count = max(count, 1)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: self.count * MemoryLayout<T>.stride, alignment: 64)
+        pointer = raw.bindMemory(to: T.self, capacity: self.count)
+        pointer.initialize(repeating: 0, count: self.count)
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+
+    var const: UnsafePointer<T> { UnsafePointer(pointer) }
+
+    /// Fills with uniform values in [-scale, scale] from a fixed-seed generator.
+    func fillRandom(scale: T, generator: inout BenchRandom) {
+        for i in 0..<count { pointer[i] = T(generator.nextUnit() * 2 - 1) * scale }
+    }
+
+    func zero() { pointer.update(repeating: 0, count: count) }
+}
+
+/// A small deterministic generator (SplitMix64), so runs are reproducible.
+struct BenchRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D1_049B_B133_111E
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
+}
+
+/// All buffers of one benchmark shape (width w, batch B) and the runners of
+/// every implementation on them.
+///
+/// Layout as in layerpar_kernels.h: feature-major, batch contiguous, leading
+/// dimensions rounded up to a cache line. LIBXSMM is column-major; a
+/// row-major w×B matrix is its column-major B×w transpose, so
+///   forward  Yᵀ(B×w) = Xᵀ·Wᵀ          is LIBXSMM's  C = A·B   with A = X, B = W;
+///   adjoint  Λᵀ(B×w) += Gᵀ·W          is            C += A·Bᵀ with A = G, B = W;
+///            dWᵀ(w×w) += X·Gᵀ          is            C += A·B  with A = Xᵗ (X
+///            transposed into a scratch buffer: LIBXSMM 1.17 cannot transpose A,
+///            and with the batch contiguous both operands of G·Xᵀ would need it).
+final class BenchKernelCase<T: BenchScalar> {
+    let w: Int
+    let batch: Int
+    let beta: T = 0.5
+    let storeZ: Bool
+    /// Leading dimensions: of w-wide rows (W, dW) and of batch rows (X, Y, Z, Λ, G),
+    /// and of the column-major w×B transpose of X.
+    let ldw: Int, ld: Int, ldxt: Int
+
+    let W, b, X, Y, Z, Lp, L, dW, db, G, Xt: BenchBuffer<T>
+
+    init(width: Int, batch: Int, storeZ: Bool, seed: UInt64) {
+        w = width
+        self.batch = batch
+        self.storeZ = storeZ
+        let line = 64 / MemoryLayout<T>.stride
+        ldw = (width + line - 1) / line * line
+        ld = (batch + line - 1) / line * line
+        ldxt = ldw
+        W = BenchBuffer(width * ldw)
+        b = BenchBuffer(width)
+        X = BenchBuffer(width * ld)
+        Y = BenchBuffer(width * ld)
+        Z = BenchBuffer(width * ld)
+        Lp = BenchBuffer(width * ld)
+        L = BenchBuffer(width * ld)
+        dW = BenchBuffer(width * ldw)
+        db = BenchBuffer(width)
+        G = BenchBuffer(width * ld)
+        Xt = BenchBuffer(batch * ldxt)
+        var rng = BenchRandom(seed: seed)
+        // W scaled by 1/√w keeps W·X of order one, so about half of the
+        // pre-activations are positive and ReLU's mask is not trivial.
+        W.fillRandom(scale: T(1 / Double(width).squareRoot()), generator: &rng)
+        b.fillRandom(scale: 0.1, generator: &rng)
+        X.fillRandom(scale: 1, generator: &rng)
+        Z.fillRandom(scale: 1, generator: &rng)
+        Lp.fillRandom(scale: 1, generator: &rng)
+        transposeX()
+    }
+
+    /// GEMM flops of one call: 2·w·w·B per GEMM.
+    func flops(_ kernel: BenchKernel) -> Double {
+        2 * Double(w) * Double(w) * Double(batch) * Double(kernel.gemmCount)
+    }
+
+    // MARK: the separate loops of the unfused baselines (plain Swift, as a user writes them)
+
+    /// Y = X + β·ReLU(Z + b) after Z = W·X; stores Z + b back if Z is kept.
+    func forwardEpilogue() {
+        let beta = self.beta, storeZ = self.storeZ
+        for i in 0..<w {
+            let bi = b.pointer[i]
+            let x = X.pointer + i * ld, z = Z.pointer + i * ld, y = Y.pointer + i * ld
+            for j in 0..<batch {
+                let v = z[j] + bi
+                if storeZ { z[j] = v }
+                y[j] = x[j] + beta * (v <= 0 ? 0 : v)
+            }
+        }
+    }
+
+    /// G = scale·ReLU'(Z) ⊙ Λ⁺, Λ = Λ⁺ (the GEMM then adds β·Wᵀ·G), db += β·G·1.
+    /// Four partial sums per row let the reduction vectorise.
+    func adjointPrologue(gScale: T) {
+        let beta = self.beta
+        for i in 0..<w {
+            let z = Z.pointer + i * ld, lp = Lp.pointer + i * ld
+            let g = G.pointer + i * ld, l = L.pointer + i * ld
+            var s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0
+            var j = 0
+            while j + 4 <= batch {
+                let g0 = z[j] <= 0 ? 0 : lp[j], g1 = z[j + 1] <= 0 ? 0 : lp[j + 1]
+                let g2 = z[j + 2] <= 0 ? 0 : lp[j + 2], g3 = z[j + 3] <= 0 ? 0 : lp[j + 3]
+                g[j] = gScale * g0; g[j + 1] = gScale * g1; g[j + 2] = gScale * g2; g[j + 3] = gScale * g3
+                l[j] = lp[j]; l[j + 1] = lp[j + 1]; l[j + 2] = lp[j + 2]; l[j + 3] = lp[j + 3]
+                s0 += g0; s1 += g1; s2 += g2; s3 += g3
+                j += 4
+            }
+            while j < batch {
+                let g0 = z[j] <= 0 ? 0 : lp[j]
+                g[j] = gScale * g0
+                l[j] = lp[j]
+                s0 += g0
+                j += 1
+            }
+            db.pointer[i] += beta * ((s0 + s1) + (s2 + s3))
+        }
+    }
+
+    /// Xᵗ (column-major w×B, leading dimension ldxt) = X.
+    func transposeX() {
+        for i in 0..<w {
+            let x = X.pointer + i * ld
+            for j in 0..<batch { Xt.pointer[i + j * ldxt] = x[j] }
+        }
+    }
+
+    // MARK: runners
+
+    func runners(_ kernel: BenchKernel, avx2Unavailable: String?) -> [BenchRunner] {
+        switch kernel {
+        case .forward: return forwardRunners(avx2Unavailable: avx2Unavailable)
+        case .adjoint: return adjointRunners(avx2Unavailable: avx2Unavailable)
+        }
+    }
+
+    private func forwardRunners(avx2Unavailable: String?) -> [BenchRunner] {
+        let (w, B, beta, ldw, ld) = (self.w, batch, self.beta, self.ldw, self.ld)
+        let (Wp, bp, Xp, Yp, Zp) = (W.const, b.const, X.const, Y.pointer, Z.pointer)
+        let zOut: UnsafeMutablePointer<T>? = storeZ ? Zp : nil
+        func fused(reference: Bool) -> (Int) -> Void {
+            { n in for _ in 0..<n { T.resnetForward(reference: reference, w, B, beta, Wp, ldw, bp, Xp, ld, Yp, ld, zOut, ld) } }
+        }
+        let gemm: (Int) -> Void = { n in
+            for _ in 0..<n { T.gemm(transA: false, transB: false, w, B, w, 1, Wp, ldw, Xp, ld, 0, Zp, ld) }
+        }
+        let xsmm = T.xsmmDispatch(B, w, w, lda: ld, ldb: ldw, ldc: ld, accumulate: false, transB: false)
+        let xsmmNote = xsmm == nil ? "LIBXSMM could not JIT the \(B)×\(w)×\(w) GEMM" : nil
+        let xsmmGemm: (Int) -> Void = { n in
+            guard let k = xsmm else { return }
+            for _ in 0..<n { T.xsmmCall(k, Xp, Wp, Zp) }
+        }
+        return [
+            BenchRunner(impl: .reference, unavailable: nil, run: fused(reference: true)),
+            BenchRunner(impl: .avx2, unavailable: avx2Unavailable, run: fused(reference: false)),
+            BenchRunner(impl: .openblas, unavailable: nil, run: { n in
+                for _ in 0..<n { gemm(1); self.forwardEpilogue() }
+            }),
+            BenchRunner(impl: .openblasGemm, unavailable: nil, run: gemm),
+            BenchRunner(impl: .libxsmm, unavailable: xsmmNote, run: { n in
+                for _ in 0..<n { xsmmGemm(1); self.forwardEpilogue() }
+            }),
+            BenchRunner(impl: .libxsmmGemm, unavailable: xsmmNote, run: xsmmGemm),
+        ]
+    }
+
+    private func adjointRunners(avx2Unavailable: String?) -> [BenchRunner] {
+        let (w, B, beta, ldw, ld, ldxt) = (self.w, batch, self.beta, self.ldw, self.ld, self.ldxt)
+        let (Wp, Xp, Zp, Lpp) = (W.const, X.const, Z.const, Lp.const)
+        let (Lout, dWp, dbp, Gc, Xtc) = (L.pointer, dW.pointer, db.pointer, G.const, Xt.const)
+        func fused(reference: Bool) -> (Int) -> Void {
+            { n in
+                for _ in 0..<n {
+                    T.resnetAdjoint(reference: reference, w, B, beta, Wp, ldw, Xp, ld, Zp, ld, Lpp, ld, Lout, ld, dWp, ldw, dbp)
+                }
+            }
+        }
+        // OpenBLAS: Λ += β·Wᵀ·G, dW += β·G·Xᵀ (row-major, transposes by flag).
+        let gemms: (Int) -> Void = { n in
+            for _ in 0..<n {
+                T.gemm(transA: true, transB: false, w, B, w, beta, Wp, ldw, Gc, ld, 1, Lout, ld)
+                T.gemm(transA: false, transB: true, w, w, B, beta, Gc, ld, Xp, ld, 1, dWp, ldw)
+            }
+        }
+        // LIBXSMM has alpha = 1 only, so G carries the factor β.
+        let kL = T.xsmmDispatch(B, w, w, lda: ld, ldb: ldw, ldc: ld, accumulate: true, transB: true)
+        let kW = T.xsmmDispatch(w, w, B, lda: ldxt, ldb: ld, ldc: ldw, accumulate: true, transB: false)
+        let xsmmNote = (kL == nil || kW == nil)
+            ? "LIBXSMM could not JIT the \(B)×\(w)×\(w) or \(w)×\(w)×\(B) GEMM" : nil
+        let xsmmGemms: (Int) -> Void = { n in
+            guard let kL, let kW else { return }
+            for _ in 0..<n {
+                T.xsmmCall(kL, Gc, Wp, Lout)
+                T.xsmmCall(kW, Xtc, Gc, dWp)
+            }
+        }
+        return [
+            BenchRunner(impl: .reference, unavailable: nil, run: fused(reference: true)),
+            BenchRunner(impl: .avx2, unavailable: avx2Unavailable, run: fused(reference: false)),
+            BenchRunner(impl: .openblas, unavailable: nil, run: { n in
+                for _ in 0..<n { self.adjointPrologue(gScale: 1); gemms(1) }
+            }),
+            BenchRunner(impl: .openblasGemm, unavailable: nil, run: gemms),
+            BenchRunner(impl: .libxsmm, unavailable: xsmmNote, run: { n in
+                for _ in 0..<n { self.adjointPrologue(gScale: beta); self.transposeX(); xsmmGemms(1) }
+            }),
+            BenchRunner(impl: .libxsmmGemm, unavailable: xsmmNote, run: xsmmGemms),
+        ]
+    }
+
+    // MARK: correctness check of every implementation against the reference
+
+    /// The outputs of one call from a clean state: Y (and Z + b if kept), or Λ, dW, db.
+    func outputs(_ kernel: BenchKernel, runner: BenchRunner) -> [T] {
+        switch kernel {
+        case .forward:
+            Y.zero()
+            if storeZ { Z.zero() }
+            runner.run(1)
+            var out = rows(Y, count: w, length: batch, stride: ld)
+            if storeZ { out += rows(Z, count: w, length: batch, stride: ld) }
+            return out
+        case .adjoint:
+            L.zero(); dW.zero(); db.zero()
+            runner.run(1)
+            return rows(L, count: w, length: batch, stride: ld) + rows(dW, count: w, length: w, stride: ldw)
+                + rows(db, count: 1, length: w, stride: w)
+        }
+    }
+
+    private func rows(_ buf: BenchBuffer<T>, count: Int, length: Int, stride: Int) -> [T] {
+        var out: [T] = []
+        out.reserveCapacity(count * length)
+        for i in 0..<count { for j in 0..<length { out.append(buf.pointer[i * stride + j]) } }
+        return out
+    }
+}

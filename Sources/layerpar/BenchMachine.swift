@@ -1,0 +1,148 @@
+import CKernels
+import Foundation
+
+/// Monotonic wall-clock seconds.
+func benchNow() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + 1e-9 * Double(t.tv_nsec)
+}
+
+/// Seconds one call of `body` takes.
+@inline(never)
+func benchTime(_ body: () -> Void) -> Double {
+    let t0 = benchNow()
+    body()
+    return benchNow() - t0
+}
+
+/// The minimum time per call of `run` over repeated samples.
+struct BenchTiming {
+    /// Seconds per call (minimum over samples).
+    var seconds: Double
+    var samples: Int
+    /// Calls per sample.
+    var inner: Int
+
+    /// Each sample makes enough back-to-back calls to last ≥ `minSample`
+    /// seconds, so timer resolution and call overhead vanish; the minimum of
+    /// `repeats` samples is kept because on a shared machine noise only ever
+    /// adds time. Calls slower than a quarter second get fewer samples (at most
+    /// about one second in all), so slow reference kernels at large shapes do
+    /// not dominate the run.
+    static func measure(repeats: Int, minSample: Double = 2e-3, _ run: (Int) -> Void) -> BenchTiming {
+        // Warm-up (page faults, caches). A call this slow is its own sample:
+        // the cold-start share of a quarter second is negligible.
+        let first = benchTime { run(1) }
+        if first >= 0.25 {
+            var best = first
+            let samples = max(1, min(repeats, Int(1.0 / first)))
+            for _ in 1..<samples { best = min(best, benchTime { run(1) }) }
+            return BenchTiming(seconds: best, samples: samples, inner: 1)
+        }
+        let once = benchTime { run(1) }
+        var inner = max(1, Int((minSample / max(once, 1e-9)).rounded(.up)))
+        // Refine once: a single call's time is noisy at the microsecond scale.
+        let calib = benchTime { run(inner) }
+        if calib < minSample { inner = max(inner + 1, Int((Double(inner) * minSample / max(calib, 1e-9)).rounded(.up))) }
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let n = inner
+            best = min(best, benchTime { run(n) } / Double(n))
+        }
+        return BenchTiming(seconds: best, samples: repeats, inner: inner)
+    }
+}
+
+/// What one core can do: its clock and FP peak, measured and computed.
+struct BenchMachine: Codable, Sendable {
+    var cpuModel: String
+    var host: String
+    /// `cpu MHz` of /proc/cpuinfo (the hypervisor's figure on a VM), if present.
+    var cpuMHzReported: Double?
+    /// Clock estimated from a chain of dependent one-cycle integer adds.
+    var clockGHz: Double?
+    var clockMethod: String
+    var hasAVX2FMA: Bool
+    var hasAVX512: Bool
+    /// GFLOP/s of the FMA-throughput loop (AVX2, independent chains), per precision.
+    var measuredPeakGflopsDouble: Double?
+    var measuredPeakGflopsFloat: Double?
+    /// lanes × 2 FMA units × 2 flops × clock, per precision.
+    var computedPeakGflopsDouble: Double?
+    var computedPeakGflopsFloat: Double?
+    var peakMethod: String
+
+    /// FMA units per core assumed in the computed peak (two on every x86 core
+    /// with AVX2 since Haswell/Zen 2).
+    static let fmaUnits = 2
+
+    static func probe() -> BenchMachine {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        func field(_ name: String) -> String? {
+            for line in cpuinfo.split(separator: "\n") where line.hasPrefix(name) {
+                if let colon = line.firstIndex(of: ":") {
+                    return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                }
+            }
+            return nil
+        }
+        let flags = Set((field("flags") ?? "").split(separator: " ").map(String.init))
+        var name = utsname()
+        uname(&name)
+        let host = withUnsafeBytes(of: &name.nodename) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        let avx2 = lp_cpu_supports_avx2_fma() != 0
+
+        // Clock: 64 dependent adds per iteration, one cycle each; best of 7 runs
+        // of ~20 ms (the highest clock the core held, as for the kernels' minima).
+        var clock: Double?
+        if lp_peak_add_chain(1) >= 0 {
+            let iters = 1_000_000
+            var best = Double.infinity
+            for _ in 0..<7 { best = min(best, benchTime { _ = lp_peak_add_chain(iters) }) }
+            clock = Double(iters) * Double(LP_PEAK_ADD_CHAIN) / best / 1e9
+        }
+        var measuredD: Double?, measuredF: Double?
+        if avx2 {
+            let iters = 2_000_000
+            var bestD = Double.infinity, bestF = Double.infinity
+            for _ in 0..<7 {
+                bestD = min(bestD, benchTime { _ = lp_peak_fma_f64(iters) })
+                bestF = min(bestF, benchTime { _ = lp_peak_fma_f32(iters) })
+            }
+            let perIter = Double(LP_PEAK_FMA_CHAINS) * 2
+            measuredD = Double(iters) * perIter * 4 / bestD / 1e9
+            measuredF = Double(iters) * perIter * 8 / bestF / 1e9
+        }
+        let computed: (Int) -> Double? = { lanes in
+            guard let clock, avx2 else { return nil }
+            return Double(lanes * fmaUnits * 2) * clock
+        }
+        return BenchMachine(
+            cpuModel: field("model name") ?? "unknown",
+            host: host,
+            cpuMHzReported: field("cpu MHz").flatMap(Double.init),
+            clockGHz: clock,
+            clockMethod: clock == nil
+                ? "not measured (no one-cycle add chain on this architecture)"
+                : "timed a chain of \(LP_PEAK_ADD_CHAIN) dependent 1-cycle integer adds per iteration against the monotonic clock (best of 7 runs); /proc/cpuinfo 'cpu MHz' on a VM reports the host's nominal clock, not the turbo clock the core runs at",
+            hasAVX2FMA: avx2,
+            hasAVX512: flags.contains("avx512f"),
+            measuredPeakGflopsDouble: measuredD,
+            measuredPeakGflopsFloat: measuredF,
+            computedPeakGflopsDouble: computed(4),
+            computedPeakGflopsFloat: computed(8),
+            peakMethod: "measured: \(LP_PEAK_FMA_CHAINS) independent chains of 256-bit FMAs (best of 7 runs); computed: 256-bit AVX2 lanes (4 double / 8 float) × \(fmaUnits) FMA units × 2 flops × measured clock"
+        )
+    }
+
+    func measuredPeak(_ p: BenchPrecision) -> Double? {
+        p == .double ? measuredPeakGflopsDouble : measuredPeakGflopsFloat
+    }
+
+    func computedPeak(_ p: BenchPrecision) -> Double? {
+        p == .double ? computedPeakGflopsDouble : computedPeakGflopsFloat
+    }
+}

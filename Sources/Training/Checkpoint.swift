@@ -1,0 +1,174 @@
+import Foundation
+import Reports
+
+/// One row of `history.csv`.
+public struct HistoryRow: Sendable, Codable, Equatable {
+    public var iteration: Int
+    /// Cumulative training time (forward + backward + update), excluding evaluation.
+    public var seconds: Double
+    public var batchLoss: Double
+    /// Full training-set and validation losses, at evaluation steps only.
+    public var trainLoss: Double?
+    public var validationLoss: Double?
+    public var forwardIterations: Int
+    public var forwardResidual: Double?
+    public var backwardIterations: Int
+    public var backwardResidual: Double?
+}
+
+/// Everything needed to continue a run exactly where it stopped.
+///
+/// File format (version 1): the text line `LAYERPAR-CHECKPOINT 1`, a line with
+/// the JSON header's length in bytes, a line with the binary section's length,
+/// a line with the 16-hex-digit FNV-1a-64 checksum of header + binary, then
+/// the JSON header (configuration, counters, history) and the binary section
+/// (little-endian IEEE doubles: parameters, optimiser moments, engine state).
+/// Doubles travel as bits, so a resumed run continues bit for bit.
+public struct Checkpoint: Sendable {
+    public static let formatVersion = 1
+    static let magic = "LAYERPAR-CHECKPOINT"
+
+    public struct Header: Codable, Sendable {
+        public var formatVersion: Int
+        public var configuration: TrainingConfiguration
+        public var step: Int
+        public var samplerEpoch: Int
+        public var samplerPosition: Int
+        public var optimizerSteps: Int
+        public var trainSeconds: Double
+        public var timing: TimingTotals
+        public var history: [HistoryRow]
+        public var parameterCount: Int
+        public var firstMomentCount: Int
+        public var secondMomentCount: Int
+        public var engineStateCount: Int
+    }
+
+    public var header: Header
+    public var parameters: [Double]
+    public var optimizer: OptimizerState
+    public var engineState: [Double]
+
+    public func encoded() throws -> Data {
+        var h = header
+        h.parameterCount = parameters.count
+        h.firstMomentCount = optimizer.first.count
+        h.secondMomentCount = optimizer.second.count
+        h.engineStateCount = engineState.count
+        h.optimizerSteps = optimizer.steps
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = try encoder.encode(h)
+        var bin = Data(capacity: 8 * (parameters.count + optimizer.first.count + optimizer.second.count + engineState.count))
+        for a in [parameters, optimizer.first, optimizer.second, engineState] {
+            for v in a { withUnsafeBytes(of: v.bitPattern.littleEndian) { bin.append(contentsOf: $0) } }
+        }
+        var body = json
+        body.append(bin)
+        var out = Data("\(Self.magic) \(Self.formatVersion)\n\(json.count)\n\(bin.count)\n\(Self.hex(Self.fnv1a(body)))\n".utf8)
+        out.append(body)
+        return out
+    }
+
+    public static func decode(_ data: Data, path: String) throws -> Checkpoint {
+        func bad(_ why: String) -> TrainingError { TrainingError("checkpoint \(path) is unusable: \(why)") }
+        var lines: [String] = []
+        var idx = data.startIndex
+        while lines.count < 4 {
+            guard let nl = data[idx...].firstIndex(of: 10) else { throw bad("truncated header (file has \(data.count) bytes)") }
+            lines.append(String(decoding: data[idx..<nl], as: UTF8.self))
+            idx = data.index(after: nl)
+        }
+        let first = lines[0].split(separator: " ")
+        guard first.count == 2, first[0] == Self.magic else { throw bad("not a layerpar checkpoint (bad first line)") }
+        guard let version = Int(first[1]), version == formatVersion else {
+            throw bad("format version \(first[1]) is not supported (this layerpar reads version \(formatVersion))")
+        }
+        guard let jsonLen = Int(lines[1]), let binLen = Int(lines[2]), jsonLen >= 0, binLen >= 0, binLen % 8 == 0 else {
+            throw bad("corrupt length fields")
+        }
+        let body = data[idx...]
+        guard body.count == jsonLen + binLen else {
+            throw bad("truncated or padded: expected \(jsonLen + binLen) bytes after the header, found \(body.count)")
+        }
+        guard hex(fnv1a(Data(body))) == lines[3] else { throw bad("checksum mismatch (the file is corrupt)") }
+        let json = body.prefix(jsonLen)
+        let header: Header
+        do { header = try JSONDecoder().decode(Header.self, from: Data(json)) } catch {
+            throw bad("header does not decode: \(error)")
+        }
+        var doubles = [Double](); doubles.reserveCapacity(binLen / 8)
+        let bin = Data(body.suffix(binLen))
+        bin.withUnsafeBytes { raw in
+            for k in 0..<(binLen / 8) {
+                doubles.append(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * k, as: UInt64.self))))
+            }
+        }
+        let counts = [header.parameterCount, header.firstMomentCount, header.secondMomentCount, header.engineStateCount]
+        guard counts.reduce(0, +) == doubles.count else { throw bad("array sizes disagree with the header") }
+        var o = 0
+        func take(_ n: Int) -> [Double] { defer { o += n }; return Array(doubles[o..<o + n]) }
+        let p = take(counts[0])
+        var opt = OptimizerState(count: 0, settings: header.configuration.optimizer)
+        opt.first = take(counts[1]); opt.second = take(counts[2]); opt.steps = header.optimizerSteps
+        let eng = take(counts[3])
+        return Checkpoint(header: header, parameters: p, optimizer: opt, engineState: eng)
+    }
+
+    /// Writes `DIR/checkpoint.lpck` atomically, first moving the existing one to
+    /// `DIR/checkpoint.prev.lpck`, so a good checkpoint survives any failure.
+    public func write(directory: String) throws {
+        let data = try encoded()
+        let cur = Self.path(in: directory), prev = Self.previousPath(in: directory)
+        if FileManager.default.fileExists(atPath: cur) {
+            // Keep the previous checkpoint only if it is itself sound.
+            if let old = FileManager.default.contents(atPath: cur), (try? Self.decode(old, path: cur)) != nil {
+                _ = rename(cur, prev)
+            }
+        }
+        try AtomicFile.write(data, to: cur)
+    }
+
+    public static func path(in directory: String) -> String { directory + "/checkpoint.lpck" }
+    public static func previousPath(in directory: String) -> String { directory + "/checkpoint.prev.lpck" }
+
+    /// Reads `DIR/checkpoint.lpck`; a damaged file is refused with a message that points to the previous one.
+    public static func load(directory: String) throws -> Checkpoint {
+        let cur = path(in: directory), prev = previousPath(in: directory)
+        guard let data = FileManager.default.contents(atPath: cur) else {
+            var msg = "--resume: no checkpoint at \(cur)"
+            if FileManager.default.fileExists(atPath: prev) { msg += " (a previous checkpoint exists at \(prev): rename it to checkpoint.lpck to resume from it)" }
+            throw TrainingError(msg)
+        }
+        do { return try decode(data, path: cur) } catch let e as TrainingError {
+            var msg = e.message
+            if let p = FileManager.default.contents(atPath: prev), let c = try? decode(p, path: prev) {
+                msg += "; the previous checkpoint \(prev) (step \(c.header.step)) is intact and was kept: rename it to checkpoint.lpck to resume from it"
+            }
+            throw TrainingError(msg)
+        }
+    }
+
+    static func fnv1a(_ data: Data) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        data.withUnsafeBytes { raw in
+            for b in raw { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        }
+        return h
+    }
+
+    static func hex(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+}
+
+/// Accumulated time by phase.
+public struct TimingTotals: Codable, Sendable, Equatable {
+    public var forward = 0.0
+    public var backward = 0.0
+    public var update = 0.0
+    public var evaluation = 0.0
+    public var steps = 0
+    public init() {}
+}

@@ -1,0 +1,137 @@
+import ResNet
+
+/// How the hidden stack's forward and backward passes are computed.
+public enum TrainingMode: String, Sendable, Codable, CaseIterable {
+    /// Exact layer-by-layer passes (the baseline).
+    case serial
+    /// One-shot layer-parallel: MGRIT solves of the forward and adjoint systems
+    /// to tolerances, warm-started from the previous step (inexact gradients).
+    case parallel
+}
+
+/// Where the data comes from.
+public enum DataSource: Sendable, Codable, Equatable {
+    /// A paper task generated from the seed: `train` and `validation` samples.
+    case task(RegressionTask, train: Int, validation: Int)
+    /// User CSV files with `targets` target columns (the last ones).
+    case files(train: String, validation: String, targets: Int)
+}
+
+/// Everything that defines a training run. Stored in checkpoints (a resume
+/// must use the same configuration except the stopping rule) and summaries.
+public struct TrainingConfiguration: Sendable, Codable, Equatable {
+    public var data: DataSource
+    public var mode: TrainingMode
+    public var depth: Int
+    public var width: Int
+    public var beta: Double
+    public var batchSize: Int
+    public var optimizer: OptimizerSettings
+    /// Initial parameters uniform in `[initLow, initHigh)` (paper: [0, 1e-3]).
+    public var initLow: Double
+    public var initHigh: Double
+    /// Stopping: any that is set ends the run when reached.
+    public var iterations: Int?
+    public var targetLoss: Double?
+    public var timeLimit: Double?
+    /// Layer-parallel: stop MGRIT when the ℓ² residual norm is below these, or after the caps.
+    public var tolForward: Double
+    public var tolBackward: Double
+    public var maxForwardIterations: Int
+    public var maxBackwardIterations: Int
+    /// MGRIT coarsening factor and maximum number of levels (paper: 4, as many as fit).
+    public var coarsening: Int
+    public var maxLevels: Int
+    /// Noise experiments (layer-serial): uniform noise in [−c, c] on each hidden
+    /// layer's output (forward) or adjoint (backward); 0 = off.
+    public var noiseForward: Double
+    public var noiseBackward: Double
+    public var seed: UInt64
+    /// Evaluate full training and validation loss every `evalEvery` steps.
+    public var evalEvery: Int
+    public var progressEvery: Int
+    public var checkpointEvery: Int
+    /// Fault injection for tests: the batch loss of this step is replaced by NaN.
+    public var nanAtStep: Int?
+
+    public init(data: DataSource, mode: TrainingMode = .serial, depth: Int, width: Int = 16, beta: Double = 0.1,
+                batchSize: Int = 64, optimizer: OptimizerSettings, initLow: Double = 0, initHigh: Double = 1e-3,
+                iterations: Int? = nil, targetLoss: Double? = nil, timeLimit: Double? = nil,
+                tolForward: Double = 1e-8, tolBackward: Double = 1e-8,
+                maxForwardIterations: Int = 10, maxBackwardIterations: Int = 10,
+                coarsening: Int = 4, maxLevels: Int = 10,
+                noiseForward: Double = 0, noiseBackward: Double = 0, seed: UInt64 = 1,
+                evalEvery: Int = 25, progressEvery: Int = 100, checkpointEvery: Int = 1000, nanAtStep: Int? = nil) {
+        self.data = data
+        self.mode = mode
+        self.depth = depth
+        self.width = width
+        self.beta = beta
+        self.batchSize = batchSize
+        self.optimizer = optimizer
+        self.initLow = initLow
+        self.initHigh = initHigh
+        self.iterations = iterations
+        self.targetLoss = targetLoss
+        self.timeLimit = timeLimit
+        self.tolForward = tolForward
+        self.tolBackward = tolBackward
+        self.maxForwardIterations = maxForwardIterations
+        self.maxBackwardIterations = maxBackwardIterations
+        self.coarsening = coarsening
+        self.maxLevels = maxLevels
+        self.noiseForward = noiseForward
+        self.noiseBackward = noiseBackward
+        self.seed = seed
+        self.evalEvery = evalEvery
+        self.progressEvery = progressEvery
+        self.checkpointEvery = checkpointEvery
+        self.nanAtStep = nanAtStep
+    }
+
+    /// Checks the fields that do not depend on each other's meaning.
+    public func validate() throws(TrainingError) {
+        func need(_ ok: Bool, _ message: String) throws(TrainingError) { if !ok { throw TrainingError(message) } }
+        try need(depth >= 1, "--depth must be at least 1, got \(depth)")
+        try need(width >= 1, "--width must be at least 1, got \(width)")
+        try need(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
+        try need(optimizer.learningRate > 0 && optimizer.learningRate.isFinite, "--lr must be positive and finite, got \(optimizer.learningRate)")
+        try need(iterations != nil || targetLoss != nil || timeLimit != nil,
+                 "give a stopping rule: --iterations K, --target-loss L or --time-limit S")
+        if let iterations { try need(iterations >= 1, "--iterations must be at least 1, got \(iterations)") }
+        if let targetLoss { try need(targetLoss > 0 && targetLoss.isFinite, "--target-loss must be positive, got \(targetLoss)") }
+        if let timeLimit { try need(timeLimit > 0 && timeLimit.isFinite, "--time-limit must be positive seconds, got \(timeLimit)") }
+        try need(tolForward >= 0 && tolBackward >= 0, "MGRIT tolerances must be ≥ 0")
+        try need(maxForwardIterations >= 1 && maxBackwardIterations >= 1, "MGRIT iteration caps must be at least 1")
+        try need(noiseForward >= 0 && noiseBackward >= 0, "noise magnitudes must be ≥ 0")
+        try need(noiseForward == 0 || noiseBackward == 0, "give --noise-forward or --noise-backward, not both")
+        try need(mode == .serial || (noiseForward == 0 && noiseBackward == 0),
+                 "noise experiments run layer-serial: use --mode serial with --noise-forward/--noise-backward")
+        try need(initHigh >= initLow, "--init-high must be ≥ --init-low")
+        try need(evalEvery >= 1 && progressEvery >= 1 && checkpointEvery >= 1, "--eval-every, --progress-every and --checkpoint-every must be at least 1")
+        try need(coarsening >= 2, "--coarsening must be at least 2")
+        if case .task(_, let train, let validation) = data {
+            try need(train >= 1 && validation >= 1, "training and validation sets need at least one sample")
+        }
+    }
+
+    /// The same run with another stopping rule / reporting cadence (what `--resume` may change).
+    func sameRun(as other: TrainingConfiguration) -> Bool {
+        var a = self, b = other
+        for c in [\TrainingConfiguration.iterations] { a[keyPath: c] = nil; b[keyPath: c] = nil }
+        a.targetLoss = nil; b.targetLoss = nil
+        a.timeLimit = nil; b.timeLimit = nil
+        a.progressEvery = 1; b.progressEvery = 1
+        a.checkpointEvery = 1; b.checkpointEvery = 1
+        return a == b
+    }
+
+    public var shape: NetworkShape { NetworkShape(inputs: 0, width: width, outputs: 0, depth: depth, beta: beta) }
+}
+
+/// A training run that cannot start or continue; the message names the problem.
+public struct TrainingError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,145 @@
+import Comm
+import Foundation
+import ResNet
+
+/// The gradient engine of a mode: exact layer-serial passes (with optional
+/// noise), or the one-shot MGRIT solver of the hidden stack.
+public func makeGradientEngine(config: TrainingConfiguration, network: Network, comm: any Communicator) throws -> any GradientEngine {
+    switch config.mode {
+    case .serial:
+        return SerialEngine(network: network, batchSize: config.batchSize, noiseForward: config.noiseForward,
+                            noiseBackward: config.noiseBackward, seed: config.seed)
+    case .parallel:
+        throw TrainingError("--mode parallel needs the MGRIT solver of the hidden stack, which this build does not have yet")
+    }
+}
+
+/// What one optimiser step's gradient computation reports.
+public struct StepResult: Sendable {
+    public var loss: Double
+    public var forwardSeconds: Double
+    public var backwardSeconds: Double
+    /// MGRIT iterations and final ℓ² residual norms (0 and NaN for layer-serial).
+    public var forwardIterations: Int = 0
+    public var forwardResidual: Double = .nan
+    public var backwardIterations: Int = 0
+    public var backwardResidual: Double = .nan
+}
+
+/// Computes a batch's loss and (possibly inexact) gradient of the full network.
+public protocol GradientEngine: AnyObject {
+    /// Loss of `batch` (rows of the training set) and its gradient, written into `gradient`.
+    /// `step` (0-based) seeds per-step randomness such as noise.
+    func compute(parameters: [Double], gradient: inout [Double], data: Dataset, batch: [Int], step: Int) throws -> StepResult
+    /// State carried from step to step (warm starts), for checkpoints; empty if none.
+    func exportState() -> [Double]
+    func importState(_ state: [Double]) throws
+}
+
+@inline(__always) func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Exact layer-by-layer passes, optionally with the noise of the paper's
+/// experiments: uniform in [−c, c], drawn for every neuron and sample of each
+/// hidden layer's output (forward) or adjoint λⁿ (backward), from the stream
+/// `(seed, forwardNoise|backwardNoise, step)` so a resumed run draws the same noise.
+public final class SerialEngine: GradientEngine {
+    let network: Network
+    let workspace: NetworkWorkspace
+    let noiseForward: Double
+    let noiseBackward: Double
+    let seed: UInt64
+
+    public init(network: Network, batchSize: Int, noiseForward: Double = 0, noiseBackward: Double = 0, seed: UInt64) {
+        self.network = network
+        self.workspace = NetworkWorkspace(shape: network.shape, capacity: batchSize)
+        self.noiseForward = noiseForward
+        self.noiseBackward = noiseBackward
+        self.seed = seed
+    }
+
+    final class Source { var rng: Xoshiro256StarStar; init(_ r: Xoshiro256StarStar) { rng = r } }
+
+    static func noise(_ c: Double, seed: UInt64, stream: RandomStream, step: Int) -> LayerPerturbation {
+        let src = Source(Xoshiro256StarStar(seed: seed, stream: stream.rawValue, UInt64(step)))
+        return { _, buffer, rows, batch, stride in
+            for i in 0..<rows {
+                let row = buffer + i * stride
+                for j in 0..<batch { row[j] += src.rng.uniform(-c, c) }
+            }
+        }
+    }
+
+    public func compute(parameters: [Double], gradient: inout [Double], data: Dataset, batch: [Int], step: Int) throws -> StepResult {
+        let ws = workspace, net = network
+        let pf: LayerPerturbation? = noiseForward > 0 ? Self.noise(noiseForward, seed: seed, stream: .forwardNoise, step: step) : nil
+        let pb: LayerPerturbation? = noiseBackward > 0 ? Self.noise(noiseBackward, seed: seed, stream: .backwardNoise, step: step) : nil
+        return parameters.withUnsafeBufferPointer { pbuf in
+            let p = pbuf.baseAddress!
+            let t0 = now()
+            data.features.withUnsafeBufferPointer { net.load(features: $0, samples: batch, batch: batch.count, into: ws) }
+            net.forward(p, ws, perturb: pf)
+            let loss = data.targets.withUnsafeBufferPointer { net.closingForwardAndLoss(p, targets: $0, samples: batch, ws) }
+            let t1 = now()
+            gradient.withUnsafeMutableBufferPointer { net.backward(p, gradient: $0.baseAddress!, ws, perturb: pb) }
+            let t2 = now()
+            return StepResult(loss: loss, forwardSeconds: t1 - t0, backwardSeconds: t2 - t1)
+        }
+    }
+
+    public func exportState() -> [Double] { [] }
+    public func importState(_ state: [Double]) throws {}
+}
+
+/// Least-squares affine fit `y ≈ A x + c` of a data set and its loss ½·mean residual²:
+/// the plateau a network with every ReLU on (an affine map) cannot leave.
+public func affineFitLoss(_ data: Dataset) -> Double {
+    let n = data.featureCount + 1, m = data.targetCount
+    var total = 0.0
+    for t in 0..<m {
+        var a = [Double](repeating: 0, count: n * n), r = [Double](repeating: 0, count: n)
+        var row = [Double](repeating: 1, count: n)
+        for s in 0..<data.count {
+            for i in 0..<data.featureCount { row[i] = data.features[s * data.featureCount + i] }
+            row[n - 1] = 1
+            let y = data.targets[s * m + t]
+            for i in 0..<n {
+                r[i] += row[i] * y
+                for k in 0..<n { a[i * n + k] += row[i] * row[k] }
+            }
+        }
+        // Gaussian elimination with partial pivoting on the normal equations.
+        for c in 0..<n {
+            var piv = c
+            for i in c..<n where abs(a[i * n + c]) > abs(a[piv * n + c]) { piv = i }
+            if piv != c {
+                for k in 0..<n { a.swapAt(c * n + k, piv * n + k) }
+                r.swapAt(c, piv)
+            }
+            let d = a[c * n + c]
+            guard abs(d) > 1e-300 else { continue }
+            for i in (c + 1)..<n {
+                let f = a[i * n + c] / d
+                if f == 0 { continue }
+                for k in c..<n { a[i * n + k] -= f * a[c * n + k] }
+                r[i] -= f * r[c]
+            }
+        }
+        var x = [Double](repeating: 0, count: n)
+        for c in stride(from: n - 1, through: 0, by: -1) {
+            var s = r[c]
+            for k in (c + 1)..<n { s -= a[c * n + k] * x[k] }
+            x[c] = abs(a[c * n + c]) > 1e-300 ? s / a[c * n + c] : 0
+        }
+        for s in 0..<data.count {
+            var p = x[n - 1]
+            for i in 0..<data.featureCount { p += x[i] * data.features[s * data.featureCount + i] }
+            let e = p - data.targets[s * m + t]
+            total += e * e
+        }
+    }
+    return 0.5 * total / Double(max(1, data.count * m))
+}

@@ -1,0 +1,307 @@
+import Comm
+import Foundation
+import Reports
+import ResNet
+
+/// Why a run ended.
+public enum StopReason: String, Codable, Sendable {
+    case iterations, targetLoss = "target-loss", timeLimit = "time-limit"
+    case nanLoss = "nan-loss", deadNetwork = "dead-network"
+}
+
+/// The JSON summary of a run (`DIR/summary.json`).
+public struct RunSummary: Codable, Sendable {
+    public var tool: String
+    public var version: String
+    public var configuration: TrainingConfiguration
+    public var ranks: Int
+    public var host: HostSummary
+    public var trainingSamples: Int
+    public var validationSamples: Int
+    public var parameterCount: Int
+    public var affineFitLoss: Double
+    public var steps: Int
+    public var stopReason: StopReason
+    public var stopMessage: String
+    public var lowestTrainLoss: Double?
+    public var lowestTrainLossIteration: Int?
+    public var lowestValidationLoss: Double?
+    public var lowestValidationLossIteration: Int?
+    public var lowestBatchLoss: Double?
+    /// First evaluation at which the full training loss was ≤ the target (resolution: evalEvery).
+    public var iterationsToTarget: Int?
+    public var secondsToTarget: Double?
+    /// First evaluation with training loss below 0.9 × the affine-fit loss: where the plateau ends.
+    public var plateauEndIteration: Int?
+    public var trainSeconds: Double
+    /// Mean seconds per optimiser step by phase.
+    public var secondsPerStep: PhaseTimes
+    public var meanForwardMGRITIterations: Double?
+    public var meanBackwardMGRITIterations: Double?
+    public var resumedFromStep: Int?
+}
+
+public struct PhaseTimes: Codable, Sendable {
+    public var forward, backward, update, evaluation, total: Double
+}
+
+public struct HostSummary: Codable, Sendable {
+    public var hostname: String
+    public var activeProcessors: Int
+    public var physicalMemoryBytes: UInt64
+    public var kernels: String
+
+    public static func current(kernels: String) -> HostSummary {
+        HostSummary(hostname: ProcessInfo.processInfo.hostName,
+                    activeProcessors: ProcessInfo.processInfo.activeProcessorCount,
+                    physicalMemoryBytes: ProcessInfo.processInfo.physicalMemory, kernels: kernels)
+    }
+}
+
+/// Runs one training job: data, network, optimiser, loop, files.
+///
+/// Files in the output directory (rank 0 alone writes): `history.csv` (one
+/// row per step), `summary.json`, `loss.png`, `checkpoint.lpck` (+ `.prev`).
+public final class Trainer {
+    public let config: TrainingConfiguration
+    public let outputDirectory: String?
+    public let train: Dataset
+    public let validation: Dataset
+    public let network: Network
+    let comm: any Communicator
+    let engine: any GradientEngine
+    let log: (String) -> Void
+    public var version = "unknown"
+    public var kernelsDescription = "swift-loops"
+
+    public private(set) var parameters: [Double]
+    public private(set) var optimizer: OptimizerState
+    var sampler: MiniBatchSampler
+    public private(set) var step = 0
+    public private(set) var history: [HistoryRow] = []
+    var trainSeconds = 0.0
+    var timing = TimingTotals()
+    var resumedFrom: Int?
+    let evalWorkspace: NetworkWorkspace
+    public private(set) var affineLoss: Double
+
+    /// Loads or generates the data and builds the network (from a checkpoint if `resume`).
+    public init(config: TrainingConfiguration, outputDirectory: String?, comm: any Communicator, resume: Bool,
+                engineFactory: (TrainingConfiguration, Network) throws -> any GradientEngine,
+                log: @escaping (String) -> Void) throws {
+        try config.validate()
+        self.config = config
+        self.outputDirectory = outputDirectory
+        self.comm = comm
+        self.log = log
+        switch config.data {
+        case .task(let task, let ntrain, let nval):
+            train = task.generate(count: ntrain, seed: config.seed, stream: .trainData)
+            validation = task.generate(count: nval, seed: config.seed, stream: .validationData)
+        case .files(let trainPath, let valPath, let targets):
+            train = try CSVDataReader.read(path: trainPath, targetCount: targets)
+            validation = try CSVDataReader.read(path: valPath, targetCount: targets)
+            guard train.featureCount == validation.featureCount else {
+                throw TrainingError("\(trainPath) has \(train.featureCount) feature columns but \(valPath) has \(validation.featureCount)")
+            }
+        }
+        let shape = NetworkShape(inputs: train.featureCount, width: config.width, outputs: train.targetCount,
+                                 depth: config.depth, beta: config.beta)
+        network = Network(shape: shape)
+        evalWorkspace = NetworkWorkspace(shape: shape, capacity: 256)
+        engine = try engineFactory(config, network)
+        affineLoss = affineFitLoss(train)
+        var rng = Xoshiro256StarStar(seed: config.seed, stream: RandomStream.initialWeights.rawValue)
+        parameters = initialParameters(shape: shape, low: config.initLow, high: config.initHigh, using: &rng)
+        optimizer = OptimizerState(count: parameters.count, settings: config.optimizer)
+        sampler = MiniBatchSampler(count: train.count, batchSize: config.batchSize, seed: config.seed)
+        if resume {
+            guard let dir = outputDirectory else { throw TrainingError("--resume needs --out DIR") }
+            let c = try Checkpoint.load(directory: dir)
+            guard c.header.configuration.sameRun(as: config) else {
+                throw TrainingError("--resume: the checkpoint in \(dir) belongs to a different configuration (only --iterations, --target-loss, --time-limit, --progress-every and --checkpoint-every may change)")
+            }
+            guard c.parameters.count == parameters.count else { throw TrainingError("--resume: checkpoint has \(c.parameters.count) parameters, network has \(parameters.count)") }
+            parameters = c.parameters
+            optimizer = c.optimizer
+            try engine.importState(c.engineState)
+            sampler = MiniBatchSampler(count: train.count, batchSize: config.batchSize, seed: config.seed,
+                                       epoch: c.header.samplerEpoch, position: c.header.samplerPosition)
+            step = c.header.step
+            history = c.header.history
+            // A run that stopped between evaluation steps evaluated once more at its end;
+            // the uninterrupted run has no evaluation there, so drop it to keep histories identical.
+            if var last = history.last, last.iteration % config.evalEvery != 0 {
+                last.trainLoss = nil; last.validationLoss = nil
+                history[history.count - 1] = last
+            }
+            trainSeconds = c.header.trainSeconds
+            timing = c.header.timing
+            resumedFrom = step
+            log("resumed from \(Checkpoint.path(in: dir)) at step \(step)")
+        }
+    }
+
+    var isWriter: Bool { comm.rank == 0 && outputDirectory != nil }
+
+    /// Trains until a stopping rule holds; writes files; returns the summary.
+    /// Throws after writing the files if the loss became NaN.
+    @discardableResult
+    public func run() throws -> RunSummary {
+        var gradient = [Double](repeating: 0, count: parameters.count)
+        var lastTrain: Double? = history.last(where: { $0.trainLoss != nil })?.trainLoss
+        var lastVal: Double? = history.last(where: { $0.validationLoss != nil })?.validationLoss
+        var stop: (StopReason, String)?
+        if step == 0 {
+            // Evaluation of the initial network (iteration 0).
+            let e = evaluate()
+            lastTrain = e.train; lastVal = e.validation
+            history.append(HistoryRow(iteration: 0, seconds: 0, batchLoss: e.train, trainLoss: e.train, validationLoss: e.validation,
+                                      forwardIterations: 0, forwardResidual: nil, backwardIterations: 0, backwardResidual: nil))
+            log(String(format: "step %6d  train %.4e  val %.4e  (initial; affine-fit loss %.4e, %d parameters, %@ mode, %d rank%@)",
+                       0, e.train, e.validation, affineLoss, parameters.count, config.mode.rawValue, comm.size, comm.size == 1 ? "" : "s"))
+        }
+        let wallStart = now()
+        while stop == nil {
+            if let it = config.iterations, step >= it { stop = (.iterations, "reached \(it) iterations"); break }
+            if let tl = config.timeLimit, trainSeconds >= tl { stop = (.timeLimit, String(format: "time limit %.1f s reached", tl)); break }
+            let batch = sampler.next()
+            var r = try engine.compute(parameters: parameters, gradient: &gradient, data: train, batch: batch, step: step)
+            if config.nanAtStep == step + 1 { r.loss = .nan }
+            guard r.loss.isFinite, gradient.allSatisfy(\.isFinite) else {
+                let what = r.loss.isFinite ? "gradient" : "loss"
+                stop = (.nanLoss, "the \(what) became \(r.loss.isNaN || !r.loss.isFinite ? "\(r.loss)" : "non-finite") at step \(step + 1); parameters of step \(step) kept, the last good checkpoint is untouched; try a smaller --lr")
+                break
+            }
+            let t0 = now()
+            optimizer.update(&parameters, gradient: gradient, settings: config.optimizer)
+            let tu = now() - t0
+            step += 1
+            timing.forward += r.forwardSeconds; timing.backward += r.backwardSeconds; timing.update += tu; timing.steps += 1
+            trainSeconds += r.forwardSeconds + r.backwardSeconds + tu
+            var row = HistoryRow(iteration: step, seconds: trainSeconds, batchLoss: r.loss, trainLoss: nil, validationLoss: nil,
+                                 forwardIterations: r.forwardIterations, forwardResidual: r.forwardResidual.isNaN ? nil : r.forwardResidual,
+                                 backwardIterations: r.backwardIterations, backwardResidual: r.backwardResidual.isNaN ? nil : r.backwardResidual)
+            let last = config.iterations.map { step >= $0 } ?? false
+            if step % config.evalEvery == 0 || last {
+                let e = evaluate()
+                row.trainLoss = e.train; row.validationLoss = e.validation
+                lastTrain = e.train; lastVal = e.validation
+                if e.openingActive == 0 {
+                    stop = (.deadNetwork, "dead network at step \(step): every ReLU of the opening layer is off for every training and validation sample, so the output is constant (\(String(format: "%.6g", e.spread)) spread) and no gradient reaches the opening layer again; lower --lr")
+                } else if let target = config.targetLoss, e.train <= target {
+                    stop = (.targetLoss, String(format: "training loss %.4e ≤ target %.4e at step %d", e.train, target, step))
+                }
+            }
+            history.append(row)
+            if step % config.progressEvery == 0 || stop != nil {
+                var line = String(format: "step %6d  batch %.4e  train %@  val %@  elapsed %.2fs",
+                                  step, r.loss, fmt(lastTrain), fmt(lastVal), trainSeconds)
+                if config.mode == .parallel {
+                    line += String(format: "  mgrit fwd %d (%.1e) bwd %d (%.1e)", r.forwardIterations, r.forwardResidual,
+                                   r.backwardIterations, r.backwardResidual)
+                }
+                log(line)
+            }
+            if step % config.checkpointEvery == 0, isWriter { try checkpoint() }
+        }
+        let (reason, message) = stop!
+        log("stopped: \(message) (wall \(String(format: "%.2f", now() - wallStart)) s)")
+        if reason == .deadNetwork { log("WARNING: \(message)") }
+        let summary = makeSummary(reason: reason, message: message)
+        if isWriter {
+            if reason != .nanLoss { try checkpoint() }
+            try writeFiles(summary)
+        }
+        if reason == .nanLoss { throw TrainingError(message) }
+        return summary
+    }
+
+    func fmt(_ v: Double?) -> String { v.map { String(format: "%.4e", $0) } ?? "-" }
+
+    func evaluate() -> (train: Double, validation: Double, openingActive: Double, spread: Double) {
+        let t0 = now()
+        let a = network.evaluate(parameters: parameters, features: train.features, targets: train.targets, count: train.count, workspace: evalWorkspace)
+        let b = network.evaluate(parameters: parameters, features: validation.features, targets: validation.targets, count: validation.count, workspace: evalWorkspace)
+        timing.evaluation += now() - t0
+        return (a.loss, b.loss, max(a.openingActive, b.openingActive), max(a.outputSpread, b.outputSpread))
+    }
+
+    func checkpoint() throws {
+        guard let dir = outputDirectory else { return }
+        let header = Checkpoint.Header(formatVersion: Checkpoint.formatVersion, configuration: config, step: step,
+                                       samplerEpoch: sampler.epoch, samplerPosition: sampler.position,
+                                       optimizerSteps: optimizer.steps, trainSeconds: trainSeconds, timing: timing,
+                                       history: history, parameterCount: 0, firstMomentCount: 0, secondMomentCount: 0,
+                                       engineStateCount: 0)
+        try Checkpoint(header: header, parameters: parameters, optimizer: optimizer, engineState: engine.exportState())
+            .write(directory: dir)
+    }
+
+    func makeSummary(reason: StopReason, message: String) -> RunSummary {
+        let evals = history.filter { $0.trainLoss != nil }
+        let bestTrain = evals.min { $0.trainLoss! < $1.trainLoss! }
+        let bestVal = history.filter { $0.validationLoss != nil }.min { $0.validationLoss! < $1.validationLoss! }
+        let target = config.targetLoss ?? config.data.referenceLoss
+        let hit = target.flatMap { t in evals.first { $0.iteration > 0 && $0.trainLoss! <= t } }
+        let plateau = evals.first { $0.iteration > 0 && $0.trainLoss! < 0.9 * affineLoss }
+        let n = Double(max(timing.steps, 1))
+        let steps = history.filter { $0.iteration > 0 }
+        let par = config.mode == .parallel && !steps.isEmpty
+        return RunSummary(
+            tool: "layerpar train", version: version, configuration: config, ranks: comm.size,
+            host: .current(kernels: kernelsDescription), trainingSamples: train.count, validationSamples: validation.count,
+            parameterCount: parameters.count, affineFitLoss: affineLoss, steps: step, stopReason: reason, stopMessage: message,
+            lowestTrainLoss: bestTrain?.trainLoss, lowestTrainLossIteration: bestTrain?.iteration,
+            lowestValidationLoss: bestVal?.validationLoss, lowestValidationLossIteration: bestVal?.iteration,
+            lowestBatchLoss: steps.map(\.batchLoss).min(),
+            iterationsToTarget: hit?.iteration, secondsToTarget: hit?.seconds,
+            plateauEndIteration: plateau?.iteration, trainSeconds: trainSeconds,
+            secondsPerStep: PhaseTimes(forward: timing.forward / n, backward: timing.backward / n, update: timing.update / n,
+                                       evaluation: timing.evaluation / n,
+                                       total: (timing.forward + timing.backward + timing.update) / n),
+            meanForwardMGRITIterations: par ? Double(steps.map(\.forwardIterations).reduce(0, +)) / Double(steps.count) : nil,
+            meanBackwardMGRITIterations: par ? Double(steps.map(\.backwardIterations).reduce(0, +)) / Double(steps.count) : nil,
+            resumedFromStep: resumedFrom)
+    }
+
+    public static let historyColumns = ["iteration", "seconds", "batch_loss", "train_loss", "validation_loss",
+                                        "forward_mgrit_iterations", "forward_residual", "backward_mgrit_iterations", "backward_residual"]
+
+    public static func historyTable(_ history: [HistoryRow]) throws -> CSVTable {
+        var t = CSVTable(columns: historyColumns)
+        func opt(_ v: Double?) -> CSVValue { v.map { .double($0) } ?? "" }
+        for h in history {
+            try t.append([.int(h.iteration), .double(h.seconds), .double(h.batchLoss), opt(h.trainLoss), opt(h.validationLoss),
+                          .int(h.forwardIterations), opt(h.forwardResidual), .int(h.backwardIterations), opt(h.backwardResidual)])
+        }
+        return t
+    }
+
+    func writeFiles(_ summary: RunSummary) throws {
+        guard let dir = outputDirectory else { return }
+        try Self.historyTable(history).write(to: dir + "/history.csv")
+        try AtomicFile.writeJSON(summary, to: dir + "/summary.json")
+        do {
+            var args = [dir + "/loss.png", "--title", "\(config.data.name) \(config.mode.rawValue) depth \(config.depth)"]
+            if let t = config.targetLoss ?? config.data.referenceLoss { args += ["--reference", String(t)] }
+            try Plot.run(script: "tools/plots/loss.py", arguments: args + ["--run", config.mode.rawValue, dir + "/history.csv"])
+        } catch {
+            log("note: loss.png not written: \(error)")
+        }
+    }
+}
+
+extension DataSource {
+    /// The paper's reference training loss for its tasks (Tables 2–3): f1 5e-4, f2 6e-3.
+    public var referenceLoss: Double? {
+        if case .task(let t, _, _) = self { return t == .f1 ? 5e-4 : 6e-3 }
+        return nil
+    }
+    public var name: String {
+        switch self {
+        case .task(let t, _, _): return t.rawValue
+        case .files(let a, _, _): return URL(fileURLWithPath: a).lastPathComponent
+        }
+    }
+}

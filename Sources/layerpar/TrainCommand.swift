@@ -1,0 +1,129 @@
+import ArgumentParser
+import Comm
+import Foundation
+import ResNet
+import Training
+
+extension RegressionTask: ExpressibleByArgument {}
+extension TrainingMode: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+
+/// `layerpar train`: trains the paper's ResNet on task f1/f2 or on CSV files,
+/// layer-serial or layer-parallel (one-shot MGRIT), and writes history, summary,
+/// plot and checkpoints to `--out DIR`.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a deep ResNet on a regression task, layer-serial or layer-parallel.",
+        discussion: """
+            Data: --task f1|f2 generates the paper's tasks from --seed (targets scaled by 1/400 and 1/800 \
+            into [0, 1]); or --train FILE --validation FILE read CSV (header row, feature columns, then \
+            --targets target columns). Loss: ½·mean over samples and outputs of (prediction − target)².
+            Example: layerpar train --task f2 --mode parallel --depth 50 --lr 3e-3 --iterations 2000 --out results/f2
+            """)
+
+    @Option(help: "Paper task to generate: f1 or f2.") var task: RegressionTask?
+    @Option(help: "Training data CSV file (instead of --task).") var train: String?
+    @Option(help: "Validation data CSV file (with --train).") var validation: String?
+    @Option(help: "Number of target columns at the end of each CSV row.") var targets: Int = 1
+    @Option(help: "Training samples generated for --task.") var trainSamples: Int = 5000
+    @Option(help: "Validation samples generated for --task.") var validationSamples: Int = 1000
+
+    @Option(help: "serial (exact passes) or parallel (one-shot MGRIT).") var mode: TrainingMode = .serial
+    @Option(help: "Number of hidden residual layers (default: 322 for f1, 50 otherwise).") var depth: Int?
+    @Option(help: "Width of the hidden layers.") var width: Int = 16
+    @Option(help: "Step size β of the residual layers.") var beta: Double = 0.1
+    @Option(help: "Mini-batch size.") var batchSize: Int = 64
+    @Option(help: "Optimiser: adam or sgd (with momentum).") var optimizer: OptimizerKind = .adam
+    @Option(help: "Learning rate.") var lr: Double = 3e-3
+    @Option(help: "Learning-rate schedule: constant, step:EVERY:FACTOR, cosine:STEPS, or inverse:DECAY.") var lrSchedule: String = "constant"
+    @Option(help: "SGD momentum.") var momentum: Double = 0.9
+    @Option(help: "Lower bound of the uniform initialisation.") var initLow: Double = 0
+    @Option(help: "Upper bound of the uniform initialisation (paper: 1e-3).") var initHigh: Double = 1e-3
+
+    @Option(help: "Stop after this many optimiser steps.") var iterations: Int?
+    @Option(help: "Stop when the full training loss (evaluated every --eval-every steps) is at most this.") var targetLoss: Double?
+    @Option(help: "Stop after this many seconds of training time.") var timeLimit: Double?
+
+    @Option(help: "Forward MGRIT tolerance on the ℓ² residual norm (default: 1e-8 for f1, 1e-4 otherwise).") var tolForward: Double?
+    @Option(help: "Adjoint MGRIT tolerance (default: 1e-8 for f1, 1e-6 otherwise).") var tolBackward: Double?
+    @Option(help: "Cap on forward MGRIT iterations per step.") var maxForwardIterations: Int = 10
+    @Option(help: "Cap on adjoint MGRIT iterations per step.") var maxBackwardIterations: Int = 10
+    @Option(help: "MGRIT coarsening factor.") var coarsening: Int = 4
+    @Option(help: "Maximum number of MGRIT levels.") var maxLevels: Int = 10
+
+    @Option(help: "Noise experiment: add uniform [-c, c] noise to each hidden layer's output (serial mode).") var noiseForward: Double = 0
+    @Option(help: "Noise experiment: add uniform [-c, c] noise to each hidden layer's adjoint (serial mode).") var noiseBackward: Double = 0
+
+    @Option(help: "Output directory.") var out: String
+    @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
+    @Option(help: "Random seed (data, initial weights, batches, noise).") var seed: UInt64 = 1
+    @Option(help: "Evaluate full training and validation losses every k steps.") var evalEvery: Int = 25
+    @Option(help: "Print a progress line every k steps.") var progressEvery: Int = 100
+    @Option(help: "Write a checkpoint every k steps (and at the end).") var checkpointEvery: Int = 1000
+    @Option(help: ArgumentHelp("Test hook: replace the loss of this step with NaN.", visibility: .hidden)) var debugNanAtStep: Int?
+
+    func validate() throws {
+        if task == nil && train == nil { throw ValidationError("give --task f1|f2 or --train FILE --validation FILE") }
+        if task != nil && (train != nil || validation != nil) { throw ValidationError("--task and --train/--validation exclude each other") }
+        if (train == nil) != (validation == nil) { throw ValidationError("--train and --validation go together") }
+        if targets < 1 { throw ValidationError("--targets must be at least 1, got \(targets)") }
+        _ = try schedule()
+        do { try configuration().validate() } catch let e as TrainingError { throw ValidationError(e.message) }
+    }
+
+    func schedule() throws -> LearningRateSchedule {
+        let parts = lrSchedule.split(separator: ":").map(String.init)
+        func bad() -> ValidationError { ValidationError("--lr-schedule '\(lrSchedule)' is not one of constant, step:EVERY:FACTOR, cosine:STEPS, inverse:DECAY") }
+        switch parts.first {
+        case "constant" where parts.count == 1: return .constant
+        case "step" where parts.count == 3:
+            guard let e = Int(parts[1]), e >= 1, let f = Double(parts[2]), f > 0 else { throw bad() }
+            return .step(every: e, factor: f)
+        case "cosine" where parts.count == 2:
+            guard let s = Int(parts[1]), s >= 1 else { throw bad() }
+            return .cosine(steps: s)
+        case "inverse" where parts.count == 2:
+            guard let d = Double(parts[1]), d >= 0 else { throw bad() }
+            return .inverseTime(decay: d)
+        default: throw bad()
+        }
+    }
+
+    func configuration() throws -> TrainingConfiguration {
+        let data: DataSource = task.map { .task($0, train: trainSamples, validation: validationSamples) }
+            ?? .files(train: train ?? "", validation: validation ?? "", targets: targets)
+        let isF1 = task == .f1
+        return TrainingConfiguration(
+            data: data, mode: mode, depth: depth ?? (isF1 ? 322 : 50), width: width, beta: beta, batchSize: batchSize,
+            optimizer: OptimizerSettings(kind: optimizer, learningRate: lr, schedule: try schedule(), momentum: momentum),
+            initLow: initLow, initHigh: initHigh, iterations: iterations, targetLoss: targetLoss, timeLimit: timeLimit,
+            tolForward: tolForward ?? (isF1 ? 1e-8 : 1e-4), tolBackward: tolBackward ?? (isF1 ? 1e-8 : 1e-6),
+            maxForwardIterations: maxForwardIterations, maxBackwardIterations: maxBackwardIterations,
+            coarsening: coarsening, maxLevels: maxLevels,
+            noiseForward: noiseForward, noiseBackward: noiseBackward, seed: seed,
+            evalEvery: evalEvery, progressEvery: progressEvery, checkpointEvery: checkpointEvery, nanAtStep: debugNanAtStep)
+    }
+
+    func run() throws {
+        let config = try configuration()
+        try withWorld { comm in
+            let log: (String) -> Void = { line in
+                if comm.rank == 0 { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            }
+            do {
+                let trainer = try Trainer(config: config, outputDirectory: out, comm: comm, resume: resume,
+                                          engineFactory: { try makeGradientEngine(config: $0, network: $1, comm: comm) }, log: log)
+                trainer.version = LayerPar.version
+                let summary = try trainer.run()
+                if comm.rank == 0 {
+                    print("results: \(out)/history.csv \(out)/summary.json \(out)/loss.png")
+                    if summary.stopReason == .deadNetwork { throw ExitCode(3) }
+                }
+            } catch let e as TrainingError {
+                throw ValidationError(e.message)
+            } catch let e as DataError {
+                throw ValidationError(e.description)
+            }
+        }
+    }
+}

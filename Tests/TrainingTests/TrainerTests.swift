@@ -1,0 +1,160 @@
+// Runs of the training loop: resume, NaN handling, checkpoints, options.
+import Comm
+import Foundation
+import ResNet
+import Testing
+import Training
+
+func tempDir(_ name: String) -> String {
+    let d = NSTemporaryDirectory() + "layerpar-training-tests-\(getpid())-\(name)"
+    try? FileManager.default.removeItem(atPath: d)
+    return d
+}
+
+func smallConfig(iterations: Int, mode: TrainingMode = .serial) -> TrainingConfiguration {
+    TrainingConfiguration(data: .task(.f2, train: 300, validation: 100), mode: mode, depth: 8, width: 6,
+                          batchSize: 16, optimizer: OptimizerSettings(kind: .adam, learningRate: 1e-2),
+                          iterations: iterations, seed: 42, evalEvery: 5, progressEvery: 1000, checkpointEvery: 7)
+}
+
+func makeTrainer(_ c: TrainingConfiguration, dir: String?, resume: Bool = false) throws -> Trainer {
+    let comm = SerialCommunicator()
+    return try Trainer(config: c, outputDirectory: dir, comm: comm, resume: resume,
+                       engineFactory: { try makeGradientEngine(config: $0, network: $1, comm: comm) }, log: { _ in })
+}
+
+/// Everything of a history row except the timing.
+func losses(_ h: [HistoryRow]) -> [[Double?]] {
+    h.map { [Double($0.iteration), $0.batchLoss, $0.trainLoss, $0.validationLoss] }
+}
+
+@Suite("Training runs", .serialized)
+struct TrainerTests {
+    @Test("Resume from a checkpoint gives the same history and parameters as an uninterrupted run")
+    func resume() throws {
+        let full = try makeTrainer(smallConfig(iterations: 40), dir: nil)
+        try full.run()
+        let dir = tempDir("resume")
+        let first = try makeTrainer(smallConfig(iterations: 19), dir: dir)   // checkpoint at 14 and at the end (19)
+        try first.run()
+        let second = try makeTrainer(smallConfig(iterations: 40), dir: dir, resume: true)
+        #expect(second.step == 19)
+        try second.run()
+        #expect(losses(second.history) == losses(full.history))
+        #expect(second.parameters == full.parameters)
+        let csv = try String(contentsOfFile: dir + "/history.csv", encoding: .utf8)
+        #expect(csv.split(separator: "\n").count == 42)   // header + iterations 0…40
+    }
+
+    @Test("A NaN loss stops with a message naming the step; the last good checkpoint survives")
+    func nanStops() throws {
+        let dir = tempDir("nan")
+        var c = smallConfig(iterations: 30)
+        c.nanAtStep = 17
+        let t = try makeTrainer(c, dir: dir)
+        do {
+            try t.run()
+            Issue.record("expected a NaN error")
+        } catch let e as TrainingError {
+            #expect(e.message.contains("at step 17"))
+        }
+        #expect(t.step == 16)
+        let ck = try Checkpoint.load(directory: dir)
+        #expect(ck.header.step == 14)
+        #expect(ck.parameters.allSatisfy { $0.isFinite })
+        let summary = try String(contentsOfFile: dir + "/summary.json", encoding: .utf8)
+        #expect(summary.contains("nan-loss"))
+    }
+
+    @Test("A truncated or corrupt checkpoint is refused and the previous one is kept")
+    func corrupt() throws {
+        let dir = tempDir("corrupt")
+        try makeTrainer(smallConfig(iterations: 15), dir: dir).run()   // checkpoints at 7, 14, 15
+        let path = Checkpoint.path(in: dir)
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        // Truncated.
+        try data.prefix(data.count - 100).write(to: URL(fileURLWithPath: path))
+        #expect(throws: TrainingError.self) { _ = try makeTrainer(smallConfig(iterations: 20), dir: dir, resume: true) }
+        do { _ = try Checkpoint.load(directory: dir) } catch let e as TrainingError {
+            #expect(e.message.contains("truncated"))
+            #expect(e.message.contains("checkpoint.prev.lpck (step 14) is intact"))
+        }
+        // One flipped byte deep in the binary section.
+        data[data.count - 9] ^= 0x40
+        try data.write(to: URL(fileURLWithPath: path))
+        do { _ = try Checkpoint.load(directory: dir); Issue.record("corrupt checkpoint accepted") } catch let e as TrainingError {
+            #expect(e.message.contains("checksum mismatch"))
+        }
+        #expect(FileManager.default.fileExists(atPath: Checkpoint.previousPath(in: dir)))
+        #expect(try Checkpoint.decode(Data(contentsOf: URL(fileURLWithPath: Checkpoint.previousPath(in: dir))),
+                                      path: "prev").header.step == 14)
+    }
+
+    @Test("Bad options are rejected with messages that name the problem")
+    func options() throws {
+        func message(_ args: [String]) -> String {
+            let r = runLayerpar(["train"] + args)
+            #expect(r.status != 0, "layerpar train \(args) should fail")
+            return r.stderr
+        }
+        #expect(message(["--out", "x", "--iterations", "5"]).contains("--task"))
+        #expect(message(["--task", "f2", "--out", "x"]).contains("stopping rule"))
+        #expect(message(["--task", "f2", "--out", "x", "--iterations", "5", "--lr", "-1"]).contains("--lr"))
+        #expect(message(["--task", "f2", "--out", "x", "--iterations", "5", "--noise-forward", "1e-3", "--noise-backward", "1e-3"]).contains("not both"))
+        #expect(message(["--task", "f2", "--out", "x", "--iterations", "5", "--lr-schedule", "weird"]).contains("--lr-schedule"))
+        #expect(message(["--task", "f2", "--train", "a.csv", "--validation", "b.csv", "--out", "x", "--iterations", "5"]).contains("exclude"))
+        #expect(message(["--task", "f3", "--out", "x", "--iterations", "5"]).contains("f3"))
+        #expect(message(["--task", "f2", "--out", "x", "--iterations", "0"]).contains("--iterations"))
+    }
+
+    @Test("Training on a bad CSV file fails before any step, naming file, line and column")
+    func badCSV() throws {
+        let dir = tempDir("csv")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "a,b,y\n1,2,3\n1,NaN,2\n".write(toFile: dir + "/train.csv", atomically: true, encoding: .utf8)
+        try "a,b,y\n1,2,3\n".write(toFile: dir + "/val.csv", atomically: true, encoding: .utf8)
+        var c = smallConfig(iterations: 5)
+        c.data = .files(train: dir + "/train.csv", validation: dir + "/val.csv", targets: 1)
+        do { _ = try makeTrainer(c, dir: dir + "/out"); Issue.record("bad CSV accepted") } catch let e as DataError {
+            #expect(e.description.contains("train.csv, line 3, column 2"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out/history.csv"))
+    }
+
+    @Test("A too-large learning rate that switches every opening ReLU off is reported as a dead network")
+    func dead() throws {
+        var c = smallConfig(iterations: 200)
+        c.optimizer = OptimizerSettings(kind: .sgd, learningRate: 50, momentum: 0)
+        let t = try makeTrainer(c, dir: nil)
+        let s = try? t.run()
+        // Either the loss overflows (NaN stop) or the network dies; with this setting it dies.
+        #expect(s?.stopReason == .deadNetwork)
+        #expect(s?.stopMessage.contains("constant") == true)
+    }
+}
+
+/// The `layerpar` executable built beside this test bundle.
+func layerparPath() -> String {
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    for _ in 0..<4 {
+        let p = dir.appendingPathComponent("layerpar").path
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+        dir = dir.deletingLastPathComponent()
+    }
+    return Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("layerpar").path
+}
+
+/// Runs `layerpar ARGS` and returns its exit status and standard error.
+func runLayerpar(_ args: [String]) -> (status: Int32, stderr: String, stdout: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: layerparPath())
+    p.arguments = args
+    let err = Pipe(), out = Pipe()
+    p.standardError = err
+    p.standardOutput = out
+    do { try p.run() } catch { return (-1, "cannot run \(layerparPath()): \(error)", "") }
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: e, as: UTF8.self), String(decoding: o, as: UTF8.self))
+}

@@ -7,6 +7,15 @@
 // LIBXSMM is column-major: C(m×n) = A(m×k)·B(k×n) (+ C if beta = 1), with
 // element (i, j) of A at A[i + j*lda]. Its JIT (1.17) supports alpha = 1,
 // beta ∈ {0, 1}, and transposing B but not A.
+//
+// VZEROUPPER. LIBXSMM 1.17's JIT kernels (AVX-512 on this project's machines)
+// return with the upper halves of the vector registers dirty. Until some code
+// executes vzeroupper, every legacy-SSE instruction that follows — Swift's
+// baseline x86-64 code, the epilogue loop of the unfused baseline, even
+// unrelated code — runs several times slower (measured ≈ 3.5× on the loop
+// after a 16×64 GEMM). Compiled code (OpenBLAS, our kernels) clears the state
+// on return; the call wrappers below do it for LIBXSMM (unless asked not to),
+// as a careful caller must, so the baseline is not penalised by accident.
 #ifndef LAYERPAR_CXSMM_SHIM_H
 #define LAYERPAR_CXSMM_SHIM_H
 #include <libxsmm.h>
@@ -39,13 +48,22 @@ static inline const void *lp_xsmm_dispatch_f32(int m, int n, int k, int lda, int
     return (const void *)f;
 }
 
-/** Calls a kernel returned by lp_xsmm_dispatch_f64. */
-static inline void lp_xsmm_call_f64(const void *kernel, const double *a, const double *b, double *c) {
-    ((libxsmm_dmmfunction)kernel)(a, b, c);
+/** Clears the upper vector-register state left by a JIT kernel (no-op without AVX). */
+static inline void lp_xsmm_vzeroupper(void) {
+    if (__builtin_cpu_supports("avx")) __asm__ volatile("vzeroupper" ::: "memory");
 }
 
-/** Calls a kernel returned by lp_xsmm_dispatch_f32. */
-static inline void lp_xsmm_call_f32(const void *kernel, const float *a, const float *b, float *c) {
+/** Calls a kernel returned by lp_xsmm_dispatch_f64, then clears the upper state if asked. */
+static inline void lp_xsmm_call_f64(const void *kernel, const double *a, const double *b, double *c,
+                                    int vzeroupper) {
+    ((libxsmm_dmmfunction)kernel)(a, b, c);
+    if (vzeroupper) lp_xsmm_vzeroupper();
+}
+
+/** Calls a kernel returned by lp_xsmm_dispatch_f32, then clears the upper state if asked. */
+static inline void lp_xsmm_call_f32(const void *kernel, const float *a, const float *b, float *c,
+                                    int vzeroupper) {
     ((libxsmm_smmfunction)kernel)(a, b, c);
+    if (vzeroupper) lp_xsmm_vzeroupper();
 }
 #endif

@@ -90,16 +90,19 @@ final class BenchKernelCase<T: BenchScalar> {
     let batch: Int
     let beta: T = 0.5
     let storeZ: Bool
+    /// Whether LIBXSMM calls are followed by vzeroupper (see Sources/CXSMM/shim.h).
+    let vzeroupper: Bool
     /// Leading dimensions: of w-wide rows (W, dW) and of batch rows (X, Y, Z, Λ, G),
     /// and of the column-major w×B transpose of X.
     let ldw: Int, ld: Int, ldxt: Int
 
     let W, b, X, Y, Z, Lp, L, dW, db, G, Xt: BenchBuffer<T>
 
-    init(width: Int, batch: Int, storeZ: Bool, seed: UInt64) {
+    init(width: Int, batch: Int, storeZ: Bool, vzeroupper: Bool, seed: UInt64) {
         w = width
         self.batch = batch
         self.storeZ = storeZ
+        self.vzeroupper = vzeroupper
         let line = 64 / MemoryLayout<T>.stride
         ldw = (width + line - 1) / line * line
         ld = (batch + line - 1) / line * line
@@ -193,7 +196,7 @@ final class BenchKernelCase<T: BenchScalar> {
     }
 
     private func forwardRunners(avx2Unavailable: String?) -> [BenchRunner] {
-        let (w, B, beta, ldw, ld) = (self.w, batch, self.beta, self.ldw, self.ld)
+        let (w, B, beta, ldw, ld, vz) = (self.w, batch, self.beta, self.ldw, self.ld, vzeroupper)
         let (Wp, bp, Xp, Yp, Zp) = (W.const, b.const, X.const, Y.pointer, Z.pointer)
         let zOut: UnsafeMutablePointer<T>? = storeZ ? Zp : nil
         func fused(reference: Bool) -> (Int) -> Void {
@@ -206,7 +209,7 @@ final class BenchKernelCase<T: BenchScalar> {
         let xsmmNote = xsmm == nil ? "LIBXSMM could not JIT the \(B)×\(w)×\(w) GEMM" : nil
         let xsmmGemm: (Int) -> Void = { n in
             guard let k = xsmm else { return }
-            for _ in 0..<n { T.xsmmCall(k, Xp, Wp, Zp) }
+            for _ in 0..<n { T.xsmmCall(k, Xp, Wp, Zp, vzeroupper: vz) }
         }
         return [
             BenchRunner(impl: .reference, unavailable: nil, run: fused(reference: true)),
@@ -223,7 +226,7 @@ final class BenchKernelCase<T: BenchScalar> {
     }
 
     private func adjointRunners(avx2Unavailable: String?) -> [BenchRunner] {
-        let (w, B, beta, ldw, ld, ldxt) = (self.w, batch, self.beta, self.ldw, self.ld, self.ldxt)
+        let (w, B, beta, ldw, ld, ldxt, vz) = (self.w, batch, self.beta, self.ldw, self.ld, self.ldxt, vzeroupper)
         let (Wp, Xp, Zp, Lpp) = (W.const, X.const, Z.const, Lp.const)
         let (Lout, dWp, dbp, Gc, Xtc) = (L.pointer, dW.pointer, db.pointer, G.const, Xt.const)
         func fused(reference: Bool) -> (Int) -> Void {
@@ -248,8 +251,8 @@ final class BenchKernelCase<T: BenchScalar> {
         let xsmmGemms: (Int) -> Void = { n in
             guard let kL, let kW else { return }
             for _ in 0..<n {
-                T.xsmmCall(kL, Gc, Wp, Lout)
-                T.xsmmCall(kW, Xtc, Gc, dWp)
+                T.xsmmCall(kL, Gc, Wp, Lout, vzeroupper: vz)
+                T.xsmmCall(kW, Xtc, Gc, dWp, vzeroupper: vz)
             }
         }
         return [

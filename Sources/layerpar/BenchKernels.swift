@@ -87,11 +87,17 @@ struct BenchKernels: ParsableCommand {
     @Flag(help: "Forward kernels also store the pre-activation Z = W·X + b (as training does for the adjoint).")
     var storeZ = false
 
+    @Flag(help: "Call LIBXSMM kernels without a vzeroupper afterwards, as a naive caller would: its JIT code leaves the upper vector state dirty and the following SSE loop slows down several-fold.")
+    var noVzeroupper = false
+
     @Option(help: "Write the results as JSON to this file.")
     var json: String?
 
     @Option(help: "Write the results as CSV to this file.")
     var csv: String?
+
+    @Option(help: "Plot GFLOP/s per implementation and shape to this PNG (needs --json; runs tools/plots/kernels.py).")
+    var plot: String?
 
     func validate() throws {
         if widths.values.isEmpty { throw ValidationError("--widths is empty; give e.g. --widths 16,32,64") }
@@ -111,6 +117,7 @@ struct BenchKernels: ParsableCommand {
         if let bad = batches.values.first(where: { $0 > 1 << 20 }) {
             throw ValidationError("--batches \(bad) is too large (at most 1048576)")
         }
+        if plot != nil && json == nil { throw ValidationError("--plot needs --json (the plot is drawn from the JSON file)") }
         if repeats < 1 { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
     }
 
@@ -148,19 +155,22 @@ struct BenchKernels: ParsableCommand {
         var done = 0
         let started = benchNow()
         for (w, batch) in shapes {
-            let bench = BenchKernelCase<T>(width: w, batch: batch, storeZ: storeZ, seed: UInt64(w * 1_000_003 + batch))
+            let bench = BenchKernelCase<T>(width: w, batch: batch, storeZ: storeZ, vzeroupper: !noVzeroupper, seed: UInt64(w * 1_000_003 + batch))
             for kernel in kernels.values {
                 done += 1
                 log("[\(done)/\(total)] \(kernel.rawValue) w=\(w) B=\(batch) \(precision.rawValue)")
                 let runners = bench.runners(kernel, avx2Unavailable: avx2Unavailable)
                     .filter { impls.values.contains($0.impl) }
                 notes += check(bench, kernel, runners)
+                lp_xsmm_vzeroupper()
                 for runner in runners {
                     if let why = runner.unavailable {
                         if runner.impl != .avx2 { notes.append("\(kernel.rawValue) w=\(w) B=\(batch) \(runner.impl.rawValue): \(why)") }
                         continue
                     }
                     let timing = BenchTiming.measure(repeats: repeats, runner.run)
+                    // Never let a dirty upper state (--no-vzeroupper) slow the next implementation.
+                    lp_xsmm_vzeroupper()
                     let gflops = bench.flops(kernel) / timing.seconds / 1e9
                     results.append(BenchKernelResult(
                         kernel: kernel, width: w, batch: batch, precision: precision, impl: runner.impl,
@@ -181,6 +191,7 @@ struct BenchKernels: ParsableCommand {
             openblasCore: openblas_get_corename().map { String(cString: $0) } ?? "unknown",
             threads: 1,
             storeZ: storeZ,
+            libxsmmVzeroupper: !noVzeroupper,
             repeats: repeats,
             timing: "minimum over --repeats samples; each sample makes back-to-back calls on the same (cache-warm) buffers for at least 2 ms; calls over 0.25 s get fewer samples",
             flopCount: "2·w·w·B per GEMM: forward 1 GEMM, adjoint 2",
@@ -195,6 +206,10 @@ struct BenchKernels: ParsableCommand {
         if let csv {
             try report.csvTable().write(to: csv)
             log("wrote \(csv)")
+        }
+        if let plot, let json {
+            try Plot.run(script: "tools/plots/kernels.py", arguments: [json, plot])
+            log("wrote \(plot)")
         }
     }
 
@@ -251,6 +266,8 @@ struct BenchKernelReport: Codable, Sendable {
     var openblasCore: String
     var threads: Int
     var storeZ: Bool
+    /// Whether every LIBXSMM call was followed by vzeroupper.
+    var libxsmmVzeroupper: Bool
     var repeats: Int
     var timing: String
     var flopCount: String
@@ -283,7 +300,8 @@ struct BenchKernelReport: Codable, Sendable {
         out.append("peak:   measured \(f(peakGflops, "%.1f")) GFLOP/s (FMA-throughput loop), computed \(f(peakGflopsComputed, "%.1f")) GFLOP/s "
                    + "(\(precision.avx2Lanes) \(precision.rawValue)s/256-bit AVX2 × \(BenchMachine.fmaUnits) FMA units × 2 × clock)"
                    + (m.hasAVX512 ? "; CPU also has AVX-512 (not used by our kernels or the peak)" : ""))
-        out.append("libs:   OpenBLAS core \(openblasCore) (\(precision.gemmName), 1 thread), LIBXSMM JIT target \(libxsmmTarget); kernel family \(kernelFamily)")
+        out.append("libs:   OpenBLAS core \(openblasCore) (\(precision.gemmName), 1 thread), LIBXSMM JIT target \(libxsmmTarget) "
+                   + (libxsmmVzeroupper ? "(vzeroupper after each call)" : "(called WITHOUT vzeroupper)") + "; kernel family \(kernelFamily)")
         out.append("timing: \(timing); FLOPs \(flopCount)" + (storeZ ? "; forward stores Z" : "; forward does not store Z"))
         out.append("")
         let impls = BenchImpl.allCases

@@ -49,8 +49,9 @@ protocol BenchScalar: BinaryFloatingPoint {
     static func xsmmDispatch(_ m: Int, _ n: Int, _ k: Int, lda: Int, ldb: Int, ldc: Int,
                              accumulate: Bool, transB: Bool) -> UnsafeRawPointer?
 
+    /// Calls a LIBXSMM kernel; `vzeroupper` clears the upper vector state it leaves.
     static func xsmmCall(_ kernel: UnsafeRawPointer, _ a: UnsafePointer<Self>,
-                         _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>)
+                         _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>, vzeroupper: Bool)
 }
 
 @inline(__always) private func cblasTrans(_ t: Bool) -> CBLAS_TRANSPOSE {
@@ -103,8 +104,8 @@ extension Double: BenchScalar {
     }
 
     static func xsmmCall(_ kernel: UnsafeRawPointer, _ a: UnsafePointer<Double>,
-                         _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>) {
-        lp_xsmm_call_f64(kernel, a, b, c)
+                         _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, vzeroupper: Bool) {
+        lp_xsmm_call_f64(kernel, a, b, c, vzeroupper ? 1 : 0)
     }
 }
 
@@ -154,7 +155,7 @@ extension Float: BenchScalar {
     }
 
     static func xsmmCall(_ kernel: UnsafeRawPointer, _ a: UnsafePointer<Float>,
-                         _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
-        lp_xsmm_call_f32(kernel, a, b, c)
+                         _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, vzeroupper: Bool) {
+        lp_xsmm_call_f32(kernel, a, b, c, vzeroupper ? 1 : 0)
     }
 }

@@ -1,0 +1,153 @@
+import Comm
+
+/// Multigrid cycle shape.
+public enum MGRITCycle: String, CaseIterable, Sendable {
+    /// Down to the coarsest level and back up once.
+    case V
+    /// Standard F-cycle: `F(l) = relax, restrict, F(l+1), V(l+1), correct`
+    /// (with `F(coarsest) = exact solve`, and the extra `V(l+1)` omitted when
+    /// `l+1` is the coarsest level, where it would repeat an exact solve).
+    case F
+}
+
+/// Relaxation on every level but the coarsest.
+public enum MGRITRelaxation: String, CaseIterable, Sendable {
+    /// F-relaxation: propagate from each C-point through its F-points.
+    case F
+    /// FCF-relaxation: F, then `sweeps` times (C-relaxation, F-relaxation).
+    case FCF
+}
+
+/// What the solver keeps of the fine level.
+public enum MGRITStorage: String, CaseIterable, Sendable {
+    /// Every fine point: (N+1) states. Needed when the caller reads all states
+    /// (the forward pass, whose states linearise the adjoint).
+    case allPoints
+    /// Only fine C-points: ⌊N/m⌋+1 states; F-points are recomputed from their
+    /// C-point when needed (e.g. by ``MGRITSolver/sweep(_:)`` at the end).
+    case cPointsOnly
+}
+
+/// Configuration of an MGRIT solve. ``validate()`` throws on a bad value.
+public struct MGRITOptions: Sendable, Equatable {
+    /// Coarsening factor `m ≥ 2` between consecutive levels (the paper: 4).
+    public var coarsening: Int = 4
+    /// Maximum number of levels (≥ 1; 1 = a sequential solve).
+    public var maxLevels: Int = 30
+    /// A coarser level is added only if it has at least this many points (≥ 2).
+    public var minCoarseSize: Int = 2
+    public var cycle: MGRITCycle = .F
+    public var relaxation: MGRITRelaxation = .FCF
+    /// CF sweeps after the first F-relaxation when `relaxation == .FCF` (≥ 1).
+    public var sweeps: Int = 1
+    /// Skip all relaxation on the first down-cycle (XBraid's `skip`): the first
+    /// iteration only injects, solves the coarsest level and interpolates up; its
+    /// residual is not measured.
+    public var skipFirstDown: Bool = false
+    /// Stop when the fine C-point residual norm is ≤ this (nil: not used).
+    public var absoluteTolerance: Double? = nil
+    /// Stop when ‖r_k‖ ≤ this · ‖r_1‖ (nil: not used).
+    public var relativeTolerance: Double? = nil
+    /// At most this many iterations (≥ 1).
+    public var maxIterations: Int = 30
+    /// Fine-level storage.
+    public var storage: MGRITStorage = .allPoints
+
+    public init(coarsening: Int = 4, maxLevels: Int = 30, minCoarseSize: Int = 2, cycle: MGRITCycle = .F,
+                relaxation: MGRITRelaxation = .FCF, sweeps: Int = 1, skipFirstDown: Bool = false,
+                absoluteTolerance: Double? = nil, relativeTolerance: Double? = nil, maxIterations: Int = 30,
+                storage: MGRITStorage = .allPoints) {
+        self.coarsening = coarsening
+        self.maxLevels = maxLevels
+        self.minCoarseSize = minCoarseSize
+        self.cycle = cycle
+        self.relaxation = relaxation
+        self.sweeps = sweeps
+        self.skipFirstDown = skipFirstDown
+        self.absoluteTolerance = absoluteTolerance
+        self.relativeTolerance = relativeTolerance
+        self.maxIterations = maxIterations
+        self.storage = storage
+    }
+
+    /// Throws ``MGRITError/invalidOption(_:)`` naming the first bad field.
+    public func validate() throws {
+        guard coarsening >= 2 else { throw MGRITError.invalidOption("coarsening factor must be ≥ 2, got \(coarsening)") }
+        guard maxLevels >= 1 else { throw MGRITError.invalidOption("maxLevels must be ≥ 1, got \(maxLevels)") }
+        guard minCoarseSize >= 2 else { throw MGRITError.invalidOption("minCoarseSize must be ≥ 2, got \(minCoarseSize)") }
+        guard sweeps >= 1 else { throw MGRITError.invalidOption("sweeps must be ≥ 1, got \(sweeps)") }
+        guard maxIterations >= 1 else { throw MGRITError.invalidOption("maxIterations must be ≥ 1, got \(maxIterations)") }
+        if let t = absoluteTolerance, !(t > 0 && t.isFinite) {
+            throw MGRITError.invalidOption("absolute tolerance must be a positive finite number, got \(t)")
+        }
+        if let t = relativeTolerance, !(t > 0 && t.isFinite) {
+            throw MGRITError.invalidOption("relative tolerance must be a positive finite number, got \(t)")
+        }
+    }
+}
+
+/// Errors of the MGRIT solver; every message names the problem.
+public enum MGRITError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// A configuration value out of range.
+    case invalidOption(String)
+    /// The problem or partition does not fit (zero steps, ranges that do not tile the points, …).
+    case invalidProblem(String)
+    /// A residual norm became NaN or infinite (a state contains NaN/Inf, or the iteration diverged).
+    case nonFinite(String)
+    /// A problem implementation violates the protocol (from ``MGRITConformance``).
+    case conformance(String)
+
+    public var description: String {
+        switch self {
+        case .invalidOption(let m): return "invalid MGRIT option: \(m)"
+        case .invalidProblem(let m): return "invalid MGRIT problem: \(m)"
+        case .nonFinite(let m): return "MGRIT diverged: \(m)"
+        case .conformance(let m): return "MGRIT problem contract violated: \(m)"
+        }
+    }
+}
+
+/// Which rank owns which fine time points, in time order.
+///
+/// Position `p` (0 = earliest times) is rank `ranks[p]` owning fine points
+/// `ranges[p]`; the ranges tile `0 … N` contiguously (empty ranges allowed).
+/// Coarse levels inherit it: a rank owns the coarse points whose fine index it
+/// owns, so a rank may own no point of a coarse level (it then idles there).
+/// The adjoint runs in reversed time on ``reversed()``, so that every rank keeps
+/// the layers whose forward states it holds.
+public struct TimePartition: Sendable, Equatable {
+    public let ranks: [Int]
+    public let ranges: [Range<Int>]
+
+    /// - Throws: ``MGRITError/invalidProblem(_:)`` unless the ranges tile `0 ..< pointCount`
+    ///   in order and the ranks are a permutation of `0 ..< ranks.count`.
+    public init(ranks: [Int], ranges: [Range<Int>], pointCount: Int) throws {
+        guard ranks.count == ranges.count, !ranks.isEmpty else {
+            throw MGRITError.invalidProblem("partition has \(ranks.count) ranks and \(ranges.count) ranges")
+        }
+        guard Set(ranks) == Set(0 ..< ranks.count) else { throw MGRITError.invalidProblem("partition ranks \(ranks) are not a permutation of 0..<\(ranks.count)") }
+        var next = 0
+        for r in ranges {
+            guard r.lowerBound == next else { throw MGRITError.invalidProblem("partition ranges \(ranges) do not tile 0..<\(pointCount)") }
+            next = r.upperBound
+        }
+        guard next == pointCount else { throw MGRITError.invalidProblem("partition ranges end at \(next), expected \(pointCount)") }
+        self.ranks = ranks
+        self.ranges = ranges
+    }
+
+    /// Block distribution of the `stepCount + 1` points over the communicator's
+    /// ranks in rank order (``BlockDistribution``).
+    public static func block(stepCount: Int, size: Int) throws -> TimePartition {
+        let d = try BlockDistribution(count: stepCount + 1, parts: size)
+        return try TimePartition(ranks: Array(0 ..< size), ranges: (0 ..< size).map { d.range(of: $0) }, pointCount: stepCount + 1)
+    }
+
+    /// The same ownership seen in reversed time: fine point `i` becomes `N − i`.
+    public func reversed() -> TimePartition {
+        let n = ranges.last!.upperBound   // N + 1
+        let rr = ranges.reversed().map { (n - $0.upperBound) ..< (n - $0.lowerBound) }
+        // Safe: a reversed tiling is a tiling.
+        return try! TimePartition(ranks: ranks.reversed(), ranges: rr, pointCount: n)
+    }
+}

@@ -1,0 +1,35 @@
+/// What one ``MGRITSolver/solve(warmStart:)`` did. Identical on every rank.
+public struct MGRITStatistics: Sendable, Equatable {
+    /// ℓ² norm of the fine-level residual `rᵢ = Φ(uᵢ₋₁) − uᵢ` over the fine
+    /// C-points `i ≥ 1` (summed over all ranks), one entry per iteration, measured
+    /// after that iteration's relaxation and before its coarse-grid correction.
+    /// Entry `k−1` is the paper's `‖r_k‖`. (With ``MGRITOptions/skipFirstDown``
+    /// the first iteration measures nothing.) A one-level hierarchy is a direct
+    /// sequential solve and reports `[0]`.
+    public var residuals: [Double] = []
+    /// Iterations (cycles) begun: the last one stops at its residual check when converged.
+    public var iterations: Int = 0
+    /// Whether a tolerance was met (false: stopped at ``MGRITOptions/maxIterations``).
+    public var converged: Bool = false
+    /// Number of levels of the hierarchy.
+    public var levels: Int = 0
+    /// Points per level (level 0 = fine, `N + 1`).
+    public var pointsPerLevel: [Int] = []
+    /// Calls of the problem's step on each level by this rank (kernel work).
+    public var stepsPerLevel: [Int] = []
+    /// Wall seconds this rank spent on each level (including waits for neighbours).
+    public var secondsPerLevel: [Double] = []
+    /// Wall seconds of the whole solve on this rank.
+    public var seconds: Double = 0
+
+    public init() {}
+
+    /// `‖r_k‖ / ‖r_1‖` for every measured iteration (the paper's relative residual).
+    public var relativeResiduals: [Double] {
+        guard let first = residuals.first, first > 0 else { return residuals.map { _ in 0 } }
+        return residuals.map { $0 / first }
+    }
+
+    /// All steps of all levels on this rank.
+    public var totalSteps: Int { stepsPerLevel.reduce(0, +) }
+}

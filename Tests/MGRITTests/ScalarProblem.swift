@@ -1,0 +1,45 @@
+import MGRIT
+
+/// `u' = λu`, `u(0) = u₀`, backward Euler with step `h` on the fine grid:
+/// `Φ = 1/(1 − λh)`; a step over `k` fine steps on a coarse level is one
+/// backward-Euler step of size `k·h` (rediscretisation): `Ψ = 1/(1 − λkh)`.
+final class ScalarProblem: MGRITProblem {
+    final class State { var value: Double; init(_ v: Double) { value = v } }
+
+    let stepCount: Int
+    let lambda: Double
+    let h: Double
+    let u0: Double
+    /// Initial guess at points ≥ 1 (default 0); can be replaced by a test.
+    var guess: (Int) -> Double = { _ in 0 }
+    /// Fine-level (level 0) step calls, to count work.
+    var fineSteps = 0
+
+    init(steps: Int, lambda: Double = -1, h: Double = 0.1, u0: Double = 1) {
+        stepCount = steps
+        self.lambda = lambda
+        self.h = h
+        self.u0 = u0
+    }
+
+    func makeState() -> State { State(0) }
+    func initialGuess(at index: Int, into u: State) throws { u.value = index == 0 ? u0 : guess(index) }
+    func step(from u: State, into v: State, start: Int, stop: Int, level: Int) throws {
+        if level == 0 { fineSteps += 1 }
+        v.value = u.value / (1 - lambda * h * Double(stop - start))
+    }
+    func sum(_ alpha: Double, _ x: State, _ beta: Double, _ y: State) {
+        y.value = beta == 0 ? alpha * x.value : alpha * x.value + beta * y.value
+    }
+    func norm(_ u: State) -> Double { abs(u.value) }
+    var bufferCount: Int { 1 }
+    func pack(_ u: State, into buffer: UnsafeMutableBufferPointer<Double>) { buffer[0] = u.value }
+    func unpack(from buffer: UnsafeBufferPointer<Double>, into u: State) { u.value = buffer[0] }
+
+    /// The exact discrete (serial) solution at fine point i, by sequential stepping.
+    func serial() -> [Double] {
+        var u = [u0]
+        for _ in 0 ..< stepCount { u.append(u.last! / (1 - lambda * h)) }
+        return u
+    }
+}

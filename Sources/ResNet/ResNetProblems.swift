@@ -1,0 +1,121 @@
+import Kernels
+import MGRIT
+
+/// Operations on batch states shared by the forward and adjoint problems.
+private enum BatchOps {
+    static func sum(_ a: Double, _ x: Matrix<Double>, _ b: Double, _ y: Matrix<Double>) {
+        // Shapes are equal by construction (all states of one problem are w×B).
+        if b == 0 {
+            try! y.copy(from: x)   // the old y must not matter, even a NaN in it
+            if a != 1 { y.scale(a) }
+        } else {
+            try! y.sum(a, x, b)
+        }
+    }
+}
+
+/// The forward pass of the hidden stack as an MGRIT problem.
+///
+/// Fine step `n → n+1`: the hidden layer `xⁿ⁺¹ = xⁿ + β·ReLU(Wⁿxⁿ + bⁿ)` (one
+/// fused kernel call). Coarse step over fine indices `start → stop`
+/// (`k = stop − start` layers): the layer at its C-point with step `k·β`,
+/// `x ↦ x + kβ·ReLU(W^{start}x + b^{start})` — forward Euler with a k times
+/// larger step on the ODE the ResNet discretises, as in Günther et al. 2020.
+/// Initial guess: every point equal to the input `x⁰` (layers change the state
+/// by O(β) each). States are w×B matrices (``Matrix``), packed row by row.
+public final class ResNetForwardProblem: MGRITProblem {
+    public typealias State = Matrix<Double>
+    public let stack: HiddenStack
+    public let batch: Int
+    /// `x⁰`; must be set (the same on every rank) before a solve.
+    public let input: Matrix<Double>
+    /// Kernel calls made by ``step(from:into:start:stop:level:)`` (for the work statistics).
+    public var kernelCalls = 0
+
+    public init(stack: HiddenStack, batch: Int) throws {
+        guard batch >= 1 else { throw ResNetError("batch must be ≥ 1, got \(batch)") }
+        self.stack = stack
+        self.batch = batch
+        input = Matrix(rows: stack.width, cols: batch)
+    }
+
+    public var stepCount: Int { stack.depth }
+    public func makeState() -> State { Matrix(rows: stack.width, cols: batch) }
+    public func initialGuess(at index: Int, into u: State) throws { try u.copy(from: input) }
+    public func step(from u: State, into v: State, start: Int, stop: Int, level: Int) throws {
+        kernelCalls += 1
+        try LayerKernels.residualForward(beta: stack.beta * Double(stop - start), W: stack.weights[start],
+                                         b: stack.biases[start], X: u, Y: v)
+    }
+    public func sum(_ alpha: Double, _ x: State, _ beta: Double, _ y: State) { BatchOps.sum(alpha, x, beta, y) }
+    public func copy(_ x: State, into y: State) { try! y.copy(from: x) }
+    public func norm(_ u: State) -> Double { u.norm() }
+    public var bufferCount: Int { stack.width * batch }
+    public func pack(_ u: State, into buffer: UnsafeMutableBufferPointer<Double>) { u.pack(into: buffer) }
+    public func unpack(from buffer: UnsafeBufferPointer<Double>, into u: State) { u.unpack(from: buffer) }
+}
+
+/// The backward (adjoint) pass as an MGRIT problem in reversed time.
+///
+/// Time index `k` is layer `N − k`: point 0 is `λᴺ` (the loss gradient at the
+/// last hidden state), point `N` is `λ⁰`. The fine step `k−1 → k` is the
+/// transposed linearisation of layer `n = N − k` at the forward state `xⁿ`:
+/// `λⁿ = λⁿ⁺¹ + β·Wⁿᵀ(ReLU'(zⁿ) ⊙ λⁿ⁺¹)`. A coarse step over `k = stop − start`
+/// layers `N−stop … N−start−1` uses the layer at the C-point of that interval in
+/// forward time, `n = N − stop`, with step `kβ`: exactly the transpose of the
+/// forward coarse step of ``ResNetForwardProblem`` over the same layers.
+///
+/// The linearisation point `zⁿ = Wⁿxⁿ + bⁿ` is recomputed by one forward kernel
+/// call per step into a scratch buffer rather than stored: storing it would add
+/// `N·w·B` doubles (as much as all forward states again) to save one kernel
+/// call per adjoint step (see ``ResNetAdjointSolver``).
+///
+/// When ``gradient`` is set, fine steps also accumulate `dWⁿ`, `dbⁿ` in the
+/// same fused kernel call.
+public final class ResNetAdjointProblem: MGRITProblem {
+    public typealias State = Matrix<Double>
+    public let stack: HiddenStack
+    public let batch: Int
+    /// `xⁿ` for the layers whose adjoint points this rank owns (nil elsewhere).
+    let forwardState: (Int) -> Matrix<Double>?
+    /// `λᴺ`, set on the rank owning layer `N` before a solve.
+    public let terminalAdjoint: Matrix<Double>
+    /// Where fine steps accumulate gradients; nil during the solve itself.
+    public var gradient: HiddenGradient? = nil
+    public var kernelCalls = 0
+    private let zScratch: Matrix<Double>, yScratch: Matrix<Double>
+
+    init(stack: HiddenStack, batch: Int, forwardState: @escaping (Int) -> Matrix<Double>?) {
+        self.stack = stack
+        self.batch = batch
+        self.forwardState = forwardState
+        terminalAdjoint = Matrix(rows: stack.width, cols: batch)
+        zScratch = Matrix(rows: stack.width, cols: batch)
+        yScratch = Matrix(rows: stack.width, cols: batch)
+    }
+
+    public var stepCount: Int { stack.depth }
+    public func makeState() -> State { Matrix(rows: stack.width, cols: batch) }
+    /// `λᴺ` at point 0, zero elsewhere (a guess that needs nothing from other ranks).
+    public func initialGuess(at index: Int, into u: State) throws {
+        if index == 0 { try u.copy(from: terminalAdjoint) } else { u.zero() }
+    }
+    public func step(from u: State, into v: State, start: Int, stop: Int, level: Int) throws {
+        let n = stack.depth - stop
+        guard let x = forwardState(n) else {
+            throw ResNetError("adjoint step needs the forward state of layer \(n), which this rank does not hold")
+        }
+        let W = stack.weights[n]
+        try LayerKernels.residualForward(beta: stack.beta, W: W, b: stack.biases[n], X: x, Y: yScratch, Z: zScratch)
+        let g = level == 0 ? gradient : nil
+        try LayerKernels.residualAdjoint(beta: stack.beta * Double(stop - start), W: W, X: x, Z: zScratch,
+                                         lambdaNext: u, lambda: v, dW: g?.dW[n], db: g?.db[n])
+        kernelCalls += 2
+    }
+    public func sum(_ alpha: Double, _ x: State, _ beta: Double, _ y: State) { BatchOps.sum(alpha, x, beta, y) }
+    public func copy(_ x: State, into y: State) { try! y.copy(from: x) }
+    public func norm(_ u: State) -> Double { u.norm() }
+    public var bufferCount: Int { stack.width * batch }
+    public func pack(_ u: State, into buffer: UnsafeMutableBufferPointer<Double>) { u.pack(into: buffer) }
+    public func unpack(from buffer: UnsafeBufferPointer<Double>, into u: State) { u.unpack(from: buffer) }
+}

@@ -1,0 +1,85 @@
+import Comm
+import Kernels
+import MGRIT
+
+/// Layer-parallel forward pass of a ``HiddenStack`` with MGRIT.
+///
+/// Keeps every fine state it owns (``MGRITStorage/allPoints``: `(N+1)` w×B
+/// states over all ranks), because the adjoint is linearised around them, plus
+/// the coarse levels (≈ `2N/(m−1)` states). A second ``solve(warmStart:)`` with
+/// `warmStart: true` starts from the previous states (one-shot training).
+public final class ResNetForwardSolver {
+    public let stack: HiddenStack
+    public let problem: ResNetForwardProblem
+    public let solver: MGRITSolver<ResNetForwardProblem>
+
+    /// - Parameters:
+    ///   - partition: layer ownership; default: block distribution of the `N+1` points over `comm`.
+    /// - Throws: ``MGRITError`` for bad options, ``ResNetError`` for a bad batch.
+    public init(stack: HiddenStack, batch: Int, options: MGRITOptions, comm: any Communicator,
+                partition: TimePartition? = nil) throws {
+        guard options.storage == .allPoints else {
+            throw MGRITError.invalidOption("the forward solver must keep all fine states (the adjoint needs them)")
+        }
+        self.stack = stack
+        problem = try ResNetForwardProblem(stack: stack, batch: batch)
+        solver = try MGRITSolver(problem: problem, options: options, comm: comm, partition: partition)
+    }
+
+    /// Solves for `x¹ … xᴺ` from `input = x⁰` (w×B, the same on every rank).
+    /// The parameters are read from ``stack`` at every step, so they may change between solves.
+    public func solve(input: Matrix<Double>, warmStart: Bool = false) throws -> MGRITStatistics {
+        try problem.input.copy(from: input)
+        return try solver.solve(warmStart: warmStart)
+    }
+
+    /// `xⁿ` if this rank owns point `n`, else nil.
+    public func state(at layer: Int) -> Matrix<Double>? { solver.state(at: layer) }
+    /// The points (layers `0 … N`) this rank owns.
+    public var ownedRange: Range<Int> { solver.ownedRange }
+    /// `xᴺ` on the rank that owns it (feed it to the closing layer there).
+    public var output: Matrix<Double>? { state(at: stack.depth) }
+}
+
+/// Layer-parallel backward pass: MGRIT on the adjoint system in reversed time,
+/// then the weight gradients from the fine adjoints.
+///
+/// Runs on ``TimePartition/reversed()`` of the forward solver's partition, so
+/// each rank works on the layers whose forward states it holds. After the solve,
+/// one ``MGRITSolver/sweep()`` recomputes each fine adjoint once from its
+/// predecessor with the fused kernel that also accumulates `dWⁿ`, `dbⁿ` — one
+/// adjoint call per layer, as the issue asks. Memory: its own `N+1` adjoint
+/// states plus coarse levels; the linearisation points are recomputed, not stored.
+public final class ResNetAdjointSolver {
+    public let forward: ResNetForwardSolver
+    public let problem: ResNetAdjointProblem
+    public let solver: MGRITSolver<ResNetAdjointProblem>
+
+    public init(forward: ResNetForwardSolver, options: MGRITOptions, comm: any Communicator) throws {
+        self.forward = forward
+        let fwd = forward.solver
+        problem = ResNetAdjointProblem(stack: forward.stack, batch: forward.problem.batch,
+                                       forwardState: { [unowned fwd] n in fwd.state(at: n) })
+        solver = try MGRITSolver(problem: problem, options: options, comm: comm, partition: fwd.partition.reversed())
+    }
+
+    /// Solves the adjoint system from `terminalAdjoint` `= λᴺ = ∂L/∂xᴺ` (needed
+    /// only on the rank owning layer `N`; pass nil elsewhere), then accumulates the
+    /// gradients of the layers this rank owns into `gradient` (added to what is there).
+    /// The forward solver must hold the forward states to linearise around.
+    public func solve(terminalAdjoint: Matrix<Double>?, gradient: HiddenGradient, warmStart: Bool = false) throws -> MGRITStatistics {
+        if let t = terminalAdjoint { try problem.terminalAdjoint.copy(from: t) }
+        var stats = try solver.solve(warmStart: warmStart)
+        problem.gradient = gradient
+        defer { problem.gradient = nil }
+        try solver.sweep()
+        let owned = solver.ownedRange
+        stats.stepsPerLevel[0] += owned.count - (owned.contains(0) ? 1 : 0)   // the gradient sweep
+        return stats
+    }
+
+    /// `λⁿ` (adjoint of layer n's input) if this rank owns it, else nil.
+    public func adjoint(at layer: Int) -> Matrix<Double>? { solver.state(at: forward.stack.depth - layer) }
+    /// `λ⁰ = ∂L/∂x⁰` on the rank that owns layer 0 (feed it to the opening layer there).
+    public var inputAdjoint: Matrix<Double>? { adjoint(at: 0) }
+}

@@ -82,7 +82,7 @@ struct BenchKernels: ParsableCommand {
     var impls = BenchNameList<BenchImpl>(BenchImpl.allCases)
 
     @Option(help: "Timed samples per measurement; the minimum is reported.")
-    var repeats = 5
+    var repeats = 9
 
     @Flag(help: "Forward kernels also store the pre-activation Z = W·X + b (as training does for the adjoint).")
     var storeZ = false
@@ -193,7 +193,7 @@ struct BenchKernels: ParsableCommand {
             storeZ: storeZ,
             libxsmmVzeroupper: !noVzeroupper,
             repeats: repeats,
-            timing: "minimum over --repeats samples; each sample makes back-to-back calls on the same (cache-warm) buffers for at least 2 ms; calls over 0.25 s get fewer samples",
+            timing: "minimum over --repeats samples; each sample makes back-to-back calls on the same (cache-warm) buffers for at least 1 ms; calls over 0.25 s get fewer samples",
             flopCount: "2·w·w·B per GEMM: forward 1 GEMM, adjoint 2",
             date: ISO8601DateFormatter().string(from: Date()),
             notes: notes,

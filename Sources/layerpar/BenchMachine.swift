@@ -30,7 +30,7 @@ struct BenchTiming {
     /// adds time. Calls slower than a quarter second get fewer samples (at most
     /// about one second in all), so slow reference kernels at large shapes do
     /// not dominate the run.
-    static func measure(repeats: Int, minSample: Double = 2e-3, _ run: (Int) -> Void) -> BenchTiming {
+    static func measure(repeats: Int, minSample: Double = 1e-3, _ run: (Int) -> Void) -> BenchTiming {
         // Warm-up (page faults, caches). A call this slow is its own sample:
         // the cold-start share of a quarter second is negligible.
         let first = benchTime { run(1) }
@@ -95,20 +95,22 @@ struct BenchMachine: Codable, Sendable {
         }
         let avx2 = lp_cpu_supports_avx2_fma() != 0
 
-        // Clock: 64 dependent adds per iteration, one cycle each; best of 7 runs
-        // of ~20 ms (the highest clock the core held, as for the kernels' minima).
+        // Clock: 64 dependent adds per iteration, one cycle each. Runs of about
+        // 1 ms, best of 41: on a shared core a longer run is almost always
+        // preempted, which would pass for a lower clock; the minimum is the
+        // run the core had to itself (as for the kernels' minima).
         var clock: Double?
         if lp_peak_add_chain(1) >= 0 {
-            let iters = 1_000_000
+            let iters = 50_000
             var best = Double.infinity
-            for _ in 0..<7 { best = min(best, benchTime { _ = lp_peak_add_chain(iters) }) }
+            for _ in 0..<41 { best = min(best, benchTime { _ = lp_peak_add_chain(iters) }) }
             clock = Double(iters) * Double(LP_PEAK_ADD_CHAIN) / best / 1e9
         }
         var measuredD: Double?, measuredF: Double?
         if avx2 {
-            let iters = 2_000_000
+            let iters = 300_000  // ≈ 0.5 ms at 3.5 GHz
             var bestD = Double.infinity, bestF = Double.infinity
-            for _ in 0..<7 {
+            for _ in 0..<41 {
                 bestD = min(bestD, benchTime { _ = lp_peak_fma_f64(iters) })
                 bestF = min(bestF, benchTime { _ = lp_peak_fma_f32(iters) })
             }
@@ -127,14 +129,14 @@ struct BenchMachine: Codable, Sendable {
             clockGHz: clock,
             clockMethod: clock == nil
                 ? "not measured (no one-cycle add chain on this architecture)"
-                : "timed a chain of \(LP_PEAK_ADD_CHAIN) dependent 1-cycle integer adds per iteration against the monotonic clock (best of 7 runs); /proc/cpuinfo 'cpu MHz' on a VM reports the host's nominal clock, not the turbo clock the core runs at",
+                : "timed a chain of \(LP_PEAK_ADD_CHAIN) dependent 1-cycle integer adds per iteration against the monotonic clock (best of 41 runs of ~1 ms); /proc/cpuinfo 'cpu MHz' on a VM reports the host's nominal clock, not the turbo clock the core runs at",
             hasAVX2FMA: avx2,
             hasAVX512: flags.contains("avx512f"),
             measuredPeakGflopsDouble: measuredD,
             measuredPeakGflopsFloat: measuredF,
             computedPeakGflopsDouble: computed(4),
             computedPeakGflopsFloat: computed(8),
-            peakMethod: "measured: \(LP_PEAK_FMA_CHAINS) independent chains of 256-bit FMAs (best of 7 runs); computed: 256-bit AVX2 lanes (4 double / 8 float) × \(fmaUnits) FMA units × 2 flops × measured clock"
+            peakMethod: "measured: \(LP_PEAK_FMA_CHAINS) independent chains of 256-bit FMAs (best of 41 runs of ~0.5 ms); computed: 256-bit AVX2 lanes (4 double / 8 float) × \(fmaUnits) FMA units × 2 flops × measured clock"
         )
     }
 

@@ -19,6 +19,7 @@ struct LayerPar: ParsableCommand {
         subcommands: [
             Bench.self,
             Train.self,
+            TopologyCommand.self,
         ]
     )
 }

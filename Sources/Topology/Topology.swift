@@ -1,1 +1,0 @@
-// Topology: hwloc/libnuma topology reports, rank placement plans, binding and NUMA-local allocation.

@@ -1,1 +1,0 @@
-// Tests of module Topology (see DESIGN.md).

@@ -25,7 +25,12 @@ func runTool(_ tool: String, _ arguments: [String], environment: [String: String
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = [tool] + arguments
-    var env = ProcessInfo.processInfo.environment
+    // A test process that initialised MPI (as a singleton) carries Open MPI/PMIx
+    // job variables; a child mpirun inheriting them believes it runs inside that
+    // job and fails. Tools start from the environment without them.
+    var env = ProcessInfo.processInfo.environment.filter { key, _ in
+        !["OMPI_", "PMIX_", "ORTE_", "OPAL_"].contains { key.hasPrefix($0) } || key.hasPrefix("OMPI_ALLOW_RUN_AS_ROOT")
+    }
     for (k, v) in environment { env[k] = v }
     process.environment = env
     let outHandle = try FileHandle(forWritingTo: outURL), errHandle = try FileHandle(forWritingTo: errURL)

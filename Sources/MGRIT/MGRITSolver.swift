@@ -81,6 +81,10 @@ public final class MGRITSolver<P: MGRITProblem> {
         let recvBuffer: UnsafeMutablePointer<Double>
         var steps = 0
         var seconds = 0.0
+        /// True while every F-point equals Φ(predecessor) + g: set by F-relaxation,
+        /// cleared by anything that changes a C-point or g. An F-relaxation of a
+        /// consistent level would recompute the same values, so it is skipped.
+        var consistent = false
 
         var owns: Bool { lo <= hi }
 
@@ -213,7 +217,7 @@ public final class MGRITSolver<P: MGRITProblem> {
     ///   or the communicator.
     public func solve(warmStart: Bool = false) throws -> MGRITStatistics {
         let start = clock.now
-        for L in levels { L.steps = 0; L.seconds = 0 }
+        for L in levels { L.steps = 0; L.seconds = 0; L.consistent = false }
         if warmStart {
             if let u0 = state(at: 0) { try problem.initialGuess(at: 0, into: u0) }
         } else {
@@ -253,7 +257,7 @@ public final class MGRITSolver<P: MGRITProblem> {
                 }
                 try correct(levels[0])
             }
-            if !stats.converged { try fRelax(levels[0]) }
+            if !stats.converged && !levels[0].consistent { try fRelax(levels[0]) }
         }
         stats.stepsPerLevel = levels.map(\.steps)
         stats.secondsPerLevel = levels.map(\.seconds)
@@ -273,7 +277,7 @@ public final class MGRITSolver<P: MGRITProblem> {
     // MARK: - Cycles
 
     private func relax(_ L: Level) throws {
-        try fRelax(L)
+        if !L.consistent { try fRelax(L) }
         if options.relaxation == .FCF {
             for _ in 0 ..< options.sweeps {
                 try cRelax(L)
@@ -312,6 +316,7 @@ public final class MGRITSolver<P: MGRITProblem> {
     private func skipCycle() throws {
         for l in 0 ..< levels.count - 1 {
             let L = levels[l], C = levels[l + 1]
+            C.consistent = false
             guard L.owns, L.firstC <= L.hi else { continue }
             for c in stride(from: L.firstC, through: L.lastC, by: L.m) {
                 let J = c / L.m - C.lo
@@ -372,6 +377,7 @@ public final class MGRITSolver<P: MGRITProblem> {
 
     /// F-relaxation. Leaves `ghost` equal to the left neighbour's last point.
     private func fRelax(_ L: Level) throws {
+        L.consistent = true
         guard L.owns else { return }
         let t0 = clock.now
         defer { L.seconds += seconds(since: t0) }
@@ -402,6 +408,7 @@ public final class MGRITSolver<P: MGRITProblem> {
 
     /// C-relaxation at C-points j ≥ 1 (uses the ghost left by the preceding F-relaxation).
     private func cRelax(_ L: Level) throws {
+        L.consistent = false
         guard L.owns, L.firstC <= L.hi else { return }
         let t0 = clock.now
         defer { L.seconds += seconds(since: t0) }
@@ -414,6 +421,7 @@ public final class MGRITSolver<P: MGRITProblem> {
     /// `Gⱼ = Φₗ(u_{jm−1}) + g_{jm}`; returns the global fine residual norm when `measure`.
     private func restrict(_ L: Level, measure: Bool) throws -> Double? {
         let C = levels[L.index + 1]
+        C.consistent = false
         let t0 = clock.now
         var squares: [(Int, Double)] = []
         if L.owns, L.firstC <= L.hi {
@@ -461,6 +469,7 @@ public final class MGRITSolver<P: MGRITProblem> {
     /// FAS correction with injection: `u_{jm} = Uⱼ` at the C-points j ≥ 1.
     private func correct(_ L: Level) throws {
         let C = levels[L.index + 1]
+        L.consistent = false
         guard L.owns, L.firstC <= L.hi else { return }
         for c in stride(from: max(L.firstC, L.m), through: L.lastC, by: L.m) {
             problem.copy(C.u[c / L.m - C.lo], into: L.u[c - L.lo])

@@ -18,6 +18,7 @@ struct LayerPar: ParsableCommand {
         version: version,
         subcommands: [
             Bench.self,
+            Convergence.self,
             Train.self,
             TopologyCommand.self,
         ]

@@ -1,0 +1,142 @@
+import ArgumentParser
+import Comm
+import Foundation
+import MGRIT
+import Reports
+
+extension MGRITCycle: ExpressibleByArgument {}
+extension MGRITRelaxation: ExpressibleByArgument {}
+
+/// `layerpar convergence`: the paper's Figure 1 — residual histories of forward
+/// and adjoint MGRIT for ResNets of growing depth (and, with `--width-study`,
+/// growing width).
+struct Convergence: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "MGRIT convergence of the forward and adjoint passes of deep ResNets (the paper's Figure 1).",
+        discussion: """
+            For each depth × width, builds the paper's network (β = 0.1, parameters uniform in --init-range, \
+            a batch of task-f1 inputs through an opening layer 6 → width, a closing layer width → 1 and the \
+            mean-squared loss), runs forward MGRIT and adjoint MGRIT, and reports ‖r_k‖ and ‖r_k‖/‖r_1‖ per iteration.
+            Example: layerpar convergence --depths 160,640,2560,10240 --json conv.json --csv conv.csv --plot conv.png
+            """)
+
+    @Option(help: "Comma-separated depths (hidden layers).") var depths: String = "160,640,2560,10240"
+    @Option(help: "Comma-separated widths.") var widths: String = "16"
+    @Option(help: "Batch size (samples per state).") var batch: Int = 64
+    @Option(help: "Coarsening factor m ≥ 2.") var cfactor: Int = 4
+    @Option(help: "Cycle: F or V.") var cycle: MGRITCycle = .F
+    @Option(help: "Relaxation: F or FCF.") var relax: MGRITRelaxation = .FCF
+    @Option(help: "CF sweeps of FCF relaxation.") var sweeps: Int = 1
+    @Option(help: "Maximum number of levels.") var maxLevels: Int = 30
+    @Option(help: "Stop when ‖r_k‖/‖r_1‖ ≤ this.") var tol: Double = 1e-12
+    @Option(help: "Maximum MGRIT iterations per pass.") var maxIter: Int = 30
+    @Option(help: "Random seed of parameters and inputs.") var seed: UInt64 = 1
+    @Option(help: "Uniform parameter range LO,HI (paper: 0,1e-3; signed: -0.1,0.1).") var initRange: String = "0,1e-3"
+    @Flag(help: "Width study instead: depth 40, widths 16,32,64,128,256,512,1000 (overrides --depths/--widths).") var widthStudy = false
+    @Option(help: "Write all runs as JSON here.") var json: String?
+    @Option(help: "Write one row per run and iteration as CSV here.") var csv: String?
+    @Option(help: "Plot log residual vs iteration (needs --json or --csv; matplotlib).") var plot: String?
+
+    func parsedList(_ s: String, _ name: String) throws -> [Int] {
+        let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !v.isEmpty, v.allSatisfy({ $0 != nil && $0! >= 1 }) else {
+            throw ValidationError("--\(name) '\(s)' must be a comma-separated list of positive integers")
+        }
+        return v.map { $0! }
+    }
+
+    func range() throws -> ClosedRange<Double> {
+        let p = initRange.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard p.count == 2, let lo = p[0], let hi = p[1], lo.isFinite, hi.isFinite, lo <= hi else {
+            throw ValidationError("--init-range '\(initRange)' must be LO,HI with finite LO ≤ HI")
+        }
+        return lo ... hi
+    }
+
+    var options: MGRITOptions {
+        MGRITOptions(coarsening: cfactor, maxLevels: maxLevels, cycle: cycle, relaxation: relax, sweeps: sweeps,
+                     relativeTolerance: tol, maxIterations: maxIter)
+    }
+
+    func cases() throws -> [(depth: Int, width: Int)] {
+        if widthStudy { return [16, 32, 64, 128, 256, 512, 1000].map { (40, $0) } }
+        let d = try parsedList(depths, "depths"), w = try parsedList(widths, "widths")
+        return w.flatMap { width in d.map { (depth: $0, width: width) } }
+    }
+
+    func validate() throws {
+        _ = try cases()
+        _ = try range()
+        guard batch >= 1 else { throw ValidationError("--batch must be ≥ 1, got \(batch)") }
+        do { try options.validate() } catch let e as MGRITError { throw ValidationError(e.description) }
+        if plot != nil && json == nil && csv == nil { throw ValidationError("--plot needs --json or --csv to plot from") }
+    }
+
+    struct Output: Codable {
+        var command = "convergence"
+        var version = LayerPar.version
+        var ranks: Int
+        var configuration: [String: String]
+        var runs: [ConvergenceRun]
+    }
+
+    func run() throws {
+        let cases = try cases(), range = try range(), opts = options
+        try withWorld { comm in
+            var runs: [ConvergenceRun] = []
+            let root = comm.rank == 0
+            func log(_ s: String) { if root { FileHandle.standardError.write(Data((s + "\n").utf8)) } }
+            log("convergence: \(cases.count) networks, \(comm.size) rank(s), \(cycle)-cycle \(relax) m=\(cfactor) tol=\(tol)")
+            for c in cases {
+                let r = try ConvergenceStudy.run(ConvergenceCase(depth: c.depth, width: c.width, batch: batch,
+                                                                 initRange: range, seed: seed), options: opts, comm: comm)
+                for x in r {
+                    log("  depth \(x.depth) width \(x.width) \(x.pass): \(x.iterations) iterations, "
+                        + "‖r_1‖ = \(fmt(x.residuals.first)), last relative \(fmt(x.relative.last)), "
+                        + "to 1e-10: \(x.iterationsTo1e10.map(String.init) ?? "—"), \(String(format: "%.2f", x.seconds)) s, "
+                        + "\(x.levels) levels, work/iteration \(String(format: "%.2f", x.stepsPerIterationOverDepth))× serial, "
+                        + "memory \(String(format: "%.2f", x.statesOverFineStates))× fine states")
+                }
+                runs += r
+            }
+            guard root else { return }
+            printTable(runs)
+            let config: [String: String] = [
+                "batch": "\(batch)", "cfactor": "\(cfactor)", "cycle": cycle.rawValue, "relax": relax.rawValue,
+                "sweeps": "\(sweeps)", "max_levels": "\(maxLevels)", "tol": "\(tol)", "max_iter": "\(maxIter)",
+                "seed": "\(seed)", "init_range": initRange, "beta": "0.1",
+            ]
+            if let json { try AtomicFile.writeJSON(Output(ranks: comm.size, configuration: config, runs: runs), to: json) }
+            if let csv {
+                var t = CSVTable(columns: ["depth", "width", "batch", "pass", "iteration", "residual", "relative"])
+                for r in runs {
+                    for (k, v) in r.residuals.enumerated() {
+                        try t.append([.int(r.depth), .int(r.width), .int(r.batch), .text(r.pass), .int(k + 1), .double(v), .double(r.relative[k])])
+                    }
+                }
+                try t.write(to: csv)
+            }
+            if let plot {
+                var args = [plot]
+                if let json { args += ["--json", json] } else if let csv { args += ["--csv", csv] }
+                args += ["--title", "MGRIT \(cycle)-cycle \(relax), m=\(cfactor), init [\(initRange)]"]
+                try Plot.run(script: "tools/plots/convergence.py", arguments: args)
+            }
+        }
+    }
+
+    private func fmt(_ v: Double?) -> String { v.map { String(format: "%.3e", $0) } ?? "—" }
+
+    private func printTable(_ runs: [ConvergenceRun]) {
+        func pad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
+        print([pad("depth", 6), pad("width", 6), pad("pass", 8), pad("iters", 6), pad("to1e-10", 8), pad("‖r_1‖", 10),
+               pad("final rel", 10), pad("levels", 7), pad("work/it", 8), pad("memory", 7), pad("seconds", 8)].joined(separator: " "))
+        for r in runs {
+            print([pad("\(r.depth)", 6), pad("\(r.width)", 6), pad(r.pass, 8), pad("\(r.iterations)", 6),
+                   pad(r.iterationsTo1e10.map(String.init) ?? "—", 8), pad(fmt(r.residuals.first), 10),
+                   pad(fmt(r.relative.last), 10), pad("\(r.levels)", 7),
+                   pad(String(format: "%.2f", r.stepsPerIterationOverDepth), 8),
+                   pad(String(format: "%.2f", r.statesOverFineStates), 7), pad(String(format: "%.2f", r.seconds), 8)].joined(separator: " "))
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import Comm
+import Foundation
+import Kernels
+import MGRIT
+import ResNet
+import Training
+
+/// One network of the convergence study and its two MGRIT solves.
+///
+/// The hidden stack gets the paper's set-up: `depth` layers of `width`,
+/// β = 0.1, weights and biases uniform in `initRange` (the paper: [0, 1e-3]).
+/// Its input is what the paper's network feeds it: a batch of task-f1 samples
+/// (x ∈ [0, 4]⁶) through an opening dense layer 6 → width with ReLU, and its
+/// terminal adjoint comes from a closing dense layer width → 1 and the loss
+/// ½·mean (prediction − f1 target)². Opening and closing layers are drawn with
+/// the same range and seed, so every rank builds the same network.
+struct ConvergenceCase {
+    var depth: Int
+    var width: Int
+    var batch: Int
+    var beta = 0.1
+    var initRange: ClosedRange<Double>
+    var seed: UInt64
+}
+
+/// Results of one pass (forward or adjoint) of one case.
+struct ConvergenceRun: Codable {
+    var depth: Int
+    var width: Int
+    var batch: Int
+    var pass: String
+    var residuals: [Double]
+    var relative: [Double]
+    var iterations: Int
+    var converged: Bool
+    var seconds: Double
+    /// First iteration k (1-based) with ‖r_k‖/‖r_1‖ ≤ 1e-10, if reached.
+    var iterationsTo1e10: Int?
+    var levels: Int
+    /// Problem steps of all levels and ranks per iteration, divided by the layer count:
+    /// the work of one iteration in layer-serial passes (a forward step is one kernel
+    /// call, an adjoint step two: the pre-activation is recomputed).
+    var stepsPerIterationOverDepth: Double
+    /// States (w×B each) the solver allocates, over all ranks, divided by depth + 1.
+    var statesOverFineStates: Double
+}
+
+enum ConvergenceStudy {
+    /// Builds the case's network, runs forward and adjoint MGRIT, and returns both runs
+    /// (identical on every rank). Throws errors of the solver or the kernels.
+    static func run(_ c: ConvergenceCase, options: MGRITOptions, comm: any Communicator) throws -> [ConvergenceRun] {
+        let stack = try HiddenStack.uniform(width: c.width, depth: c.depth, beta: c.beta, range: c.initRange, seed: c.seed)
+        var rng = SplitMix64Stream(seed: c.seed ^ 0x5EED_0F0E)
+        func matrix(_ r: Int, _ k: Int) -> Matrix<Double> {
+            let m = Matrix<Double>(rows: r, cols: k)
+            for i in 0 ..< r { for j in 0 ..< k { m[i, j] = rng.uniform(c.initRange) } }
+            return m
+        }
+        func vector(_ n: Int) -> Vector<Double> { Vector((0 ..< n).map { _ in rng.uniform(c.initRange) }) }
+        let wOpen = matrix(c.width, 6), bOpen = vector(c.width)
+        let wClose = matrix(1, c.width), bClose = vector(1)
+        let data = RegressionTask.f1.generate(count: c.batch, seed: c.seed, stream: .trainData)
+        let x = Matrix<Double>(rows: 6, cols: c.batch)
+        for j in 0 ..< c.batch { for i in 0 ..< 6 { x[i, j] = data.features[j * 6 + i] } }
+        let x0 = Matrix<Double>(rows: c.width, cols: c.batch)
+        try LayerKernels.denseForward(activation: .relu, W: wOpen, b: bOpen, X: x, Y: x0)
+
+        let forward = try ResNetForwardSolver(stack: stack, batch: c.batch, options: options, comm: comm)
+        let fStats = try forward.solve(input: x0)
+        var lambdaN: Matrix<Double>? = nil
+        if let xN = forward.output {
+            let pred = Matrix<Double>(rows: 1, cols: c.batch)
+            try LayerKernels.denseForward(activation: .identity, W: wClose, b: bClose, X: xN, Y: pred)
+            for j in 0 ..< c.batch { pred[0, j] = (pred[0, j] - data.targets[j]) / Double(c.batch) }   // dL/dpred
+            let l = Matrix<Double>(rows: c.width, cols: c.batch)
+            try LayerKernels.denseAdjoint(activation: .identity, W: wClose, lambdaOut: pred, lambdaIn: l)
+            lambdaN = l
+        }
+        let adjoint = try ResNetAdjointSolver(forward: forward, options: options, comm: comm)
+        let gradient = HiddenGradient(like: stack)
+        let aStats = try adjoint.solve(terminalAdjoint: lambdaN, gradient: gradient)
+
+        let fineStates = Double(c.depth + 1)
+        let fStates = try comm.allreduceSum(Double(forward.solver.stateCount))
+        let aStates = try comm.allreduceSum(Double(adjoint.solver.stateCount))
+        // The adjoint's statistics include the gradient sweep (depth steps); take it out of the per-iteration work.
+        let fSteps = try comm.allreduceSum(Double(fStats.totalSteps))
+        let aSteps = try comm.allreduceSum(Double(aStats.totalSteps)) - Double(c.depth)
+        func make(_ pass: String, _ s: MGRITStatistics, _ steps: Double, _ states: Double) -> ConvergenceRun {
+            let rel = s.relativeResiduals
+            let k = rel.firstIndex(where: { $0 <= 1e-10 }).map { $0 + 1 }
+            return ConvergenceRun(depth: c.depth, width: c.width, batch: c.batch, pass: pass, residuals: s.residuals,
+                                  relative: rel, iterations: s.iterations, converged: s.converged, seconds: s.seconds,
+                                  iterationsTo1e10: k, levels: s.levels,
+                                  stepsPerIterationOverDepth: steps / Double(max(s.iterations, 1)) / Double(c.depth),
+                                  statesOverFineStates: states / fineStates)
+        }
+        return [make("forward", fStats, fSteps, fStates), make("adjoint", aStats, aSteps, aStates)]
+    }
+}

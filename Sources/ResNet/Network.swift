@@ -1,3 +1,5 @@
+import Kernels
+
 /// The full regression network of the paper: an opening dense layer
 /// (inputs → width, ReLU), `depth` hidden residual layers
 /// `xⁿ⁺¹ = xⁿ + β·ReLU(Wⁿxⁿ + bⁿ)` (DESIGN.md, paper eq. 2–3), and a closing
@@ -291,24 +293,16 @@ public struct Network: Sendable {
     }
 }
 
-// MARK: - layer kernels (Swift loops with the semantics of layerpar_kernels.h, ld = row stride)
+// MARK: - layer kernels
+// Thin adapters from the network's flat parameter vector and workspace (row
+// stride `ld`) to the fused kernels of module Kernels (formulas in
+// layerpar_kernels.h); weights are row-major with leading dimension = inputs.
 
 @inline(__always)
 func denseForward(m: Int, n: Int, B: Int, ld: Int, relu: Bool,
                   W: UnsafePointer<Double>, b: UnsafePointer<Double>, X: UnsafePointer<Double>,
                   Y: UnsafeMutablePointer<Double>, Z: UnsafeMutablePointer<Double>?) {
-    for i in 0..<m {
-        let y = Y + i * ld
-        let bi = b[i]
-        for j in 0..<B { y[j] = bi }
-        for k in 0..<n {
-            let wik = W[i * n + k]
-            let x = X + k * ld
-            for j in 0..<B { y[j] += wik * x[j] }
-        }
-        if let Z { (Z + i * ld).update(from: y, count: B) }
-        if relu { for j in 0..<B { let v = y[j]; y[j] = v <= 0 ? 0 : v } }
-    }
+    Double._denseForward(nil, m, n, B, relu ? .relu : .identity, W, n, b, X, ld, Y, ld, Z, ld)
 }
 
 @inline(__always)
@@ -316,72 +310,19 @@ func denseAdjoint(m: Int, n: Int, B: Int, ld: Int, relu: Bool,
                   W: UnsafePointer<Double>, X: UnsafePointer<Double>, Z: UnsafePointer<Double>?,
                   Lout: UnsafePointer<Double>, Lin: UnsafeMutablePointer<Double>?,
                   dW: UnsafeMutablePointer<Double>, db: UnsafeMutablePointer<Double>) {
-    if let Lin { for k in 0..<n { (Lin + k * ld).update(repeating: 0, count: B) } }
-    var g = [Double](repeating: 0, count: B)
-    for i in 0..<m {
-        let lo = Lout + i * ld
-        if relu, let Z {
-            let z = Z + i * ld
-            for j in 0..<B { g[j] = z[j] <= 0 ? 0 : lo[j] }
-        } else {
-            for j in 0..<B { g[j] = lo[j] }
-        }
-        var sb = 0.0
-        for j in 0..<B { sb += g[j] }
-        db[i] += sb
-        for k in 0..<n {
-            let x = X + k * ld
-            var s = 0.0
-            for j in 0..<B { s += g[j] * x[j] }
-            dW[i * n + k] += s
-            if let Lin {
-                let wik = W[i * n + k]
-                let l = Lin + k * ld
-                for j in 0..<B { l[j] += wik * g[j] }
-            }
-        }
-    }
+    Double._denseAdjoint(nil, m, n, B, relu ? .relu : .identity, W, n, X, ld, relu ? Z : nil, ld,
+                         Lout, ld, Lin, ld, dW, n, db)
 }
 
 @inline(__always)
 func resnetForward(w: Int, B: Int, ld: Int, beta: Double, W: UnsafePointer<Double>, b: UnsafePointer<Double>,
                    X: UnsafePointer<Double>, Y: UnsafeMutablePointer<Double>, Z: UnsafeMutablePointer<Double>) {
-    for i in 0..<w {
-        let z = Z + i * ld
-        let bi = b[i]
-        for j in 0..<B { z[j] = bi }
-        for k in 0..<w {
-            let wik = W[i * w + k]
-            let x = X + k * ld
-            for j in 0..<B { z[j] += wik * x[j] }
-        }
-        let y = Y + i * ld, x = X + i * ld
-        for j in 0..<B { let v = z[j]; y[j] = x[j] + beta * (v <= 0 ? 0 : v) }
-    }
+    Double._resnetForward(nil, w, B, beta, W, w, b, X, ld, Y, ld, Z, ld)
 }
 
 @inline(__always)
 func resnetAdjoint(w: Int, B: Int, ld: Int, beta: Double, W: UnsafePointer<Double>, X: UnsafePointer<Double>,
                    Z: UnsafePointer<Double>, Lp: UnsafePointer<Double>, L: UnsafeMutablePointer<Double>,
                    G: UnsafeMutablePointer<Double>, dW: UnsafeMutablePointer<Double>, db: UnsafeMutablePointer<Double>) {
-    for i in 0..<w {
-        let z = Z + i * ld, lp = Lp + i * ld, g = G + i * ld
-        for j in 0..<B { g[j] = z[j] <= 0 ? 0 : lp[j] }
-        (L + i * ld).update(from: lp, count: B)
-    }
-    for i in 0..<w {
-        let g = G + i * ld
-        var sb = 0.0
-        for j in 0..<B { sb += g[j] }
-        db[i] += beta * sb
-        for k in 0..<w {
-            let x = X + k * ld
-            var s = 0.0
-            for j in 0..<B { s += g[j] * x[j] }
-            dW[i * w + k] += beta * s
-            let bw = beta * W[i * w + k]
-            let l = L + k * ld
-            for j in 0..<B { l[j] += bw * g[j] }
-        }
-    }
+    Double._resnetAdjoint(nil, w, B, beta, W, w, X, ld, Z, ld, Lp, ld, L, ld, dW, w, db)
 }

@@ -86,8 +86,8 @@ public final class NetworkWorkspace {
     let output: UnsafeMutablePointer<Double>       // outputs × B
     let dOutput: UnsafeMutablePointer<Double>      // outputs × B
     /// Adjoint buffers (width × B): λ at the current and next layer, and G scratch.
-    let lambdaA: UnsafeMutablePointer<Double>
-    let lambdaB: UnsafeMutablePointer<Double>
+    public let lambdaA: UnsafeMutablePointer<Double>
+    public let lambdaB: UnsafeMutablePointer<Double>
     let scratch: UnsafeMutablePointer<Double>
 
     public init(shape: NetworkShape, capacity: Int) {

@@ -21,6 +21,7 @@ struct LayerPar: ParsableCommand {
             Convergence.self,
             Train.self,
             TopologyCommand.self,
+            Reproduce.self,
         ]
     )
 }

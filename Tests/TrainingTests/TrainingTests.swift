@@ -166,3 +166,36 @@ struct NetworkTests {
         #expect(r.next() == s.next())
     }
 }
+
+@Suite("Noise experiments")
+struct NoiseTests {
+    @Test("Forward/backward noise perturbs the loss/gradient by O(c), reproducibly per step")
+    func noise() throws {
+        let data = RegressionTask.f2.generate(count: 64, seed: 1, stream: .trainData)
+        let shape = NetworkShape(inputs: 6, width: 8, outputs: 1, depth: 10)
+        var rng = Xoshiro256StarStar(seed: 4)
+        let p = initialParameters(shape: shape, low: -0.3, high: 0.3, using: &rng)
+        let batch = Array(0..<64)
+        func run(_ f: Double, _ b: Double, step: Int) throws -> (Double, [Double]) {
+            let e = SerialEngine(network: Network(shape: shape), batchSize: 64, noiseForward: f, noiseBackward: b, seed: 9)
+            var g = [Double](repeating: 0, count: p.count)
+            let r = try e.compute(parameters: p, gradient: &g, data: data, batch: batch, step: step)
+            return (r.loss, g)
+        }
+        let (l0, g0) = try run(0, 0, step: 0)
+        let (lf, _) = try run(1e-3, 0, step: 0)
+        let (lf2, _) = try run(1e-3, 0, step: 0)
+        let (lf3, _) = try run(1e-3, 0, step: 1)
+        #expect(lf == lf2)                  // same step, same noise
+        #expect(lf != lf3)                  // another step draws other noise
+        #expect(lf != l0 && abs(lf - l0) < 0.05 * l0)
+        let (lb, gb) = try run(0, 1e-6, step: 0)
+        let (_, gb2) = try run(0, 2e-6, step: 0)
+        #expect(lb == l0)                   // backward noise leaves the forward pass alone
+        // The gradient is linear in the adjoints, and the same draws scaled by 2 give twice the change.
+        let d1 = zip(gb, g0).map { $0 - $1 }, d2 = zip(gb2, g0).map { $0 - $1 }
+        let scale = d1.map(abs).max()!
+        #expect(scale > 0)
+        #expect(zip(d1, d2).map { abs($1 - 2 * $0) }.max()! <= 1e-6 * scale)
+    }
+}

@@ -28,6 +28,7 @@ def main():
     ap.add_argument("--title", default="")
     ap.add_argument("--reference", type=float)
     ap.add_argument("--x", choices=["iteration", "seconds"], default="iteration")
+    ap.add_argument("--train-only", action="store_true", help="only the full training loss (many runs)")
     ap.add_argument("--run", nargs=2, action="append", metavar=("LABEL", "CSV"), required=True)
     a = ap.parse_args()
     xi = 0 if a.x == "iteration" else 1
@@ -35,6 +36,9 @@ def main():
     for k, (label, path) in enumerate(a.run):
         batch, train, val = read(path)
         c = f"C{k}"
+        if a.train_only:
+            ax.plot([r[xi] for r in train], [r[2] for r in train], color=c, lw=1.2, label=label)
+            continue
         ax.plot([r[xi] for r in batch[1:]], [r[2] for r in batch[1:]], color=c, alpha=0.25, lw=0.6)
         ax.plot([r[xi] for r in train], [r[2] for r in train], color=c, lw=1.6, label=f"{label} train")
         ax.plot([r[xi] for r in val], [r[2] for r in val], color=c, lw=1.0, ls="--", label=f"{label} validation")

@@ -84,6 +84,12 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "Timed samples per measurement; the minimum is reported.")
     var repeats = 9
 
+    @Flag(help: "Also time the reference kernel at shapes with w·w·B > 2^26, where one call takes seconds.")
+    var fullReference = false
+
+    @Flag(help: "Time samples in wall-clock time instead of this thread's CPU time (CPU time excludes preemption by other processes on a shared machine).")
+    var wallClock = false
+
     @Flag(help: "Forward kernels also store the pre-activation Z = W·X + b (as training does for the adjoint).")
     var storeZ = false
 
@@ -134,7 +140,8 @@ struct BenchKernels: ParsableCommand {
         let log = { (s: String) in FileHandle.standardError.write(Data(("bench: " + s + "\n").utf8)) }
 
         log("measuring clock and FMA peak")
-        let machine = BenchMachine.probe()
+        let clock: BenchClock = wallClock ? .wall : .cpu
+        let machine = BenchMachine.probe(clock: clock)
         var notes: [String] = []
 
         // The fused kernel runs through the dispatching entry point with the
@@ -153,6 +160,7 @@ struct BenchKernels: ParsableCommand {
         let total = shapes.count * kernels.values.count
         var results: [BenchKernelResult] = []
         var done = 0
+        var skippedReference: [String] = []
         let started = benchNow()
         for (w, batch) in shapes {
             let bench = BenchKernelCase<T>(width: w, batch: batch, storeZ: storeZ, vzeroupper: !noVzeroupper, seed: UInt64(w * 1_000_003 + batch))
@@ -164,11 +172,15 @@ struct BenchKernels: ParsableCommand {
                 notes += check(bench, kernel, runners)
                 lp_xsmm_vzeroupper()
                 for runner in runners {
+                    if runner.impl == .reference && !fullReference && w * w * batch > 1 << 26 {
+                        skippedReference.append("w=\(w) B=\(batch)")
+                        continue
+                    }
                     if let why = runner.unavailable {
                         if runner.impl != .avx2 { notes.append("\(kernel.rawValue) w=\(w) B=\(batch) \(runner.impl.rawValue): \(why)") }
                         continue
                     }
-                    let timing = BenchTiming.measure(repeats: repeats, runner.run)
+                    let timing = BenchTiming.measure(clock: clock, repeats: repeats, runner.run)
                     // Never let a dirty upper state (--no-vzeroupper) slow the next implementation.
                     lp_xsmm_vzeroupper()
                     let gflops = bench.flops(kernel) / timing.seconds / 1e9
@@ -180,6 +192,10 @@ struct BenchKernels: ParsableCommand {
             }
         }
         log(String(format: "done in %.1f s", benchNow() - started))
+        if !skippedReference.isEmpty {
+            notes.append("reference not timed (w·w·B > 2^26, seconds per call; --full-reference times it): "
+                         + Array(Set(skippedReference)).sorted().joined(separator: ", "))
+        }
 
         let report = BenchKernelReport(
             peakGflops: peak,
@@ -193,7 +209,8 @@ struct BenchKernels: ParsableCommand {
             storeZ: storeZ,
             libxsmmVzeroupper: !noVzeroupper,
             repeats: repeats,
-            timing: "minimum over --repeats samples; each sample makes back-to-back calls on the same (cache-warm) buffers for at least 1 ms; calls over 0.25 s get fewer samples",
+            timer: clock,
+            timing: "minimum over --repeats samples of \(clock == .cpu ? "thread CPU time (CLOCK_THREAD_CPUTIME_ID)" : "wall-clock time (CLOCK_MONOTONIC)"); each sample makes back-to-back calls on the same (cache-warm) buffers for at least 1 ms; calls over 0.25 s get fewer samples",
             flopCount: "2·w·w·B per GEMM: forward 1 GEMM, adjoint 2",
             date: ISO8601DateFormatter().string(from: Date()),
             notes: notes,
@@ -269,6 +286,7 @@ struct BenchKernelReport: Codable, Sendable {
     /// Whether every LIBXSMM call was followed by vzeroupper.
     var libxsmmVzeroupper: Bool
     var repeats: Int
+    var timer: BenchClock
     var timing: String
     var flopCount: String
     var date: String

@@ -1,20 +1,33 @@
 import CKernels
 import Foundation
 
-/// Monotonic wall-clock seconds.
-func benchNow() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + 1e-9 * Double(t.tv_nsec)
+/// The clock that times benchmark samples.
+enum BenchClock: String, Codable, Sendable {
+    /// CLOCK_MONOTONIC: wall time, which includes time the thread spent
+    /// preempted by other processes.
+    case wall
+    /// CLOCK_THREAD_CPUTIME_ID: time this thread was on a core. On a core
+    /// shared with other jobs it excludes preemption, so a 40 ms call is not
+    /// charged for the 20 ms another process ran in the middle of it.
+    case cpu
+
+    func now() -> Double {
+        var t = timespec()
+        clock_gettime(self == .wall ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + 1e-9 * Double(t.tv_nsec)
+    }
+
+    /// Seconds one call of `body` takes.
+    @inline(never)
+    func time(_ body: () -> Void) -> Double {
+        let t0 = now()
+        body()
+        return now() - t0
+    }
 }
 
-/// Seconds one call of `body` takes.
-@inline(never)
-func benchTime(_ body: () -> Void) -> Double {
-    let t0 = benchNow()
-    body()
-    return benchNow() - t0
-}
+/// Monotonic wall-clock seconds.
+func benchNow() -> Double { BenchClock.wall.now() }
 
 /// The minimum time per call of `run` over repeated samples.
 struct BenchTiming {
@@ -30,7 +43,9 @@ struct BenchTiming {
     /// adds time. Calls slower than a quarter second get fewer samples (at most
     /// about one second in all), so slow reference kernels at large shapes do
     /// not dominate the run.
-    static func measure(repeats: Int, minSample: Double = 1e-3, _ run: (Int) -> Void) -> BenchTiming {
+    static func measure(clock: BenchClock, repeats: Int, minSample: Double = 1e-3,
+                        _ run: (Int) -> Void) -> BenchTiming {
+        let benchTime = clock.time
         // Warm-up (page faults, caches). A call this slow is its own sample:
         // the cold-start share of a quarter second is negligible.
         let first = benchTime { run(1) }
@@ -77,7 +92,8 @@ struct BenchMachine: Codable, Sendable {
     /// with AVX2 since Haswell/Zen 2).
     static let fmaUnits = 2
 
-    static func probe() -> BenchMachine {
+    static func probe(clock timer: BenchClock) -> BenchMachine {
+        let benchTime = timer.time
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         func field(_ name: String) -> String? {
             for line in cpuinfo.split(separator: "\n") where line.hasPrefix(name) {
@@ -129,7 +145,7 @@ struct BenchMachine: Codable, Sendable {
             clockGHz: clock,
             clockMethod: clock == nil
                 ? "not measured (no one-cycle add chain on this architecture)"
-                : "timed a chain of \(LP_PEAK_ADD_CHAIN) dependent 1-cycle integer adds per iteration against the monotonic clock (best of 41 runs of ~1 ms); /proc/cpuinfo 'cpu MHz' on a VM reports the host's nominal clock, not the turbo clock the core runs at",
+                : "timed a chain of \(LP_PEAK_ADD_CHAIN) dependent 1-cycle integer adds per iteration against the \(timer == .cpu ? "thread CPU-time" : "monotonic") clock (best of 41 runs of ~1 ms); /proc/cpuinfo 'cpu MHz' on a VM reports the host's nominal clock, not the turbo clock the core runs at",
             hasAVX2FMA: avx2,
             hasAVX512: flags.contains("avx512f"),
             measuredPeakGflopsDouble: measuredD,

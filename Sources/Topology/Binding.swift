@@ -71,6 +71,16 @@ public enum Placement {
         }
     }
 
+    /// Returns the calling thread's memory policy to the system default
+    /// (`HWLOC_MEMBIND_DEFAULT`: first touch on the local node), undoing ``bindMemory(toNUMANode:topology:)``.
+    public static func unbindMemory() throws {
+        let topo = try systemTopology()
+        let flags = Int32(bitPattern: HWLOC_MEMBIND_THREAD.rawValue)
+        if hwloc_set_membind(topo.handle, hwloc_topology_get_topology_cpuset(topo.handle), HWLOC_MEMBIND_DEFAULT, flags) != 0 {
+            throw TopologyError.call("hwloc_set_membind(HWLOC_MEMBIND_DEFAULT)")
+        }
+    }
+
     static func checkNode(_ node: Int) throws {
         let nodes = try numaNodesOfThisMachine()
         guard nodes.contains(node) else {

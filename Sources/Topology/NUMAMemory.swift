@@ -13,6 +13,22 @@ public struct PageLocationReport: Codable, Sendable, Equatable {
     public var elsewhere: [Int: Int]
     /// onIntendedNode / pages (1 = every page local).
     public var share: Double { pages == 0 ? 1 : Double(onIntendedNode) / Double(pages) }
+
+    /// The reports of several buffers meant for the same node, added page by
+    /// page (for a run summary: states + weights + gradients of one rank).
+    /// - Precondition: all reports have the same ``intendedNode``.
+    public static func combined(_ reports: [PageLocationReport]) -> PageLocationReport {
+        var total = PageLocationReport(intendedNode: reports.first?.intendedNode ?? 0, pages: 0, onIntendedNode: 0,
+                                       notPresent: 0, elsewhere: [:])
+        for r in reports {
+            precondition(r.intendedNode == total.intendedNode, "combining page reports of different nodes")
+            total.pages += r.pages
+            total.onIntendedNode += r.onIntendedNode
+            total.notPresent += r.notPresent
+            total.elsewhere.merge(r.elsewhere, uniquingKeysWith: +)
+        }
+        return total
+    }
 }
 
 public enum PageLocations {

@@ -43,7 +43,7 @@ struct BindingTests {
             #expect(summary.memoryNode == summary.planned.numaNode)
         }
         // Memory policy back to default for the rest of the tests' allocations.
-        _ = try Placement.bindMemory(toNUMANode: try Placement.numaNodesOfThisMachine()[0])
+        try Placement.unbindMemory()
     }
 
     @Test("binding against a synthetic topology is a no-op that says so")
@@ -74,9 +74,13 @@ struct BindingTests {
     func membindOrdinaryArray() throws {
         let node = try Placement.numaNodesOfThisMachine()[0]
         #expect(try Placement.bindMemory(toNUMANode: node))
-        let array = [Double](repeating: 1, count: 1 << 20)
-        let report = try array.withUnsafeBytes { try PageLocations.check($0, intendedNode: node) }
-        #expect(report.onIntendedNode == report.pages && report.pages > 0)
+        defer { try? Placement.unbindMemory() }
+        let states = [Double](repeating: 1, count: 1 << 20)
+        let weights = [Double](repeating: 2, count: 3 << 16)
+        let reports = try [states, weights].map { a in try a.withUnsafeBytes { try PageLocations.check($0, intendedNode: node) } }
+        let report = PageLocationReport.combined(reports)
+        #expect(report.pages == reports[0].pages + reports[1].pages && report.pages > 0)
+        #expect(report.onIntendedNode == report.pages && report.share == 1)
     }
 
     @Test("bandwidth triad runs per NUMA node with 1 and all cores and gives plausible GB/s")

@@ -57,6 +57,21 @@ struct PresetAndReportTests {
         }
     }
 
+    @Test("XML written by lstopo for this machine loads to the same cores, caches and NUMA nodes; binding is a no-op")
+    func thisMachineXML() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("layerpar-this-\(getpid()).xml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let out = try runTool("lstopo-no-graphics", ["-f", path])
+        try #require(out.status == 0, "\(out.stderr)")
+        let live = try MachineTopology.load(.thisMachine)
+        let xml = try MachineTopology.load(.xml(path: path))
+        #expect(!xml.isThisSystem && live.isThisSystem)
+        #expect(xml.cores == live.cores && xml.caches == live.caches && xml.pus == live.pus)
+        #expect(xml.numaNodes.map(\.pus) == live.numaNodes.map(\.pus))
+        let binding = try Placement.bindProcess(to: [0], topology: .xml(path: path))
+        #expect(!binding.applied && binding.note.contains("no-op"))
+    }
+
     @Test("this machine: SIMD features == /proc/cpuinfo flags")
     func simdMatchesCpuinfo() throws {
         let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)

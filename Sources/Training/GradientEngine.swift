@@ -10,7 +10,7 @@ public func makeGradientEngine(config: TrainingConfiguration, network: Network, 
         return SerialEngine(network: network, batchSize: config.batchSize, noiseForward: config.noiseForward,
                             noiseBackward: config.noiseBackward, seed: config.seed)
     case .parallel:
-        throw TrainingError("--mode parallel needs the MGRIT solver of the hidden stack, which this build does not have yet")
+        return try ParallelEngine(network: network, batchSize: config.batchSize, config: config, comm: comm)
     }
 }
 

@@ -46,6 +46,30 @@ struct TrainerTests {
         #expect(csv.split(separator: "\n").count == 42)   // header + iterations 0…40
     }
 
+    @Test("Layer-parallel training with tight MGRIT tolerances gives the layer-serial loss history to 1e-8")
+    func parallelMatchesSerial() throws {
+        var c = smallConfig(iterations: 12)
+        c.depth = 16                                   // 4 levels with coarsening 2: a real multilevel solve
+        c.coarsening = 2
+        let serial = try makeTrainer(c, dir: nil)
+        try serial.run()
+        c.mode = .parallel
+        c.tolForward = 1e-13; c.tolBackward = 1e-13
+        c.maxForwardIterations = 40; c.maxBackwardIterations = 40
+        let parallel = try makeTrainer(c, dir: nil)
+        try parallel.run()
+        let a = serial.history.map(\.batchLoss), b = parallel.history.map(\.batchLoss)
+        #expect(a.count == 13 && b.count == 13)
+        let worst = zip(a, b).map { abs($0 - $1) / abs($0) }.max()!
+        #expect(worst < 1e-8, "largest relative difference of the loss histories: \(worst)")
+        #expect(parallel.history.dropFirst().allSatisfy { $0.forwardIterations >= 1 && $0.backwardIterations >= 1 })
+        // And with the paper's loose f2 tolerances the histories differ (inexact gradients).
+        c.tolForward = 1e-2; c.tolBackward = 1e-2; c.maxForwardIterations = 1; c.maxBackwardIterations = 1
+        let loose = try makeTrainer(c, dir: nil)
+        try loose.run()
+        #expect(loose.history.map(\.batchLoss) != a)
+    }
+
     @Test("A NaN loss stops with a message naming the step; the last good checkpoint survives")
     func nanStops() throws {
         let dir = tempDir("nan")

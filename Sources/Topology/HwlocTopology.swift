@@ -45,7 +45,10 @@ final class HwlocTopology: @unchecked Sendable {
                     throw TopologyError("hwloc_topology_set_xml(\(path)) failed: \(why)")
                 }
                 if hwloc_topology_set_xml(topology, path) != 0 {
-                    throw TopologyError.call("hwloc_topology_set_xml(\(path))")
+                    // hwloc parses the file here and reports any parse error as EINVAL.
+                    let reason = errno == EINVAL ? "not a valid hwloc XML topology (as written by `lstopo FILE.xml`)"
+                        : String(cString: strerror(errno))
+                    throw TopologyError.call("hwloc_topology_set_xml(\(path))", reason)
                 }
             case .synthetic(let spec):
                 try setSynthetic(topology, spec)

@@ -164,7 +164,11 @@ public final class Trainer {
         let wallStart = now()
         while stop == nil {
             if let it = config.iterations, step >= it { stop = (.iterations, "reached \(it) iterations"); break }
-            if let tl = config.timeLimit, trainSeconds >= tl { stop = (.timeLimit, String(format: "time limit %.1f s reached", tl)); break }
+            if let tl = config.timeLimit {
+                // Ranks measure slightly different times: decide together, or some would stop alone.
+                let t = comm.size > 1 ? try comm.allreduceMax(trainSeconds) : trainSeconds
+                if t >= tl { stop = (.timeLimit, String(format: "time limit %.1f s reached", tl)); break }
+            }
             let batch = sampler.next()
             var r = try engine.compute(parameters: parameters, gradient: &gradient, data: train, batch: batch, step: step)
             if config.nanAtStep == step + 1 { r.loss = .nan }

@@ -39,6 +39,8 @@ public struct RunSummary: Codable, Sendable {
     public var meanForwardMGRITIterations: Double?
     public var meanBackwardMGRITIterations: Double?
     public var resumedFromStep: Int?
+    /// Hardware summary from hwloc (packages, cores, PUs, NUMA nodes, CPU model), if available.
+    public var topology: String?
 }
 
 public struct PhaseTimes: Codable, Sendable {
@@ -72,7 +74,8 @@ public final class Trainer {
     let engine: any GradientEngine
     let log: (String) -> Void
     public var version = "unknown"
-    public var kernelsDescription = "swift-loops"
+    public var kernelsDescription = "default"
+    public var topologySummary: String?
 
     public private(set) var parameters: [Double]
     public private(set) var optimizer: OptimizerState
@@ -266,7 +269,7 @@ public final class Trainer {
                                        total: (timing.forward + timing.backward + timing.update) / n),
             meanForwardMGRITIterations: par ? Double(steps.map(\.forwardIterations).reduce(0, +)) / Double(steps.count) : nil,
             meanBackwardMGRITIterations: par ? Double(steps.map(\.backwardIterations).reduce(0, +)) / Double(steps.count) : nil,
-            resumedFromStep: resumedFrom)
+            resumedFromStep: resumedFrom, topology: topologySummary)
     }
 
     public static let historyColumns = ["iteration", "seconds", "batch_loss", "train_loss", "validation_loss",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Comm
 import Foundation
+import Kernels
 import Reports
 import Training
 
@@ -84,6 +85,8 @@ struct Reproduce: ParsableCommand {
                                             engineFactory: { try makeGradientEngine(config: $0, network: $1, comm: useComm) },
                                             log: { log("   " + $0) })
                         t.version = LayerPar.version
+                        t.kernelsDescription = KernelFamily.active.rawValue
+                        t.topologySummary = topologySummary()
                         r.summary = try t.run()
                     }
                 } catch {

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Comm
 import Foundation
+import Kernels
 import ResNet
+import Topology
 import Training
 
 extension RegressionTask: ExpressibleByArgument {}
@@ -114,6 +116,8 @@ struct Train: ParsableCommand {
                 let trainer = try Trainer(config: config, outputDirectory: out, comm: comm, resume: resume,
                                           engineFactory: { try makeGradientEngine(config: $0, network: $1, comm: comm) }, log: log)
                 trainer.version = LayerPar.version
+                trainer.kernelsDescription = KernelFamily.active.rawValue
+                trainer.topologySummary = topologySummary()
                 let summary = try trainer.run()
                 if comm.rank == 0 {
                     print("results: \(out)/history.csv \(out)/summary.json \(out)/loss.png")
@@ -126,4 +130,11 @@ struct Train: ParsableCommand {
             }
         }
     }
+}
+
+/// One line describing this machine for run summaries (nil if hwloc cannot load it).
+func topologySummary() -> String? {
+    guard let t = try? MachineTopology.load(.thisMachine) else { return nil }
+    let model = t.packages.compactMap(\.cpuModel).first ?? "unknown CPU"
+    return "\(t.packages.count) package(s), \(t.cores.count) core(s), \(t.pus.count) PU(s), \(t.numaNodes.count) NUMA node(s), \(model)"
 }

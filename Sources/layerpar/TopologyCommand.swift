@@ -60,16 +60,26 @@ struct TopologyCommand: ParsableCommand {
     @Option(name: .customLong("rankfile-host"), help: "Host name written into the rankfile.")
     var rankfileHost = "localhost"
 
+    @Flag(name: .customLong("check-binding"),
+          help: "Bind this process as its rank of the plan (rank from mpirun's OMPI_COMM_WORLD_RANK, ranks from --ranks or OMPI_COMM_WORLD_SIZE), allocate a NUMA-local buffer and print the binding read back from the OS, the current CPU and the share of local pages (this machine only).")
+    var checkBinding = false
+
     func validate() throws {
         let sources = [xml != nil, synthetic != nil, preset != nil].filter { $0 }.count
         if sources > 1 { throw ValidationError("give at most one of --xml, --synthetic, --preset") }
         if let r = ranks, r < 1 { throw ValidationError("--ranks must be at least 1, got \(r)") }
         if threadsPerRank < 1 { throw ValidationError("--threads-per-rank must be at least 1, got \(threadsPerRank)") }
-        if ranks == nil && (rankfile != nil || threadsPerRank != 1 || oversubscribe) {
+        if ranks == nil && !checkBinding && (rankfile != nil || threadsPerRank != 1 || oversubscribe) {
             throw ValidationError("--rankfile, --threads-per-rank and --oversubscribe need --ranks")
         }
         if bandwidth && sources > 0 {
             throw ValidationError("--bandwidth measures this machine; it cannot be combined with --xml, --synthetic or --preset")
+        }
+        if checkBinding && sources > 0 {
+            throw ValidationError("--check-binding binds on this machine; it cannot be combined with --xml, --synthetic or --preset")
+        }
+        if checkBinding && (bandwidth || rankfile != nil) {
+            throw ValidationError("--check-binding cannot be combined with --bandwidth or --rankfile")
         }
         if bandwidth && ranks != nil { throw ValidationError("--bandwidth belongs to the report; drop --ranks") }
         if let mib = bandwidthMiB, mib < 1 { throw ValidationError("--bandwidth-mib must be positive, got \(mib)") }
@@ -85,6 +95,10 @@ struct TopologyCommand: ParsableCommand {
     }
 
     func run() throws {
+        if checkBinding {
+            try runBindingCheck()
+            return
+        }
         if let ranks {
             let topology = try MachineTopology.load(source)
             let plan = try PlacementPlan(topology: topology, ranks: ranks, threadsPerRank: threadsPerRank,
@@ -102,6 +116,41 @@ struct TopologyCommand: ParsableCommand {
             report.bandwidth = try Bandwidth.measure(arrayMiB: bandwidthMiB)
         }
         print(json ? try jsonText(report) : report.text(), terminator: "")
+    }
+
+    /// One rank's binding check, printed as one line (or one JSON object).
+    struct BindingCheck: Codable {
+        var summary: RankBindingSummary
+        var pages: PageLocationReport?
+    }
+
+    private func runBindingCheck() throws {
+        let env = ProcessInfo.processInfo.environment
+        let rank = env["OMPI_COMM_WORLD_RANK"].flatMap { Int($0) } ?? 0
+        let size = ranks ?? env["OMPI_COMM_WORLD_SIZE"].flatMap { Int($0) } ?? 1
+        let summary = try RunPlacement.bindRank(rank, of: size, threadsPerRank: threadsPerRank, policy: policy,
+                                                oversubscribe: oversubscribe)
+        var pages: PageLocationReport?
+        if let node = summary.memoryNode {
+            // 4 MiB allocated after the memory binding and touched by this (bound) thread.
+            var buffer = [Double](repeating: 0, count: 1 << 19)
+            for i in stride(from: 0, to: buffer.count, by: 512) { buffer[i] = Double(rank) }
+            pages = try buffer.withUnsafeBytes { try PageLocations.check($0, intendedNode: node) }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(BindingCheck(summary: summary, pages: pages)), as: UTF8.self))
+        } else {
+            let b = summary.binding
+            var line = "rank \(rank)/\(size): planned PUs P#\(summary.planned.pus.map(String.init).joined(separator: ","))"
+            line += ", bound (read back) " + (b.boundPUs.map { "P#" + $0.map(String.init).joined(separator: ",") } ?? "-")
+            line += ", running on CPU \(b.currentCPU.map(String.init) ?? "-")"
+            if let pages {
+                line += String(format: ", NUMA node %d: %.1f %% of %d pages local", pages.intendedNode, 100 * pages.share, pages.pages)
+            }
+            print(line)
+        }
     }
 
     private func jsonText<T: Encodable>(_ value: T) throws -> String {

@@ -151,6 +151,32 @@ struct TopologyCommandTests {
         }
     }
 
+    @Test("under mpirun (2 ranks, and 4 oversubscribed) every rank binds as planned, runs there, and its pages are local",
+          arguments: [2, 4])
+    func checkBindingUnderMpirun(ranks: Int) throws {
+        struct Check: Decodable {
+            struct Summary: Decodable { var rank: Int; var planned: RankPlacement; var binding: BindingResult }
+            var summary: Summary
+            var pages: PageLocationReport?
+        }
+        let exe = try layerpar()
+        let pus = try MachineTopology.load(.thisMachine).pus.count
+        let extra = ranks > pus ? ["--oversubscribe"] : []
+        let out = try runTool("mpirun", ["--allow-run-as-root", "-np", String(ranks)] + extra
+                              + [exe, "topology", "--check-binding", "--json"] + extra)
+        #expect(out.status == 0, "\(out.stderr)")
+        let checks = try out.stdout.split(separator: "\n").map { try JSONDecoder().decode(Check.self, from: Data($0.utf8)) }
+        #expect(checks.map(\.summary.rank).sorted() == Array(0..<ranks))
+        let plan = try PlacementPlan(topology: MachineTopology.load(.thisMachine), ranks: ranks, oversubscribe: ranks > pus)
+        for c in checks {
+            #expect(c.summary.planned == plan.placements[c.summary.rank])
+            #expect(c.summary.binding.applied && c.summary.binding.boundPUs == c.summary.planned.pus)
+            #expect(c.summary.planned.pus.contains(c.summary.binding.currentCPU ?? -1))
+            let pages = try #require(c.pages)
+            #expect(pages.pages > 0 && pages.onIntendedNode == pages.pages)
+        }
+    }
+
     @Test("plan as JSON from the command equals the library plan; rankfile written")
     func planJSON() throws {
         let exe = try layerpar()

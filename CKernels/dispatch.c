@@ -2,9 +2,6 @@
  * dispatch.c — run-time choice of kernel family (BLIS-style context table).
  * The table starts as all-reference; the optimized family replaces slots only
  * when the CPU supports it, so no slot is ever NULL.
- *
- * NOTE: only the reference family exists so far; the AVX2 family is wired in
- * together with its kernels.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +27,16 @@ static const lp_kernel_table lp_reference_table = {
     lp_dense_adj_f64_ref, lp_dense_adj_f32_ref,
 };
 
+/* Reference slots first, then the AVX2 kernels replace them (every slot here
+ * has one); it is used only if lp_cpu_supports_avx2_fma(). */
+static const lp_kernel_table lp_avx2_table = {
+    LP_IMPL_AVX2,
+    lp_resnet_fwd_f64_avx2, lp_resnet_fwd_f32_avx2,
+    lp_resnet_adj_f64_avx2, lp_resnet_adj_f32_avx2,
+    lp_dense_fwd_f64_avx2, lp_dense_fwd_f32_avx2,
+    lp_dense_adj_f64_avx2, lp_dense_adj_f32_avx2,
+};
+
 static const lp_kernel_table *lp_active;
 static const char *lp_env_error;
 
@@ -41,19 +48,31 @@ int lp_cpu_supports_avx2_fma(void) {
 static const lp_kernel_table *lp_table_for(lp_impl impl) {
     switch (impl) {
     case LP_IMPL_REFERENCE: return &lp_reference_table;
+    case LP_IMPL_AVX2: return lp_cpu_supports_avx2_fma() ? &lp_avx2_table : NULL;
     default: return NULL;
     }
+}
+
+lp_impl lp_kernels_family_for_env(const char *value, const char **error) {
+    const lp_impl best = lp_cpu_supports_avx2_fma() ? LP_IMPL_AVX2 : LP_IMPL_REFERENCE;
+    if (error) *error = NULL;
+    if (!value || !*value) return best;
+    if (strcmp(value, "reference") == 0) return LP_IMPL_REFERENCE;
+    if (strcmp(value, "avx2") == 0) {
+        if (best == LP_IMPL_AVX2) return LP_IMPL_AVX2;
+        if (error) *error = "LAYERPAR_KERNELS=avx2 but this CPU lacks AVX2+FMA: using 'reference'";
+        return best;
+    }
+    if (error) *error = "LAYERPAR_KERNELS must be 'reference' or 'avx2': using the best supported family";
+    return best;
 }
 
 static const lp_kernel_table *lp_table(void) {
     const lp_kernel_table *t = __atomic_load_n(&lp_active, __ATOMIC_ACQUIRE);
     if (t) return t;
-    t = &lp_reference_table;
-    const char *env = getenv("LAYERPAR_KERNELS");
-    if (env && *env) {
-        if (strcmp(env, "reference") == 0) t = &lp_reference_table;
-        else lp_env_error = "LAYERPAR_KERNELS must be 'reference' or 'avx2' (supported by this CPU)";
-    }
+    const char *error = NULL;
+    t = lp_table_for(lp_kernels_family_for_env(getenv("LAYERPAR_KERNELS"), &error));
+    lp_env_error = error;
     __atomic_store_n(&lp_active, t, __ATOMIC_RELEASE);
     return t;
 }

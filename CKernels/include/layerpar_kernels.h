@@ -134,6 +134,11 @@ int lp_kernels_select(lp_impl impl);
 const char *lp_impl_name(lp_impl impl);
 /** Non-NULL message if LAYERPAR_KERNELS held an unusable value. */
 const char *lp_kernels_env_error(void);
+/** The family that LAYERPAR_KERNELS=value selects on this CPU (NULL or ""
+ *  means the best supported one); *error (if error != NULL) is set to a
+ *  message for an unknown or unsupported value, else to NULL. Pure: this is
+ *  the rule applied at first use, exposed so it can be tested. */
+lp_impl lp_kernels_family_for_env(const char *value, const char **error);
 
 #ifdef __cplusplus
 }

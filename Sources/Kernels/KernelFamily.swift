@@ -35,6 +35,23 @@ public enum KernelFamily: String, CaseIterable, Sendable {
         lp_kernels_env_error().map { String(cString: $0) }
     }
 
+    /// The family `LAYERPAR_KERNELS=value` selects on this CPU (`nil` or empty:
+    /// the best supported), and the message for an unknown or unsupported
+    /// value. This is the rule applied at first use.
+    public static func forEnvironment(_ value: String?) -> (family: KernelFamily, error: String?) {
+        var err: UnsafePointer<CChar>? = nil
+        let impl: lp_impl
+        if let value {
+            impl = value.withCString { lp_kernels_family_for_env($0, &err) }
+        } else {
+            impl = lp_kernels_family_for_env(nil, &err)
+        }
+        return (impl == LP_IMPL_AVX2 ? .avx2 : .reference, err.map { String(cString: $0) })
+    }
+
+    /// The best family this CPU supports (what is used unless overridden).
+    public static var best: KernelFamily { KernelFamily.avx2.isSupported ? .avx2 : .reference }
+
     /// Makes the dispatching kernels call `family`.
     public static func select(_ family: KernelFamily) throws(KernelError) {
         guard lp_kernels_select(family.cValue) == 0 else {

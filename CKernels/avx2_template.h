@@ -1,0 +1,408 @@
+/*
+ * avx2_template.h — AVX2+FMA layer kernels, instantiated once per precision
+ * by layer_f64_avx2.c and layer_f32_avx2.c. The includer defines T, S, the
+ * vector macros (V*, VL = lanes per ymm) and the blocking constants MR, NV,
+ * KC, MC, DR, DC, BC described below.
+ *
+ * Layout (layerpar_kernels.h): a batch is feature-major with the batch
+ * contiguous, so SIMD lanes run over samples and every GEMM here is
+ *     C (rows × batch) = A (rows × k) · Bop (k × batch)
+ * with A = W (forward) or Wᵀ (adjoint) read as scalars and broadcast, and
+ * Bop = X (forward) or G = ReLU'(Z)⊙Λ⁺ (adjoint) read as vectors.
+ *
+ * 1. Micro-kernel (BLIS-style outer product, "MR × NV·VL"):
+ *    MR rows of A × NV ymm vectors of batch columns held in MR·NV ymm
+ *    accumulators; per k: NV vector loads of Bop, MR broadcasts of A, MR·NV
+ *    FMAs. Doubles: 4 × 12 (4 rows × 3 ymm) = 12 accumulators + 3 operand
+ *    registers + 1 broadcast = 16 ymm; floats: 4 × 24 the same way. Twelve
+ *    independent FMA chains cover the 4-cycle FMA latency on 2 FMA pipes.
+ *    The accumulators start from the bias (forward) and the epilogue —
+ *    ReLU (compare + and), the residual FMA x + β·relu(z), or Λ⁺ + β·(WᵀG) —
+ *    runs on the registers before the single store of each output tile.
+ * 2. Blocking (Goto/BLIS loop order): k in blocks of KC (partial sums kept in
+ *    the output between k-blocks; the epilogue runs after the last), rows in
+ *    blocks of MC so the MC×KC slice of W stays in L2, batch in panels of
+ *    NR = NV·VL columns. A Bop panel (KC × NR) is packed contiguous into a
+ *    stack buffer (≤ 24 KiB, fits L1) when it is reused by many row blocks
+ *    or when it is a batch tail (zero-padded, so the k-loop never masks);
+ *    G is always packed: it is formed on the fly, one KC × NR panel at a
+ *    time, and never stored as a full matrix.
+ * 3. Weight gradient dW += β·G Xᵀ and db += β·G1: a reduction along the
+ *    batch. DR rows of G (formed into a DR × BC stack buffer, again never the
+ *    full G) × DC rows of X, accumulated over batch vectors in DR·DC ymm
+ *    registers (3 × 4 = 12, + 3 G + 1 X = 16 ymm), then reduced horizontally
+ *    four at a time (hadd + cross-lane add) and added to dW once per chunk of
+ *    BC samples. Rows of X are blocked by DK so the DK × BC slice stays in L2.
+ * Tails: row tails use smaller MR/DR instances, column (batch) tails use
+ * masked loads/stores (_mm256_maskload/maskstore) in the epilogue and the
+ * zero-padded packed panel, dW tails use masked loads; any leading
+ * dimension, no alignment assumed.
+ */
+#define LP_CAT3_(a, b, c) a##b##c
+#define LP_CAT3(a, b, c) LP_CAT3_(a, b, c)
+#define LP_NAME(base, s) LP_CAT3(base, s, _avx2)
+#define LP_I(name) LP_CAT3(lp_avx2_, name, S)
+#define LP_AVX2 __attribute__((target("avx2,fma")))
+#define LP_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+
+#define NR (NV * VL)
+#define LP_UNROLL _Pragma("clang loop unroll(full)")
+
+/* Epilogue modes. */
+enum {
+    LP_EPI_RESNET = 0, /* Y = X + β·ReLU(acc), Z = acc             */
+    LP_EPI_RELU = 1,   /* Y = ReLU(acc), Z = acc                   */
+    LP_EPI_IDENT = 2,  /* Y = acc, Z = acc                         */
+    LP_EPI_ADJ = 3,    /* Y = AUX + β·acc  (Λ = Λ⁺ + β WᵀG)        */
+    LP_EPI_SET = 4,    /* Y = acc          (Λin = WᵀG)             */
+};
+
+typedef struct LP_I(epi) {
+    int mode;
+    T beta;
+    const T *aux; lp_int ldaux; /* X (residual) or Λ⁺ (adjoint), at the tile */
+    T *Y; lp_int ldy;
+    T *Z; lp_int ldz;           /* may be NULL */
+} LP_I(epi);
+
+/* Lane mask for the first `n` lanes (0 <= n <= VL). */
+LP_INLINE VI LP_I(mask)(lp_int n) { return V_MASK(n); }
+
+LP_INLINE VT LP_I(ld)(const T *p, int full, VI m) { return full ? V_LOADU(p) : V_MASKLOAD(p, m); }
+LP_INLINE void LP_I(st)(T *p, VT v, int full, VI m) {
+    if (full) V_STOREU(p, v); else V_MASKSTORE(p, m, v);
+}
+/* ReLU(z) = (z <= 0) ? +0 : z, NaN kept: the mask "not (z <= 0)" is true for NaN. */
+LP_INLINE VT LP_I(relu)(VT z) { return V_AND(V_CMP(z, V_ZERO(), _CMP_NLE_UQ), z); }
+/* ReLU'(z)·λ = (z <= 0) ? 0 : λ. */
+LP_INLINE VT LP_I(drelu)(VT z, VT lam) { return V_AND(V_CMP(z, V_ZERO(), _CMP_NLE_UQ), lam); }
+
+/* Epilogue of one accumulator (row r, vector v of the tile), straight from its register. */
+LP_INLINE void LP_I(epilogue)(const LP_I(epi) *e, int r, int v, VT z, VT beta, int full, VI m, int last) {
+    T *y = e->Y + r * e->ldy + v * VL;
+    if (!last) { LP_I(st)(y, z, full, m); return; }
+    switch (e->mode) {
+    case LP_EPI_RESNET: {
+        if (e->Z) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
+        const VT x = LP_I(ld)(e->aux + r * e->ldaux + v * VL, full, m);
+        LP_I(st)(y, V_FMA(beta, LP_I(relu)(z), x), full, m);
+        break;
+    }
+    case LP_EPI_RELU:
+        if (e->Z) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
+        LP_I(st)(y, LP_I(relu)(z), full, m);
+        break;
+    case LP_EPI_IDENT:
+        if (e->Z) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
+        LP_I(st)(y, z, full, m);
+        break;
+    case LP_EPI_ADJ: {
+        const VT lp = LP_I(ld)(e->aux + r * e->ldaux + v * VL, full, m);
+        LP_I(st)(y, V_FMA(beta, z, lp), full, m);
+        break;
+    }
+    default:
+        LP_I(st)(y, z, full, m);
+        break;
+    }
+}
+
+/*
+ * The micro-kernel: C[i..i+mr, j..j+nc] for one k-block of length kc.
+ * A: element (r, k) at A[r*rsa + k*csa] (TRANSA: rsa = 1, csa = lda; else rsa = lda, csa = 1).
+ * Bp: k-th row of the panel at Bp + k*ldb, NR readable columns (zero padding past nc).
+ * init: 0 = zero, 1 = bias[r], 2 = load partial sums from Y. last: run the epilogue.
+ */
+LP_INLINE void LP_I(kern)(const int mr, const int TRANSA, lp_int kc, const T *A, lp_int lda,
+                          const T *Bp, lp_int ldb, int init, const T *bias,
+                          const LP_I(epi) *e, lp_int nc, int last) {
+    VT acc[MR][NV];
+    const VI m = V_MASK(nc % VL); /* lanes of the last, partial vector (unused if none) */
+    LP_UNROLL
+    for (int r = 0; r < mr; ++r) {
+        LP_UNROLL
+        for (int v = 0; v < NV; ++v) {
+            if (init == 1) acc[r][v] = V_SET1(bias[r]);
+            else if (init == 2) {
+                const int full = (v + 1) * VL <= nc;
+                acc[r][v] = (v * VL < nc) ? LP_I(ld)(e->Y + r * e->ldy + v * VL, full, m) : V_ZERO();
+            } else acc[r][v] = V_ZERO();
+        }
+    }
+    for (lp_int k = 0; k < kc; ++k) {
+        VT b[NV];
+        LP_UNROLL
+        for (int v = 0; v < NV; ++v) b[v] = V_LOADU(Bp + k * ldb + v * VL);
+        LP_UNROLL
+        for (int r = 0; r < mr; ++r) {
+            const VT a = V_BCAST(TRANSA ? A + k * lda + r : A + r * lda + k);
+            LP_UNROLL
+            for (int v = 0; v < NV; ++v) acc[r][v] = V_FMA(a, b[v], acc[r][v]);
+        }
+    }
+    const VT beta = V_SET1(e->beta);
+    LP_UNROLL
+    for (int r = 0; r < mr; ++r) {
+        LP_UNROLL
+        for (int v = 0; v < NV; ++v)
+            if (v * VL < nc) LP_I(epilogue)(e, r, v, acc[r][v], beta, (v + 1) * VL <= nc, m, last);
+    }
+}
+
+/* One row block of mr (1..MR) rows: dispatch to a fully unrolled instance. */
+LP_INLINE void LP_I(kern_rows)(int mr, const int TRANSA, lp_int kc, const T *A, lp_int lda,
+                               const T *Bp, lp_int ldb, int init, const T *bias,
+                               const LP_I(epi) *e, lp_int nc, int last) {
+    switch (mr) {
+    case MR: LP_I(kern)(MR, TRANSA, kc, A, lda, Bp, ldb, init, bias, e, nc, last); break;
+#if MR > 5
+    case 5: LP_I(kern)(5, TRANSA, kc, A, lda, Bp, ldb, init, bias, e, nc, last); break;
+#endif
+#if MR > 4
+    case 4: LP_I(kern)(4, TRANSA, kc, A, lda, Bp, ldb, init, bias, e, nc, last); break;
+#endif
+#if MR > 3
+    case 3: LP_I(kern)(3, TRANSA, kc, A, lda, Bp, ldb, init, bias, e, nc, last); break;
+#endif
+    case 2: LP_I(kern)(2, TRANSA, kc, A, lda, Bp, ldb, init, bias, e, nc, last); break;
+    default: LP_I(kern)(1, TRANSA, kc, A, lda, Bp, ldb, init, bias, e, nc, last); break;
+    }
+}
+
+/* Source of the B operand: a matrix (X, or Λout for a linear layer), or G. */
+typedef struct LP_I(bsrc) {
+    const T *P; lp_int ldp;   /* X or Λout                       */
+    const T *Zm; lp_int ldz;  /* non-NULL: G = ReLU'(Zm) ⊙ P     */
+} LP_I(bsrc);
+
+/* Packs rows [k0, k0+kc) × columns [j0, j0+nc) of the B operand into buf (kc × NR, zero-padded). */
+LP_INLINE void LP_I(pack)(const LP_I(bsrc) *s, lp_int k0, lp_int kc, lp_int j0, lp_int nc, T *buf) {
+    const VI m = V_MASK(nc % VL);
+    for (lp_int k = 0; k < kc; ++k) {
+        const T *p = s->P + (k0 + k) * s->ldp + j0;
+        const T *z = s->Zm ? s->Zm + (k0 + k) * s->ldz + j0 : NULL;
+        for (int v = 0; v < NV; ++v) {
+            VT x = V_ZERO();
+            if (v * VL < nc) {
+                const int full = (v + 1) * VL <= nc;
+                x = LP_I(ld)(p + v * VL, full, m);
+                if (z) x = LP_I(drelu)(LP_I(ld)(z + v * VL, full, m), x);
+            }
+            V_STOREA(buf + k * NR + v * VL, x);
+        }
+    }
+}
+
+/*
+ * C (M × N) = epilogue(A (M × K) · Bop (K × N) [+ bias]), blocked as described
+ * at the top. e describes the whole output (Y, Z, aux at (0, 0)).
+ */
+static LP_AVX2 void LP_I(gemm)(lp_int M, lp_int N, lp_int K, int transa, const T *A, lp_int lda,
+                               const LP_I(bsrc) *src, const T *bias, const LP_I(epi) *e0) {
+    T buf[KC * NR] __attribute__((aligned(64)));
+    /* Packing pays when a panel is reused by many row blocks; G is always packed. */
+    const int pack_all = src->Zm != NULL || M > PACK_MIN_M || K > KC;
+    for (lp_int kb = 0; kb < K; kb += KC) {
+        const lp_int kc = K - kb < KC ? K - kb : KC;
+        const int init = kb > 0 ? 2 : (bias ? 1 : 0);
+        const int last = kb + kc == K;
+        for (lp_int ib = 0; ib < M; ib += MC) {
+            const lp_int mc = M - ib < MC ? M - ib : MC;
+            for (lp_int jb = 0; jb < N; jb += NR) {
+                const lp_int nc = N - jb < NR ? N - jb : NR;
+                const T *Bp; lp_int ldb;
+                if (pack_all || nc < NR) {
+                    LP_I(pack)(src, kb, kc, jb, nc, buf);
+                    Bp = buf; ldb = NR;
+                } else {
+                    Bp = src->P + kb * src->ldp + jb; ldb = src->ldp;
+                }
+                for (lp_int i = ib; i < ib + mc; i += MR) {
+                    const int mr = (int)(ib + mc - i < MR ? ib + mc - i : MR);
+                    LP_I(epi) e = *e0;
+                    e.Y = e0->Y + i * e0->ldy + jb;
+                    if (e0->Z) e.Z = e0->Z + i * e0->ldz + jb;
+                    if (e0->aux) e.aux = e0->aux + i * e0->ldaux + jb;
+                    const T *b = bias ? bias + i : NULL;
+                    if (transa)
+                        LP_I(kern_rows)(mr, 1, kc, A + kb * lda + i, lda, Bp, ldb, init, b, &e, nc, last);
+                    else
+                        LP_I(kern_rows)(mr, 0, kc, A + i * lda + kb, lda, Bp, ldb, init, b, &e, nc, last);
+                }
+            }
+        }
+    }
+}
+
+/* ---- weight gradients: dW += β·G Xᵀ, db += β·G 1 ------------------------- */
+
+/* Sums of 4 accumulators, lane-reduced, into out[0..3]. */
+LP_INLINE void LP_I(hsum4)(VT a0, VT a1, VT a2, VT a3, T *out) { V_HSUM4(a0, a1, a2, a3, out); }
+
+/*
+ * dW[r, c] += β Σ_j G[r, j]·X[c, j] for dr rows of the G buffer (ld BC, zero
+ * past nb) and dc rows of X (masked past nb, so garbage beyond the batch never
+ * meets a zero of G: 0·NaN would not be 0). Per batch vector: dc loads of X
+ * held in registers, then one G row at a time broadcast over them.
+ */
+LP_INLINE void LP_I(dwkern)(const int dr, const int dc, lp_int nb, const T *G, const T *X, lp_int ldx,
+                            T *dW, lp_int lddw, T beta) {
+    VT acc[DR * DC];
+    LP_UNROLL
+    for (int q = 0; q < dr * dc; ++q) acc[q] = V_ZERO();
+    const lp_int nfull = nb / VL * VL;
+    lp_int j = 0;
+    for (; j < nfull; j += VL) {
+        VT x[DC];
+        LP_UNROLL
+        for (int c = 0; c < dc; ++c) x[c] = V_LOADU(X + c * ldx + j);
+        LP_UNROLL
+        for (int r = 0; r < dr; ++r) {
+            const VT g = V_LOADA(G + r * BC + j);
+            LP_UNROLL
+            for (int c = 0; c < dc; ++c) acc[r * dc + c] = V_FMA(g, x[c], acc[r * dc + c]);
+        }
+    }
+    if (j < nb) {
+        const VI m = LP_I(mask)(nb - j);
+        VT x[DC];
+        LP_UNROLL
+        for (int c = 0; c < dc; ++c) x[c] = V_MASKLOAD(X + c * ldx + j, m);
+        LP_UNROLL
+        for (int r = 0; r < dr; ++r) {
+            const VT g = V_LOADA(G + r * BC + j);
+            LP_UNROLL
+            for (int c = 0; c < dc; ++c) acc[r * dc + c] = V_FMA(g, x[c], acc[r * dc + c]);
+        }
+    }
+    /* Horizontal sums four accumulators at a time (row-major order r·dc + c). */
+    T s[DR * DC + 3];
+    LP_UNROLL
+    for (int q = 0; q < dr * dc; q += 4)
+        LP_I(hsum4)(acc[q], q + 1 < dr * dc ? acc[q + 1] : V_ZERO(), q + 2 < dr * dc ? acc[q + 2] : V_ZERO(),
+                    q + 3 < dr * dc ? acc[q + 3] : V_ZERO(), s + q);
+    for (int r = 0; r < dr; ++r)
+        for (int c = 0; c < dc; ++c) dW[r * lddw + c] += beta * s[r * dc + c];
+}
+
+LP_INLINE void LP_I(dwkern_cols)(const int dr, int dc, lp_int nb, const T *G, const T *X, lp_int ldx,
+                                 T *dW, lp_int lddw, T beta) {
+    if (dc == DC) LP_I(dwkern)(dr, DC, nb, G, X, ldx, dW, lddw, beta);
+    else LP_I(dwkern)(dr, 1, nb, G, X, ldx, dW, lddw, beta);
+}
+
+/*
+ * G is m × B (rows of src), X is n × B. For each chunk of BC samples, each
+ * block of DK rows of X (L2-resident) and each DR rows of G: form those G
+ * rows once into a stack buffer (and add their sums to db on the first X
+ * block), then sweep the X block DC rows at a time.
+ */
+static LP_AVX2 void LP_I(grad)(lp_int m, lp_int n, lp_int B, T beta, const LP_I(bsrc) *src,
+                               const T *X, lp_int ldx, T *dW, lp_int lddw, T *db) {
+    T gbuf[DR * BC] __attribute__((aligned(64)));
+    for (lp_int jc = 0; jc < B; jc += BC) {
+        const lp_int nb = B - jc < BC ? B - jc : BC;
+        const lp_int nbv = (nb + VL - 1) / VL; /* vectors per G row */
+        const VI tm = V_MASK(nb % VL);
+        const lp_int kend = dW ? n : 1; /* db alone still needs one pass */
+        for (lp_int kb = 0; kb < kend; kb += DK) {
+            const lp_int kd = kend - kb < DK ? kend - kb : DK;
+            for (lp_int i = 0; i < m; i += DR) {
+                const int dr = (int)(m - i < DR ? m - i : DR);
+                for (int r = 0; r < dr; ++r) {
+                    const T *p = src->P + (i + r) * src->ldp + jc;
+                    const T *z = src->Zm ? src->Zm + (i + r) * src->ldz + jc : NULL;
+                    VT sum = V_ZERO();
+                    for (lp_int v = 0; v < nbv; ++v) {
+                        const int full = (v + 1) * VL <= nb;
+                        VT g = LP_I(ld)(p + v * VL, full, tm);
+                        if (z) g = LP_I(drelu)(LP_I(ld)(z + v * VL, full, tm), g);
+                        V_STOREA(gbuf + r * BC + v * VL, g);
+                        sum = V_ADD(sum, g);
+                    }
+                    if (db && kb == 0) {
+                        T s[4];
+                        LP_I(hsum4)(sum, V_ZERO(), V_ZERO(), V_ZERO(), s);
+                        db[i + r] += beta * s[0];
+                    }
+                }
+                if (!dW) continue;
+                for (lp_int k = kb; k < kb + kd; k += DC) {
+                    const int dc = (int)(kb + kd - k < DC ? kb + kd - k : DC);
+                    const T *xk = X + k * ldx + jc;
+                    T *dwp = dW + i * lddw + k;
+                    switch (dr) {
+                    case DR: LP_I(dwkern_cols)(DR, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
+#if DR > 5
+                    case 5: LP_I(dwkern_cols)(5, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
+#endif
+#if DR > 4
+                    case 4: LP_I(dwkern_cols)(4, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
+#endif
+#if DR > 3
+                    case 3: LP_I(dwkern_cols)(3, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
+#endif
+#if DR > 2
+                    case 2: LP_I(dwkern_cols)(2, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
+#endif
+                    default: LP_I(dwkern_cols)(1, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- the four public kernels --------------------------------------------- */
+
+LP_AVX2 LP_RESNET_FWD_PROTO(T, LP_NAME(lp_resnet_fwd_, S)) {
+    if (w <= 0 || B <= 0) return;
+    const LP_I(bsrc) src = {X, ldx, NULL, 0};
+    const LP_I(epi) e = {LP_EPI_RESNET, beta, X, ldx, Y, ldy, Z, ldz};
+    LP_I(gemm)(w, B, w, 0, W, ldw, &src, b, &e);
+}
+
+LP_AVX2 LP_RESNET_ADJ_PROTO(T, LP_NAME(lp_resnet_adj_, S)) {
+    if (w <= 0 || B <= 0) return;
+    const LP_I(bsrc) g = {Lp, ldlp, Z, ldz};
+    if (L) {
+        const LP_I(epi) e = {LP_EPI_ADJ, beta, Lp, ldlp, L, ldl, NULL, 0};
+        LP_I(gemm)(w, B, w, 1, W, ldw, &g, NULL, &e);
+    }
+    if (dW || db) LP_I(grad)(w, w, B, beta, &g, X, ldx, dW, lddw, db);
+}
+
+LP_AVX2 LP_DENSE_FWD_PROTO(T, LP_NAME(lp_dense_fwd_, S)) {
+    if (m <= 0 || B <= 0) return;
+    if (n <= 0) { /* Z = b·1ᵀ (an empty sum): nothing to multiply, the reference does it */
+        LP_CAT3(lp_dense_fwd_, S, _ref)(m, n, B, act, W, ldw, b, X, ldx, Y, ldy, Z, ldz);
+        return;
+    }
+    const LP_I(bsrc) src = {X, ldx, NULL, 0};
+    const LP_I(epi) e = {act == LP_ACT_RELU ? LP_EPI_RELU : LP_EPI_IDENT, (T)1, NULL, 0, Y, ldy, Z, ldz};
+    LP_I(gemm)(m, B, n, 0, W, ldw, &src, b, &e);
+}
+
+LP_AVX2 LP_DENSE_ADJ_PROTO(T, LP_NAME(lp_dense_adj_, S)) {
+    if (B <= 0) return;
+    const LP_I(bsrc) g = {Lout, ldlo, act == LP_ACT_RELU ? Z : NULL, ldz};
+    if (Lin && n > 0) {
+        if (m <= 0) { /* Λin = Wᵀ·(empty) = 0 */
+            for (lp_int k = 0; k < n; ++k)
+                for (lp_int j = 0; j < B; ++j) Lin[k * ldli + j] = 0;
+        } else {
+            const LP_I(epi) e = {LP_EPI_SET, (T)1, NULL, 0, Lin, ldli, NULL, 0};
+            LP_I(gemm)(n, B, m, 1, W, ldw, &g, NULL, &e);
+        }
+    }
+    if (m > 0 && (dW || db)) LP_I(grad)(m, n, B, (T)1, &g, X, ldx, n > 0 ? dW : NULL, lddw, db);
+}
+
+#undef NR
+#undef LP_UNROLL
+#undef LP_CAT3
+#undef LP_CAT3_
+#undef LP_NAME
+#undef LP_I
+#undef LP_AVX2
+#undef LP_INLINE

@@ -99,8 +99,9 @@ struct PresetAndReportTests {
             let mine = t.caches.filter { $0.level == level && $0.kind == kind }
             #expect(lines.count == mine.count, "\(type)")
             for (line, cache) in zip(lines, mine) {
-                let size = cache.sizeBytes % (1 << 20) == 0 && cache.sizeBytes >= 10 << 20
-                    ? "\(cache.sizeBytes >> 20)MB" : "\(cache.sizeBytes >> 10)KB"
+                // lstopo's rounding (hwloc_memory_size_printf_value): KB below 10 MiB, else MB, rounded to nearest.
+                let b = cache.sizeBytes
+                let size = b < 10 << 20 ? "\(((b >> 9) + 1) >> 1)KB" : "\(((b >> 19) + 1) >> 1)MB"
                 #expect(line.contains("(\(size))"), "\(line) vs \(cache.sizeBytes)")
                 let pus = try runTool("hwloc-calc", ["\(type.replacingOccurrences(of: "cache", with: "")):\(cache.index)",
                                                      "--po", "--intersect", "pu"])

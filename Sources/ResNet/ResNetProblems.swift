@@ -14,6 +14,45 @@ private enum BatchOps {
     }
 }
 
+/// How a coarse step over `k` layers `n₀ … n₀+k−1` is rediscretised.
+public enum CoarseStep: String, CaseIterable, Sendable {
+    /// The layer at the interval's C-point with step `kβ`:
+    /// `x ↦ x + kβ·ReLU(W^{n₀}x + b^{n₀})` (Günther et al. 2020; the paper).
+    case cPointLayer
+    /// One layer with the interval's mean parameters and step `kβ`:
+    /// `x ↦ x + kβ·ReLU(W̄x + b̄)`, `W̄ = (1/k)ΣWⁿ`, `b̄ = (1/k)Σbⁿ`. In the
+    /// linear regime (all pre-activations positive) its first-order term
+    /// `β·Σ(Wⁿx + bⁿ)` equals that of the `k` fine layers exactly, while the
+    /// C-point layer is off by `β·Σ(Wⁿ − W^{n₀})x`, which for independently
+    /// drawn weights grows like `k·σ(W)`. Costs `w² + w` doubles per coarse interval.
+    case intervalAverage
+}
+
+/// Mean parameters of layer intervals, computed on first use and dropped with ``reset()``
+/// (whenever the parameters may have changed).
+final class IntervalAverages {
+    let stack: HiddenStack
+    private var cache: [Int: (Matrix<Double>, Vector<Double>)] = [:]
+    init(stack: HiddenStack) { self.stack = stack }
+    func reset() { cache.removeAll(keepingCapacity: true) }
+
+    func parameters(first: Int, count: Int) -> (Matrix<Double>, Vector<Double>) {
+        if count == 1 { return (stack.weights[first], stack.biases[first]) }
+        let key = first &* 1_000_003 &+ count   // first < 2^40 and count ≤ N: unique for any real depth
+        if let p = cache[key] { return p }
+        let w = stack.width
+        let W = Matrix<Double>(rows: w, cols: w), b = Vector<Double>(count: w)
+        for n in first ..< first + count {
+            try! W.axpy(1, stack.weights[n])
+            try! b.axpy(1, stack.biases[n])
+        }
+        W.scale(1 / Double(count))
+        b.scale(1 / Double(count))
+        cache[key] = (W, b)
+        return (W, b)
+    }
+}
+
 /// The forward pass of the hidden stack as an MGRIT problem.
 ///
 /// Fine step `n → n+1`: the hidden layer `xⁿ⁺¹ = xⁿ + β·ReLU(Wⁿxⁿ + bⁿ)` (one
@@ -31,11 +70,15 @@ public final class ResNetForwardProblem: MGRITProblem {
     public let input: Matrix<Double>
     /// Kernel calls made by ``step(from:into:start:stop:level:)`` (for the work statistics).
     public var kernelCalls = 0
+    public let coarseStep: CoarseStep
+    let averages: IntervalAverages
 
-    public init(stack: HiddenStack, batch: Int) throws {
+    public init(stack: HiddenStack, batch: Int, coarseStep: CoarseStep = .cPointLayer) throws {
         guard batch >= 1 else { throw ResNetError("batch must be ≥ 1, got \(batch)") }
         self.stack = stack
         self.batch = batch
+        self.coarseStep = coarseStep
+        averages = IntervalAverages(stack: stack)
         input = Matrix(rows: stack.width, cols: batch)
     }
 
@@ -44,8 +87,9 @@ public final class ResNetForwardProblem: MGRITProblem {
     public func initialGuess(at index: Int, into u: State) throws { try u.copy(from: input) }
     public func step(from u: State, into v: State, start: Int, stop: Int, level: Int) throws {
         kernelCalls += 1
-        try LayerKernels.residualForward(beta: stack.beta * Double(stop - start), W: stack.weights[start],
-                                         b: stack.biases[start], X: u, Y: v)
+        let (W, b) = coarseStep == .intervalAverage && level > 0
+            ? averages.parameters(first: start, count: stop - start) : (stack.weights[start], stack.biases[start])
+        try LayerKernels.residualForward(beta: stack.beta * Double(stop - start), W: W, b: b, X: u, Y: v)
     }
     public func sum(_ alpha: Double, _ x: State, _ beta: Double, _ y: State) { BatchOps.sum(alpha, x, beta, y) }
     public func copy(_ x: State, into y: State) { try! y.copy(from: x) }
@@ -83,10 +127,14 @@ public final class ResNetAdjointProblem: MGRITProblem {
     /// Where fine steps accumulate gradients; nil during the solve itself.
     public var gradient: HiddenGradient? = nil
     public var kernelCalls = 0
+    public let coarseStep: CoarseStep
+    let averages: IntervalAverages
     private let zScratch: Matrix<Double>, yScratch: Matrix<Double>
 
-    init(stack: HiddenStack, batch: Int, forwardState: @escaping (Int) -> Matrix<Double>?) {
+    init(stack: HiddenStack, batch: Int, coarseStep: CoarseStep, forwardState: @escaping (Int) -> Matrix<Double>?) {
         self.stack = stack
+        self.coarseStep = coarseStep
+        averages = IntervalAverages(stack: stack)
         self.batch = batch
         self.forwardState = forwardState
         terminalAdjoint = Matrix(rows: stack.width, cols: batch)
@@ -105,8 +153,10 @@ public final class ResNetAdjointProblem: MGRITProblem {
         guard let x = forwardState(n) else {
             throw ResNetError("adjoint step needs the forward state of layer \(n), which this rank does not hold")
         }
-        let W = stack.weights[n]
-        try LayerKernels.residualForward(beta: stack.beta, W: W, b: stack.biases[n], X: x, Y: yScratch, Z: zScratch)
+        // Coarse: the transpose of the forward coarse step over layers n … n+k−1, at its input xⁿ.
+        let (W, b) = coarseStep == .intervalAverage && level > 0
+            ? averages.parameters(first: n, count: stop - start) : (stack.weights[n], stack.biases[n])
+        try LayerKernels.residualForward(beta: stack.beta, W: W, b: b, X: x, Y: yScratch, Z: zScratch)
         let g = level == 0 ? gradient : nil
         try LayerKernels.residualAdjoint(beta: stack.beta * Double(stop - start), W: W, X: x, Z: zScratch,
                                          lambdaNext: u, lambda: v, dW: g?.dW[n], db: g?.db[n])

@@ -17,12 +17,12 @@ public final class ResNetForwardSolver {
     ///   - partition: layer ownership; default: block distribution of the `N+1` points over `comm`.
     /// - Throws: ``MGRITError`` for bad options, ``ResNetError`` for a bad batch.
     public init(stack: HiddenStack, batch: Int, options: MGRITOptions, comm: any Communicator,
-                partition: TimePartition? = nil) throws {
+                partition: TimePartition? = nil, coarseStep: CoarseStep = .cPointLayer) throws {
         guard options.storage == .allPoints else {
             throw MGRITError.invalidOption("the forward solver must keep all fine states (the adjoint needs them)")
         }
         self.stack = stack
-        problem = try ResNetForwardProblem(stack: stack, batch: batch)
+        problem = try ResNetForwardProblem(stack: stack, batch: batch, coarseStep: coarseStep)
         solver = try MGRITSolver(problem: problem, options: options, comm: comm, partition: partition)
     }
 
@@ -30,6 +30,7 @@ public final class ResNetForwardSolver {
     /// The parameters are read from ``stack`` at every step, so they may change between solves.
     public func solve(input: Matrix<Double>, warmStart: Bool = false) throws -> MGRITStatistics {
         try problem.input.copy(from: input)
+        problem.averages.reset()
         return try solver.solve(warmStart: warmStart)
     }
 
@@ -59,7 +60,7 @@ public final class ResNetAdjointSolver {
         self.forward = forward
         let fwd = forward.solver
         problem = ResNetAdjointProblem(stack: forward.stack, batch: forward.problem.batch,
-                                       forwardState: { [unowned fwd] n in fwd.state(at: n) })
+                                       coarseStep: forward.problem.coarseStep, forwardState: { [unowned fwd] n in fwd.state(at: n) })
         solver = try MGRITSolver(problem: problem, options: options, comm: comm, partition: fwd.partition.reversed())
     }
 
@@ -69,6 +70,7 @@ public final class ResNetAdjointSolver {
     /// The forward solver must hold the forward states to linearise around.
     public func solve(terminalAdjoint: Matrix<Double>?, gradient: HiddenGradient, warmStart: Bool = false) throws -> MGRITStatistics {
         if let t = terminalAdjoint { try problem.terminalAdjoint.copy(from: t) }
+        problem.averages.reset()
         var stats = try solver.solve(warmStart: warmStart)
         problem.gradient = gradient
         defer { problem.gradient = nil }

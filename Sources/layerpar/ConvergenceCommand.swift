@@ -3,9 +3,11 @@ import Comm
 import Foundation
 import MGRIT
 import Reports
+import ResNet
 
 extension MGRITCycle: ExpressibleByArgument {}
 extension MGRITRelaxation: ExpressibleByArgument {}
+extension CoarseStep: ExpressibleByArgument {}
 
 /// `layerpar convergence`: the paper's Figure 1 — residual histories of forward
 /// and adjoint MGRIT for ResNets of growing depth (and, with `--width-study`,
@@ -28,10 +30,11 @@ struct Convergence: ParsableCommand {
     @Option(help: "Relaxation: F or FCF.") var relax: MGRITRelaxation = .FCF
     @Option(help: "CF sweeps of FCF relaxation.") var sweeps: Int = 1
     @Option(help: "Maximum number of levels.") var maxLevels: Int = 30
+    @Option(help: "Coarse step over k layers: cPointLayer (the C-point's layer with kβ, the paper) or intervalAverage (mean W, b of the k layers with kβ).") var coarseStep: CoarseStep = .cPointLayer
     @Option(help: "Stop when ‖r_k‖/‖r_1‖ ≤ this.") var tol: Double = 1e-12
     @Option(help: "Maximum MGRIT iterations per pass.") var maxIter: Int = 30
     @Option(help: "Random seed of parameters and inputs.") var seed: UInt64 = 1
-    @Option(help: "Uniform parameter range LO,HI (paper: 0,1e-3; signed: -0.1,0.1).") var initRange: String = "0,1e-3"
+    @Option(parsing: .unconditional, help: "Uniform parameter range LO,HI (paper: 0,1e-3; signed: -0.1,0.1).") var initRange: String = "0,1e-3"
     @Flag(help: "Width study instead: depth 40, widths 16,32,64,128,256,512,1000 (overrides --depths/--widths).") var widthStudy = false
     @Option(help: "Write all runs as JSON here.") var json: String?
     @Option(help: "Write one row per run and iteration as CSV here.") var csv: String?
@@ -89,7 +92,8 @@ struct Convergence: ParsableCommand {
             log("convergence: \(cases.count) networks, \(comm.size) rank(s), \(cycle)-cycle \(relax) m=\(cfactor) tol=\(tol)")
             for c in cases {
                 let r = try ConvergenceStudy.run(ConvergenceCase(depth: c.depth, width: c.width, batch: batch,
-                                                                 initRange: range, seed: seed), options: opts, comm: comm)
+                                                                 initRange: range, seed: seed), options: opts,
+                                                coarseStep: coarseStep, comm: comm)
                 for x in r {
                     log("  depth \(x.depth) width \(x.width) \(x.pass): \(x.iterations) iterations, "
                         + "‖r_1‖ = \(fmt(x.residuals.first)), last relative \(fmt(x.relative.last)), "
@@ -104,7 +108,7 @@ struct Convergence: ParsableCommand {
             let config: [String: String] = [
                 "batch": "\(batch)", "cfactor": "\(cfactor)", "cycle": cycle.rawValue, "relax": relax.rawValue,
                 "sweeps": "\(sweeps)", "max_levels": "\(maxLevels)", "tol": "\(tol)", "max_iter": "\(maxIter)",
-                "seed": "\(seed)", "init_range": initRange, "beta": "0.1",
+                "seed": "\(seed)", "init_range": initRange, "beta": "0.1", "coarse_step": coarseStep.rawValue,
             ]
             if let json { try AtomicFile.writeJSON(Output(ranks: comm.size, configuration: config, runs: runs), to: json) }
             if let csv {
@@ -119,7 +123,7 @@ struct Convergence: ParsableCommand {
             if let plot {
                 var args = [plot]
                 if let json { args += ["--json", json] } else if let csv { args += ["--csv", csv] }
-                args += ["--title", "MGRIT \(cycle)-cycle \(relax), m=\(cfactor), init [\(initRange)]"]
+                args += ["--title", "MGRIT \(cycle)-cycle \(relax), m=\(cfactor), init [\(initRange)], coarse \(coarseStep.rawValue)"]
                 try Plot.run(script: "tools/plots/convergence.py", arguments: args)
             }
         }

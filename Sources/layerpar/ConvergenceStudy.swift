@@ -48,7 +48,8 @@ struct ConvergenceRun: Codable {
 enum ConvergenceStudy {
     /// Builds the case's network, runs forward and adjoint MGRIT, and returns both runs
     /// (identical on every rank). Throws errors of the solver or the kernels.
-    static func run(_ c: ConvergenceCase, options: MGRITOptions, comm: any Communicator) throws -> [ConvergenceRun] {
+    static func run(_ c: ConvergenceCase, options: MGRITOptions, coarseStep: CoarseStep,
+                    comm: any Communicator) throws -> [ConvergenceRun] {
         let stack = try HiddenStack.uniform(width: c.width, depth: c.depth, beta: c.beta, range: c.initRange, seed: c.seed)
         var rng = SplitMix64Stream(seed: c.seed ^ 0x5EED_0F0E)
         func matrix(_ r: Int, _ k: Int) -> Matrix<Double> {
@@ -65,7 +66,8 @@ enum ConvergenceStudy {
         let x0 = Matrix<Double>(rows: c.width, cols: c.batch)
         try LayerKernels.denseForward(activation: .relu, W: wOpen, b: bOpen, X: x, Y: x0)
 
-        let forward = try ResNetForwardSolver(stack: stack, batch: c.batch, options: options, comm: comm)
+        let forward = try ResNetForwardSolver(stack: stack, batch: c.batch, options: options, comm: comm,
+                                              coarseStep: coarseStep)
         let fStats = try forward.solve(input: x0)
         var lambdaN: Matrix<Double>? = nil
         if let xN = forward.output {

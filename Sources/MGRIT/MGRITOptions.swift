@@ -23,8 +23,12 @@ public enum MGRITStorage: String, CaseIterable, Sendable {
     /// Every fine point: (N+1) states. Needed when the caller reads all states
     /// (the forward pass, whose states linearise the adjoint).
     case allPoints
-    /// Only fine C-points: ⌊N/m⌋+1 states; F-points are recomputed from their
-    /// C-point when needed (e.g. by ``MGRITSolver/sweep(_:)`` at the end).
+    /// Only the fine C-points and the last point `N`: ⌊N/m⌋ + 2 states plus two
+    /// scratch states for the F-point values, which exist only while an
+    /// F-relaxation runs (C-relaxation and the restriction are fused into it). Same
+    /// work and results as ``allPoints``; ``MGRITSolver/state(at:)`` returns nil
+    /// for F-points. For the adjoint, whose F-point values the gradient sweep
+    /// (``MGRITSolver/sweep()``) recomputes anyway.
     case cPointsOnly
 }
 

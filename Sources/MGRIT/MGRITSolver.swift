@@ -75,6 +75,10 @@ public final class MGRITSolver<P: MGRITProblem> {
         let leftRank: Int?, rightRank: Int?
         var u: [P.State]
         var g: [P.State]?
+        /// Whether only C-points (and the last point) have their own state; F-point
+        /// slots then alias two scratch states by parity (see ``MGRITStorage``).
+        let cPointsOnly: Bool
+        let withRHS: Bool
         let ghost: P.State
         let tmp: P.State
         let sendBuffer: UnsafeMutablePointer<Double>
@@ -89,7 +93,7 @@ public final class MGRITSolver<P: MGRITProblem> {
         var owns: Bool { lo <= hi }
 
         init(index: Int, m: Int, stride: Int, count: Int, lo: Int, hi: Int, left: Int?, right: Int?,
-             problem: P, withRHS: Bool, bufferCount: Int) {
+             problem: P, withRHS: Bool, cPointsOnly: Bool, bufferCount: Int) {
             self.index = index
             self.m = m
             self.stride = stride
@@ -98,16 +102,54 @@ public final class MGRITSolver<P: MGRITProblem> {
             self.hi = hi
             self.leftRank = left
             self.rightRank = right
-            let owned = max(0, hi - lo + 1)
-            u = (0 ..< owned).map { _ in problem.makeState() }
-            g = withRHS ? (0 ..< owned).map { _ in problem.makeState() } : nil
+            self.cPointsOnly = cPointsOnly
+            self.withRHS = withRHS
+            u = []
+            g = nil
             ghost = problem.makeState()
             tmp = problem.makeState()
             sendBuffer = .allocate(capacity: bufferCount)
             sendBuffer.initialize(repeating: 0, count: bufferCount)
             recvBuffer = .allocate(capacity: bufferCount)
             recvBuffer.initialize(repeating: 0, count: bufferCount)
+            allocate(problem)
         }
+
+        var allocated = false
+
+        /// Creates the point states (again, after ``release()``).
+        func allocate(_ problem: P) {
+            guard !allocated else { return }
+            allocated = true
+            let owned = max(0, hi - lo + 1)
+            if cPointsOnly {
+                let scratch = [problem.makeState(), problem.makeState()]
+                let last = hi == count - 1 && !isC(hi) ? problem.makeState() : nil
+                u = (lo ..< lo + owned).map { j in
+                    isC(j) ? problem.makeState() : (j == count - 1 ? last! : scratch[j % 2])
+                }
+            } else {
+                u = (0 ..< owned).map { _ in problem.makeState() }
+            }
+            g = withRHS ? (0 ..< owned).map { _ in problem.makeState() } : nil
+        }
+
+        /// Drops the point states (a coarse level's are rebuilt by every cycle).
+        func release() {
+            allocated = false
+            u = []
+            g = withRHS ? [] : nil
+        }
+
+        /// Distinct states held (points, right-hand sides, ghost and scratch).
+        var stateCount: Int {
+            guard allocated else { return 2 }
+            let pts = cPointsOnly ? u.indices.filter { isC(lo + $0) }.count + 2 + (hi == count - 1 && !isC(hi) ? 1 : 0) : u.count
+            return pts + (g?.count ?? 0) + 2
+        }
+
+        /// Whether point j has a state of its own.
+        func stores(_ j: Int) -> Bool { !cPointsOnly || isC(j) || j == count - 1 }
 
         deinit {
             sendBuffer.deallocate()
@@ -129,9 +171,6 @@ public final class MGRITSolver<P: MGRITProblem> {
     public init(problem: P, options: MGRITOptions = MGRITOptions(), comm: any Communicator,
                 partition: TimePartition? = nil) throws {
         try options.validate()
-        if options.storage == .cPointsOnly {
-            throw MGRITError.invalidOption("storage .cPointsOnly is not implemented yet; use .allPoints")
-        }
         let n = problem.stepCount
         guard n >= 1 else { throw MGRITError.invalidProblem("the problem has \(n) time steps (layers); need at least 1") }
         let part = try partition ?? TimePartition.block(stepCount: n, size: comm.size)
@@ -172,10 +211,10 @@ public final class MGRITSolver<P: MGRITProblem> {
                 right = (pos + 1 ..< owned.count).first(where: { owned[$0].0 <= owned[$0].1 }).map { part.ranks[$0] }
             }
             levels.append(Level(index: l, m: options.coarsening, stride: stride, count: counts[l], lo: lo, hi: hi,
-                                left: left, right: right, problem: problem, withRHS: l > 0, bufferCount: bufferCount))
+                                left: left, right: right, problem: problem, withRHS: l > 0,
+                                cPointsOnly: l == 0 && options.storage == .cPointsOnly, bufferCount: bufferCount))
         }
-        let fine = levels[0]
-        for j in fine.lo ..< fine.hi + 1 { try problem.initialGuess(at: j, into: fine.u[j - fine.lo]) }
+        try resetToInitialGuess()
     }
 
     // MARK: - Public access to the fine level
@@ -187,20 +226,28 @@ public final class MGRITSolver<P: MGRITProblem> {
     /// Fine points this rank owns (possibly empty).
     public var ownedRange: Range<Int> { levels[0].lo ..< levels[0].hi + 1 }
     /// States the solver holds on this rank (all levels, including scratch and ghosts).
-    public var stateCount: Int { levels.reduce(0) { $0 + $1.u.count + ($1.g?.count ?? 0) + 2 } }
+    public var stateCount: Int { levels.reduce(0) { $0 + $1.stateCount } }
+
+    /// Frees the states of the coarse levels, which every cycle rebuilds from the
+    /// fine level; the next ``solve(warmStart:)`` allocates them again. Lets a
+    /// caller that keeps the solver (for warm starts) hold only the fine states
+    /// between solves.
+    public func releaseCoarseLevels() {
+        for L in levels.dropFirst() { L.release() }
+    }
 
     /// The current state at fine point `index` if this rank owns it, else nil.
     /// Writing into it before ``solve(warmStart:)`` with `warmStart: true` sets a warm start.
     public func state(at index: Int) -> P.State? {
         let f = levels[0]
-        guard index >= f.lo, index <= f.hi else { return nil }
+        guard index >= f.lo, index <= f.hi, f.stores(index) else { return nil }
         return f.u[index - f.lo]
     }
 
     /// Rewrites every owned fine point with the problem's initial guess.
     public func resetToInitialGuess() throws {
         let f = levels[0]
-        for j in f.lo ..< f.hi + 1 { try problem.initialGuess(at: j, into: f.u[j - f.lo]) }
+        for j in f.lo ..< f.hi + 1 where f.stores(j) { try problem.initialGuess(at: j, into: f.u[j - f.lo]) }
     }
 
     // MARK: - Solve
@@ -217,7 +264,7 @@ public final class MGRITSolver<P: MGRITProblem> {
     ///   or the communicator.
     public func solve(warmStart: Bool = false) throws -> MGRITStatistics {
         let start = clock.now
-        for L in levels { L.steps = 0; L.seconds = 0; L.consistent = false }
+        for L in levels { L.steps = 0; L.seconds = 0; L.consistent = false; L.allocate(problem) }
         if warmStart {
             if let u0 = state(at: 0) { try problem.initialGuess(at: 0, into: u0) }
         } else {
@@ -257,8 +304,9 @@ public final class MGRITSolver<P: MGRITProblem> {
                 }
                 try correct(levels[0])
             }
-            if !stats.converged && !levels[0].consistent { try fRelax(levels[0]) }
+            if !stats.converged && !levels[0].consistent && !levels[0].cPointsOnly { try fRelax(levels[0]) }
         }
+        stats.statesAllocated = stateCount
         stats.stepsPerLevel = levels.map(\.steps)
         stats.secondsPerLevel = levels.map(\.seconds)
         stats.seconds = seconds(since: start)
@@ -270,13 +318,29 @@ public final class MGRITSolver<P: MGRITProblem> {
     /// A problem whose fine step also accumulates something (the adjoint's weight
     /// gradients) sees each fine step exactly once. Costs `N` fine steps over all ranks.
     public func sweep() throws {
-        try fRelax(levels[0])
-        try cRelax(levels[0])
+        let f = levels[0]
+        if f.cPointsOnly {
+            try fRelax(f) { c in try self.update(f, point: c, from: self.predecessor(f, c)) }
+        } else {
+            try fRelax(f)
+            try cRelax(f)
+        }
     }
 
     // MARK: - Cycles
 
     private func relax(_ L: Level) throws {
+        if L.cPointsOnly {
+            // F-point values live only during an F-relaxation, so C-relaxation runs inside it
+            // (each interval's end is updated once that interval's successor has used its old
+            // value), and the final F-relaxation runs inside the restriction.
+            if options.relaxation == .FCF {
+                for _ in 0 ..< options.sweeps {
+                    try fRelax(L) { c in try self.update(L, point: c, from: self.predecessor(L, c)) }
+                }
+            }
+            return
+        }
         if !L.consistent { try fRelax(L) }
         if options.relaxation == .FCF {
             for _ in 0 ..< options.sweeps {
@@ -376,7 +440,11 @@ public final class MGRITSolver<P: MGRITProblem> {
     }
 
     /// F-relaxation. Leaves `ghost` equal to the left neighbour's last point.
-    private func fRelax(_ L: Level) throws {
+    ///
+    /// `atC`, if given, is called for every owned C-point `c ≥ 1` as soon as its
+    /// predecessor `c − 1` has its new value, and after the interval starting at `c`
+    /// has been relaxed (intervals run from right to left) — so it may overwrite `u_c`.
+    private func fRelax(_ L: Level, atC: ((Int) throws -> Void)? = nil) throws {
         L.consistent = true
         guard L.owns else { return }
         let t0 = clock.now
@@ -391,11 +459,15 @@ public final class MGRITSolver<P: MGRITProblem> {
         if L.firstC <= L.hi {
             try run(L.lastC + 1, L.hi)                      // last interval first: its end goes right
             try sendLast(L, .relax, &sends)
-            var c = L.firstC
-            while c < L.lastC { try run(c + 1, c + m - 1); c += m }
+            var c = L.lastC
+            while c > L.firstC { try run(c - m + 1, c - 1); try atC?(c); c -= m }
             if L.lo < L.firstC {                            // head: F-points of the left rank's interval
                 try finishReceive(L, &recv)
                 try run(L.lo, L.firstC - 1)
+                try atC?(L.firstC)
+            } else if L.firstC >= 1, let atC {              // lo is a C-point: its predecessor is the ghost
+                try finishReceive(L, &recv)
+                try atC(L.firstC)
             }
         } else {                                            // only F-points: continue the left interval
             try finishReceive(L, &recv)
@@ -424,24 +496,32 @@ public final class MGRITSolver<P: MGRITProblem> {
         C.consistent = false
         let t0 = clock.now
         var squares: [(Int, Double)] = []
+        C.allocate(problem)
+        func at(_ c: Int) throws {
+            let uc = L.u[c - L.lo]
+            let G = C.g![c / L.m - C.lo]
+            try phi(L, from: predecessor(L, c), into: G, point: c)
+            if let g = L.g { problem.sum(1, g[c - L.lo], 1, G) }
+            if measure {
+                problem.copy(G, into: L.tmp)
+                problem.sum(-1, uc, 1, L.tmp)
+                let r = problem.norm(L.tmp)
+                squares.append((c / L.m - 1, r * r))
+            }
+        }
         if L.owns, L.firstC <= L.hi {
             for c in stride(from: L.firstC, through: L.lastC, by: L.m) {
-                let J = c / L.m - C.lo
-                let uc = L.u[c - L.lo]
-                problem.copy(uc, into: C.u[J])
-                if c == 0 { continue }
-                let G = C.g![J]
-                try phi(L, from: predecessor(L, c), into: G, point: c)
-                if let g = L.g { problem.sum(1, g[c - L.lo], 1, G) }
-                if measure {
-                    problem.copy(G, into: L.tmp)
-                    problem.sum(-1, uc, 1, L.tmp)
-                    let r = problem.norm(L.tmp)
-                    squares.append((c / L.m - 1, r * r))
-                }
+                problem.copy(L.u[c - L.lo], into: C.u[c / L.m - C.lo])
             }
         }
         L.seconds += seconds(since: t0)
+        if L.cPointsOnly {
+            try fRelax(L, atC: at)                  // the final F-relaxation, fused
+        } else if L.owns, L.firstC <= L.hi {
+            let t1 = clock.now
+            for c in stride(from: max(L.firstC, L.m), through: L.lastC, by: L.m) { try at(c) }
+            L.seconds += seconds(since: t1)
+        }
         guard measure else { return nil }
         return try globalNorm(squares, slots: C.count - 1)
     }

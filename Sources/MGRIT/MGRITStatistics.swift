@@ -19,6 +19,8 @@ public struct MGRITStatistics: Sendable, Equatable {
     public var stepsPerLevel: [Int] = []
     /// Wall seconds this rank spent on each level (including waits for neighbours).
     public var secondsPerLevel: [Double] = []
+    /// States (of the problem's size) the solver held on this rank at the end of the solve.
+    public var statesAllocated: Int = 0
     /// Wall seconds of the whole solve on this rank.
     public var seconds: Double = 0
 

@@ -5,9 +5,11 @@ import MGRIT
 /// Layer-parallel forward pass of a ``HiddenStack`` with MGRIT.
 ///
 /// Keeps every fine state it owns (``MGRITStorage/allPoints``: `(N+1)` w×B
-/// states over all ranks), because the adjoint is linearised around them, plus
-/// the coarse levels (≈ `2N/(m−1)` states). A second ``solve(warmStart:)`` with
-/// `warmStart: true` starts from the previous states (one-shot training).
+/// states over all ranks), because the adjoint is linearised around them. The
+/// coarse levels (`u` and `g` at ≈ `N/(m−1)` points, ⅔N states for m = 4) exist
+/// only during a solve: they are rebuilt from the fine states by every cycle and
+/// are released afterwards. A second ``solve(input:warmStart:)`` with
+/// `warmStart: true` starts from the previous fine states (one-shot training).
 public final class ResNetForwardSolver {
     public let stack: HiddenStack
     public let problem: ResNetForwardProblem
@@ -31,6 +33,7 @@ public final class ResNetForwardSolver {
     public func solve(input: Matrix<Double>, warmStart: Bool = false) throws -> MGRITStatistics {
         try problem.input.copy(from: input)
         problem.averages.reset()
+        defer { solver.releaseCoarseLevels() }
         return try solver.solve(warmStart: warmStart)
     }
 
@@ -49,15 +52,24 @@ public final class ResNetForwardSolver {
 /// each rank works on the layers whose forward states it holds. After the solve,
 /// one ``MGRITSolver/sweep()`` recomputes each fine adjoint once from its
 /// predecessor with the fused kernel that also accumulates `dWⁿ`, `dbⁿ` — one
-/// adjoint call per layer, as the issue asks. Memory: its own `N+1` adjoint
-/// states plus coarse levels; the linearisation points are recomputed, not stored.
+/// adjoint call per layer (plus the forward call that recomputes `zⁿ`).
+///
+/// Memory: by default the fine level keeps only C-points and `λ⁰`
+/// (``MGRITStorage/cPointsOnly``, ≈ `N/m` states), since the gradient sweep
+/// recomputes every F-point adjoint anyway; the coarse levels (≈ ⅔N for m = 4)
+/// exist only during the solve. With the forward solver's `N+1` states the
+/// peak of a forward + adjoint solve is ≈ `(1 + 1/m + 2/(m−1))·N` states
+/// (1.92 N for m = 4); the linearisation points are recomputed, not stored.
 public final class ResNetAdjointSolver {
     public let forward: ResNetForwardSolver
     public let problem: ResNetAdjointProblem
     public let solver: MGRITSolver<ResNetAdjointProblem>
 
-    public init(forward: ResNetForwardSolver, options: MGRITOptions, comm: any Communicator) throws {
+    public init(forward: ResNetForwardSolver, options: MGRITOptions, comm: any Communicator,
+                storage: MGRITStorage = .cPointsOnly) throws {
         self.forward = forward
+        var options = options
+        options.storage = storage
         let fwd = forward.solver
         problem = ResNetAdjointProblem(stack: forward.stack, batch: forward.problem.batch,
                                        coarseStep: forward.problem.coarseStep, forwardState: { [unowned fwd] n in fwd.state(at: n) })
@@ -71,6 +83,7 @@ public final class ResNetAdjointSolver {
     public func solve(terminalAdjoint: Matrix<Double>?, gradient: HiddenGradient, warmStart: Bool = false) throws -> MGRITStatistics {
         if let t = terminalAdjoint { try problem.terminalAdjoint.copy(from: t) }
         problem.averages.reset()
+        defer { solver.releaseCoarseLevels() }
         var stats = try solver.solve(warmStart: warmStart)
         problem.gradient = gradient
         defer { problem.gradient = nil }
@@ -80,7 +93,8 @@ public final class ResNetAdjointSolver {
         return stats
     }
 
-    /// `λⁿ` (adjoint of layer n's input) if this rank owns it, else nil.
+    /// `λⁿ` (adjoint of layer n's input) if this rank owns it and stores it (with
+    /// ``MGRITStorage/cPointsOnly``, only C-points and `λ⁰`), else nil.
     public func adjoint(at layer: Int) -> Matrix<Double>? { solver.state(at: forward.stack.depth - layer) }
     /// `λ⁰ = ∂L/∂x⁰` on the rank that owns layer 0 (feed it to the opening layer there).
     public var inputAdjoint: Matrix<Double>? { adjoint(at: 0) }

@@ -41,7 +41,9 @@ struct ConvergenceRun: Codable {
     /// the work of one iteration in layer-serial passes (a forward step is one kernel
     /// call, an adjoint step two: the pre-activation is recomputed).
     var stepsPerIterationOverDepth: Double
-    /// States (w×B each) the solver allocates, over all ranks, divided by depth + 1.
+    /// States (w×B each) over all ranks, divided by depth + 1: for the forward pass
+    /// what its solve allocates; for the adjoint the peak of the forward + adjoint
+    /// solve (forward fine states kept, adjoint hierarchy allocated).
     var statesOverFineStates: Double
 }
 
@@ -83,8 +85,8 @@ enum ConvergenceStudy {
         let aStats = try adjoint.solve(terminalAdjoint: lambdaN, gradient: gradient)
 
         let fineStates = Double(c.depth + 1)
-        let fStates = try comm.allreduceSum(Double(forward.solver.stateCount))
-        let aStates = try comm.allreduceSum(Double(adjoint.solver.stateCount))
+        let fStates = try comm.allreduceSum(Double(fStats.statesAllocated))
+        let aStates = try comm.allreduceSum(Double(aStats.statesAllocated + forward.solver.stateCount))
         // The adjoint's statistics include the gradient sweep (depth steps); take it out of the per-iteration work.
         let fSteps = try comm.allreduceSum(Double(fStats.totalSteps))
         let aSteps = try comm.allreduceSum(Double(aStats.totalSteps)) - Double(c.depth)

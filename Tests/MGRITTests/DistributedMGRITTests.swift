@@ -64,3 +64,37 @@ struct DistributedMGRITTests {
         }
     }
 }
+
+@Suite("MGRIT storing only fine C-points")
+struct CPointStorageTests {
+    static func run(_ storage: MGRITStorage, steps: Int, ranks: Int, options: MGRITOptions, sweep: Bool = false) throws -> ([Double], [Int: Double], Int) {
+        var o = options
+        o.storage = storage
+        let outs = try LocalGroup.run(size: ranks) { comm -> ([Double], [Int: Double], Int) in
+            let p = ScalarProblem(steps: steps, lambda: -1, h: 0.05)
+            p.guess = { Double($0 % 5) * 0.2 }
+            let s = try MGRITSolver(problem: p, options: o, comm: comm)
+            let stats = try s.solve()
+            if sweep { try s.sweep() }
+            var states: [Int: Double] = [:]
+            for i in s.ownedRange { if let u = s.state(at: i) { states[i] = u.value } }
+            return (stats.residuals, states, s.stateCount)
+        }
+        var states: [Int: Double] = [:]
+        for o in outs { states.merge(o.1) { a, _ in a } }
+        return (outs[0].0, states, outs.map(\.2).reduce(0, +))
+    }
+
+    @Test(arguments: [(MGRITCycle.F, MGRITRelaxation.FCF, 1), (.V, .F, 1), (.V, .FCF, 2), (.F, .FCF, 3)])
+    func sameResidualsAndCPointsAsFullStorage(cycle: MGRITCycle, relaxation: MGRITRelaxation, sweeps: Int) throws {
+        for (steps, m, ranks) in [(61, 4, 1), (61, 4, 3), (100, 3, 4), (33, 2, 2)] {
+            let opts = MGRITOptions(coarsening: m, cycle: cycle, relaxation: relaxation, sweeps: sweeps, maxIterations: 4)
+            let all = try Self.run(.allPoints, steps: steps, ranks: ranks, options: opts, sweep: true)
+            let c = try Self.run(.cPointsOnly, steps: steps, ranks: ranks, options: opts, sweep: true)
+            #expect(c.0 == all.0, "residual histories differ (N=\(steps), m=\(m), \(ranks) ranks)")
+            #expect(c.1.keys.sorted() == Array(stride(from: 0, through: steps, by: m)) + (steps % m == 0 ? [] : [steps]))
+            for (i, v) in c.1 { #expect(v == all.1[i]!, "point \(i)") }
+            #expect(c.2 < all.2)
+        }
+    }
+}

@@ -77,23 +77,25 @@ LP_INLINE VT LP_I(relu)(VT z) { return V_AND(V_CMP(z, V_ZERO(), _CMP_NLE_UQ), z)
 /* ReLU'(z)·λ = (z <= 0) ? 0 : λ. */
 LP_INLINE VT LP_I(drelu)(VT z, VT lam) { return V_AND(V_CMP(z, V_ZERO(), _CMP_NLE_UQ), lam); }
 
-/* Epilogue of one accumulator (row r, vector v of the tile), straight from its register. */
-LP_INLINE void LP_I(epilogue)(const LP_I(epi) *e, int r, int v, VT z, VT beta, int full, VI m, int last) {
+/* Epilogue of one accumulator (row r, vector v of the tile), straight from its
+ * register. MODE and HASZ are compile-time constants on the fast path. */
+LP_INLINE void LP_I(epilogue)(const int MODE, const int HASZ, const LP_I(epi) *e, int r, int v, VT z,
+                              VT beta, int full, VI m, int last) {
     T *y = e->Y + r * e->ldy + v * VL;
     if (!last) { LP_I(st)(y, z, full, m); return; }
-    switch (e->mode) {
+    switch (MODE) {
     case LP_EPI_RESNET: {
-        if (e->Z) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
+        if (HASZ) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
         const VT x = LP_I(ld)(e->aux + r * e->ldaux + v * VL, full, m);
         LP_I(st)(y, V_FMA(beta, LP_I(relu)(z), x), full, m);
         break;
     }
     case LP_EPI_RELU:
-        if (e->Z) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
+        if (HASZ) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
         LP_I(st)(y, LP_I(relu)(z), full, m);
         break;
     case LP_EPI_IDENT:
-        if (e->Z) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
+        if (HASZ) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
         LP_I(st)(y, z, full, m);
         break;
     case LP_EPI_ADJ: {
@@ -109,21 +111,24 @@ LP_INLINE void LP_I(epilogue)(const LP_I(epi) *e, int r, int v, VT z, VT beta, i
 
 /*
  * The micro-kernel: C[i..i+mr, j..j+nc] for one k-block of length kc.
- * A: element (r, k) at A[r*rsa + k*csa] (TRANSA: rsa = 1, csa = lda; else rsa = lda, csa = 1).
+ * A: element (r, k) at A[r*lda + k], or at A[k*lda + r] if TRANSA (A = Wᵀ).
  * Bp: k-th row of the panel at Bp + k*ldb, NR readable columns (zero padding past nc).
- * init: 0 = zero, 1 = bias[r], 2 = load partial sums from Y. last: run the epilogue.
+ * INIT: 0 = zero, 1 = bias[r], 2 = load partial sums from Y. LAST: run the epilogue
+ * (else store the partial sums). FULLP: nc == NR is known. The fast path passes
+ * constants for all of these, so the epilogue is straight-line code.
  */
-LP_INLINE void LP_I(kern)(const int mr, const int TRANSA, lp_int kc, const T *A, lp_int lda,
-                          const T *Bp, lp_int ldb, int init, const T *bias,
-                          const LP_I(epi) *e, lp_int nc, int last) {
+LP_INLINE void LP_I(kern)(const int mr, const int TRANSA, const int MODE, const int HASZ, const int INIT,
+                          const int LAST, const int FULLP, lp_int kc, const T *A, lp_int lda,
+                          const T *Bp, lp_int ldb, const T *bias, const LP_I(epi) *e, lp_int nc) {
     VT acc[MR][NV];
+    if (FULLP) nc = NR;
     const VI m = V_MASK(nc % VL); /* lanes of the last, partial vector (unused if none) */
     LP_UNROLL
     for (int r = 0; r < mr; ++r) {
         LP_UNROLL
         for (int v = 0; v < NV; ++v) {
-            if (init == 1) acc[r][v] = V_SET1(bias[r]);
-            else if (init == 2) {
+            if (INIT == 1) acc[r][v] = V_SET1(bias[r]);
+            else if (INIT == 2) {
                 const int full = (v + 1) * VL <= nc;
                 acc[r][v] = (v * VL < nc) ? LP_I(ld)(e->Y + r * e->ldy + v * VL, full, m) : V_ZERO();
             } else acc[r][v] = V_ZERO();
@@ -145,29 +150,30 @@ LP_INLINE void LP_I(kern)(const int mr, const int TRANSA, lp_int kc, const T *A,
     for (int r = 0; r < mr; ++r) {
         LP_UNROLL
         for (int v = 0; v < NV; ++v)
-            if (v * VL < nc) LP_I(epilogue)(e, r, v, acc[r][v], beta, (v + 1) * VL <= nc, m, last);
+            if (v * VL < nc) LP_I(epilogue)(MODE, HASZ, e, r, v, acc[r][v], beta, (v + 1) * VL <= nc, m, LAST);
     }
 }
 
 /* One row block of mr (1..MR) rows: dispatch to a fully unrolled instance. */
-LP_INLINE void LP_I(kern_rows)(int mr, const int TRANSA, lp_int kc, const T *A, lp_int lda,
-                               const T *Bp, lp_int ldb, int init, const T *bias,
-                               const LP_I(epi) *e, lp_int nc, int last) {
-    switch (mr) {
-    case MR: LP_I(kern)(MR, TRANSA, kc, A, lda, Bp, ldb, init, bias, e, nc, last); break;
 #if MR > 5
-    case 5: LP_I(kern)(5, TRANSA, kc, A, lda, Bp, ldb, init, bias, e, nc, last); break;
+#define LP_CASE5(...) case 5: LP_I(kern)(5, __VA_ARGS__); break;
+#else
+#define LP_CASE5(...)
 #endif
 #if MR > 4
-    case 4: LP_I(kern)(4, TRANSA, kc, A, lda, Bp, ldb, init, bias, e, nc, last); break;
+#define LP_CASE4(...) case 4: LP_I(kern)(4, __VA_ARGS__); break;
+#else
+#define LP_CASE4(...)
 #endif
-#if MR > 3
-    case 3: LP_I(kern)(3, TRANSA, kc, A, lda, Bp, ldb, init, bias, e, nc, last); break;
-#endif
-    case 2: LP_I(kern)(2, TRANSA, kc, A, lda, Bp, ldb, init, bias, e, nc, last); break;
-    default: LP_I(kern)(1, TRANSA, kc, A, lda, Bp, ldb, init, bias, e, nc, last); break;
+#define LP_KERN_ROWS(mr, ...)                                        \
+    switch (mr) {                                                    \
+    case MR: LP_I(kern)(MR, __VA_ARGS__); break;                     \
+    LP_CASE5(__VA_ARGS__)                                            \
+    LP_CASE4(__VA_ARGS__)                                            \
+    case 3: LP_I(kern)(3, __VA_ARGS__); break;                       \
+    case 2: LP_I(kern)(2, __VA_ARGS__); break;                       \
+    default: LP_I(kern)(1, __VA_ARGS__); break;                      \
     }
-}
 
 /* Source of the B operand: a matrix (X, or Λout for a linear layer), or G. */
 typedef struct LP_I(bsrc) {
@@ -195,16 +201,20 @@ LP_INLINE void LP_I(pack)(const LP_I(bsrc) *s, lp_int k0, lp_int kc, lp_int j0, 
 
 /*
  * C (M × N) = epilogue(A (M × K) · Bop (K × N) [+ bias]), blocked as described
- * at the top. e describes the whole output (Y, Z, aux at (0, 0)).
+ * at the top. e describes the whole output (Y, Z, aux at (0, 0)). MODE, HASZ
+ * and TRANSA are compile-time constants (see gemm below); the common case — one
+ * k-block, a full batch panel — runs a micro-kernel specialised for all flags.
  */
-static LP_AVX2 void LP_I(gemm)(lp_int M, lp_int N, lp_int K, int transa, const T *A, lp_int lda,
-                               const LP_I(bsrc) *src, const T *bias, const LP_I(epi) *e0) {
+LP_INLINE void LP_I(gemm_impl)(const int MODE, const int HASZ, const int TRANSA, lp_int M, lp_int N,
+                               lp_int K, const T *A, lp_int lda, const LP_I(bsrc) *src, const T *bias,
+                               const LP_I(epi) *e0) {
     T buf[KC * NR] __attribute__((aligned(64)));
+    const int INIT0 = MODE <= LP_EPI_IDENT ? 1 : 0; /* forward modes start from the bias */
     /* Packing pays when a panel is reused by many row blocks; G is always packed. */
     const int pack_all = src->Zm != NULL || M > PACK_MIN_M || K > KC;
     for (lp_int kb = 0; kb < K; kb += KC) {
         const lp_int kc = K - kb < KC ? K - kb : KC;
-        const int init = kb > 0 ? 2 : (bias ? 1 : 0);
+        const int init = kb > 0 ? 2 : INIT0;
         const int last = kb + kc == K;
         for (lp_int ib = 0; ib < M; ib += MC) {
             const lp_int mc = M - ib < MC ? M - ib : MC;
@@ -217,20 +227,44 @@ static LP_AVX2 void LP_I(gemm)(lp_int M, lp_int N, lp_int K, int transa, const T
                 } else {
                     Bp = src->P + kb * src->ldp + jb; ldb = src->ldp;
                 }
+                const int fast = kc == K && nc == NR;
                 for (lp_int i = ib; i < ib + mc; i += MR) {
                     const int mr = (int)(ib + mc - i < MR ? ib + mc - i : MR);
                     LP_I(epi) e = *e0;
                     e.Y = e0->Y + i * e0->ldy + jb;
-                    if (e0->Z) e.Z = e0->Z + i * e0->ldz + jb;
+                    if (HASZ) e.Z = e0->Z + i * e0->ldz + jb;
                     if (e0->aux) e.aux = e0->aux + i * e0->ldaux + jb;
-                    const T *b = bias ? bias + i : NULL;
-                    if (transa)
-                        LP_I(kern_rows)(mr, 1, kc, A + kb * lda + i, lda, Bp, ldb, init, b, &e, nc, last);
-                    else
-                        LP_I(kern_rows)(mr, 0, kc, A + i * lda + kb, lda, Bp, ldb, init, b, &e, nc, last);
+                    const T *b = INIT0 ? bias + i : NULL;
+                    const T *Ai = TRANSA ? A + kb * lda + i : A + i * lda + kb;
+                    if (fast) {
+                        LP_KERN_ROWS(mr, TRANSA, MODE, HASZ, INIT0, 1, 1, kc, Ai, lda, Bp, ldb, b, &e, nc)
+                    } else {
+                        LP_KERN_ROWS(mr, TRANSA, MODE, HASZ, init, last, 0, kc, Ai, lda, Bp, ldb, b, &e, nc)
+                    }
                 }
             }
         }
+    }
+}
+
+static LP_AVX2 void LP_I(gemm)(lp_int M, lp_int N, lp_int K, const T *A, lp_int lda,
+                               const LP_I(bsrc) *src, const T *bias, const LP_I(epi) *e) {
+    const int z = e->Z != NULL;
+    switch (e->mode) {
+    case LP_EPI_RESNET:
+        if (z) LP_I(gemm_impl)(LP_EPI_RESNET, 1, 0, M, N, K, A, lda, src, bias, e);
+        else LP_I(gemm_impl)(LP_EPI_RESNET, 0, 0, M, N, K, A, lda, src, bias, e);
+        break;
+    case LP_EPI_RELU:
+        if (z) LP_I(gemm_impl)(LP_EPI_RELU, 1, 0, M, N, K, A, lda, src, bias, e);
+        else LP_I(gemm_impl)(LP_EPI_RELU, 0, 0, M, N, K, A, lda, src, bias, e);
+        break;
+    case LP_EPI_IDENT:
+        if (z) LP_I(gemm_impl)(LP_EPI_IDENT, 1, 0, M, N, K, A, lda, src, bias, e);
+        else LP_I(gemm_impl)(LP_EPI_IDENT, 0, 0, M, N, K, A, lda, src, bias, e);
+        break;
+    case LP_EPI_ADJ: LP_I(gemm_impl)(LP_EPI_ADJ, 0, 1, M, N, K, A, lda, src, NULL, e); break;
+    default: LP_I(gemm_impl)(LP_EPI_SET, 0, 1, M, N, K, A, lda, src, NULL, e); break;
     }
 }
 
@@ -359,7 +393,7 @@ LP_AVX2 LP_RESNET_FWD_PROTO(T, LP_NAME(lp_resnet_fwd_, S)) {
     if (w <= 0 || B <= 0) return;
     const LP_I(bsrc) src = {X, ldx, NULL, 0};
     const LP_I(epi) e = {LP_EPI_RESNET, beta, X, ldx, Y, ldy, Z, ldz};
-    LP_I(gemm)(w, B, w, 0, W, ldw, &src, b, &e);
+    LP_I(gemm)(w, B, w, W, ldw, &src, b, &e);
 }
 
 LP_AVX2 LP_RESNET_ADJ_PROTO(T, LP_NAME(lp_resnet_adj_, S)) {
@@ -367,7 +401,7 @@ LP_AVX2 LP_RESNET_ADJ_PROTO(T, LP_NAME(lp_resnet_adj_, S)) {
     const LP_I(bsrc) g = {Lp, ldlp, Z, ldz};
     if (L) {
         const LP_I(epi) e = {LP_EPI_ADJ, beta, Lp, ldlp, L, ldl, NULL, 0};
-        LP_I(gemm)(w, B, w, 1, W, ldw, &g, NULL, &e);
+        LP_I(gemm)(w, B, w, W, ldw, &g, NULL, &e);
     }
     if (dW || db) LP_I(grad)(w, w, B, beta, &g, X, ldx, dW, lddw, db);
 }
@@ -380,7 +414,7 @@ LP_AVX2 LP_DENSE_FWD_PROTO(T, LP_NAME(lp_dense_fwd_, S)) {
     }
     const LP_I(bsrc) src = {X, ldx, NULL, 0};
     const LP_I(epi) e = {act == LP_ACT_RELU ? LP_EPI_RELU : LP_EPI_IDENT, (T)1, NULL, 0, Y, ldy, Z, ldz};
-    LP_I(gemm)(m, B, n, 0, W, ldw, &src, b, &e);
+    LP_I(gemm)(m, B, n, W, ldw, &src, b, &e);
 }
 
 LP_AVX2 LP_DENSE_ADJ_PROTO(T, LP_NAME(lp_dense_adj_, S)) {
@@ -392,7 +426,7 @@ LP_AVX2 LP_DENSE_ADJ_PROTO(T, LP_NAME(lp_dense_adj_, S)) {
                 for (lp_int j = 0; j < B; ++j) Lin[k * ldli + j] = 0;
         } else {
             const LP_I(epi) e = {LP_EPI_SET, (T)1, NULL, 0, Lin, ldli, NULL, 0};
-            LP_I(gemm)(n, B, m, 1, W, ldw, &g, NULL, &e);
+            LP_I(gemm)(n, B, m, W, ldw, &g, NULL, &e);
         }
     }
     if (m > 0 && (dW || db)) LP_I(grad)(m, n, B, (T)1, &g, X, ldx, n > 0 ? dW : NULL, lddw, db);
@@ -400,6 +434,9 @@ LP_AVX2 LP_DENSE_ADJ_PROTO(T, LP_NAME(lp_dense_adj_, S)) {
 
 #undef NR
 #undef LP_UNROLL
+#undef LP_KERN_ROWS
+#undef LP_CASE4
+#undef LP_CASE5
 #undef LP_CAT3
 #undef LP_CAT3_
 #undef LP_NAME

@@ -78,8 +78,9 @@ struct ResNetMGRITTests {
         return 0.5 * s
     }
 
-    @Test(arguments: [(1, 3, 2), (17, 6, 4), (64, 16, 4), (40, 5, 3)])
-    func adjointGradientsMatchSerialBackpropAndFiniteDifferences(depth: Int, width: Int, m: Int) throws {
+    @Test(arguments: [(1, 3, 2, CoarseStep.cPointLayer), (17, 6, 4, .intervalAverage), (64, 16, 4, .cPointLayer),
+                      (40, 5, 3, .intervalAverage)])
+    func adjointGradientsMatchSerialBackpropAndFiniteDifferences(depth: Int, width: Int, m: Int, coarseStep: CoarseStep) throws {
         let batch = 4
         let stack = try HiddenStack.uniform(width: width, depth: depth, beta: 0.1, range: -0.4 ... 0.4, seed: UInt64(depth))
         let input = randomMatrix(width, batch, 0 ... 4, seed: 21)
@@ -97,7 +98,8 @@ struct ResNetMGRITTests {
         #expect(maxAbsDiff(gRecomputed.dW[0], gSerial.dW[0]) <= 1e-15)
         // MGRIT forward + adjoint.
         let opts = MGRITOptions(coarsening: m, relativeTolerance: 1e-15, maxIterations: 60)
-        let f = try ResNetForwardSolver(stack: stack, batch: batch, options: opts, comm: SerialCommunicator())
+        let f = try ResNetForwardSolver(stack: stack, batch: batch, options: opts, comm: SerialCommunicator(),
+                                        coarseStep: coarseStep)
         _ = try f.solve(input: input)
         let a = try ResNetAdjointSolver(forward: f, options: opts, comm: SerialCommunicator())
         let g = HiddenGradient(like: stack)

@@ -31,6 +31,7 @@ struct Convergence: ParsableCommand {
     @Option(help: "CF sweeps of FCF relaxation.") var sweeps: Int = 1
     @Option(help: "Maximum number of levels.") var maxLevels: Int = 30
     @Option(help: "Coarse step over k layers: cPointLayer (the C-point's layer with kβ, the paper) or intervalAverage (mean W, b of the k layers with kβ).") var coarseStep: CoarseStep = .cPointLayer
+    @Flag(help: "Skip relaxation on the first down-cycle (XBraid's skip): iteration 1 is a coarse-grid prediction and ‖r_1‖ is measured after it.") var skipFirstDown = false
     @Option(help: "Stop when ‖r_k‖/‖r_1‖ ≤ this.") var tol: Double = 1e-12
     @Option(help: "Maximum MGRIT iterations per pass.") var maxIter: Int = 30
     @Option(help: "Random seed of parameters and inputs.") var seed: UInt64 = 1
@@ -58,7 +59,7 @@ struct Convergence: ParsableCommand {
 
     var options: MGRITOptions {
         MGRITOptions(coarsening: cfactor, maxLevels: maxLevels, cycle: cycle, relaxation: relax, sweeps: sweeps,
-                     relativeTolerance: tol, maxIterations: maxIter)
+                     skipFirstDown: skipFirstDown, relativeTolerance: tol, maxIterations: maxIter)
     }
 
     func cases() throws -> [(depth: Int, width: Int)] {
@@ -108,7 +109,7 @@ struct Convergence: ParsableCommand {
             let config: [String: String] = [
                 "batch": "\(batch)", "cfactor": "\(cfactor)", "cycle": cycle.rawValue, "relax": relax.rawValue,
                 "sweeps": "\(sweeps)", "max_levels": "\(maxLevels)", "tol": "\(tol)", "max_iter": "\(maxIter)",
-                "seed": "\(seed)", "init_range": initRange, "beta": "0.1", "coarse_step": coarseStep.rawValue,
+                "seed": "\(seed)", "init_range": initRange, "beta": "0.1", "coarse_step": coarseStep.rawValue, "skip_first_down": "\(skipFirstDown)",
             ]
             if let json { try AtomicFile.writeJSON(Output(ranks: comm.size, configuration: config, runs: runs), to: json) }
             if let csv {

@@ -34,7 +34,8 @@ struct ConvergenceRun: Codable {
     var iterations: Int
     var converged: Bool
     var seconds: Double
-    /// First iteration k (1-based) with ‖r_k‖/‖r_1‖ ≤ 1e-10, if reached.
+    /// First k with ‖r_k‖/‖r_1‖ ≤ 1e-10 (k counts measured residuals, the paper's r_k; with
+    /// --skip-first-down the unmeasured first iteration is not counted), if reached.
     var iterationsTo1e10: Int?
     var levels: Int
     /// Problem steps of all levels and ranks per iteration, divided by the layer count:

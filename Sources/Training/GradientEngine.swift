@@ -32,7 +32,8 @@ public protocol GradientEngine: AnyObject {
     /// `step` (0-based) seeds per-step randomness such as noise.
     func compute(parameters: [Double], gradient: inout [Double], data: Dataset, batch: [Int], step: Int) throws -> StepResult
     /// State carried from step to step (warm starts), for checkpoints; empty if none.
-    func exportState() -> [Double]
+    /// Collective across ranks: every rank calls it at the same step.
+    func exportState() throws -> [Double]
     func importState(_ state: [Double]) throws
 }
 
@@ -90,7 +91,7 @@ public final class SerialEngine: GradientEngine {
         }
     }
 
-    public func exportState() -> [Double] { [] }
+    public func exportState() throws -> [Double] { [] }
     public func importState(_ state: [Double]) throws {}
 }
 

@@ -101,6 +101,35 @@ public final class ParallelEngine: GradientEngine {
         }
     }
 
-    public func exportState() -> [Double] { [] }
-    public func importState(_ state: [Double]) throws {}
+    /// The warm start: the fine forward states x⁰…xᴺ and adjoints of every point,
+    /// w×B each, packed row by row. Each rank fills the points it owns and a sum over
+    /// ranks assembles the whole (collective: every rank must call it).
+    public func exportState() throws -> [Double] {
+        guard solves > 0 else { return [] }
+        let n = network.shape.depth + 1, size = input.count
+        var out = [Double](repeating: 0, count: 2 * n * size)
+        out.withUnsafeMutableBufferPointer { buf in
+            for k in 0..<n {
+                forwardSolver.solver.state(at: k)?.pack(into: UnsafeMutableBufferPointer(rebasing: buf[k * size ..< (k + 1) * size]))
+                adjointSolver.solver.state(at: k)?.pack(into: UnsafeMutableBufferPointer(rebasing: buf[(n + k) * size ..< (n + k + 1) * size]))
+            }
+        }
+        return comm.size > 1 ? try comm.allreduceSum(out) : out
+    }
+
+    /// Restores ``exportState()``'s warm start on the points this rank owns.
+    public func importState(_ state: [Double]) throws {
+        guard !state.isEmpty else { solves = 0; return }
+        let n = network.shape.depth + 1, size = input.count
+        guard state.count == 2 * n * size else {
+            throw TrainingError("checkpoint warm-start state has \(state.count) values, this network and batch need \(2 * n * size)")
+        }
+        state.withUnsafeBufferPointer { buf in
+            for k in 0..<n {
+                forwardSolver.solver.state(at: k)?.unpack(from: UnsafeBufferPointer(rebasing: buf[k * size ..< (k + 1) * size]))
+                adjointSolver.solver.state(at: k)?.unpack(from: UnsafeBufferPointer(rebasing: buf[(n + k) * size ..< (n + k + 1) * size]))
+            }
+        }
+        solves = 1
+    }
 }

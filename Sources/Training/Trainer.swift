@@ -210,16 +210,14 @@ public final class Trainer {
                 }
                 log(line)
             }
-            if step % config.checkpointEvery == 0, isWriter { try checkpoint() }
+            if step % config.checkpointEvery == 0 { try checkpoint() }
         }
         let (reason, message) = stop!
         log("stopped: \(message) (wall \(String(format: "%.2f", now() - wallStart)) s)")
         if reason == .deadNetwork { log("WARNING: \(message)") }
         let summary = makeSummary(reason: reason, message: message)
-        if isWriter {
-            if reason != .nanLoss { try checkpoint() }
-            try writeFiles(summary)
-        }
+        if reason != .nanLoss { try checkpoint() }
+        if isWriter { try writeFiles(summary) }
         if reason == .nanLoss { throw TrainingError(message) }
         return summary
     }
@@ -234,14 +232,17 @@ public final class Trainer {
         return (a.loss, b.loss, max(a.openingActive, b.openingActive), max(a.outputSpread, b.outputSpread))
     }
 
+    /// Collective: every rank calls it (the engine's warm start is gathered); rank 0 writes.
     func checkpoint() throws {
         guard let dir = outputDirectory else { return }
+        let engineState = try engine.exportState()
+        guard isWriter else { return }
         let header = Checkpoint.Header(formatVersion: Checkpoint.formatVersion, configuration: config, step: step,
                                        samplerEpoch: sampler.epoch, samplerPosition: sampler.position,
                                        optimizerSteps: optimizer.steps, trainSeconds: trainSeconds, timing: timing,
                                        history: history, parameterCount: 0, firstMomentCount: 0, secondMomentCount: 0,
                                        engineStateCount: 0)
-        try Checkpoint(header: header, parameters: parameters, optimizer: optimizer, engineState: engine.exportState())
+        try Checkpoint(header: header, parameters: parameters, optimizer: optimizer, engineState: engineState)
             .write(directory: dir)
     }
 

@@ -70,6 +70,21 @@ struct TrainerTests {
         #expect(loose.history.map(\.batchLoss) != a)
     }
 
+    @Test("Resume of a layer-parallel run restores the MGRIT warm start: same history as uninterrupted")
+    func resumeParallel() throws {
+        var c = smallConfig(iterations: 16, mode: .parallel)
+        c.tolForward = 1e-3; c.tolBackward = 1e-3; c.maxForwardIterations = 2; c.maxBackwardIterations = 2
+        let full = try makeTrainer(c, dir: nil)
+        try full.run()
+        let dir = tempDir("resume-parallel")
+        var a = c; a.iterations = 9
+        try makeTrainer(a, dir: dir).run()
+        let second = try makeTrainer(c, dir: dir, resume: true)
+        try second.run()
+        #expect(losses(second.history) == losses(full.history))
+        #expect(second.parameters == full.parameters)
+    }
+
     @Test("A NaN loss stops with a message naming the step; the last good checkpoint survives")
     func nanStops() throws {
         let dir = tempDir("nan")

@@ -29,4 +29,19 @@ static inline int CMPI_THREAD_FUNNELED(void) { return MPI_THREAD_FUNNELED; }
 static inline MPI_Errhandler CMPI_ERRORS_RETURN(void) { return MPI_ERRORS_RETURN; }
 static inline int CMPI_MAX_ERROR_STRING(void) { return MPI_MAX_ERROR_STRING; }
 static inline int CMPI_MAX_PROCESSOR_NAME(void) { return MPI_MAX_PROCESSOR_NAME; }
+static inline MPI_Errhandler CMPI_ERRORS_ARE_FATAL(void) { return MPI_ERRORS_ARE_FATAL; }
+static inline int CMPI_ERR_IN_STATUS(void) { return MPI_ERR_IN_STATUS; }
+static inline int CMPI_ERR_PENDING(void) { return MPI_ERR_PENDING; }
+static inline int CMPI_THREAD_SERIALIZED(void) { return MPI_THREAD_SERIALIZED; }
+
+/* The largest message tag this MPI accepts (MPI_TAG_UB attribute of
+ * MPI_COMM_WORLD, at least 32767 by the standard); -1 if it cannot be read.
+ * The attribute comes back as a pointer to an int, which Swift would see as
+ * an untyped void pointer, so it is read here. */
+static inline int CMPI_tag_upper_bound(MPI_Comm comm) {
+    int *value = 0;
+    int flag = 0;
+    if (MPI_Comm_get_attr(comm, MPI_TAG_UB, &value, &flag) != MPI_SUCCESS || !flag || !value) return -1;
+    return *value;
+}
 #endif

@@ -22,6 +22,7 @@ struct LayerPar: ParsableCommand {
             Train.self,
             TopologyCommand.self,
             Reproduce.self,
+            CommSelfTest.self,
         ]
     )
 }

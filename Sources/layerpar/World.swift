@@ -1,12 +1,74 @@
 import Comm
+import Foundation
 
 /// The ranks this process runs with.
 ///
 /// Every command that solves or trains calls ``withWorld(_:)`` once and passes
 /// the communicator down; nothing else in the executable decides whether MPI is
-/// in use. Today this is always one rank; the MPI integration replaces the body
-/// so that a process started by `mpirun -np P` gets an MPI communicator of P ranks
-/// (initialised before and finalised after `body`), and a plain start gets one rank.
+/// in use.
+///
+/// - Started by an MPI launcher (`mpirun -np P layerpar …`; detected by
+///   `OMPI_COMM_WORLD_SIZE`, `PMIX_RANK` or `PMI_SIZE` in the environment, see
+///   ``Launch``): MPI is initialised before `body`, `body` gets an
+///   ``MPICommunicator`` of P ranks, and MPI is finalised after it. This holds for
+///   `mpirun -np 1` too (an MPI communicator of one rank).
+/// - Started plainly: `body` gets a ``SerialCommunicator`` and MPI is never
+///   initialised, so `layerpar` runs without an MPI runtime being reachable
+///   (no singleton `orted`, no network probing) and one-rank results do not
+///   depend on MPI at all.
+///
+/// Errors: with one rank, an error thrown by `body` is rethrown after MPI is
+/// finalised and the command exits with its message as usual. With several
+/// ranks, the other ranks may be blocked waiting for this one, so the error is
+/// printed as `layerpar: rank R of P: error: …` on stderr and the whole job is
+/// ended with `MPI_Abort` (exit code 1) — an error on any one rank ends the job
+/// within seconds instead of hanging it.
+///
+/// `LAYERPAR_COMM_FAULT=rank=R,call=C[,after=N]` makes rank R's communicator
+/// throw on its (N+1)-th call of C; tests use it to check the abort path (see
+/// ``FaultInjection``). Call `withWorld` at most once per process: MPI cannot be
+/// initialised again after it was finalised.
 func withWorld<R>(_ body: (any Communicator) throws -> R) throws -> R {
-    try body(SerialCommunicator())
+    let environment = ProcessInfo.processInfo.environment
+    let fault = try environment["LAYERPAR_COMM_FAULT"].map { try FaultInjection(parsing: $0) }
+    guard Launch.underMPILauncher(environment) else {
+        if let fault, fault.rank != 0 {
+            throw ValidationErrorText("LAYERPAR_COMM_FAULT names rank \(fault.rank), but this run has one rank")
+        }
+        let serial = SerialCommunicator()
+        return try body(fault.map { FaultInjectingCommunicator(serial, fault: $0) } ?? serial)
+    }
+    let world: MPICommunicator
+    do {
+        world = try MPICommunicator.world()
+    } catch {
+        MPICommunicator.abortWorld(message: "layerpar: cannot start MPI: \(error)")
+    }
+    let result: R
+    do {
+        result = try body(fault.map { FaultInjectingCommunicator(world, fault: $0) } ?? world)
+    } catch {
+        if world.size == 1 {
+            try? world.finalize()
+            throw error
+        }
+        world.abort(message: "layerpar: rank \(world.rank) of \(world.size): error: \(error)")
+    }
+    do {
+        try world.finalize()
+    } catch {
+        world.abort(message: "layerpar: rank \(world.rank) of \(world.size): error: \(error)")
+    }
+    return result
+}
+
+/// Rank 0 alone prints results and writes result files; other ranks stay quiet.
+extension Communicator {
+    var isRoot: Bool { rank == 0 }
+}
+
+/// A user error found while setting up the world, printed as its text.
+struct ValidationErrorText: Error, CustomStringConvertible {
+    let description: String
+    init(_ text: String) { description = text }
 }

@@ -1,0 +1,129 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Time and traffic of one kind of communication, accumulated over calls.
+public struct CommStatistics: Sendable, Codable, Equatable {
+    /// Messages started (isend) and bytes in them.
+    public var sends = 0
+    public var bytesSent = 0
+    /// Receives started (irecv) and bytes expected.
+    public var receives = 0
+    public var bytesReceived = 0
+    /// Seconds inside isend/irecv (posting requests; eager sends copy here).
+    public var postSeconds = 0.0
+    /// Seconds blocked in waitAll: the part of communication not hidden behind work.
+    public var waitSeconds = 0.0
+    public var waitCalls = 0
+    /// Seconds in allreduceSum/Max and their count.
+    public var reduceSeconds = 0.0
+    public var reduceCalls = 0
+    /// Seconds in barrier and their count.
+    public var barrierSeconds = 0.0
+    public var barrierCalls = 0
+
+    public init() {}
+
+    /// All seconds spent inside the communicator.
+    public var totalSeconds: Double { postSeconds + waitSeconds + reduceSeconds + barrierSeconds }
+
+    public static func + (a: CommStatistics, b: CommStatistics) -> CommStatistics {
+        var s = a
+        s.sends += b.sends; s.bytesSent += b.bytesSent
+        s.receives += b.receives; s.bytesReceived += b.bytesReceived
+        s.postSeconds += b.postSeconds; s.waitSeconds += b.waitSeconds; s.waitCalls += b.waitCalls
+        s.reduceSeconds += b.reduceSeconds; s.reduceCalls += b.reduceCalls
+        s.barrierSeconds += b.barrierSeconds; s.barrierCalls += b.barrierCalls
+        return s
+    }
+}
+
+/// A ``Communicator`` that forwards every call to another one and records how
+/// long each took, split by a caller-set ``phase`` label (e.g. `"level 2"`).
+///
+/// Semantics are exactly those of the wrapped communicator; only clocks are read.
+/// Used by `layerpar scaling` to split a solve's time into compute, posting, and
+/// waiting per MGRIT level.
+public final class InstrumentedCommunicator: Communicator {
+    public let base: any Communicator
+    /// Label under which the following calls are recorded.
+    public var phase: String = "all"
+    /// Accumulated statistics by phase label.
+    public private(set) var byPhase: [String: CommStatistics] = [:]
+
+    public init(_ base: any Communicator) { self.base = base }
+
+    public var rank: Int { base.rank }
+    public var size: Int { base.size }
+
+    /// Sum over all phases.
+    public var total: CommStatistics { byPhase.values.reduce(CommStatistics(), +) }
+
+    /// Forgets all statistics (e.g. after a warm-up solve).
+    public func reset() { byPhase.removeAll() }
+
+    public func isend(_ buffer: UnsafePointer<Double>, count: Int, to: Int, tag: Int) throws -> CommRequest {
+        let t0 = monotonicSeconds()
+        defer {
+            byPhase[phase, default: CommStatistics()].postSeconds += monotonicSeconds() - t0
+            byPhase[phase, default: CommStatistics()].sends += 1
+            byPhase[phase, default: CommStatistics()].bytesSent += count * MemoryLayout<Double>.size
+        }
+        return try base.isend(buffer, count: count, to: to, tag: tag)
+    }
+
+    public func irecv(_ buffer: UnsafeMutablePointer<Double>, count: Int, from: Int, tag: Int) throws -> CommRequest {
+        let t0 = monotonicSeconds()
+        defer {
+            byPhase[phase, default: CommStatistics()].postSeconds += monotonicSeconds() - t0
+            byPhase[phase, default: CommStatistics()].receives += 1
+            byPhase[phase, default: CommStatistics()].bytesReceived += count * MemoryLayout<Double>.size
+        }
+        return try base.irecv(buffer, count: count, from: from, tag: tag)
+    }
+
+    public func waitAll(_ requests: inout [CommRequest]) throws {
+        let t0 = monotonicSeconds()
+        defer {
+            byPhase[phase, default: CommStatistics()].waitSeconds += monotonicSeconds() - t0
+            byPhase[phase, default: CommStatistics()].waitCalls += 1
+        }
+        try base.waitAll(&requests)
+    }
+
+    public func allreduceSum(_ values: [Double]) throws -> [Double] {
+        let t0 = monotonicSeconds()
+        defer {
+            byPhase[phase, default: CommStatistics()].reduceSeconds += monotonicSeconds() - t0
+            byPhase[phase, default: CommStatistics()].reduceCalls += 1
+        }
+        return try base.allreduceSum(values)
+    }
+
+    public func allreduceMax(_ values: [Double]) throws -> [Double] {
+        let t0 = monotonicSeconds()
+        defer {
+            byPhase[phase, default: CommStatistics()].reduceSeconds += monotonicSeconds() - t0
+            byPhase[phase, default: CommStatistics()].reduceCalls += 1
+        }
+        return try base.allreduceMax(values)
+    }
+
+    public func barrier() throws {
+        let t0 = monotonicSeconds()
+        defer {
+            byPhase[phase, default: CommStatistics()].barrierSeconds += monotonicSeconds() - t0
+            byPhase[phase, default: CommStatistics()].barrierCalls += 1
+        }
+        try base.barrier()
+    }
+}
+
+/// Seconds on the monotonic clock (CLOCK_MONOTONIC), for intervals only.
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}

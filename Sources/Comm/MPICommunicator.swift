@@ -1,0 +1,270 @@
+import CMPI
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The ``Communicator`` over Open MPI: one rank of an `mpirun -np P` job.
+///
+/// Every call is made synchronously on the calling thread, which must be the
+/// thread that initialised MPI (the main thread of `layerpar`): MPI is
+/// initialised with `MPI_THREAD_FUNNELED`, and the class is deliberately not
+/// `Sendable`, so Swift 6 keeps it on one thread.
+///
+/// The communicator works on a private duplicate of `MPI_COMM_WORLD` whose error
+/// handler is `MPI_ERRORS_RETURN`: a failing MPI call returns to us and becomes a
+/// thrown ``CommError`` naming the call, the peer and MPI's error string. A rank
+/// that cannot continue ends the whole job with ``abort(message:code:)`` (never
+/// a hang of the other ranks in a receive that will not come).
+///
+/// Requests: ``isend(_:count:to:tag:)`` and ``irecv(_:count:from:tag:)`` hand
+/// the caller's buffer to MPI directly (no copy); the caller keeps it pinned until
+/// ``waitAll(_:)`` returns (see ``Communicator``). A request handle is an index
+/// into a table of live `MPI_Request`s, so a stale or foreign handle is an error.
+public final class MPICommunicator: Communicator {
+    /// Our duplicate of MPI_COMM_WORLD (an `ompi_communicator_t *`).
+    private var comm: MPI_Comm?
+    public let rank: Int
+    public let size: Int
+    /// Largest tag MPI accepts here (`MPI_TAG_UB`).
+    public let maxTag: Int
+
+    /// Live requests by handle; completed ones are removed in `waitAll`.
+    private var live: [Int: MPI_Request?] = [:]
+    private var nextHandle = 0
+    /// Scratch array passed to MPI_Waitall; reused so waits do not allocate.
+    private var scratch: [MPI_Request?] = []
+    private var statuses: [MPI_Status] = []
+    private var finalized = false
+
+    /// Initialises MPI (if not yet initialised) and returns the world communicator.
+    ///
+    /// - Throws: ``CommError`` if MPI cannot be initialised or the world cannot be duplicated.
+    public static func world() throws -> MPICommunicator {
+        var initialized: Int32 = 0
+        _ = MPI_Initialized(&initialized)
+        if initialized == 0 {
+            var argc: Int32 = 0
+            var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = nil
+            var provided: Int32 = 0
+            let rc = MPI_Init_thread(&argc, &argv, CMPI_THREAD_FUNNELED(), &provided)
+            guard rc == CMPI_SUCCESS() else {
+                throw CommError(call: "MPI_Init_thread", message: "returned \(rc) (is this process started by mpirun?)")
+            }
+        }
+        // Errors on MPI_COMM_WORLD itself (e.g. in Comm_dup) should also come back to us.
+        _ = MPI_Comm_set_errhandler(CMPI_COMM_WORLD(), CMPI_ERRORS_RETURN())
+        var dup: MPI_Comm? = nil
+        try check(MPI_Comm_dup(CMPI_COMM_WORLD(), &dup), "MPI_Comm_dup")
+        try check(MPI_Comm_set_errhandler(dup, CMPI_ERRORS_RETURN()), "MPI_Comm_set_errhandler")
+        return try MPICommunicator(comm: dup)
+    }
+
+    private init(comm: MPI_Comm?) throws {
+        self.comm = comm
+        var r: Int32 = 0, s: Int32 = 0
+        try Self.check(MPI_Comm_rank(comm, &r), "MPI_Comm_rank")
+        try Self.check(MPI_Comm_size(comm, &s), "MPI_Comm_size")
+        rank = Int(r)
+        size = Int(s)
+        let ub = CMPI_tag_upper_bound(CMPI_COMM_WORLD())
+        maxTag = ub > 0 ? Int(ub) : 32767
+    }
+
+    // MARK: point to point
+
+    public func isend(_ buffer: UnsafePointer<Double>, count: Int, to: Int, tag: Int) throws -> CommRequest {
+        try checkPeer(to, tag: tag, count: count, call: "MPI_Isend")
+        var request: MPI_Request? = nil
+        try check(MPI_Isend(buffer, Int32(count), CMPI_DOUBLE(), Int32(to), Int32(tag), comm, &request),
+                  "MPI_Isend", detail: "to rank \(to), tag \(tag), \(count) doubles")
+        return register(request)
+    }
+
+    public func irecv(_ buffer: UnsafeMutablePointer<Double>, count: Int, from: Int, tag: Int) throws -> CommRequest {
+        try checkPeer(from, tag: tag, count: count, call: "MPI_Irecv")
+        var request: MPI_Request? = nil
+        try check(MPI_Irecv(buffer, Int32(count), CMPI_DOUBLE(), Int32(from), Int32(tag), comm, &request),
+                  "MPI_Irecv", detail: "from rank \(from), tag \(tag), \(count) doubles")
+        return register(request)
+    }
+
+    public func waitAll(_ requests: inout [CommRequest]) throws {
+        scratch.removeAll(keepingCapacity: true)
+        for request in requests {
+            guard let r = live.removeValue(forKey: request.handle) else {
+                // Put back what we took, so the caller's requests stay consistent.
+                for (i, taken) in zip(requests, scratch) { live[i.handle] = taken }
+                throw CommError(call: "MPI_Waitall", message: "rank \(rank): unknown or already completed request \(request.handle)")
+            }
+            scratch.append(r)
+        }
+        if !scratch.isEmpty {
+            if statuses.count < scratch.count { statuses = [MPI_Status](repeating: MPI_Status(), count: scratch.count) }
+            let rc = scratch.withUnsafeMutableBufferPointer { buf in
+                statuses.withUnsafeMutableBufferPointer { st in
+                    MPI_Waitall(Int32(buf.count), buf.baseAddress, st.baseAddress)
+                }
+            }
+            if rc == CMPI_ERR_IN_STATUS() {
+                // Name each failed request's peer, tag and reason, not just "error in status".
+                let failed = statuses.prefix(scratch.count).filter {
+                    $0.MPI_ERROR != CMPI_SUCCESS() && $0.MPI_ERROR != CMPI_ERR_PENDING()
+                }.map { "source \($0.MPI_SOURCE), tag \($0.MPI_TAG): \(Self.errorString($0.MPI_ERROR))" }
+                throw CommError(call: "MPI_Waitall", message: "rank \(rank) (\(scratch.count) requests): " + failed.joined(separator: "; "))
+            }
+            try check(rc, "MPI_Waitall", detail: "\(scratch.count) requests")
+        }
+        requests.removeAll()
+    }
+
+    // MARK: collectives
+
+    public func allreduceSum(_ values: [Double]) throws -> [Double] {
+        return try allreduce(values, op: CMPI_SUM(), name: "sum")
+    }
+
+    public func allreduceMax(_ values: [Double]) throws -> [Double] {
+        return try allreduce(values, op: CMPI_MAX(), name: "max")
+    }
+
+    private func allreduce(_ values: [Double], op: MPI_Op?, name: String) throws -> [Double] {
+        guard !values.isEmpty else { return [] }
+        guard values.count <= Int(Int32.max) else {
+            throw CommError(call: "MPI_Allreduce", message: "\(values.count) values exceed MPI's int count")
+        }
+        var result = [Double](repeating: 0, count: values.count)
+        let rc = values.withUnsafeBufferPointer { src in
+            result.withUnsafeMutableBufferPointer { dst in
+                MPI_Allreduce(src.baseAddress, dst.baseAddress, Int32(src.count), CMPI_DOUBLE(), op, comm)
+            }
+        }
+        try check(rc, "MPI_Allreduce", detail: "\(name) of \(values.count) doubles")
+        return result
+    }
+
+    public func barrier() throws {
+        try check(MPI_Barrier(comm), "MPI_Barrier")
+    }
+
+    /// Gathers one `Double` array of equal length from every rank to every rank,
+    /// concatenated in rank order (`MPI_Allgather`). Used by diagnostics and by
+    /// result collection; not part of ``Communicator``.
+    public func allgather(_ values: [Double]) throws -> [Double] {
+        var result = [Double](repeating: 0, count: values.count * size)
+        guard !values.isEmpty else { return [] }
+        let rc = values.withUnsafeBufferPointer { src in
+            result.withUnsafeMutableBufferPointer { dst in
+                MPI_Allgather(src.baseAddress, Int32(src.count), CMPI_DOUBLE(),
+                              dst.baseAddress, Int32(src.count), CMPI_DOUBLE(), comm)
+            }
+        }
+        try check(rc, "MPI_Allgather", detail: "\(values.count) doubles per rank")
+        return result
+    }
+
+    /// Makes one deliberately invalid MPI call (`MPI_Isend` to rank `size`, which
+    /// does not exist; our own peer check is bypassed) and returns the error it
+    /// produced. Shows that MPI_ERRORS_RETURN is in effect: the call returns an
+    /// error code that becomes a ``CommError`` instead of aborting the job.
+    /// - Throws: ``CommError`` if the invalid call unexpectedly succeeded.
+    public func provokeErrorReturn() throws -> CommError {
+        var value = 0.0
+        var request: MPI_Request? = nil
+        let rc = MPI_Isend(&value, 1, CMPI_DOUBLE(), Int32(size), 0, comm, &request)
+        do {
+            try check(rc, "MPI_Isend", detail: "to rank \(size) of \(size), deliberately invalid")
+        } catch let error as CommError {
+            return error
+        }
+        var requests = [register(request)]
+        try waitAll(&requests)
+        throw CommError(call: "MPI_Isend", message: "rank \(rank): a send to non-existent rank \(size) did not fail (MPI parameter checking off?)")
+    }
+
+    // MARK: lifetime
+
+    /// Number of requests started and not yet completed by ``waitAll(_:)``.
+    public var pendingRequests: Int { live.count }
+
+    /// Frees the communicator and finalises MPI. Call once, on every rank, after
+    /// the last communication; the object is unusable afterwards.
+    ///
+    /// - Throws: ``CommError`` if requests are still pending (their buffers would
+    ///   be written after the caller freed them) or MPI fails to finalise.
+    public func finalize() throws {
+        guard !finalized else { return }
+        guard live.isEmpty else {
+            throw CommError(call: "MPI_Finalize", message: "rank \(rank): \(live.count) requests still pending (missing waitAll)")
+        }
+        finalized = true
+        try check(MPI_Comm_free(&comm), "MPI_Comm_free")
+        try Self.check(MPI_Finalize(), "MPI_Finalize")
+    }
+
+    /// Ends the whole job: prints `message` on this rank's stderr, then
+    /// `MPI_Abort`s every rank of MPI_COMM_WORLD with exit `code`. Used when one
+    /// rank fails while the others may be blocked waiting for it.
+    public func abort(message: String, code: Int32 = 1) -> Never {
+        Self.abortWorld(message: message, code: code)
+    }
+
+    /// ``abort(message:code:)`` without a communicator object (e.g. when
+    /// construction itself failed after MPI_Init).
+    public static func abortWorld(message: String, code: Int32 = 1) -> Never {
+        let text = message.hasSuffix("\n") ? message : message + "\n"
+        fflush(nil)   // whatever stdout holds goes out before the job dies
+        // write(2) directly: unbuffered, and no shared FILE* global under Swift 6.
+        _ = text.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+        var initialized: Int32 = 0, finalized: Int32 = 0
+        _ = MPI_Initialized(&initialized)
+        _ = MPI_Finalized(&finalized)
+        if initialized != 0 && finalized == 0 {
+            _ = MPI_Abort(CMPI_COMM_WORLD(), code)
+        }
+        exit(code)
+    }
+
+    // MARK: helpers
+
+    private func register(_ request: MPI_Request?) -> CommRequest {
+        defer { nextHandle += 1 }
+        live[nextHandle] = request
+        return CommRequest(handle: nextHandle)
+    }
+
+    private func checkPeer(_ peer: Int, tag: Int, count: Int, call: String) throws {
+        guard !finalized else { throw CommError(call: call, message: "rank \(rank): communicator already finalised") }
+        guard (0..<size).contains(peer) else {
+            throw CommError(call: call, message: "rank \(rank): peer rank \(peer) does not exist (\(size) ranks)")
+        }
+        guard (0...maxTag).contains(tag) else {
+            throw CommError(call: call, message: "rank \(rank): tag \(tag) outside 0...\(maxTag) (MPI_TAG_UB)")
+        }
+        guard (0...Int(Int32.max)).contains(count) else {
+            throw CommError(call: call, message: "rank \(rank): count \(count) is negative or exceeds MPI's int")
+        }
+    }
+
+    private func check(_ rc: Int32, _ call: String, detail: String = "") throws {
+        guard rc != CMPI_SUCCESS() else { return }
+        throw CommError(call: call, message: "rank \(rank)\(detail.isEmpty ? "" : " (\(detail))"): \(Self.errorString(rc))")
+    }
+
+    private static func check(_ rc: Int32, _ call: String) throws {
+        guard rc != CMPI_SUCCESS() else { return }
+        throw CommError(call: call, message: errorString(rc))
+    }
+
+    /// MPI's text for an error code (`MPI_Error_string`), with the code.
+    static func errorString(_ code: Int32) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(CMPI_MAX_ERROR_STRING()) + 1)
+        var length: Int32 = 0
+        let rc = MPI_Error_string(code, &buffer, &length)
+        guard rc == CMPI_SUCCESS() else { return "MPI error code \(code)" }
+        let text = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return "\(text) (MPI error \(code))"
+    }
+}

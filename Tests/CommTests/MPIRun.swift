@@ -78,7 +78,12 @@ struct MPIRun {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
+        // A test process that initialised MPI in-process (SmokeTests does) carries
+        // Open MPI/PMIx job variables: a child mpirun inheriting them believes it
+        // runs inside that job, and a plain child would think mpirun started it.
+        var env = ProcessInfo.processInfo.environment.filter { key, _ in
+            !["OMPI_", "PMIX_", "PMI_", "ORTE_", "OPAL_"].contains { key.hasPrefix($0) }
+        }
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         for (k, v) in extra { env[k] = v }

@@ -181,21 +181,35 @@ typedef struct LP_I(bsrc) {
     const T *Zm; lp_int ldz;  /* non-NULL: G = ReLU'(Zm) ⊙ P     */
 } LP_I(bsrc);
 
-/* Packs rows [k0, k0+kc) × columns [j0, j0+nc) of the B operand into buf (kc × NR, zero-padded). */
-LP_INLINE void LP_I(pack)(const LP_I(bsrc) *s, lp_int k0, lp_int kc, lp_int j0, lp_int nc, T *buf) {
+/* Packs rows [k0, k0+kc) × columns [j0, j0+nc) of the B operand into buf (kc × NR,
+ * zero-padded). HASZM and FULLP (nc == NR) are constants on the common path. */
+LP_INLINE void LP_I(pack_impl)(const int HASZM, const int FULLP, const LP_I(bsrc) *s, lp_int k0, lp_int kc,
+                               lp_int j0, lp_int nc, T *buf) {
+    if (FULLP) nc = NR;
     const VI m = V_MASK(nc % VL);
     for (lp_int k = 0; k < kc; ++k) {
         const T *p = s->P + (k0 + k) * s->ldp + j0;
-        const T *z = s->Zm ? s->Zm + (k0 + k) * s->ldz + j0 : NULL;
+        const T *z = HASZM ? s->Zm + (k0 + k) * s->ldz + j0 : NULL;
+        LP_UNROLL
         for (int v = 0; v < NV; ++v) {
             VT x = V_ZERO();
             if (v * VL < nc) {
                 const int full = (v + 1) * VL <= nc;
                 x = LP_I(ld)(p + v * VL, full, m);
-                if (z) x = LP_I(drelu)(LP_I(ld)(z + v * VL, full, m), x);
+                if (HASZM) x = LP_I(drelu)(LP_I(ld)(z + v * VL, full, m), x);
             }
             V_STOREA(buf + k * NR + v * VL, x);
         }
+    }
+}
+
+LP_INLINE void LP_I(pack)(const LP_I(bsrc) *s, lp_int k0, lp_int kc, lp_int j0, lp_int nc, T *buf) {
+    if (nc == NR) {
+        if (s->Zm) LP_I(pack_impl)(1, 1, s, k0, kc, j0, nc, buf);
+        else LP_I(pack_impl)(0, 1, s, k0, kc, j0, nc, buf);
+    } else {
+        if (s->Zm) LP_I(pack_impl)(1, 0, s, k0, kc, j0, nc, buf);
+        else LP_I(pack_impl)(0, 0, s, k0, kc, j0, nc, buf);
     }
 }
 
@@ -325,6 +339,26 @@ LP_INLINE void LP_I(dwkern_cols)(const int dr, int dc, lp_int nb, const T *G, co
     else LP_I(dwkern)(dr, 1, nb, G, X, ldx, dW, lddw, beta);
 }
 
+/* One row of G = ReLU'(Z) ⊙ P (or P) over nb samples into g (zero past nb);
+ * returns the lane sums (for db). Full vectors first, then one masked tail. */
+LP_INLINE VT LP_I(grow)(const int HASZM, const T *p, const T *z, lp_int nb, VI tm, T *g) {
+    VT sum = V_ZERO();
+    lp_int j = 0;
+    for (; j + VL <= nb; j += VL) {
+        VT x = V_LOADU(p + j);
+        if (HASZM) x = LP_I(drelu)(V_LOADU(z + j), x);
+        V_STOREA(g + j, x);
+        sum = V_ADD(sum, x);
+    }
+    if (j < nb) {
+        VT x = V_MASKLOAD(p + j, tm);
+        if (HASZM) x = LP_I(drelu)(V_MASKLOAD(z + j, tm), x);
+        V_STOREA(g + j, x);
+        sum = V_ADD(sum, x);
+    }
+    return sum;
+}
+
 /*
  * G is m × B (rows of src), X is n × B. For each chunk of BC samples, each
  * block of DK rows of X (L2-resident) and each DR rows of G: form those G
@@ -336,7 +370,6 @@ static LP_AVX2 void LP_I(grad)(lp_int m, lp_int n, lp_int B, T beta, const LP_I(
     T gbuf[DR * BC] __attribute__((aligned(64)));
     for (lp_int jc = 0; jc < B; jc += BC) {
         const lp_int nb = B - jc < BC ? B - jc : BC;
-        const lp_int nbv = (nb + VL - 1) / VL; /* vectors per G row */
         const VI tm = V_MASK(nb % VL);
         const lp_int kend = dW ? n : 1; /* db alone still needs one pass */
         for (lp_int kb = 0; kb < kend; kb += DK) {
@@ -345,15 +378,9 @@ static LP_AVX2 void LP_I(grad)(lp_int m, lp_int n, lp_int B, T beta, const LP_I(
                 const int dr = (int)(m - i < DR ? m - i : DR);
                 for (int r = 0; r < dr; ++r) {
                     const T *p = src->P + (i + r) * src->ldp + jc;
-                    const T *z = src->Zm ? src->Zm + (i + r) * src->ldz + jc : NULL;
-                    VT sum = V_ZERO();
-                    for (lp_int v = 0; v < nbv; ++v) {
-                        const int full = (v + 1) * VL <= nb;
-                        VT g = LP_I(ld)(p + v * VL, full, tm);
-                        if (z) g = LP_I(drelu)(LP_I(ld)(z + v * VL, full, tm), g);
-                        V_STOREA(gbuf + r * BC + v * VL, g);
-                        sum = V_ADD(sum, g);
-                    }
+                    const VT sum = src->Zm
+                        ? LP_I(grow)(1, p, src->Zm + (i + r) * src->ldz + jc, nb, tm, gbuf + r * BC)
+                        : LP_I(grow)(0, p, NULL, nb, tm, gbuf + r * BC);
                     if (db && kb == 0) {
                         T s[4];
                         LP_I(hsum4)(sum, V_ZERO(), V_ZERO(), V_ZERO(), s);

@@ -120,7 +120,8 @@ struct Train: ParsableCommand {
                 trainer.topologySummary = topologySummary()
                 let summary = try trainer.run()
                 if comm.rank == 0 {
-                    print("results: \(out)/history.csv \(out)/summary.json \(out)/loss.png")
+                    let files = ["history.csv", "summary.json", "loss.png"].map { "\(out)/\($0)" }
+                    print("results: " + files.filter { FileManager.default.fileExists(atPath: $0) }.joined(separator: " "))
                     if summary.stopReason == .deadNetwork { throw ExitCode(3) }
                 }
             } catch let e as TrainingError {

@@ -23,6 +23,7 @@ struct LayerPar: ParsableCommand {
             TopologyCommand.self,
             Reproduce.self,
             CommSelfTest.self,
+            Scaling.self,
         ]
     )
 }

@@ -1,0 +1,154 @@
+import Comm
+import Foundation
+import Kernels
+import MGRIT
+import ResNet
+
+/// One network and batch for the scaling studies and the rank-count checks:
+/// `depth` hidden layers of `width`, β = 0.1, weights and biases uniform in
+/// `[0, 1e-3]` (the paper's initialisation), input `x⁰` uniform in `[0, 1]`,
+/// terminal adjoint `λᴺ` uniform in `[−1, 1]/B` (the gradient of a mean loss).
+/// Everything comes from seeded SplitMix64 streams, so every rank builds the
+/// same network whatever the rank count.
+struct ScalingCase {
+    var depth: Int
+    var width: Int
+    var batch: Int
+    var seed: UInt64 = 1
+    var beta = 0.1
+
+    func makeStack() throws -> HiddenStack {
+        try HiddenStack.uniform(width: width, depth: depth, beta: beta, range: 0 ... 1e-3, seed: seed)
+    }
+
+    /// `x⁰` and `λᴺ`.
+    func makeBoundaryData() -> (input: Matrix<Double>, terminal: Matrix<Double>) {
+        var rng = SplitMix64Stream(seed: seed ^ 0xB0DA_1A57)
+        let x0 = Matrix<Double>(rows: width, cols: batch), lN = Matrix<Double>(rows: width, cols: batch)
+        for i in 0 ..< width { for j in 0 ..< batch { x0[i, j] = rng.uniform(0 ... 1) } }
+        for i in 0 ..< width { for j in 0 ..< batch { lN[i, j] = rng.uniform(-1 ... 1) / Double(batch) } }
+        return (x0, lN)
+    }
+}
+
+/// The paper's MGRIT set-up for timing (Section 3.3): F-cycles, FCF relaxation
+/// with one sweep, coarsening 4, stop when the ℓ² residual norm is below the
+/// tolerance (the paper's best pair for f1: t_f = t_b = 1e-8).
+func paperOptions(tolerance: Double, maxIterations: Int = 50, cfactor: Int = 4) -> MGRITOptions {
+    MGRITOptions(coarsening: cfactor, cycle: .F, relaxation: .FCF, sweeps: 1,
+                 absoluteTolerance: tolerance, maxIterations: maxIterations)
+}
+
+/// Sums a vector of per-point blocks over ranks: each rank fills the blocks of
+/// the points it owns and leaves zeros elsewhere, so the sum (x + 0 = x exactly)
+/// reproduces every rank's values bit for bit on every rank.
+func assembleOwned(_ comm: any Communicator, blocks: Int, blockSize: Int,
+                   fill: (Int, UnsafeMutableBufferPointer<Double>) -> Bool) throws -> [Double] {
+    var flat = [Double](repeating: 0, count: blocks * blockSize)
+    flat.withUnsafeMutableBufferPointer { all in
+        for b in 0 ..< blocks {
+            let slice = UnsafeMutableBufferPointer(rebasing: all[b * blockSize ..< (b + 1) * blockSize])
+            _ = fill(b, slice)
+        }
+    }
+    return comm.size > 1 ? try comm.allreduceSum(flat) : flat
+}
+
+/// ‖a − b‖∞ / max(‖b‖∞, tiny).
+func relativeMaxError(_ a: [Double], _ b: [Double]) -> Double {
+    precondition(a.count == b.count)
+    var diff = 0.0, scale = 0.0
+    for (x, y) in zip(a, b) {
+        diff = max(diff, abs(x - y))
+        scale = max(scale, abs(y))
+    }
+    return diff / max(scale, .leastNormalMagnitude)
+}
+
+/// The result of one forward + adjoint MGRIT solve, assembled on every rank.
+struct SolveSnapshot: Codable {
+    var forwardResiduals: [Double]
+    var adjointResiduals: [Double]
+    var forwardIterations: Int
+    var adjointIterations: Int
+    /// `x⁰ … xᴺ`, each w×B row-major, concatenated.
+    var states: [Double]
+    /// `λ⁰ … λᴺ` (λⁿ = ∂L/∂xⁿ), each w×B row-major, concatenated.
+    var adjoints: [Double]
+    /// `dW⁰, db⁰, dW¹, db¹, …` (each dWⁿ w×w row-major, then dbⁿ).
+    var gradient: [Double]
+}
+
+enum ScalingSolve {
+    /// Forward MGRIT from `x⁰`, adjoint MGRIT from `λᴺ` with the gradient sweep,
+    /// then states, adjoints and gradients summed over ranks into one snapshot.
+    static func snapshot(_ c: ScalingCase, options: MGRITOptions, comm: any Communicator,
+                         poisonInput: Bool = false) throws -> SolveSnapshot {
+        let stack = try c.makeStack()
+        let (x0, lN) = c.makeBoundaryData()
+        if poisonInput { x0[0, 0] = .nan }
+        let forward = try ResNetForwardSolver(stack: stack, batch: c.batch, options: options, comm: comm)
+        let fStats = try forward.solve(input: x0)
+        let adjoint = try ResNetAdjointSolver(forward: forward, options: options, comm: comm, storage: .allPoints)
+        let gradient = HiddenGradient(like: stack)
+        let aStats = try adjoint.solve(terminalAdjoint: forward.output != nil ? lN : nil, gradient: gradient)
+        let wb = c.width * c.batch
+        let states = try assembleOwned(comm, blocks: c.depth + 1, blockSize: wb) { n, out in
+            guard let x = forward.state(at: n) else { return false }
+            x.pack(into: out)
+            return true
+        }
+        let adjoints = try assembleOwned(comm, blocks: c.depth + 1, blockSize: wb) { n, out in
+            guard let l = adjoint.adjoint(at: n) else { return false }
+            l.pack(into: out)
+            return true
+        }
+        // A layer's gradient lives on the rank that owns its adjoint point; other
+        // ranks hold zeros for it (HiddenGradient's contract), so the sum is exact.
+        let w = c.width
+        var local = [Double](repeating: 0, count: c.depth * (w * w + w))
+        local.withUnsafeMutableBufferPointer { g in
+            gradient.add(into: g.baseAddress!, weightOffset: { $0 * (w * w + w) }, biasOffset: { $0 * (w * w + w) + w * w })
+        }
+        let grad = comm.size > 1 ? try comm.allreduceSum(local) : local
+        return SolveSnapshot(forwardResiduals: fStats.residuals, adjointResiduals: aStats.residuals,
+                             forwardIterations: fStats.iterations, adjointIterations: aStats.iterations,
+                             states: states, adjoints: adjoints, gradient: grad)
+    }
+
+    /// The layer-serial forward and backward passes of the same case (the oracle).
+    static func serialSnapshot(_ c: ScalingCase) throws -> SolveSnapshot {
+        let stack = try c.makeStack()
+        let (x0, lN) = c.makeBoundaryData()
+        let (states, _) = try LayerSerial.forward(stack, input: x0)
+        let gradient = HiddenGradient(like: stack)
+        // LayerSerial.backward returns only λ⁰; this is the same recurrence with
+        // the same kernels, keeping every λⁿ for the comparison.
+        var adjoints = [Matrix<Double>](repeating: lN, count: c.depth + 1)
+        var next = lN.clone()
+        adjoints[c.depth] = next.clone()
+        let z = Matrix<Double>(rows: c.width, cols: c.batch), y = Matrix<Double>(rows: c.width, cols: c.batch)
+        for n in stride(from: c.depth - 1, through: 0, by: -1) {
+            try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[n], b: stack.biases[n], X: states[n], Y: y, Z: z)
+            let cur = Matrix<Double>(rows: c.width, cols: c.batch)
+            try LayerKernels.residualAdjoint(beta: stack.beta, W: stack.weights[n], X: states[n], Z: z,
+                                             lambdaNext: next, lambda: cur, dW: gradient.dW[n], db: gradient.db[n])
+            adjoints[n] = cur
+            next = cur
+        }
+        let wb = c.width * c.batch, w = c.width
+        func flat(_ ms: [Matrix<Double>]) -> [Double] {
+            var out = [Double](repeating: 0, count: ms.count * wb)
+            out.withUnsafeMutableBufferPointer { all in
+                for (n, m) in ms.enumerated() { m.pack(into: UnsafeMutableBufferPointer(rebasing: all[n * wb ..< (n + 1) * wb])) }
+            }
+            return out
+        }
+        var grad = [Double](repeating: 0, count: c.depth * (w * w + w))
+        grad.withUnsafeMutableBufferPointer { g in
+            gradient.add(into: g.baseAddress!, weightOffset: { $0 * (w * w + w) }, biasOffset: { $0 * (w * w + w) + w * w })
+        }
+        return SolveSnapshot(forwardResiduals: [], adjointResiduals: [], forwardIterations: 0, adjointIterations: 0,
+                             states: flat(states), adjoints: flat(adjoints), gradient: grad)
+    }
+}

@@ -26,6 +26,15 @@ public enum CoarseStep: String, CaseIterable, Sendable {
     /// C-point layer is off by `β·Σ(Wⁿ − W^{n₀})x`, which for independently
     /// drawn weights grows like `k·σ(W)`. Costs `w² + w` doubles per coarse interval.
     case intervalAverage
+    /// Mean parameters and a two-stage step that matches the composition of
+    /// `k` layers to second order in the linear regime:
+    /// `y = x + ((k−1)β/2)·f(x)`, `x ↦ x + kβ·f(y)`, `f(x) = ReLU(W̄x + b̄)`.
+    /// For `f(x) = Ax`: `I + kβA + k(k−1)/2·β²A²`, the first three terms of
+    /// `(I + βA)ᵏ`, where forward Euler with `kβ` has no `β²` term. Two forward
+    /// kernel calls per coarse step (four for the adjoint).
+    case secondOrder
+
+    var usesAverages: Bool { self != .cPointLayer }
 }
 
 /// Mean parameters of layer intervals, computed on first use and dropped with ``reset()``
@@ -73,6 +82,8 @@ public final class ResNetForwardProblem: MGRITProblem {
     public let coarseStep: CoarseStep
     let averages: IntervalAverages
 
+    private let yScratch: Matrix<Double>
+
     public init(stack: HiddenStack, batch: Int, coarseStep: CoarseStep = .cPointLayer) throws {
         guard batch >= 1 else { throw ResNetError("batch must be ≥ 1, got \(batch)") }
         self.stack = stack
@@ -80,6 +91,7 @@ public final class ResNetForwardProblem: MGRITProblem {
         self.coarseStep = coarseStep
         averages = IntervalAverages(stack: stack)
         input = Matrix(rows: stack.width, cols: batch)
+        yScratch = Matrix(rows: stack.width, cols: batch)
     }
 
     public var stepCount: Int { stack.depth }
@@ -87,9 +99,19 @@ public final class ResNetForwardProblem: MGRITProblem {
     public func initialGuess(at index: Int, into u: State) throws { try u.copy(from: input) }
     public func step(from u: State, into v: State, start: Int, stop: Int, level: Int) throws {
         kernelCalls += 1
-        let (W, b) = coarseStep == .intervalAverage && level > 0
+        let k = Double(stop - start)
+        let (W, b) = coarseStep.usesAverages && level > 0
             ? averages.parameters(first: start, count: stop - start) : (stack.weights[start], stack.biases[start])
-        try LayerKernels.residualForward(beta: stack.beta * Double(stop - start), W: W, b: b, X: u, Y: v)
+        if coarseStep == .secondOrder && level > 0 {
+            // y = u + ((k−1)β/2)·f(u); v = y + kβ·f(y) − y + u = u + kβ·f(y).
+            try LayerKernels.residualForward(beta: (k - 1) * stack.beta / 2, W: W, b: b, X: u, Y: yScratch)
+            try LayerKernels.residualForward(beta: k * stack.beta, W: W, b: b, X: yScratch, Y: v)
+            try v.axpy(-1, yScratch)
+            try v.axpy(1, u)
+            kernelCalls += 1
+            return
+        }
+        try LayerKernels.residualForward(beta: stack.beta * k, W: W, b: b, X: u, Y: v)
     }
     public func sum(_ alpha: Double, _ x: State, _ beta: Double, _ y: State) { BatchOps.sum(alpha, x, beta, y) }
     public func copy(_ x: State, into y: State) { try! y.copy(from: x) }
@@ -130,8 +152,12 @@ public final class ResNetAdjointProblem: MGRITProblem {
     public let coarseStep: CoarseStep
     let averages: IntervalAverages
     private let zScratch: Matrix<Double>, yScratch: Matrix<Double>
+    private lazy var z2Scratch = Matrix<Double>(rows: stack.width, cols: batch)
+    private lazy var y2Scratch = Matrix<Double>(rows: stack.width, cols: batch)
+    private lazy var gScratch = Matrix<Double>(rows: stack.width, cols: batch)
 
-    init(stack: HiddenStack, batch: Int, coarseStep: CoarseStep, forwardState: @escaping (Int) -> Matrix<Double>?) {
+    /// - Parameter forwardState: `xⁿ` for the layers this rank's points need (nil otherwise).
+    public init(stack: HiddenStack, batch: Int, coarseStep: CoarseStep, forwardState: @escaping (Int) -> Matrix<Double>?) {
         self.stack = stack
         self.coarseStep = coarseStep
         averages = IntervalAverages(stack: stack)
@@ -154,11 +180,25 @@ public final class ResNetAdjointProblem: MGRITProblem {
             throw ResNetError("adjoint step needs the forward state of layer \(n), which this rank does not hold")
         }
         // Coarse: the transpose of the forward coarse step over layers n … n+k−1, at its input xⁿ.
-        let (W, b) = coarseStep == .intervalAverage && level > 0
+        let k = Double(stop - start)
+        let (W, b) = coarseStep.usesAverages && level > 0
             ? averages.parameters(first: n, count: stop - start) : (stack.weights[n], stack.biases[n])
+        if coarseStep == .secondOrder && level > 0 {
+            // Ψ(x) = x + kβ f(y), y = x + c f(x), c = (k−1)β/2:
+            // Ψ'ᵀλ = λ + g + c·f'(x)ᵀg with g = kβ·f'(y)ᵀλ = kβ·W̄ᵀ(ReLU'(z_y) ⊙ λ).
+            let c = (k - 1) * stack.beta / 2
+            try LayerKernels.residualForward(beta: c, W: W, b: b, X: x, Y: yScratch, Z: zScratch)          // y, z_x
+            try LayerKernels.residualForward(beta: c, W: W, b: b, X: yScratch, Y: y2Scratch, Z: z2Scratch) // z_y
+            try LayerKernels.residualAdjoint(beta: k * stack.beta, W: W, Z: z2Scratch, lambdaNext: u, lambda: gScratch)
+            try gScratch.axpy(-1, u)                                                                          // g
+            try LayerKernels.residualAdjoint(beta: c, W: W, Z: zScratch, lambdaNext: gScratch, lambda: v)      // g + c f'(x)ᵀg
+            try v.axpy(1, u)
+            kernelCalls += 4
+            return
+        }
         try LayerKernels.residualForward(beta: stack.beta, W: W, b: b, X: x, Y: yScratch, Z: zScratch)
         let g = level == 0 ? gradient : nil
-        try LayerKernels.residualAdjoint(beta: stack.beta * Double(stop - start), W: W, X: x, Z: zScratch,
+        try LayerKernels.residualAdjoint(beta: stack.beta * k, W: W, X: x, Z: zScratch,
                                          lambdaNext: u, lambda: v, dW: g?.dW[n], db: g?.db[n])
         kernelCalls += 2
     }

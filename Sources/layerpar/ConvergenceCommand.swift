@@ -30,7 +30,7 @@ struct Convergence: ParsableCommand {
     @Option(help: "Relaxation: F or FCF.") var relax: MGRITRelaxation = .FCF
     @Option(help: "CF sweeps of FCF relaxation.") var sweeps: Int = 1
     @Option(help: "Maximum number of levels.") var maxLevels: Int = 30
-    @Option(help: "Coarse step over k layers: cPointLayer (the C-point's layer with kβ, the paper) or intervalAverage (mean W, b of the k layers with kβ).") var coarseStep: CoarseStep = .cPointLayer
+    @Option(help: "Coarse step over k layers: cPointLayer (the C-point's layer with kβ, the paper), intervalAverage (mean W, b of the k layers with kβ) or secondOrder (mean W, b, two-stage step exact to second order).") var coarseStep: CoarseStep = .cPointLayer
     @Flag(help: "Skip relaxation on the first down-cycle (XBraid's skip): iteration 1 is a coarse-grid prediction and ‖r_1‖ is measured after it.") var skipFirstDown = false
     @Option(help: "Stop when ‖r_k‖/‖r_1‖ ≤ this.") var tol: Double = 1e-12
     @Option(help: "Maximum MGRIT iterations per pass.") var maxIter: Int = 30

@@ -4,7 +4,7 @@ import MGRIT
 import ResNet
 import Testing
 
-private func randomMatrix(_ rows: Int, _ cols: Int, _ range: ClosedRange<Double>, seed: UInt64) -> Matrix<Double> {
+func randomMatrix(_ rows: Int, _ cols: Int, _ range: ClosedRange<Double>, seed: UInt64) -> Matrix<Double> {
     var rng = SplitMix64Stream(seed: seed)
     let m = Matrix<Double>(rows: rows, cols: cols)
     for i in 0 ..< rows { for j in 0 ..< cols { m[i, j] = rng.uniform(range) } }
@@ -155,5 +155,52 @@ struct ResNetMGRITTests {
         let warm = try s.solve(input: input, warmStart: true)
         #expect(cold.iterations > 1)
         #expect(warm.iterations == 1)
+    }
+}
+
+@Suite("ResNet coarse steps")
+struct CoarseStepTests {
+    /// The adjoint coarse step is the transpose of the forward coarse step's
+    /// Jacobian: ⟨(Ψ(x+hδ) − Ψ(x−hδ))/2h, λ⟩ = ⟨δ, Ψ'(x)ᵀλ⟩.
+    @Test(arguments: CoarseStep.allCases, [2, 4, 7])
+    func adjointCoarseStepIsTransposeOfForward(coarseStep: CoarseStep, k: Int) throws {
+        let w = 4, B = 3, depth = 8
+        let stack = try HiddenStack.uniform(width: w, depth: depth, beta: 0.1, range: -0.5 ... 0.5, seed: UInt64(k))
+        let x = randomMatrix(w, B, -1 ... 1, seed: 31), delta = randomMatrix(w, B, -1 ... 1, seed: 32)
+        let lambda = randomMatrix(w, B, -1 ... 1, seed: 33)
+        let fwd = try ResNetForwardProblem(stack: stack, batch: B, coarseStep: coarseStep)
+        let h = 1e-7
+        let xp = x.clone(), xm = x.clone()
+        try xp.axpy(h, delta)
+        try xm.axpy(-h, delta)
+        let yp = fwd.makeState(), ym = fwd.makeState()
+        let first = depth - k   // forward interval first … first+k−1
+        try fwd.step(from: xp, into: yp, start: first, stop: depth, level: 1)
+        try fwd.step(from: xm, into: ym, start: first, stop: depth, level: 1)
+        try yp.axpy(-1, ym)
+        let lhs = try yp.dot(lambda) / (2 * h)
+        let adj = ResNetAdjointProblem(stack: stack, batch: B, coarseStep: coarseStep) { $0 == first ? x : nil }
+        let v = adj.makeState()
+        try adj.step(from: lambda, into: v, start: 0, stop: k, level: 1)   // reversed: layers depth−k … depth−1
+        let rhs = try v.dot(delta)
+        #expect(abs(lhs - rhs) <= 1e-6 * max(1, abs(rhs)), "\(coarseStep) k=\(k): FD \(lhs), adjoint \(rhs)")
+    }
+
+    /// In the linear regime with equal layers, the second-order step matches k layers to O(β³).
+    @Test func secondOrderStepIsCloserToTheLayers() throws {
+        let w = 3, B = 2, k = 8
+        let stack = try HiddenStack(width: w, depth: k, beta: 0.1)
+        for n in 0 ..< k { for i in 0 ..< w { for j in 0 ..< w { stack.weights[n][i, j] = 0.02 + 0.01 * Double(i + j) } } }
+        let x = randomMatrix(w, B, 1 ... 2, seed: 5)   // positive: ReLU is the identity here
+        let exact = try LayerSerial.forward(stack, input: x).states.last!
+        func error(_ c: CoarseStep) throws -> Double {
+            let p = try ResNetForwardProblem(stack: stack, batch: B, coarseStep: c)
+            let v = p.makeState()
+            try p.step(from: x, into: v, start: 0, stop: k, level: 1)
+            try v.axpy(-1, exact)
+            return v.norm()
+        }
+        let euler = try error(.intervalAverage), second = try error(.secondOrder)
+        #expect(second < 0.2 * euler, "second order \(second), Euler \(euler)")
     }
 }

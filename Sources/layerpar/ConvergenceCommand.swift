@@ -99,7 +99,8 @@ struct Convergence: ParsableCommand {
                     log("  depth \(x.depth) width \(x.width) \(x.pass): \(x.iterations) iterations, "
                         + "‖r_1‖ = \(fmt(x.residuals.first)), last relative \(fmt(x.relative.last)), "
                         + "to 1e-10: \(x.iterationsTo1e10.map(String.init) ?? "—"), \(String(format: "%.2f", x.seconds)) s, "
-                        + "\(x.levels) levels, work/iteration \(String(format: "%.2f", x.stepsPerIterationOverDepth))× serial, "
+                        + "\(x.levels) levels, work/iteration \(String(format: "%.2f", x.stepsPerIterationOverDepth))× serial steps, "
+                        + "\(String(format: "%.2f", x.kernelCallsPerIterationOverSerial))× serial kernel calls, "
                         + "memory \(String(format: "%.2f", x.statesOverFineStates))× fine states")
                 }
                 runs += r
@@ -135,12 +136,13 @@ struct Convergence: ParsableCommand {
     private func printTable(_ runs: [ConvergenceRun]) {
         func pad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
         print([pad("depth", 6), pad("width", 6), pad("pass", 8), pad("iters", 6), pad("to1e-10", 8), pad("‖r_1‖", 10),
-               pad("final rel", 10), pad("levels", 7), pad("work/it", 8), pad("memory", 7), pad("seconds", 8)].joined(separator: " "))
+               pad("final rel", 10), pad("levels", 7), pad("work/it", 8), pad("calls/it", 9), pad("memory", 7), pad("seconds", 8)].joined(separator: " "))
         for r in runs {
             print([pad("\(r.depth)", 6), pad("\(r.width)", 6), pad(r.pass, 8), pad("\(r.iterations)", 6),
                    pad(r.iterationsTo1e10.map(String.init) ?? "—", 8), pad(fmt(r.residuals.first), 10),
                    pad(fmt(r.relative.last), 10), pad("\(r.levels)", 7),
                    pad(String(format: "%.2f", r.stepsPerIterationOverDepth), 8),
+                   pad(String(format: "%.2f", r.kernelCallsPerIterationOverSerial), 9),
                    pad(String(format: "%.2f", r.statesOverFineStates), 7), pad(String(format: "%.2f", r.seconds), 8)].joined(separator: " "))
         }
     }

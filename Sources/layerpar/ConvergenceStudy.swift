@@ -42,6 +42,9 @@ struct ConvergenceRun: Codable {
     /// the work of one iteration in layer-serial passes (a forward step is one kernel
     /// call, an adjoint step two: the pre-activation is recomputed).
     var stepsPerIterationOverDepth: Double
+    /// Kernel calls of all ranks per iteration divided by those of the layer-serial pass
+    /// (forward: N; backward: 2N, one forward call recomputing zⁿ and one adjoint call per layer).
+    var kernelCallsPerIterationOverSerial: Double
     /// States (w×B each) over all ranks, divided by depth + 1: for the forward pass
     /// what its solve allocates; for the adjoint the peak of the forward + adjoint
     /// solve (forward fine states kept, adjoint hierarchy allocated).
@@ -72,6 +75,7 @@ enum ConvergenceStudy {
         let forward = try ResNetForwardSolver(stack: stack, batch: c.batch, options: options, comm: comm,
                                               coarseStep: coarseStep)
         let fStats = try forward.solve(input: x0)
+        let fCalls = try comm.allreduceSum(Double(forward.problem.kernelCalls))
         var lambdaN: Matrix<Double>? = nil
         if let xN = forward.output {
             let pred = Matrix<Double>(rows: 1, cols: c.batch)
@@ -84,6 +88,8 @@ enum ConvergenceStudy {
         let adjoint = try ResNetAdjointSolver(forward: forward, options: options, comm: comm)
         let gradient = HiddenGradient(like: stack)
         let aStats = try adjoint.solve(terminalAdjoint: lambdaN, gradient: gradient)
+        // Without the gradient sweep (2 calls per layer).
+        let aCalls = try comm.allreduceSum(Double(adjoint.problem.kernelCalls)) - 2 * Double(c.depth)
 
         let fineStates = Double(c.depth + 1)
         let fStates = try comm.allreduceSum(Double(fStats.statesAllocated))
@@ -91,15 +97,18 @@ enum ConvergenceStudy {
         // The adjoint's statistics include the gradient sweep (depth steps); take it out of the per-iteration work.
         let fSteps = try comm.allreduceSum(Double(fStats.totalSteps))
         let aSteps = try comm.allreduceSum(Double(aStats.totalSteps)) - Double(c.depth)
-        func make(_ pass: String, _ s: MGRITStatistics, _ steps: Double, _ states: Double) -> ConvergenceRun {
+        func make(_ pass: String, _ s: MGRITStatistics, _ steps: Double, _ states: Double, _ calls: Double,
+                  _ serialCalls: Double) -> ConvergenceRun {
             let rel = s.relativeResiduals
             let k = rel.firstIndex(where: { $0 <= 1e-10 }).map { $0 + 1 }
             return ConvergenceRun(depth: c.depth, width: c.width, batch: c.batch, pass: pass, residuals: s.residuals,
                                   relative: rel, iterations: s.iterations, converged: s.converged, seconds: s.seconds,
                                   iterationsTo1e10: k, levels: s.levels,
                                   stepsPerIterationOverDepth: steps / Double(max(s.iterations, 1)) / Double(c.depth),
+                                  kernelCallsPerIterationOverSerial: calls / Double(max(s.iterations, 1)) / serialCalls,
                                   statesOverFineStates: states / fineStates)
         }
-        return [make("forward", fStats, fSteps, fStates), make("adjoint", aStats, aSteps, aStates)]
+        return [make("forward", fStats, fSteps, fStates, fCalls, Double(c.depth)),
+                make("adjoint", aStats, aSteps, aStates, aCalls, 2 * Double(c.depth))]
     }
 }

@@ -25,6 +25,10 @@
  *  - Sizes of 0 are valid and do nothing (accumulators are left untouched).
  *  - Outputs must not overlap inputs unless stated.
  *  - Kernels allocate nothing, keep no state, do no I/O, and are thread-safe.
+ *    The AVX2 kernels pack operand panels into stack buffers (at most about
+ *    17 KiB of stack per call), see CKernels/avx2_template.h for the blocking.
+ *  - Results of the AVX2 and reference kernels agree to rounding (summation
+ *    order and FMA contraction differ), not bitwise.
  *  - Every kernel exists as `NAME_ref` (plain C, the oracle) and `NAME_avx2`
  *    (AVX2+FMA; call only when lp_cpu_supports_avx2_fma()), and as `NAME`,
  *    which calls the implementation chosen at run time (see lp_kernels_*).

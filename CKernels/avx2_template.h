@@ -13,26 +13,30 @@
  * 1. Micro-kernel (BLIS-style outer product, "MR × NV·VL"):
  *    MR rows of A × NV ymm vectors of batch columns held in MR·NV ymm
  *    accumulators; per k: NV vector loads of Bop, MR broadcasts of A, MR·NV
- *    FMAs. Doubles: 4 × 12 (4 rows × 3 ymm) = 12 accumulators + 3 operand
- *    registers + 1 broadcast = 16 ymm; floats: 4 × 24 the same way. Twelve
- *    independent FMA chains cover the 4-cycle FMA latency on 2 FMA pipes.
- *    The accumulators start from the bias (forward) and the epilogue —
- *    ReLU (compare + and), the residual FMA x + β·relu(z), or Λ⁺ + β·(WᵀG) —
- *    runs on the registers before the single store of each output tile.
+ *    FMAs. Doubles: 6 × 8 (6 rows × 2 ymm, as BLIS's Haswell dgemm) = 12
+ *    accumulators + 2 operand registers + 1 broadcast = 15 ymm; floats:
+ *    6 × 16 the same way. Twelve independent FMA chains cover the 4-cycle
+ *    FMA latency on 2 FMA pipes. (4 × 12 = 16 live ymm made clang shuffle
+ *    registers inside the loop: 2× slower.) The accumulators start from the
+ *    bias (forward) and the epilogue — ReLU (compare + and), the residual FMA
+ *    x + β·relu(z), or Λ⁺ + β·(WᵀG) — runs on the registers before the single
+ *    store of each output tile. The common case (one k-block, full panel) is
+ *    compiled once per epilogue mode with every flag constant.
  * 2. Blocking (Goto/BLIS loop order): k in blocks of KC (partial sums kept in
  *    the output between k-blocks; the epilogue runs after the last), rows in
  *    blocks of MC so the MC×KC slice of W stays in L2, batch in panels of
  *    NR = NV·VL columns. A Bop panel (KC × NR) is packed contiguous into a
- *    stack buffer (≤ 24 KiB, fits L1) when it is reused by many row blocks
+ *    stack buffer (16 KiB, fits L1) when it is reused by many row blocks
  *    or when it is a batch tail (zero-padded, so the k-loop never masks);
  *    G is always packed: it is formed on the fly, one KC × NR panel at a
  *    time, and never stored as a full matrix.
  * 3. Weight gradient dW += β·G Xᵀ and db += β·G1: a reduction along the
  *    batch. DR rows of G (formed into a DR × BC stack buffer, again never the
  *    full G) × DC rows of X, accumulated over batch vectors in DR·DC ymm
- *    registers (3 × 4 = 12, + 3 G + 1 X = 16 ymm), then reduced horizontally
- *    four at a time (hadd + cross-lane add) and added to dW once per chunk of
- *    BC samples. Rows of X are blocked by DK so the DK × BC slice stays in L2.
+ *    registers (doubles and floats: 6 × 2 = 12, + 2 X + 1 G = 15 ymm), then
+ *    reduced horizontally four at a time (hadd + cross-lane add) and added to
+ *    dW once per chunk of BC samples. Rows of X are blocked by DK so the
+ *    DK × BC slice stays in L2.
  * Tails: row tails use smaller MR/DR instances, column (batch) tails use
  * masked loads/stores (_mm256_maskload/maskstore) in the epilogue and the
  * zero-padded packed panel, dW tails use masked loads; any leading

@@ -1,6 +1,6 @@
 /* AVX2+FMA layer kernels in double precision (see avx2_template.h):
- * micro-kernel 4 rows × 12 doubles (3 ymm) in 12 ymm accumulators;
- * weight-gradient kernel 3 rows of G × 4 rows of X in 12 ymm accumulators. */
+ * micro-kernel 6 rows × 8 doubles (2 ymm) in 12 ymm accumulators;
+ * weight-gradient kernel 6 rows of G × 2 rows of X in 12 ymm accumulators. */
 #include <immintrin.h>
 #include "layerpar_kernels.h"
 
@@ -32,8 +32,8 @@
     } while (0)
 
 #define MR 6          /* rows of A per micro-tile                         */
-#define NV 2          /* ymm vectors of batch per micro-tile (12 doubles) */
-#define KC 256        /* k-block: packed panel KC × 12 doubles = 24 KiB   */
+#define NV 2          /* ymm vectors of batch per micro-tile (8 doubles) */
+#define KC 256        /* k-block: packed panel KC × 8 doubles = 16 KiB   */
 #define MC 256        /* row block: W slice MC × KC doubles = 512 KiB (L2) */
 #define PACK_MIN_M 64 /* pack X panels when more row blocks reuse them    */
 #define DR 6          /* rows of G per gradient tile                      */

@@ -38,7 +38,9 @@ public enum CoarseStep: String, CaseIterable, Sendable {
 }
 
 /// Mean parameters of layer intervals, computed on first use and dropped with ``reset()``
-/// (whenever the parameters may have changed).
+/// (before and after every solve, as the parameters may change in between). While a
+/// solve runs they hold `w² + w` doubles per coarse interval, ≈ `N/(m−1)` intervals:
+/// for width 16 and batch 64 about 0.09 of the memory of all fine states.
 final class IntervalAverages {
     let stack: HiddenStack
     private var cache: [Int: (Matrix<Double>, Vector<Double>)] = [:]

@@ -33,7 +33,7 @@ public final class ResNetForwardSolver {
     public func solve(input: Matrix<Double>, warmStart: Bool = false) throws -> MGRITStatistics {
         try problem.input.copy(from: input)
         problem.averages.reset()
-        defer { solver.releaseCoarseLevels() }
+        defer { solver.releaseCoarseLevels(); problem.averages.reset() }
         return try solver.solve(warmStart: warmStart)
     }
 
@@ -83,7 +83,7 @@ public final class ResNetAdjointSolver {
     public func solve(terminalAdjoint: Matrix<Double>?, gradient: HiddenGradient, warmStart: Bool = false) throws -> MGRITStatistics {
         if let t = terminalAdjoint { try problem.terminalAdjoint.copy(from: t) }
         problem.averages.reset()
-        defer { solver.releaseCoarseLevels() }
+        defer { solver.releaseCoarseLevels(); problem.averages.reset() }
         var stats = try solver.solve(warmStart: warmStart)
         problem.gradient = gradient
         defer { problem.gradient = nil }

@@ -28,9 +28,17 @@ public func cacheLineElements<Scalar: KernelScalar>(_: Scalar.Type) -> Int {
     64 / MemoryLayout<Scalar>.stride
 }
 
-/// `n` rounded up to a whole number of cache lines of `Scalar` (at least one line).
+/// The default leading dimension for rows of `n` elements: `n` rounded up to a
+/// whole number of cache lines (at least one line), plus one more line when
+/// the row stride would be a multiple of 1 KiB.
+///
+/// Why the extra line: with a stride of k·1 KiB, rows i, i+1, … of X, Y and Z
+/// map to only 64/(16k) of the 64 sets of a 32 KiB 8-way L1, so a kernel that
+/// walks one batch panel down all rows evicts its own lines. Measured on the
+/// AVX2 forward kernel at w = 16/32, B = 256: 39 → 44 and 44 → 49 GFLOP/s.
 @inlinable
 public func paddedLeadingDimension<Scalar: KernelScalar>(_ n: Int, _: Scalar.Type) -> Int {
     let line = cacheLineElements(Scalar.self)
-    return max(line, (n + line - 1) / line * line)
+    let lines = max(line, (n + line - 1) / line * line)
+    return (lines * MemoryLayout<Scalar>.stride) % 1024 == 0 ? lines + line : lines
 }

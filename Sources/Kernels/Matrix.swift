@@ -4,8 +4,10 @@
 /// A batch of B samples of width w is a w × B matrix (feature-major, batch
 /// contiguous), the layout of `layerpar_kernels.h`; a weight matrix is
 /// outputs × inputs. By default `ld` is `cols` rounded up to a whole cache
-/// line (8 doubles / 16 floats), so every row starts on a line boundary; the
-/// padding is zero-initialised and never read by any operation here.
+/// line (8 doubles / 16 floats), so every row starts on a line boundary, plus
+/// one line when the stride would be a multiple of 1 KiB (see
+/// ``paddedLeadingDimension(_:_:)``); the padding is zero-initialised and
+/// never read by any operation here.
 ///
 /// `Matrix` is a class: copies of a reference share the elements. ``clone()``
 /// makes a deep copy, ``columns(_:)`` and ``rows(_:)`` make *views* that share

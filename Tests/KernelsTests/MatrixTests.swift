@@ -8,6 +8,11 @@ import Kernels
         #expect(Matrix<Double>(rows: 3, cols: 9).ld == 16)
         #expect(Matrix<Float>(rows: 3, cols: 17).ld == 32)
         #expect(Matrix<Double>(rows: 3, cols: 5, ld: 5).ld == 5)
+        // Strides that are multiples of 1 KiB get one more line (L1 set aliasing).
+        #expect(Matrix<Double>(rows: 3, cols: 256).ld == 264)
+        #expect(Matrix<Double>(rows: 3, cols: 121).ld == 136)
+        #expect(Matrix<Float>(rows: 3, cols: 256).ld == 272)
+        #expect(Matrix<Double>(rows: 3, cols: 64).ld == 64)
         let m = Matrix<Double>(rows: 4, cols: 3)
         #expect(Int(bitPattern: m.baseAddress) % 64 == 0)
         #expect(Int(bitPattern: m.rows(1..<2).baseAddress) % 64 == 0)

@@ -150,6 +150,8 @@ public final class ResNetAdjointProblem: MGRITProblem {
     public let terminalAdjoint: Matrix<Double>
     /// Where fine steps accumulate gradients; nil during the solve itself.
     public var gradient: HiddenGradient? = nil
+    /// Stored pre-activations `zⁿ` by layer (see ``ResNetAdjointSolver``); nil: recompute.
+    var storedZ: [Int: Matrix<Double>]? = nil
     public var kernelCalls = 0
     public let coarseStep: CoarseStep
     let averages: IntervalAverages
@@ -198,11 +200,20 @@ public final class ResNetAdjointProblem: MGRITProblem {
             kernelCalls += 4
             return
         }
-        try LayerKernels.residualForward(beta: stack.beta, W: W, b: b, X: x, Y: yScratch, Z: zScratch)
+        // zⁿ = W xⁿ + b: stored (fine steps, and coarse C-point-layer steps, use layer n's own W, b)
+        // or recomputed into scratch by one forward call.
+        let z: Matrix<Double>
+        if let stored = storedZ?[n], level == 0 || coarseStep == .cPointLayer {
+            z = stored
+        } else {
+            try LayerKernels.residualForward(beta: stack.beta, W: W, b: b, X: x, Y: yScratch, Z: zScratch)
+            kernelCalls += 1
+            z = zScratch
+        }
         let g = level == 0 ? gradient : nil
-        try LayerKernels.residualAdjoint(beta: stack.beta * k, W: W, X: x, Z: zScratch,
+        try LayerKernels.residualAdjoint(beta: stack.beta * k, W: W, X: x, Z: z,
                                          lambdaNext: u, lambda: v, dW: g?.dW[n], db: g?.db[n])
-        kernelCalls += 2
+        kernelCalls += 1
     }
     public func sum(_ alpha: Double, _ x: State, _ beta: Double, _ y: State) { BatchOps.sum(alpha, x, beta, y) }
     public func copy(_ x: State, into y: State) { try! y.copy(from: x) }

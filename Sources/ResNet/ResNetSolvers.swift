@@ -64,10 +64,18 @@ public final class ResNetAdjointSolver {
     public let forward: ResNetForwardSolver
     public let problem: ResNetAdjointProblem
     public let solver: MGRITSolver<ResNetAdjointProblem>
+    public let storePreactivations: Bool
 
+    /// - Parameters:
+    ///   - storage: fine-level storage of the adjoint (default: C-points only).
+    ///   - storePreactivations: keep `zⁿ = Wⁿxⁿ + bⁿ` of every owned layer during a
+    ///     solve (computed once, `N` forward calls over all ranks) instead of recomputing
+    ///     it in every adjoint step: halves the kernel calls of the fine adjoint steps for
+    ///     `N` more states of memory (peak ≈ 2.9 N instead of 1.9 N states).
     public init(forward: ResNetForwardSolver, options: MGRITOptions, comm: any Communicator,
-                storage: MGRITStorage = .cPointsOnly) throws {
+                storage: MGRITStorage = .cPointsOnly, storePreactivations: Bool = false) throws {
         self.forward = forward
+        self.storePreactivations = storePreactivations
         var options = options
         options.storage = storage
         let fwd = forward.solver
@@ -83,7 +91,19 @@ public final class ResNetAdjointSolver {
     public func solve(terminalAdjoint: Matrix<Double>?, gradient: HiddenGradient, warmStart: Bool = false) throws -> MGRITStatistics {
         if let t = terminalAdjoint { try problem.terminalAdjoint.copy(from: t) }
         problem.averages.reset()
-        defer { solver.releaseCoarseLevels(); problem.averages.reset() }
+        defer { solver.releaseCoarseLevels(); problem.averages.reset(); problem.storedZ = nil }
+        if storePreactivations {
+            let stack = forward.stack, y = problem.makeState()
+            var zs: [Int: Matrix<Double>] = [:]
+            for n in forward.ownedRange where n < stack.depth {
+                let z = problem.makeState()
+                try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[n], b: stack.biases[n],
+                                                 X: forward.state(at: n)!, Y: y, Z: z)
+                zs[n] = z
+            }
+            problem.kernelCalls += zs.count
+            problem.storedZ = zs
+        }
         var stats = try solver.solve(warmStart: warmStart)
         problem.gradient = gradient
         defer { problem.gradient = nil }

@@ -31,6 +31,7 @@ struct Convergence: ParsableCommand {
     @Option(help: "CF sweeps of FCF relaxation.") var sweeps: Int = 1
     @Option(help: "Maximum number of levels.") var maxLevels: Int = 30
     @Option(help: "Coarse step over k layers: cPointLayer (the C-point's layer with kβ, the paper), intervalAverage (mean W, b of the k layers with kβ) or secondOrder (mean W, b, two-stage step exact to second order).") var coarseStep: CoarseStep = .cPointLayer
+    @Flag(help: "Adjoint keeps the pre-activations zⁿ (N more states) instead of recomputing them (one kernel call per step less).") var storePreactivations = false
     @Flag(help: "Skip relaxation on the first down-cycle (XBraid's skip): iteration 1 is a coarse-grid prediction and ‖r_1‖ is measured after it.") var skipFirstDown = false
     @Option(help: "Stop when ‖r_k‖/‖r_1‖ ≤ this.") var tol: Double = 1e-12
     @Option(help: "Maximum MGRIT iterations per pass.") var maxIter: Int = 30
@@ -93,7 +94,8 @@ struct Convergence: ParsableCommand {
             log("convergence: \(cases.count) networks, \(comm.size) rank(s), \(cycle)-cycle \(relax) m=\(cfactor) tol=\(tol)")
             for c in cases {
                 let r = try ConvergenceStudy.run(ConvergenceCase(depth: c.depth, width: c.width, batch: batch,
-                                                                 initRange: range, seed: seed), options: opts,
+                                                                 initRange: range, seed: seed, storePreactivations: storePreactivations),
+                                                options: opts,
                                                 coarseStep: coarseStep, comm: comm)
                 for x in r {
                     log("  depth \(x.depth) width \(x.width) \(x.pass): \(x.iterations) iterations, "
@@ -110,7 +112,7 @@ struct Convergence: ParsableCommand {
             let config: [String: String] = [
                 "batch": "\(batch)", "cfactor": "\(cfactor)", "cycle": cycle.rawValue, "relax": relax.rawValue,
                 "sweeps": "\(sweeps)", "max_levels": "\(maxLevels)", "tol": "\(tol)", "max_iter": "\(maxIter)",
-                "seed": "\(seed)", "init_range": initRange, "beta": "0.1", "coarse_step": coarseStep.rawValue, "skip_first_down": "\(skipFirstDown)",
+                "seed": "\(seed)", "init_range": initRange, "beta": "0.1", "coarse_step": coarseStep.rawValue, "skip_first_down": "\(skipFirstDown)", "store_preactivations": "\(storePreactivations)",
             ]
             if let json { try AtomicFile.writeJSON(Output(ranks: comm.size, configuration: config, runs: runs), to: json) }
             if let csv {

@@ -21,6 +21,8 @@ struct ConvergenceCase {
     var beta = 0.1
     var initRange: ClosedRange<Double>
     var seed: UInt64
+    /// Adjoint keeps zⁿ instead of recomputing it (``ResNetAdjointSolver/storePreactivations``).
+    var storePreactivations = false
 }
 
 /// Results of one pass (forward or adjoint) of one case.
@@ -85,15 +87,19 @@ enum ConvergenceStudy {
             try LayerKernels.denseAdjoint(activation: .identity, W: wClose, lambdaOut: pred, lambdaIn: l)
             lambdaN = l
         }
-        let adjoint = try ResNetAdjointSolver(forward: forward, options: options, comm: comm)
+        let adjoint = try ResNetAdjointSolver(forward: forward, options: options, comm: comm,
+                                              storePreactivations: c.storePreactivations)
         let gradient = HiddenGradient(like: stack)
         let aStats = try adjoint.solve(terminalAdjoint: lambdaN, gradient: gradient)
-        // Without the gradient sweep (2 calls per layer).
+        // Per layer: 2 calls (recomputed zⁿ), or 1 call plus the one-time zⁿ call when stored.
+        let serialAdjointCalls = Double(c.depth) * (c.storePreactivations ? 1 : 2)
+        // Without the gradient sweep and the one-time zⁿ computation.
         let aCalls = try comm.allreduceSum(Double(adjoint.problem.kernelCalls)) - 2 * Double(c.depth)
 
         let fineStates = Double(c.depth + 1)
         let fStates = try comm.allreduceSum(Double(fStats.statesAllocated))
-        let aStates = try comm.allreduceSum(Double(aStats.statesAllocated + forward.solver.stateCount))
+        let zStates = c.storePreactivations ? Double(c.depth) : 0
+        let aStates = try comm.allreduceSum(Double(aStats.statesAllocated + forward.solver.stateCount)) + zStates
         // The adjoint's statistics include the gradient sweep (depth steps); take it out of the per-iteration work.
         let fSteps = try comm.allreduceSum(Double(fStats.totalSteps))
         let aSteps = try comm.allreduceSum(Double(aStats.totalSteps)) - Double(c.depth)
@@ -109,6 +115,6 @@ enum ConvergenceStudy {
                                   statesOverFineStates: states / fineStates)
         }
         return [make("forward", fStats, fSteps, fStates, fCalls, Double(c.depth)),
-                make("adjoint", aStats, aSteps, aStates, aCalls, 2 * Double(c.depth))]
+                make("adjoint", aStats, aSteps, aStates, aCalls, serialAdjointCalls)]
     }
 }

@@ -8,6 +8,12 @@ private enum BatchOps {
         if b == 0 {
             try! y.copy(from: x)   // the old y must not matter, even a NaN in it
             if a != 1 { y.scale(a) }
+        } else if b == 1 {
+            // The solver's hot calls (u += g, g −= Φ(U), r = G − u) have b = 1: BLAS
+            // axpy. Matrix.sum is generic and, called from another module,
+            // unspecialised (element-wise witness calls, most of MGRIT's run time).
+            // For a = ±1 both compute round(y ± x): the results are bitwise the same.
+            try! y.axpy(a, x)
         } else {
             try! y.sum(a, x, b)
         }

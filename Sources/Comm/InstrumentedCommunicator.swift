@@ -52,6 +52,12 @@ public final class InstrumentedCommunicator: Communicator {
     public var phase: String = "all"
     /// Accumulated statistics by phase label.
     public private(set) var byPhase: [String: CommStatistics] = [:]
+    /// If set, point-to-point calls are recorded under `phaseOfTag(tag)` instead
+    /// of ``phase`` (a `waitAll` under the phase of its first request), so a
+    /// caller whose tags encode e.g. the MGRIT level gets a per-level split
+    /// without labelling anything.
+    public var phaseOfTag: ((Int) -> String)?
+    private var requestPhase: [Int: String] = [:]
 
     public init(_ base: any Communicator) { self.base = base }
 
@@ -66,26 +72,34 @@ public final class InstrumentedCommunicator: Communicator {
 
     public func isend(_ buffer: UnsafePointer<Double>, count: Int, to: Int, tag: Int) throws -> CommRequest {
         let t0 = monotonicSeconds()
+        let phase = phaseOfTag?(tag) ?? self.phase
         defer {
             byPhase[phase, default: CommStatistics()].postSeconds += monotonicSeconds() - t0
             byPhase[phase, default: CommStatistics()].sends += 1
             byPhase[phase, default: CommStatistics()].bytesSent += count * MemoryLayout<Double>.size
         }
-        return try base.isend(buffer, count: count, to: to, tag: tag)
+        let request = try base.isend(buffer, count: count, to: to, tag: tag)
+        if phaseOfTag != nil { requestPhase[request.handle] = phase }
+        return request
     }
 
     public func irecv(_ buffer: UnsafeMutablePointer<Double>, count: Int, from: Int, tag: Int) throws -> CommRequest {
         let t0 = monotonicSeconds()
+        let phase = phaseOfTag?(tag) ?? self.phase
         defer {
             byPhase[phase, default: CommStatistics()].postSeconds += monotonicSeconds() - t0
             byPhase[phase, default: CommStatistics()].receives += 1
             byPhase[phase, default: CommStatistics()].bytesReceived += count * MemoryLayout<Double>.size
         }
-        return try base.irecv(buffer, count: count, from: from, tag: tag)
+        let request = try base.irecv(buffer, count: count, from: from, tag: tag)
+        if phaseOfTag != nil { requestPhase[request.handle] = phase }
+        return request
     }
 
     public func waitAll(_ requests: inout [CommRequest]) throws {
         let t0 = monotonicSeconds()
+        let phase = requests.first.flatMap { requestPhase[$0.handle] } ?? self.phase
+        for r in requests { requestPhase[r.handle] = nil }
         defer {
             byPhase[phase, default: CommStatistics()].waitSeconds += monotonicSeconds() - t0
             byPhase[phase, default: CommStatistics()].waitCalls += 1

@@ -1,0 +1,321 @@
+import ArgumentParser
+import Comm
+import Foundation
+import MGRIT
+import Reports
+
+/// A performance model of one forward + adjoint MGRIT solve on P ranks.
+///
+/// Calibration (one rank, this machine): a one-rank solve of the same case gives
+/// the iterations (which do not depend on P: the solver is bitwise rank-count
+/// invariant) and, per level `l`, the compute time `C_l` of all its steps; the
+/// remainder `R` (gradient sweep, bookkeeping) is spread over the ranks.
+///
+/// On P ranks every level's work divides by the largest share of that level's
+/// points one rank owns (block distribution, as the solver does), except the
+/// coarsest level, which is solved by a sequential relay:
+///
+///     T(P) = Σ_{l<L} C_l·f_l(P) + C_L + R/P
+///          + Σ_{l≥1} V_l·(4·k_l·τ)  + V_L·(P_L − 1)·τ  + I·⌈log₂P⌉·(α + 8·n₁/β_bw)
+///
+/// with `f_l(P)` the largest owned fraction of level l, `τ = α + 8wB/β_bw` one
+/// boundary-state message, `V_l` the visits of level l (from the F-cycle's
+/// recursion, times the iterations I of both passes), `k_l = 1` if more than one
+/// rank owns points of level l, 4 message rounds per visit (three F-relaxations
+/// and the FAS right-hand side), `P_L` the ranks owning coarsest points, and one
+/// allreduce of the `n₁` C-point residuals per iteration. Level 0 has 2 rounds per
+/// iteration plus one per coarse correction. The serial pass is measured.
+struct MGRITCostModel: Codable {
+    var depth: Int
+    var width: Int
+    var batch: Int
+    var cfactor: Int
+    var points: [Int]
+    /// Compute seconds per level, forward + adjoint, one rank.
+    var levelSeconds: [Double]
+    var remainderSeconds: Double
+    var forwardIterations: Int
+    var adjointIterations: Int
+    var serialSeconds: Double
+
+    /// Largest fraction of level `l`'s points that one of `p` ranks owns.
+    func maxOwnedFraction(level l: Int, ranks p: Int) -> (fraction: Double, owners: Int) {
+        var stride = 1
+        for _ in 0 ..< l { stride *= cfactor }
+        let n = depth + 1
+        let base = n / p, extra = n % p
+        var best = 0, owners = 0
+        // Ranks differ only in size (base or base+1) and alignment: evaluate every
+        // rank for p ≤ 4096 (cheap), which is all the model is asked for.
+        for r in 0 ..< p {
+            let lo = r * base + min(r, extra), hi = lo + base + (r < extra ? 1 : 0)   // [lo, hi)
+            guard hi > lo else { continue }
+            let c = (hi - 1) / stride - (lo + stride - 1) / stride + 1
+            if c > 0 { owners += 1; best = max(best, c) }
+        }
+        return (Double(best) / Double(points[l]), owners)
+    }
+
+    /// Visits of each level in one F-cycle iteration (level 0 once).
+    var visitsPerIteration: [Int] {
+        let L = points.count - 1
+        var v = [Int](repeating: 0, count: points.count)
+        v[0] = 1
+        guard L >= 1 else { return v }
+        func vCycle(_ l: Int) { v[l] += 1; if l < L { vCycle(l + 1) } }
+        func fCycle(_ l: Int) {
+            v[l] += 1
+            guard l < L else { return }
+            fCycle(l + 1)
+            if l + 1 < L { vCycle(l + 1) }
+        }
+        fCycle(1)
+        return v
+    }
+
+    /// Predicted seconds on `p` ranks with message latency `alpha` (s) and
+    /// bandwidth `bw` (B/s); compute times scaled by `timeScale`.
+    func predict(ranks p: Int, alpha: Double, bw: Double, timeScale: Double = 1) -> Double {
+        let L = points.count - 1
+        let iters = Double(forwardIterations + adjointIterations)
+        let tau = alpha + Double(8 * width * batch) / bw
+        let visits = visitsPerIteration
+        var t = remainderSeconds * timeScale / Double(p)
+        for l in 0 ... L {
+            let (f, owners) = maxOwnedFraction(level: l, ranks: p)
+            if l == L && L > 0 {
+                t += levelSeconds[l] * timeScale
+                t += iters * Double(visits[l]) * Double(max(owners - 1, 0)) * tau
+            } else {
+                t += levelSeconds[l] * timeScale * f
+                let rounds = l == 0 ? 3.0 : 4.0
+                if owners > 1 { t += iters * Double(visits[l]) * rounds * tau }
+            }
+        }
+        if p > 1 {
+            let n1 = Double(points.count > 1 ? points[1] : 1)
+            t += iters * ceil(log2(Double(p))) * (alpha + 8 * n1 / bw)
+        }
+        return t
+    }
+}
+
+/// A set of machine parameters for the model.
+struct ModelMachine: Codable {
+    var name: String
+    var latencySeconds: Double
+    var bandwidthBytesPerSecond: Double
+    /// Multiplies this machine's measured compute times (clock ratio).
+    var timeScale: Double
+    var source: String
+}
+
+struct ModelCurve: Codable {
+    var machine: String
+    var kind: String
+    var depth: Int
+    var ranks: [Int]
+    var seconds: [Double]
+    var serialSeconds: Double
+    var speedup: [Double]
+    /// Smallest P with predicted speed-up ≥ 1 (nil: none in range).
+    var breakEvenRanks: Int?
+}
+
+struct ModelCheck: Codable {
+    var depth: Int
+    var ranks: Int
+    var measuredSeconds: Double
+    var predictedSeconds: Double
+    var relativeError: Double
+}
+
+struct ScalingModelOutput: Codable {
+    var command = "layerpar scaling model"
+    var version = LayerPar.version
+    var width: Int
+    var batch: Int
+    var tolerance: Double
+    var machines: [ModelMachine]
+    var calibrations: [MGRITCostModel]
+    var curves: [ModelCurve]
+    var checks: [ModelCheck]
+    var notes: [String]
+}
+
+struct ScalingModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Performance model of MGRIT's cycle: predicted strong and weak scaling here and on the paper's cluster.",
+        discussion: """
+            Calibrates on one rank (iterations and compute time per level of one forward + adjoint solve, \
+            the layer-serial time), measures ping-pong latency/bandwidth with `mpirun -np 2 layerpar comm-selftest` \
+            (or takes --latency-us/--bandwidth-gbs), and predicts T(P) and S(P) for --depths (strong) and for \
+            --weak-ranks × --layers-per-rank (weak), for this machine and for the paper's cluster \
+            (2 × Xeon E5-2630 v4 at 2.2 GHz per node; InfiniBand-class latency as a parameter). \
+            With --measured FILE (from scaling strong/weak --json) it states the model's error on the measured points \
+            (P ≤ cores only) and plots model beside measurement.
+            Example: layerpar scaling model --measured strong.json --json model.json --plot model.png
+            """)
+
+    @Option(help: "Depths for strong scaling (paper: 20,320,5120).") var depths: String = "20,320,5120"
+    @Option(help: "Rank counts for weak scaling (paper: 80…1280).") var weakRanks: String = "80,160,320,640,1280"
+    @Option(help: "Layers per rank for weak scaling (paper: 4).") var layersPerRank: Int = 4
+    @Option(help: "Largest rank count of the strong-scaling predictions.") var maxRanks: Int = 2048
+    @Option(help: "Width.") var width: Int = 16
+    @Option(help: "Batch size.") var batch: Int = 64
+    @Option(help: "Absolute residual tolerance (paper: 1e-8).") var tol: Double = 1e-8
+    @Option(help: "This machine's message latency in µs (default: measured by ping-pong).") var latencyUs: Double?
+    @Option(help: "This machine's bandwidth in GB/s (default: measured by ping-pong).") var bandwidthGbs: Double?
+    @Option(help: "Paper cluster: message latency in µs (InfiniBand-class).") var clusterLatencyUs: Double = 1.5
+    @Option(help: "Paper cluster: bandwidth in GB/s (FDR InfiniBand ≈ 6).") var clusterBandwidthGbs: Double = 6
+    @Option(help: "Paper cluster: compute-time factor relative to this machine (default: this clock / 2.2 GHz, same work per cycle assumed).") var clusterTimeScale: Double?
+    @Option(help: "Measured scaling results (JSON of scaling strong|weak) to check the model against; comma-separated.") var measured: String?
+    @Option(help: "Write the model as JSON here.") var json: String?
+    @Option(help: "Write the predicted curves as CSV here.") var csv: String?
+    @Option(help: "Plot model (and --measured) to this PNG; needs --json.") var plot: String?
+
+    func list(_ s: String, _ name: String) throws -> [Int] {
+        let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) >= 1 }) else { throw ValidationError("--\(name) '\(s)' must be positive integers") }
+        return v.map { $0! }
+    }
+
+    func validate() throws {
+        _ = try list(depths, "depths")
+        _ = try list(weakRanks, "weak-ranks")
+        guard layersPerRank >= 1, maxRanks >= 1, width >= 1, batch >= 1, tol > 0 else {
+            throw ValidationError("--layers-per-rank, --max-ranks, --width, --batch must be ≥ 1 and --tol > 0")
+        }
+        if plot != nil && json == nil { throw ValidationError("--plot needs --json") }
+        if Launch.underMPILauncher(ProcessInfo.processInfo.environment) {
+            throw ValidationError("start `layerpar scaling model` without mpirun (it runs its ping-pong under mpirun itself)")
+        }
+    }
+
+    /// Clock of this machine in GHz from /proc/cpuinfo (nil if unknown).
+    static func clockGHz() -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("cpu MHz") {
+            if let v = line.split(separator: ":").last.flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }) { return v / 1000 }
+        }
+        return nil
+    }
+
+    func calibrate(depth: Int) throws -> MGRITCostModel {
+        FileHandle.standardError.write(Data("scaling model: calibrating depth \(depth) on one rank…\n".utf8))
+        let c = ScalingCase(depth: depth, width: width, batch: batch)
+        let m = try ScalingRun.measure(c, tolerance: tol, maxIterations: 50, repeats: 3, world: SerialCommunicator())
+        let level = m.levels.map(\.computeSeconds)
+        return MGRITCostModel(depth: depth, width: width, batch: batch, cfactor: 4, points: m.levels.map(\.points),
+                              levelSeconds: level, remainderSeconds: max(m.seconds - level.reduce(0, +), 0),
+                              forwardIterations: m.forwardIterations, adjointIterations: m.adjointIterations,
+                              serialSeconds: try timeLayerSerial(c, repeats: 5))
+    }
+
+    func run() throws {
+        var notes: [String] = []
+        // Ping-pong on this machine.
+        var alpha = latencyUs.map { $0 * 1e-6 }, bw = bandwidthGbs.map { $0 * 1e9 }
+        var source = "given"
+        if alpha == nil || bw == nil {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("layerpar-pingpong-\(getpid()).json")
+            defer { try? FileManager.default.removeItem(at: file) }
+            try ScalingLauncher.run(ranks: 2, arguments: ["comm-selftest", "--repetitions", "500", "--output", file.path], timeout: 120)
+            let r = try JSONDecoder().decode(CommSelfTest.Report.self, from: Data(contentsOf: file))
+            alpha = alpha ?? r.pingPong?.latencySeconds
+            bw = bw ?? r.pingPong?.bandwidthBytesPerSecond
+            source = "ping-pong, mpirun -np 2 layerpar comm-selftest"
+        }
+        let clock = Self.clockGHz()
+        let scale = clusterTimeScale ?? (clock.map { $0 / 2.2 } ?? 1)
+        let machines = [
+            ModelMachine(name: "this machine", latencySeconds: alpha!, bandwidthBytesPerSecond: bw!, timeScale: 1, source: source),
+            ModelMachine(name: "paper cluster (2x E5-2630 v4, 2.2 GHz)", latencySeconds: clusterLatencyUs * 1e-6,
+                         bandwidthBytesPerSecond: clusterBandwidthGbs * 1e9, timeScale: scale,
+                         source: clusterTimeScale != nil ? "given" : "compute × (this clock \(clock.map { String(format: "%.2f", $0) } ?? "?") GHz / 2.2 GHz)"),
+        ]
+        let strongDepths = try list(depths, "depths")
+        let weak = try list(weakRanks, "weak-ranks")
+        var calibrations: [Int: MGRITCostModel] = [:]
+        for d in Set(strongDepths + weak.map { $0 * layersPerRank }).sorted() { calibrations[d] = try calibrate(depth: d) }
+
+        var curves: [ModelCurve] = []
+        for machine in machines {
+            for d in strongDepths {
+                let model = calibrations[d]!
+                var ranks: [Int] = []
+                var p = 1
+                while p <= min(maxRanks, d + 1) { ranks.append(p); p *= 2 }
+                let t = ranks.map { model.predict(ranks: $0, alpha: machine.latencySeconds, bw: machine.bandwidthBytesPerSecond, timeScale: machine.timeScale) }
+                let serial = model.serialSeconds * machine.timeScale
+                let s = t.map { serial / $0 }
+                curves.append(ModelCurve(machine: machine.name, kind: "strong", depth: d, ranks: ranks, seconds: t,
+                                         serialSeconds: serial, speedup: s, breakEvenRanks: zip(ranks, s).first { $0.1 >= 1 }?.0))
+            }
+            let t = weak.map { p in calibrations[p * layersPerRank]!.predict(ranks: p, alpha: machine.latencySeconds, bw: machine.bandwidthBytesPerSecond, timeScale: machine.timeScale) }
+            let serial = weak.map { calibrations[$0 * layersPerRank]!.serialSeconds * machine.timeScale }
+            curves.append(ModelCurve(machine: machine.name, kind: "weak", depth: layersPerRank, ranks: weak, seconds: t,
+                                     serialSeconds: serial.last ?? 0, speedup: zip(serial, t).map { $0 / $1 }, breakEvenRanks: nil))
+        }
+
+        // Check against measurements (P ≤ cores only).
+        var checks: [ModelCheck] = []
+        if let measured {
+            for path in measured.split(separator: ",").map(String.init) {
+                let out = try JSONDecoder().decode(ScalingStudyOutput.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+                for pt in out.points where !pt.measurement.oversubscribed {
+                    let m = pt.measurement
+                    let model = try calibrations[m.depth] ?? calibrate(depth: m.depth)
+                    calibrations[m.depth] = model
+                    let pred = model.predict(ranks: m.ranks, alpha: alpha!, bw: bw!)
+                    checks.append(ModelCheck(depth: m.depth, ranks: m.ranks, measuredSeconds: m.seconds,
+                                             predictedSeconds: pred, relativeError: (pred - m.seconds) / m.seconds))
+                }
+            }
+        }
+        notes.append("Iterations per pass are measured on one rank and hold for every P (the solver is rank-count invariant).")
+        notes.append("Compute per level is this machine's one-rank time; the cluster's is scaled by \(String(format: "%.3f", scale)).")
+
+        print("MGRIT performance model: width \(width), batch \(batch), tolerance \(tol) (F-cycle, FCF, m = 4)")
+        for m in machines {
+            print(String(format: "  %@: latency %.2f µs, bandwidth %.2f GB/s, compute × %.3f (%@)", m.name,
+                         m.latencySeconds * 1e6, m.bandwidthBytesPerSecond / 1e9, m.timeScale, m.source))
+        }
+        for (d, c) in calibrations.sorted(by: { $0.key < $1.key }) {
+            print(String(format: "  depth %5d: iterations %d/%d, levels %d, one-rank MGRIT %.4f s, serial %.5f s (work ratio %.1f)",
+                         d, c.forwardIterations, c.adjointIterations, c.points.count,
+                         c.levelSeconds.reduce(0, +) + c.remainderSeconds, c.serialSeconds,
+                         (c.levelSeconds.reduce(0, +) + c.remainderSeconds) / c.serialSeconds))
+        }
+        for curve in curves {
+            if curve.kind == "strong" {
+                let cells = zip(curve.ranks, curve.speedup).map { String(format: "%d:%.2f", $0.0, $0.1) }.joined(separator: " ")
+                print("  strong \(curve.machine), depth \(curve.depth): S(P) \(cells); break-even P = \(curve.breakEvenRanks.map(String.init) ?? "none ≤ \(curve.ranks.last!)")")
+            } else {
+                let cells = zip(curve.ranks, curve.seconds).map { String(format: "%d:%.4fs", $0.0, $0.1) }.joined(separator: " ")
+                print("  weak \(curve.machine), \(layersPerRank) layers/rank: T(P) \(cells)")
+            }
+        }
+        for c in checks {
+            print(String(format: "  check depth %d P=%d: measured %.4f s, model %.4f s, error %+.1f%%",
+                         c.depth, c.ranks, c.measuredSeconds, c.predictedSeconds, 100 * c.relativeError))
+        }
+        let out = ScalingModelOutput(width: width, batch: batch, tolerance: tol, machines: machines,
+                                     calibrations: calibrations.sorted { $0.key < $1.key }.map(\.value),
+                                     curves: curves, checks: checks, notes: notes)
+        if let json { try AtomicFile.writeJSON(out, to: json) }
+        if let csv {
+            var t = CSVTable(columns: ["machine", "kind", "depth_or_layers_per_rank", "ranks", "seconds", "speedup"])
+            for c in curves { for i in c.ranks.indices {
+                try t.append([.text(c.machine), .text(c.kind), .int(c.depth), .int(c.ranks[i]), .double(c.seconds[i]), .double(c.speedup[i])])
+            } }
+            try t.write(to: csv)
+        }
+        if let plot, let json {
+            var args = ["--model", json, "--out", plot]
+            if let measured { args += ["--measured"] + measured.split(separator: ",").map(String.init) }
+            try Plot.run(script: "tools/plots/scaling.py", arguments: args)
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import ArgumentParser
+import Comm
+import Foundation
+import Kernels
+import MGRIT
+import Reports
+import ResNet
+
+/// Time split of one MGRIT level, over a forward plus an adjoint solve, in seconds.
+struct LevelSplit: Codable {
+    var level: Int
+    var points: Int
+    /// Mean over ranks: time on this level outside the communicator (kernels, axpys).
+    var computeSeconds: Double
+    /// Mean over ranks: time posting isend/irecv on this level.
+    var postSeconds: Double
+    /// Mean over ranks: time blocked in waitAll on this level (neighbour not ready yet, or transfer).
+    var waitSeconds: Double
+    /// Max over ranks of the time spent on this level (including waits).
+    var maxSeconds: Double
+    /// Max over ranks of the problem steps on this level.
+    var maxSteps: Int
+}
+
+/// One timed configuration on P ranks (written by `layerpar scaling run`).
+struct ScalingMeasurement: Codable {
+    var ranks: Int
+    var depth: Int
+    var width: Int
+    var batch: Int
+    var tolerance: Double
+    /// More ranks than cores: times are not meaningful (correctness only).
+    var oversubscribed: Bool
+    var cores: Int
+    /// Forward + adjoint solve (with the gradient sweep), slowest rank, each repeat.
+    var secondsPerRepeat: [Double]
+    /// Median of ``secondsPerRepeat``.
+    var seconds: Double
+    var forwardSeconds: Double
+    var adjointSeconds: Double
+    var forwardIterations: Int
+    var adjointIterations: Int
+    /// Per level, medians' repeat (the repeat whose total is the median).
+    var levels: [LevelSplit]
+    /// Mean over ranks: residual-norm allreduces.
+    var reduceSeconds: Double
+    /// Max over ranks of (wait seconds / solve seconds).
+    var waitFraction: Double
+    /// Max over ranks of ((post + wait) seconds / solve seconds).
+    var communicationFraction: Double
+}
+
+/// `layerpar scaling run` (hidden): times one configuration on the ranks it runs
+/// with; `scaling strong|weak` start it under `mpirun -np P` and collect its JSON.
+struct ScalingRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Time forward + adjoint MGRIT of one configuration on this job's ranks (started by scaling strong|weak).",
+        shouldDisplay: false)
+
+    @Option(help: "Hidden layers.") var depth: Int
+    @Option(help: "Width.") var width: Int = 16
+    @Option(help: "Batch size.") var batch: Int = 64
+    @Option(help: "Absolute residual tolerance of both passes (paper: 1e-8).") var tol: Double = 1e-8
+    @Option(help: "Maximum MGRIT iterations per pass.") var maxIter: Int = 50
+    @Option(help: "Timed repeats (after one warm-up).") var repeats: Int = 5
+    @Option(help: "Write the measurement as JSON here (rank 0).") var output: String
+
+    func validate() throws {
+        guard depth >= 1, width >= 1, batch >= 1, repeats >= 1, maxIter >= 1, tol > 0 else {
+            throw ValidationError("--depth, --width, --batch, --repeats, --max-iter must be ≥ 1 and --tol > 0")
+        }
+    }
+
+    func run() throws {
+        try withWorld { world in
+            let m = try Self.measure(ScalingCase(depth: depth, width: width, batch: batch), tolerance: tol,
+                                     maxIterations: maxIter, repeats: repeats, world: world)
+            if world.isRoot { try AtomicFile.writeJSON(m, to: output) }
+        }
+    }
+
+    static func measure(_ c: ScalingCase, tolerance: Double, maxIterations: Int, repeats: Int,
+                        world: any Communicator) throws -> ScalingMeasurement {
+        let comm = InstrumentedCommunicator(world)
+        // MGRITSolver tags its messages `level·4 + kind` (MGRITSolver.tag): the
+        // level is tag / 4. Allreduces (the residual norm) stay under `phase`.
+        comm.phaseOfTag = { "level \($0 / 4)" }
+        comm.phase = "norm"
+        let stack = try c.makeStack()
+        let (x0, lN) = c.makeBoundaryData()
+        let options = paperOptions(tolerance: tolerance, maxIterations: maxIterations)
+        let forward = try ResNetForwardSolver(stack: stack, batch: c.batch, options: options, comm: comm)
+        let adjoint = try ResNetAdjointSolver(forward: forward, options: options, comm: comm)
+        let gradient = HiddenGradient(like: stack)
+        let levelCount = forward.solver.levelCount
+        let points = forward.solver.pointsPerLevel
+
+        struct Repeat { var total, fwd, adj: Double; var fIt, aIt: Int; var levelSeconds: [Double]; var stats: [String: CommStatistics]; var steps: [Int] }
+        var runs: [Repeat] = []
+        for rep in 0 ... repeats {   // repeat 0 is the warm-up
+            gradient.zero()
+            comm.reset()
+            try world.barrier()
+            let t0 = monotonicSeconds()
+            let f = try forward.solve(input: x0)
+            let t1 = monotonicSeconds()
+            let a = try adjoint.solve(terminalAdjoint: forward.output != nil ? lN : nil, gradient: gradient)
+            let t2 = monotonicSeconds()
+            guard rep > 0 else { continue }
+            let levelSeconds = (0 ..< levelCount).map { f.secondsPerLevel[$0] + a.secondsPerLevel[$0] }
+            let steps = (0 ..< levelCount).map { f.stepsPerLevel[$0] + a.stepsPerLevel[$0] }
+            runs.append(Repeat(total: t2 - t0, fwd: t1 - t0, adj: t2 - t1, fIt: f.iterations, aIt: a.iterations,
+                               levelSeconds: levelSeconds, stats: comm.byPhase, steps: steps))
+        }
+        // Slowest rank per repeat.
+        let totals = try world.allreduceMax(runs.map(\.total))
+        let order = totals.indices.sorted { totals[$0] < totals[$1] }
+        let median = order[order.count / 2]
+        let r = runs[median]
+        let p = Double(world.size)
+        // Per level: [compute, post, wait, seconds] summed over ranks, and maxima.
+        var local: [Double] = []
+        for l in 0 ..< levelCount {
+            let s = r.stats["level \(l)"] ?? CommStatistics()
+            local += [r.levelSeconds[l] - s.postSeconds - s.waitSeconds, s.postSeconds, s.waitSeconds]
+        }
+        let norm = r.stats["norm"] ?? CommStatistics()
+        local.append(norm.reduceSeconds)
+        let sums = try world.allreduceSum(local)
+        let wait = r.stats.values.reduce(0) { $0 + $1.waitSeconds }
+        let post = r.stats.values.reduce(0) { $0 + $1.postSeconds }
+        let maxima = try world.allreduceMax(r.levelSeconds + r.steps.map(Double.init)
+                                            + [wait / r.total, (wait + post + norm.reduceSeconds) / r.total, r.fwd, r.adj])
+        let levels = (0 ..< levelCount).map { l in
+            LevelSplit(level: l, points: points[l], computeSeconds: sums[3 * l] / p, postSeconds: sums[3 * l + 1] / p,
+                       waitSeconds: sums[3 * l + 2] / p, maxSeconds: maxima[l], maxSteps: Int(maxima[levelCount + l]))
+        }
+        let k = 2 * levelCount
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        return ScalingMeasurement(ranks: world.size, depth: c.depth, width: c.width, batch: c.batch, tolerance: tolerance,
+                                  oversubscribed: world.size > cores, cores: cores,
+                                  secondsPerRepeat: totals, seconds: totals[median],
+                                  forwardSeconds: maxima[k + 2], adjointSeconds: maxima[k + 3],
+                                  forwardIterations: r.fIt, adjointIterations: r.aIt, levels: levels,
+                                  reduceSeconds: sums[3 * levelCount] / p,
+                                  waitFraction: maxima[k], communicationFraction: maxima[k + 1])
+    }
+}
+
+/// The layer-serial baseline: forward keeping states and pre-activations, then
+/// backward with them (one fused kernel call per layer and pass — the fastest
+/// serial order). Median seconds of `repeats` after one warm-up.
+func timeLayerSerial(_ c: ScalingCase, repeats: Int) throws -> Double {
+    let stack = try c.makeStack()
+    let (x0, lN) = c.makeBoundaryData()
+    let gradient = HiddenGradient(like: stack)
+    var times: [Double] = []
+    for rep in 0 ... repeats {
+        gradient.zero()
+        let t0 = monotonicSeconds()
+        let (states, zs) = try LayerSerial.forward(stack, input: x0, storePreactivations: true)
+        _ = try LayerSerial.backward(stack, states: states, preactivations: zs, terminalAdjoint: lN, gradient: gradient)
+        if rep > 0 { times.append(monotonicSeconds() - t0) }
+    }
+    return times.sorted()[times.count / 2]
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+
+/// `layerpar scaling strong|weak|model` end to end, on tiny cases (a few seconds).
+@Suite("Scaling commands", .serialized)
+struct ScalingCommandTests {
+    struct Measurement: Decodable {
+        var ranks: Int, depth: Int, oversubscribed: Bool, cores: Int
+        var seconds: Double, forwardIterations: Int, adjointIterations: Int, waitFraction: Double
+        struct Level: Decodable { var level: Int; var points: Int; var computeSeconds: Double; var waitSeconds: Double; var maxSteps: Int }
+        var levels: [Level]
+    }
+    struct Point: Decodable { var measurement: Measurement; var serialSeconds: Double; var speedup: Double; var efficiency: Double }
+    struct Study: Decodable { var kind: String; var note: String; var points: [Point] }
+
+    @Test("strong and weak studies launch mpirun per rank count and report consistent points")
+    func studies() throws {
+        let dir = try MPIRun.scratchDirectory("scaling")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let strong = dir.appendingPathComponent("strong.json").path, csv = dir.appendingPathComponent("strong.csv").path
+        let r1 = try MPIRun.layerpar(["scaling", "strong", "--depths", "16", "--ranks", "1,2,3", "--repeats", "1",
+                                      "--batch", "8", "--json", strong, "--csv", csv], ranks: nil, timeout: 120)
+        #expect(r1.succeeded, "\(r1.transcript)")
+        let s = try JSONDecoder().decode(Study.self, from: Data(contentsOf: URL(fileURLWithPath: strong)))
+        #expect(s.kind == "strong" && s.points.map(\.measurement.ranks) == [1, 2, 3])
+        for p in s.points {
+            let m = p.measurement
+            #expect(m.depth == 16 && m.seconds > 0 && p.serialSeconds > 0)
+            #expect(abs(p.speedup - p.serialSeconds / m.seconds) <= 1e-12 * p.speedup)
+            #expect(abs(p.efficiency - p.speedup / Double(m.ranks)) <= 1e-12 * p.speedup)
+            #expect(m.oversubscribed == (m.ranks > m.cores))
+            // Rank-count invariance shows in the iteration counts, and the levels are the solver's.
+            #expect(m.forwardIterations == s.points[0].measurement.forwardIterations)
+            #expect(m.adjointIterations == s.points[0].measurement.adjointIterations)
+            #expect(m.levels.first?.points == 17)
+            #expect(m.waitFraction >= 0 && m.waitFraction <= 1)
+        }
+        #expect(s.points[0].measurement.levels.allSatisfy { $0.waitSeconds == 0 })   // one rank never waits
+        #expect(s.note.contains("oversubscribed"))
+        #expect(r1.stdout.contains("speed-up"))
+        let text = try String(contentsOfFile: csv, encoding: .utf8)
+        #expect(text.hasPrefix("kind,depth,ranks,oversubscribed,") && text.split(separator: "\n").count == 4)
+
+        let weak = dir.appendingPathComponent("weak.json").path
+        let r2 = try MPIRun.layerpar(["scaling", "weak", "--layers-per-rank", "4", "--ranks", "1,2", "--repeats", "1",
+                                      "--batch", "8", "--json", weak], ranks: nil, timeout: 120)
+        #expect(r2.succeeded, "\(r2.transcript)")
+        let w = try JSONDecoder().decode(Study.self, from: Data(contentsOf: URL(fileURLWithPath: weak)))
+        #expect(w.points.map(\.measurement.depth) == [4, 8])
+    }
+
+    @Test("scaling strong refuses to run under mpirun (it launches mpirun itself)")
+    func refusesUnderMPI() throws {
+        let r = try MPIRun.layerpar(["scaling", "strong", "--depths", "8", "--ranks", "1"], ranks: 1, timeout: 60)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("without mpirun"), "\(r.transcript)")
+    }
+
+    struct Model: Decodable {
+        struct Calibration: Decodable { var depth: Int; var levelSeconds: [Double]; var remainderSeconds: Double; var serialSeconds: Double }
+        struct Curve: Decodable { var machine: String; var kind: String; var depth: Int; var ranks: [Int]; var seconds: [Double]; var speedup: [Double]; var serialSeconds: Double; var breakEvenRanks: Int? }
+        var calibrations: [Calibration]
+        var curves: [Curve]
+    }
+
+    @Test("the model's one-rank prediction is its calibration; more ranks add messages, divide work")
+    func model() throws {
+        let dir = try MPIRun.scratchDirectory("model")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let json = dir.appendingPathComponent("model.json").path
+        let r = try MPIRun.layerpar(["scaling", "model", "--depths", "64", "--weak-ranks", "2,4", "--layers-per-rank", "4",
+                                     "--batch", "8", "--max-ranks", "16", "--latency-us", "2", "--bandwidth-gbs", "5",
+                                     "--cluster-time-scale", "1", "--json", json], ranks: nil, timeout: 120)
+        #expect(r.succeeded, "\(r.transcript)")
+        let m = try JSONDecoder().decode(Model.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        let cal = try #require(m.calibrations.first { $0.depth == 64 })
+        let strong = m.curves.filter { $0.kind == "strong" && $0.depth == 64 }
+        #expect(strong.count == 2)
+        for c in strong {
+            #expect(c.ranks == [1, 2, 4, 8, 16])
+            let oneRank = cal.levelSeconds.reduce(0, +) + cal.remainderSeconds
+            #expect(abs(c.seconds[0] - oneRank) <= 1e-12 * oneRank)   // no messages on one rank
+            #expect(abs(c.serialSeconds - cal.serialSeconds) <= 1e-12 * cal.serialSeconds)
+            for (t, s) in zip(c.seconds, c.speedup) { #expect(abs(s - c.serialSeconds / t) <= 1e-12 * s) }
+            if let p = c.breakEvenRanks, let i = c.ranks.firstIndex(of: p) {
+                #expect(c.speedup[i] >= 1 && c.speedup[..<i].allSatisfy { $0 < 1 })
+            }
+        }
+        // Lower latency (cluster 1.5 µs vs 2 µs here, same compute) cannot be slower.
+        #expect(zip(strong[1].seconds, strong[0].seconds).allSatisfy { $0 <= $1 * (1 + 1e-12) })
+        #expect(m.curves.contains { $0.kind == "weak" && $0.ranks == [2, 4] })
+    }
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Scaling plots like the paper's Figure 2: (a) strong-scaling speed-up S(P) per depth,
+(b) weak-scaling time against rank count, measured points (from `layerpar scaling
+strong|weak --json`) beside the performance model (`layerpar scaling model --json`).
+
+usage: scaling.py [--model MODEL.json] [--measured RUN.json ...] --out FIG.png
+Oversubscribed measurements (P > cores) are drawn hollow: correctness only, not scaling data.
+"""
+import argparse
+import json
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model")
+    ap.add_argument("--measured", nargs="*", default=[])
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    model = json.load(open(a.model)) if a.model else None
+    runs = [json.load(open(p)) for p in a.measured]
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    colors = {}
+
+    def color(key):
+        if key not in colors:
+            colors[key] = "C%d" % len(colors)
+        return colors[key]
+
+    if model:
+        for c in model["curves"]:
+            style = "-" if c["machine"].startswith("paper") else "--"
+            if c["kind"] == "strong":
+                ax1.plot(c["ranks"], c["speedup"], style, color=color(c["depth"]),
+                         label="model D=%d, %s" % (c["depth"], "cluster" if style == "-" else "this machine"))
+            else:
+                ax2.plot(c["ranks"], c["seconds"], style, color="k",
+                         label="model MGRIT, %s" % ("cluster" if style == "-" else "this machine"))
+    for run in runs:
+        by_depth = {}
+        for p in run["points"]:
+            m = p["measurement"]
+            key = m["depth"] if run["kind"] == "strong" else "weak"
+            by_depth.setdefault(key, []).append((m["ranks"], p["speedup"], m["seconds"], m["oversubscribed"], p["serialSeconds"]))
+        for key, pts in by_depth.items():
+            pts.sort()
+            ax = ax1 if run["kind"] == "strong" else ax2
+            for r, s, t, over, ser in pts:
+                y = s if run["kind"] == "strong" else t
+                c = color(key) if run["kind"] == "strong" else "C3"
+                ax.plot([r], [y], "o", color=c, markerfacecolor="none" if over else c)
+            ys = [p[1] if run["kind"] == "strong" else p[2] for p in pts]
+            ax.plot([p[0] for p in pts], ys, ":", color=color(key) if run["kind"] == "strong" else "C3",
+                    label="measured %s" % ("D=%d" % key if run["kind"] == "strong" else "MGRIT"))
+            if run["kind"] == "weak":
+                ax2.plot([p[0] for p in pts], [p[4] for p in pts], "s:", color="C0", label="measured layer-serial (1 CPU)")
+    ax1.axhline(1.0, color="b", lw=1.5)
+    ax1.set_xscale("log", base=2)
+    ax1.set_yscale("log")
+    ax1.set_xlabel("ranks P")
+    ax1.set_ylabel("speed-up S = T_serial / T_MGRIT(P)")
+    ax1.set_title("(a) strong scaling (width 16)")
+    ax1.legend(fontsize=7)
+    ax2.set_xscale("log", base=2)
+    ax2.set_yscale("log")
+    ax2.set_xlabel("ranks P (depth = layers per rank × P)")
+    ax2.set_ylabel("seconds, one forward + one backward")
+    ax2.set_title("(b) weak scaling")
+    ax2.legend(fontsize=7)
+    fig.text(0.5, 0.01, "hollow markers: oversubscribed (P > cores), correctness only", ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(a.out, dpi=130)
+
+
+if __name__ == "__main__":
+    main()

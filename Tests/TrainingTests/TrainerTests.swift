@@ -85,6 +85,31 @@ struct TrainerTests {
         #expect(second.parameters == full.parameters)
     }
 
+    @Test("Layer-parallel training on 2 MPI ranks gives the 1-rank history (and, tight, the serial one)")
+    func twoRanks() throws {
+        let base = tempDir("ranks")
+        let common = ["train", "--task", "f2", "--train-samples", "200", "--validation-samples", "50", "--depth", "12",
+                      "--width", "8", "--batch-size", "16", "--iterations", "6", "--eval-every", "3", "--seed", "5",
+                      "--tol-forward", "1e-13", "--tol-backward", "1e-13", "--max-forward-iterations", "40",
+                      "--max-backward-iterations", "40"]
+        let one = runLayerpar(common + ["--mode", "parallel", "--out", base + "/one"])
+        #expect(one.status == 0, "\(one.stderr)")
+        let two = runLayerpar(common + ["--mode", "parallel", "--out", base + "/two"], ranks: 2)
+        #expect(two.status == 0, "\(two.stderr)")
+        let serial = runLayerpar(common + ["--mode", "serial", "--out", base + "/serial"])
+        #expect(serial.status == 0, "\(serial.stderr)")
+        func batchLosses(_ d: String) throws -> [Double] {
+            try String(contentsOfFile: d + "/history.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+                .map { Double($0.split(separator: ",", omittingEmptySubsequences: false)[2])! }
+        }
+        let a = try batchLosses(base + "/one"), b = try batchLosses(base + "/two"), c = try batchLosses(base + "/serial")
+        #expect(a.count == 7 && b.count == 7 && c.count == 7)
+        #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-12 * abs($0) })
+        #expect(zip(a, c).allSatisfy { abs($0 - $1) <= 1e-8 * abs($0) })
+        let summary = try String(contentsOfFile: base + "/two/summary.json", encoding: .utf8)
+        #expect(summary.contains("\"ranks\" : 2"))
+    }
+
     @Test("A NaN loss stops with a message naming the step; the last good checkpoint survives")
     func nanStops() throws {
         let dir = tempDir("nan")
@@ -183,11 +208,22 @@ func layerparPath() -> String {
     return Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("layerpar").path
 }
 
-/// Runs `layerpar ARGS` and returns its exit status and standard error.
-func runLayerpar(_ args: [String]) -> (status: Int32, stderr: String, stdout: String) {
+/// Runs `layerpar ARGS` (under `mpirun -np ranks` if given) and returns its exit status and
+/// standard error; a run longer than `timeout` seconds is killed and reported as status -2.
+func runLayerpar(_ args: [String], ranks: Int? = nil, timeout: Double = 120) -> (status: Int32, stderr: String, stdout: String) {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: layerparPath())
-    p.arguments = args
+    if let ranks {
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["mpirun", "--oversubscribe", "--allow-run-as-root", "-np", String(ranks), layerparPath()] + args
+    } else {
+        p.executableURL = URL(fileURLWithPath: layerparPath())
+        p.arguments = args
+    }
+    // A child must not believe it belongs to an MPI job the test process might be part of.
+    p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") && !$0.key.hasPrefix("PMI_") }
+    let deadline = DispatchTime.now() + timeout
+    p.terminationHandler = nil
+    DispatchQueue.global().asyncAfter(deadline: deadline) { [p] in if p.isRunning { p.terminate() } }
     let err = Pipe(), out = Pipe()
     p.standardError = err
     p.standardOutput = out

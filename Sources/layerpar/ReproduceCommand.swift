@@ -209,7 +209,7 @@ struct Reproduce: ParsableCommand {
                   let q = aggs.first(where: { $0.task == task && $0.mode == "parallel" }) else { continue }
             let p = Self.paper.first { $0.task == task }!
             if let ts = Self.med(s.secondsToReference), let tp = Self.med(q.secondsToReference) {
-                md += "\nSpeed-up \(task) (median seconds): ours \(String(format: "%.2f", ts / tp))×, paper \(String(format: "%.1f", p.secondsSerial / p.secondsParallel))×.\n"
+                md += "\nSpeed-up \(task) (median seconds): ours \(String(format: "%.3g", ts / tp))×, paper \(String(format: "%.1f", p.secondsSerial / p.secondsParallel))×.\n"
             }
         }
         md += "\n## Table 3: optimiser iterations to the reference loss\n\n| task | reference | paper parallel | paper serial | paper ratio | ours parallel | ours serial | ours ratio (medians) | plateau end parallel | plateau end serial |\n|---|---|---|---|---|---|---|---|---|---|\n"
@@ -228,7 +228,7 @@ struct Reproduce: ParsableCommand {
         if !failed.isEmpty {
             md += "\n## Runs that failed\n\n" + failed.map { "- \($0.name): \($0.error!)" }.joined(separator: "\n") + "\n"
         }
-        md += "\nFigures: fig3-f1.png, fig3-f2.png (loss vs training time), fig4-f1.png, fig4-f2.png (loss vs iteration), first seed.\n"
+        md += "\nFigures: fig3-TASK.png (loss vs training time), fig4-TASK.png (loss vs iteration), first seed of each task run.\n"
         try AtomicFile.write(md, to: out + "/tables.md")
         struct Tables: Codable { var paper: [PaperRow]; var ours: [Aggregate]; var runs: [Run] }
         try AtomicFile.writeJSON(Tables(paper: Self.paper, ours: aggs, runs: runs), to: out + "/tables.json")

@@ -171,6 +171,8 @@ struct ScalingModelCommand: ParsableCommand {
     @Option(help: "Paper cluster: bandwidth in GB/s (FDR InfiniBand ≈ 6).") var clusterBandwidthGbs: Double = 6
     @Option(help: "Paper cluster: compute-time factor relative to this machine (default: this clock / 2.2 GHz, same work per cycle assumed).") var clusterTimeScale: Double?
     @Option(help: "Measured scaling results (JSON of scaling strong|weak) to check the model against; comma-separated.") var measured: String?
+    @Flag(inversion: .prefixedNo, help: "Calibrate with adjoint MGRIT keeping the pre-activations (as scaling strong|weak do by default).")
+    var storePreactivations = true
     @Option(help: "Write the model as JSON here.") var json: String?
     @Option(help: "Write the predicted curves as CSV here.") var csv: String?
     @Option(help: "Plot model (and --measured) to this PNG; needs --json.") var plot: String?
@@ -205,7 +207,8 @@ struct ScalingModelCommand: ParsableCommand {
     func calibrate(depth: Int) throws -> MGRITCostModel {
         FileHandle.standardError.write(Data("scaling model: calibrating depth \(depth) on one rank…\n".utf8))
         let c = ScalingCase(depth: depth, width: width, batch: batch)
-        let m = try ScalingRun.measure(c, tolerance: tol, maxIterations: 50, repeats: 3, world: SerialCommunicator())
+        let m = try ScalingRun.measure(c, tolerance: tol, maxIterations: 50, repeats: 3,
+                                        storePreactivations: storePreactivations, world: SerialCommunicator())
         let level = m.levels.map(\.computeSeconds)
         return MGRITCostModel(depth: depth, width: width, batch: batch, cfactor: 4, points: m.levels.map(\.points),
                               levelSeconds: level, remainderSeconds: max(m.seconds - level.reduce(0, +), 0),

@@ -10,8 +10,10 @@ struct ScalingStudyOptions: ParsableArguments {
     @Option(help: "Batch size: samples per state.") var batch: Int = 64
     @Option(help: "Absolute ℓ² residual tolerance of the forward and adjoint solves (paper's f1 pair: 1e-8, 1e-8).") var tol: Double = 1e-8
     @Option(help: "Maximum MGRIT iterations per pass.") var maxIter: Int = 50
-    @Option(help: "Timed repeats per configuration (median reported; one warm-up before).") var repeats: Int = 5
+    @Option(help: "Timed repeats per configuration (the fastest is reported; one warm-up before).") var repeats: Int = 7
     @Option(help: "Seconds before a run of one configuration is killed and reported as failed.") var timeout: Double = 900
+    @Flag(inversion: .prefixedNo, help: "Adjoint MGRIT keeps the pre-activations zⁿ, as the layer-serial baseline does (--no-store-preactivations: recompute them in every adjoint step).")
+    var storePreactivations = true
     @Option(help: "Write results as JSON here.") var json: String?
     @Option(help: "Write one row per configuration as CSV here.") var csv: String?
     @Option(help: "Plot (matplotlib) to this PNG; needs --json.") var plot: String?
@@ -115,7 +117,8 @@ enum ScalingLauncher {
         defer { try? FileManager.default.removeItem(at: file) }
         try run(ranks: ranks, arguments: ["scaling", "run", "--depth", String(depth), "--width", String(o.width),
                                           "--batch", String(o.batch), "--tol", String(o.tol), "--max-iter", String(o.maxIter),
-                                          "--repeats", String(o.repeats), "--output", file.path], timeout: o.timeout)
+                                          "--repeats", String(o.repeats), "--output", file.path,
+                                          o.storePreactivations ? "--store-preactivations" : "--no-store-preactivations"], timeout: o.timeout)
         return try JSONDecoder().decode(ScalingMeasurement.self, from: Data(contentsOf: file))
     }
 }
@@ -137,7 +140,7 @@ enum ScalingStudy {
             points.append(ScalingPoint(measurement: m, serialSeconds: serial[d]!, speedup: s, efficiency: s / Double(p)))
         }
         let note = "This machine has \(cores) cores: runs with P ≤ \(cores) are real measurements; runs with P > \(cores) are oversubscribed and check correctness only — their times are not scaling data."
-        print("\(kind) scaling, width \(o.width), batch \(o.batch), tolerance \(o.tol) (F-cycle, FCF, m = 4)")
+        print("\(kind) scaling, width \(o.width), batch \(o.batch), tolerance \(o.tol) (F-cycle, FCF, m = 4; adjoint \(o.storePreactivations ? "keeps" : "recomputes") pre-activations)")
         print(" depth  ranks  T_serial[s]  T_MGRIT[s]  speed-up  effic.  it f/b   wait%  comm%")
         for pt in points {
             let m = pt.measurement

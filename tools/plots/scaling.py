@@ -40,6 +40,9 @@ def main():
             else:
                 ax2.plot(c["ranks"], c["seconds"], style, color="k",
                          label="model MGRIT, %s" % ("cluster" if style == "-" else "this machine"))
+                # Layer-serial time of the same depths (speed-up × MGRIT time), 1 CPU.
+                ax2.plot(c["ranks"], [s * t for s, t in zip(c["speedup"], c["seconds"])], style, color="C0",
+                         label="layer-serial (1 CPU), %s" % ("cluster" if style == "-" else "this machine"))
     for run in runs:
         by_depth = {}
         for p in run["points"]:

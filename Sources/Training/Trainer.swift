@@ -41,6 +41,8 @@ public struct RunSummary: Codable, Sendable {
     public var resumedFromStep: Int?
     /// Hardware summary from hwloc (packages, cores, PUs, NUMA nodes, CPU model), if available.
     public var topology: String?
+    /// Each rank's placement with `--bind`, as read back from the OS (rank order); nil without it.
+    public var rankBindings: [String]?
 }
 
 public struct PhaseTimes: Codable, Sendable {
@@ -76,6 +78,8 @@ public final class Trainer {
     public var version = "unknown"
     public var kernelsDescription = "default"
     public var topologySummary: String?
+    /// Bindings of all ranks for the summary (set by the caller with `--bind`).
+    public var rankBindings: [String]?
 
     public private(set) var parameters: [Double]
     public private(set) var optimizer: OptimizerState
@@ -270,7 +274,7 @@ public final class Trainer {
                                        total: (timing.forward + timing.backward + timing.update) / n),
             meanForwardMGRITIterations: par ? Double(steps.map(\.forwardIterations).reduce(0, +)) / Double(steps.count) : nil,
             meanBackwardMGRITIterations: par ? Double(steps.map(\.backwardIterations).reduce(0, +)) / Double(steps.count) : nil,
-            resumedFromStep: resumedFrom, topology: topologySummary)
+            resumedFromStep: resumedFrom, topology: topologySummary, rankBindings: rankBindings)
     }
 
     public static let historyColumns = ["iteration", "seconds", "batch_loss", "train_loss", "validation_loss",

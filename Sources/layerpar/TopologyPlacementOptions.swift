@@ -1,4 +1,5 @@
 import ArgumentParser
+import Comm
 import Topology
 
 /// Placement options shared by the commands that run ranks (`train`, `scaling`):
@@ -20,5 +21,28 @@ struct PlacementOptions: ParsableArguments {
         let pus = try MachineTopology.load(.thisMachine).pus.count
         return try RunPlacement.bindRank(rank, of: ranks, policy: placement, source: .thisMachine,
                                          oversubscribe: ranks > pus)
+    }
+}
+
+/// One line describing a rank's binding as read back from the OS, for run summaries.
+func describe(_ s: RankBindingSummary) -> String {
+    let bound = s.binding.boundPUs.map { $0.map(String.init).joined(separator: ",") } ?? "not bound"
+    let cpu = s.binding.currentCPU.map { " running on CPU \($0)," } ?? ""
+    let node = s.memoryNode.map { "memory on NUMA node \($0)" } ?? "memory not bound"
+    return "rank \(s.rank): requested PUs \(s.binding.requestedPUs.map(String.init).joined(separator: ",")), bound to PUs \(bound),\(cpu) \(node)"
+}
+
+/// Gathers one line of text from every rank, in rank order, on every rank.
+/// Uses only the Communicator's sum reduction: each rank writes its UTF-8 bytes
+/// into its own row of a ranks × maxLength table of zeros, and the sum is the table.
+func gatherLines(_ line: String, comm: any Communicator) throws -> [String] {
+    let bytes = Array(line.utf8)
+    let width = Int(try comm.allreduceMax(Double(bytes.count)))
+    var table = [Double](repeating: 0, count: comm.size * width)
+    for (i, b) in bytes.enumerated() { table[comm.rank * width + i] = Double(b) }
+    let all = try comm.allreduceSum(table)
+    return (0..<comm.size).map { r in
+        let row = all[(r * width)..<((r + 1) * width)].map { UInt8($0) }.filter { $0 != 0 }
+        return String(decoding: row, as: UTF8.self)
     }
 }

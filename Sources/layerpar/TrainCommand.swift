@@ -57,6 +57,8 @@ struct Train: ParsableCommand {
     @Option(help: "Noise experiment: add uniform [-c, c] noise to each hidden layer's adjoint (serial mode).") var noiseBackward: Double = 0
 
     @Option(help: "Output directory.") var out: String
+
+    @OptionGroup(title: "Placement") var placement: PlacementOptions
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
     @Option(help: "Random seed (data, initial weights, batches, noise).") var seed: UInt64 = 1
     @Option(help: "Evaluate full training and validation losses every k steps.") var evalEvery: Int = 25
@@ -118,6 +120,9 @@ struct Train: ParsableCommand {
                 trainer.version = LayerPar.version
                 trainer.kernelsDescription = KernelFamily.active.rawValue
                 trainer.topologySummary = topologySummary()
+                if let binding = try placement.apply(rank: comm.rank, ranks: comm.size) {
+                    trainer.rankBindings = try gatherLines(describe(binding), comm: comm)
+                }
                 let summary = try trainer.run()
                 if comm.rank == 0 {
                     let files = ["history.csv", "summary.json", "loss.png"].map { "\(out)/\($0)" }

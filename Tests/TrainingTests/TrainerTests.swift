@@ -110,6 +110,23 @@ struct TrainerTests {
         #expect(summary.contains("\"ranks\" : 2"))
     }
 
+    @Test("--bind on 2 MPI ranks records each rank's binding, read back from the OS, in the summary")
+    func bindRecordsEachRank() throws {
+        let dir = tempDir("bind")
+        let run = runLayerpar(["train", "--task", "f2", "--train-samples", "100", "--validation-samples", "20",
+                               "--depth", "4", "--width", "8", "--batch-size", "16", "--iterations", "2",
+                               "--mode", "parallel", "--bind", "--out", dir], ranks: 2)
+        #expect(run.status == 0, "\(run.stderr)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))
+        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        let lines = try #require(json?["rankBindings"] as? [String])
+        #expect(lines.count == 2)
+        for (r, line) in lines.enumerated() {
+            #expect(line.hasPrefix("rank \(r): "), "\(line)")
+            #expect(line.contains("bound to PUs") && !line.contains("not bound"), "\(line)")
+        }
+    }
+
     @Test("A NaN loss stops with a message naming the step; the last good checkpoint survives")
     func nanStops() throws {
         let dir = tempDir("nan")

@@ -1,4 +1,5 @@
 import CKernels
+import Kernels
 import Foundation
 
 /// The two residual-layer kernels the benchmark times.
@@ -105,7 +106,7 @@ final class BenchKernelCase<T: BenchScalar> {
         self.vzeroupper = vzeroupper
         let line = 64 / MemoryLayout<T>.stride
         ldw = (width + line - 1) / line * line
-        ld = (batch + line - 1) / line * line
+        ld = paddedLeadingDimension(batch, T.self)   // the layout Kernels allocates: no 1 KiB strides aliasing in L1
         ldxt = ldw
         W = BenchBuffer(width * ldw)
         b = BenchBuffer(width)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CKernels
+import Kernels
 import COpenBLAS
 import CXSMM
 
@@ -19,7 +20,7 @@ enum BenchPrecision: String, CaseIterable, ExpressibleByArgument, Codable, Senda
 /// so the timing code is written once.
 ///
 /// All matrices follow layerpar_kernels.h: row-major, batch contiguous.
-protocol BenchScalar: BinaryFloatingPoint {
+protocol BenchScalar: KernelScalar {
     static var precision: BenchPrecision { get }
 
     /// lp_resnet_fwd_*: `reference` calls `_ref`, otherwise the dispatching kernel.

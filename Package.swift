@@ -64,8 +64,9 @@ let package = Package(
         // MARK: tests
         .testTarget(name: "SmokeTests", dependencies: ["COpenBLAS", "CMPI", "CHwloc", "CNuma"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"]),
-        .testTarget(name: "MGRITTests", dependencies: ["MGRIT", "Comm"]),
-        .testTarget(name: "ResNetTests", dependencies: ["ResNet", "MGRIT", "Kernels", "Comm"]),
+        .target(name: "_TestSupport", dependencies: ["Comm"], path: "Tests/_TestSupport"),
+        .testTarget(name: "MGRITTests", dependencies: ["MGRIT", "Comm", "_TestSupport"]),
+        .testTarget(name: "ResNetTests", dependencies: ["_TestSupport", "ResNet", "MGRIT", "Kernels", "Comm"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "layerpar"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "Reports", "layerpar"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "layerpar"]),

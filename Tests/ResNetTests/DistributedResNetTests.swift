@@ -1,4 +1,5 @@
 import Comm
+import _TestSupport
 import Kernels
 import MGRIT
 import ResNet

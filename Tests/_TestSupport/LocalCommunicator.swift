@@ -1,4 +1,4 @@
-// A copy of Tests/MGRITTests/LocalCommunicator.swift (test targets cannot share sources).
+// Test support shared by the MGRIT and ResNet test targets (not a product).
 import Comm
 import Foundation
 
@@ -7,7 +7,7 @@ import Foundation
 /// mailbox at `isend`), receives block in `waitAll` until their message is
 /// there, reductions add contributions in rank order. Enough to run the
 /// distributed MGRIT cycle on several ranks without MPI.
-final class LocalGroup: @unchecked Sendable {
+public final class LocalGroup: @unchecked Sendable {
     struct Key: Hashable { let from: Int, to: Int, tag: Int }
     let size: Int
     let cond = NSCondition()
@@ -74,7 +74,7 @@ final class LocalGroup: @unchecked Sendable {
 
     /// Runs `body(comm)` on `size` threads and returns the results in rank order;
     /// rethrows the first error of any rank.
-    static func run<R>(size: Int, _ body: @escaping (LocalCommunicator) throws -> R) throws -> [R] {
+    public static func run<R>(size: Int, _ body: @escaping (LocalCommunicator) throws -> R) throws -> [R] {
         let group = LocalGroup(size: size)
         let box = ResultBox<R>(size)
         let lock = NSLock()
@@ -107,10 +107,10 @@ final class LocalGroup: @unchecked Sendable {
     }
 }
 
-final class LocalCommunicator: Communicator {
-    let rank: Int
+public final class LocalCommunicator: Communicator {
+    public let rank: Int
     let group: LocalGroup
-    var size: Int { group.size }
+    public var size: Int { group.size }
     private var receives: [Int: (UnsafeMutablePointer<Double>, Int, LocalGroup.Key)] = [:]
     private var next = 0
 
@@ -119,21 +119,21 @@ final class LocalCommunicator: Communicator {
         self.group = group
     }
 
-    func isend(_ buffer: UnsafePointer<Double>, count: Int, to: Int, tag: Int) throws -> CommRequest {
+    public func isend(_ buffer: UnsafePointer<Double>, count: Int, to: Int, tag: Int) throws -> CommRequest {
         guard (0 ..< size).contains(to), to != rank else { throw CommError(call: "isend", message: "bad destination \(to)") }
         group.post(.init(from: rank, to: to, tag: tag), Array(UnsafeBufferPointer(start: buffer, count: count)))
         next += 1
         return CommRequest(handle: next)
     }
 
-    func irecv(_ buffer: UnsafeMutablePointer<Double>, count: Int, from: Int, tag: Int) throws -> CommRequest {
+    public func irecv(_ buffer: UnsafeMutablePointer<Double>, count: Int, from: Int, tag: Int) throws -> CommRequest {
         guard (0 ..< size).contains(from), from != rank else { throw CommError(call: "irecv", message: "bad source \(from)") }
         next += 1
         receives[next] = (buffer, count, .init(from: from, to: rank, tag: tag))
         return CommRequest(handle: next)
     }
 
-    func waitAll(_ requests: inout [CommRequest]) throws {
+    public func waitAll(_ requests: inout [CommRequest]) throws {
         for r in requests {
             guard let (buffer, count, key) = receives.removeValue(forKey: r.handle) else { continue }   // a send
             let data = try group.take(key)
@@ -143,13 +143,13 @@ final class LocalCommunicator: Communicator {
         requests.removeAll()
     }
 
-    func allreduceSum(_ values: [Double]) throws -> [Double] {
+    public func allreduceSum(_ values: [Double]) throws -> [Double] {
         try group.reduce(rank: rank, values) { zip($0, $1).map { $0 + $1 } }
     }
 
-    func allreduceMax(_ values: [Double]) throws -> [Double] {
+    public func allreduceMax(_ values: [Double]) throws -> [Double] {
         try group.reduce(rank: rank, values) { zip($0, $1).map { Swift.max($0, $1) } }
     }
 
-    func barrier() throws { _ = try allreduceSum([]) }
+    public func barrier() throws { _ = try allreduceSum([]) }
 }

@@ -1,20 +1,12 @@
+import ResNet
+
 /// Seeded random numbers of our own, so a run with the same seed produces the
 /// same data, batches, initial weights and noise on every machine and Swift
 /// version (the standard library's generators promise neither).
 ///
-/// `SplitMix64` (Steele, Lea, Flood 2014) expands a 64-bit seed; it seeds
+/// `SplitMix64` (Steele, Lea, Flood 2014; the ResNet module's stream) expands a 64-bit seed; it seeds
 /// ``Xoshiro256StarStar`` (Blackman, Vigna 2018), the generator we draw from.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public private(set) var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+public typealias SplitMix64 = SplitMix64Stream
 
 /// xoshiro256** with a 256-bit state; `init(seed:stream:)` derives independent
 /// streams (data, validation data, initial weights, batch order of each epoch,

@@ -1,5 +1,6 @@
 import CKernels
 import Kernels
+import ResNet
 import Foundation
 
 /// The two residual-layer kernels the benchmark times.
@@ -53,26 +54,11 @@ final class BenchBuffer<T: BenchScalar> {
     var const: UnsafePointer<T> { UnsafePointer(pointer) }
 
     /// Fills with uniform values in [-scale, scale] from a fixed-seed generator.
-    func fillRandom(scale: T, generator: inout BenchRandom) {
-        for i in 0..<count { pointer[i] = T(generator.nextUnit() * 2 - 1) * scale }
+    func fillRandom(scale: T, generator: inout SplitMix64Stream) {
+        for i in 0..<count { pointer[i] = T(generator.uniform(-1...1)) * scale }
     }
 
     func zero() { pointer.update(repeating: 0, count: count) }
-}
-
-/// A small deterministic generator (SplitMix64), so runs are reproducible.
-struct BenchRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D1_049B_B133_111E
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
 }
 
 /// All buffers of one benchmark shape (width w, batch B) and the runners of
@@ -119,7 +105,7 @@ final class BenchKernelCase<T: BenchScalar> {
         db = BenchBuffer(width)
         G = BenchBuffer(width * ld)
         Xt = BenchBuffer(batch * ldxt)
-        var rng = BenchRandom(seed: seed)
+        var rng = SplitMix64Stream(seed: seed)
         // W scaled by 1/√w keeps W·X of order one, so about half of the
         // pre-activations are positive and ReLU's mask is not trivial.
         W.fillRandom(scale: T(1 / Double(width).squareRoot()), generator: &rng)

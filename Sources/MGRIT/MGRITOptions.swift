@@ -32,6 +32,21 @@ public enum MGRITStorage: String, CaseIterable, Sendable {
     case cPointsOnly
 }
 
+/// When the solver measures the fine residual norm, which costs a global
+/// reduction (`allreduceSum`) on every rank.
+public enum MGRITResidualCheck: String, CaseIterable, Sendable {
+    /// After every iteration's relaxation: the tolerances can stop the solve.
+    case everyIteration
+    /// Only in the last of exactly `maxIterations` iterations: one reduction per
+    /// solve, and ``MGRITStatistics/residuals`` holds that one norm.
+    case lastIteration
+    /// Never: exactly `maxIterations` iterations with no global reduction at all;
+    /// the residual is not even computed locally, and `residuals` stays empty.
+    /// NaN or Inf in a state is then not detected by the solver (with the other
+    /// cases it throws ``MGRITError/nonFinite(_:)``): the caller checks its outputs.
+    case never
+}
+
 /// Configuration of an MGRIT solve. ``validate()`` throws on a bad value.
 public struct MGRITOptions: Sendable, Equatable {
     /// Coarsening factor `m ≥ 2` between consecutive levels (the paper: 4).
@@ -56,11 +71,15 @@ public struct MGRITOptions: Sendable, Equatable {
     public var maxIterations: Int = 30
     /// Fine-level storage.
     public var storage: MGRITStorage = .allPoints
+    /// When the residual norm (a global reduction) is measured. Anything but
+    /// ``MGRITResidualCheck/everyIteration`` runs a fixed `maxIterations`
+    /// iterations and allows no tolerance.
+    public var residualCheck: MGRITResidualCheck = .everyIteration
 
     public init(coarsening: Int = 4, maxLevels: Int = 30, minCoarseSize: Int = 2, cycle: MGRITCycle = .F,
                 relaxation: MGRITRelaxation = .FCF, sweeps: Int = 1, skipFirstDown: Bool = false,
                 absoluteTolerance: Double? = nil, relativeTolerance: Double? = nil, maxIterations: Int = 30,
-                storage: MGRITStorage = .allPoints) {
+                storage: MGRITStorage = .allPoints, residualCheck: MGRITResidualCheck = .everyIteration) {
         self.coarsening = coarsening
         self.maxLevels = maxLevels
         self.minCoarseSize = minCoarseSize
@@ -72,6 +91,18 @@ public struct MGRITOptions: Sendable, Equatable {
         self.relativeTolerance = relativeTolerance
         self.maxIterations = maxIterations
         self.storage = storage
+        self.residualCheck = residualCheck
+    }
+
+    /// Exactly `iterations` iterations without any residual reduction
+    /// (``MGRITResidualCheck/never``) or with one in the last iteration.
+    public func fixedIterations(_ iterations: Int, measureLast: Bool = false) -> MGRITOptions {
+        var o = self
+        o.maxIterations = iterations
+        o.absoluteTolerance = nil
+        o.relativeTolerance = nil
+        o.residualCheck = measureLast ? .lastIteration : .never
+        return o
     }
 
     /// Throws ``MGRITError/invalidOption(_:)`` naming the first bad field.
@@ -86,6 +117,9 @@ public struct MGRITOptions: Sendable, Equatable {
         }
         if let t = relativeTolerance, !(t > 0 && t.isFinite) {
             throw MGRITError.invalidOption("relative tolerance must be a positive finite number, got \(t)")
+        }
+        if residualCheck != .everyIteration && (absoluteTolerance != nil || relativeTolerance != nil) {
+            throw MGRITError.invalidOption("a tolerance needs the residual measured in every iteration, but residualCheck is \(residualCheck.rawValue) (fixed iteration count)")
         }
     }
 }

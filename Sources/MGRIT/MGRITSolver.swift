@@ -31,7 +31,8 @@ import Comm
 /// next rank that owns points there (after every F-relaxation, in the
 /// restriction, and in the coarsest solve), with receives posted first and waited
 /// for as late as possible, into buffers the solver owns for its lifetime, and
-/// (2) one `allreduceSum` per iteration for the residual norm. F-relaxation
+/// (2) one `allreduceSum` per iteration for the residual norm (none, or one per
+/// solve, with a fixed iteration count: ``MGRITOptions/residualCheck``). F-relaxation
 /// computes the rank's last interval first and sends its last point at once, so
 /// the right neighbour's wait overlaps the middle intervals. The coarsest level is
 /// solved by a *sequential relay*: each rank waits for its left neighbour's last
@@ -288,15 +289,21 @@ public final class MGRITSolver<P: MGRITProblem> {
                     continue
                 }
                 try relax(levels[0])
-                let r = try restrict(levels[0], measure: true)!
-                guard r.isFinite else {
-                    throw MGRITError.nonFinite("fine residual norm is \(r) at iteration \(k) (NaN/Inf in a state, or divergence)")
+                let measure = switch options.residualCheck {
+                case .everyIteration: true
+                case .lastIteration: k == options.maxIterations
+                case .never: false
                 }
-                stats.residuals.append(r)
-                if firstResidual == nil { firstResidual = r }
-                if let t = options.absoluteTolerance, r <= t { stats.converged = true }
-                if let t = options.relativeTolerance, let r1 = firstResidual, r <= t * r1 { stats.converged = true }
-                if stats.converged { break }   // the state after relaxation is consistent
+                if let r = try restrict(levels[0], measure: measure) {
+                    guard r.isFinite else {
+                        throw MGRITError.nonFinite("fine residual norm is \(r) at iteration \(k) (NaN/Inf in a state, or divergence)")
+                    }
+                    stats.residuals.append(r)
+                    if firstResidual == nil { firstResidual = r }
+                    if let t = options.absoluteTolerance, r <= t { stats.converged = true }
+                    if let t = options.relativeTolerance, let r1 = firstResidual, r <= t * r1 { stats.converged = true }
+                    if stats.converged { break }   // the state after relaxation is consistent
+                }
                 try restrictRHS(levels[1])
                 switch options.cycle {
                 case .V: try vCycle(1)

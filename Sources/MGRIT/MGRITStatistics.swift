@@ -5,11 +5,13 @@ public struct MGRITStatistics: Sendable, Equatable {
     /// after that iteration's relaxation and before its coarse-grid correction.
     /// Entry `k−1` is the paper's `‖r_k‖`. (With ``MGRITOptions/skipFirstDown``
     /// the first iteration measures nothing.) A one-level hierarchy is a direct
-    /// sequential solve and reports `[0]`.
+    /// sequential solve and reports `[0]`. With a fixed iteration count
+    /// (``MGRITOptions/residualCheck``) it holds the last iteration's norm or nothing.
     public var residuals: [Double] = []
     /// Iterations (cycles) begun: the last one stops at its residual check when converged.
     public var iterations: Int = 0
-    /// Whether a tolerance was met (false: stopped at ``MGRITOptions/maxIterations``).
+    /// Whether a tolerance was met (false: stopped at ``MGRITOptions/maxIterations``,
+    /// always the case with a fixed iteration count).
     public var converged: Bool = false
     /// Number of levels of the hierarchy.
     public var levels: Int = 0

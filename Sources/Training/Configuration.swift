@@ -35,6 +35,8 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     public var targetLoss: Double?
     public var timeLimit: Double?
     /// Layer-parallel: stop MGRIT when the ℓ² residual norm is below these, or after the caps.
+    /// A tolerance of 0 runs exactly the cap's iterations, measuring (one global
+    /// reduction) only the last one's residual.
     public var tolForward: Double
     public var tolBackward: Double
     public var maxForwardIterations: Int

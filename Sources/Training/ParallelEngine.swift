@@ -35,10 +35,13 @@ public final class ParallelEngine: GradientEngine {
         workspace = NetworkWorkspace(shape: shape, capacity: batchSize)
         stack = try HiddenStack(width: shape.width, depth: shape.depth, beta: shape.beta)
         hiddenGradient = HiddenGradient(like: stack)
-        let fo = MGRITOptions(coarsening: config.coarsening, maxLevels: config.maxLevels,
-                              absoluteTolerance: config.tolForward, maxIterations: config.maxForwardIterations)
-        let bo = MGRITOptions(coarsening: config.coarsening, maxLevels: config.maxLevels,
-                              absoluteTolerance: config.tolBackward, maxIterations: config.maxBackwardIterations)
+        func options(tolerance: Double, iterations: Int) -> MGRITOptions {
+            let o = MGRITOptions(coarsening: config.coarsening, maxLevels: config.maxLevels,
+                                 absoluteTolerance: tolerance, maxIterations: iterations)
+            return tolerance == 0 ? o.fixedIterations(iterations, measureLast: true) : o
+        }
+        let fo = options(tolerance: config.tolForward, iterations: config.maxForwardIterations)
+        let bo = options(tolerance: config.tolBackward, iterations: config.maxBackwardIterations)
         forwardSolver = try ResNetForwardSolver(stack: stack, batch: batchSize, options: fo, comm: comm)
         adjointSolver = try ResNetAdjointSolver(forward: forwardSolver, options: bo, comm: comm)
         input = Matrix(rows: shape.width, cols: batchSize)

@@ -46,8 +46,8 @@ struct Train: ParsableCommand {
     @Option(help: "Stop when the full training loss (evaluated every --eval-every steps) is at most this.") var targetLoss: Double?
     @Option(help: "Stop after this many seconds of training time.") var timeLimit: Double?
 
-    @Option(help: "Forward MGRIT tolerance on the ℓ² residual norm (default: 1e-8 for f1, 1e-4 otherwise).") var tolForward: Double?
-    @Option(help: "Adjoint MGRIT tolerance (default: 1e-8 for f1, 1e-6 otherwise).") var tolBackward: Double?
+    @Option(help: "Forward MGRIT tolerance on the ℓ² residual norm (default: 1e-8 for f1, 1e-4 otherwise); 0 runs exactly --max-forward-iterations iterations with no residual reduction but the last.") var tolForward: Double?
+    @Option(help: "Adjoint MGRIT tolerance (default: 1e-8 for f1, 1e-6 otherwise); 0: exactly --max-backward-iterations iterations, as for --tol-forward.") var tolBackward: Double?
     @Option(help: "Cap on forward MGRIT iterations per step.") var maxForwardIterations: Int = 10
     @Option(help: "Cap on adjoint MGRIT iterations per step.") var maxBackwardIterations: Int = 10
     @Option(help: "MGRIT coarsening factor.") var coarsening: Int = 4

@@ -99,3 +99,63 @@ struct CPointStorageTests {
         }
     }
 }
+
+@Suite("MGRIT with a fixed iteration count")
+struct FixedIterationTests {
+    /// States, residuals and the number of global reductions of each rank.
+    static func run(ranks: Int, options: MGRITOptions) throws -> (states: [Int: Double], residuals: [Double], reductions: [Int]) {
+        let outs = try LocalGroup.run(size: ranks) { base -> ([Int: Double], [Double], Int) in
+            let comm = InstrumentedCommunicator(base)
+            let p = ScalarProblem(steps: 120, lambda: -1, h: 0.05)
+            p.guess = { Double($0 % 7) * 0.1 }
+            let s = try MGRITSolver(problem: p, options: options, comm: comm)
+            let stats = try s.solve()
+            var states: [Int: Double] = [:]
+            for i in s.ownedRange { states[i] = s.state(at: i)!.value }
+            return (states, stats.residuals, comm.total.reduceCalls)
+        }
+        var states: [Int: Double] = [:]
+        for o in outs { states.merge(o.0) { a, _ in a } }
+        #expect(states.count == 121)
+        return (states, outs[0].1, outs.map(\.2))
+    }
+
+    @Test(arguments: [1, 3])
+    func skippingTheNormChangesNothingButTheReductions(ranks: Int) throws {
+        let base = MGRITOptions(coarsening: 4, maxIterations: 4)
+        let checked = try Self.run(ranks: ranks, options: base)
+        #expect(checked.residuals.count == 4)
+        // One rank reduces nothing (no communicator call is needed); several reduce once per iteration.
+        #expect(checked.reductions == Array(repeating: ranks > 1 ? 4 : 0, count: ranks))
+
+        let never = try Self.run(ranks: ranks, options: base.fixedIterations(4))
+        #expect(never.states == checked.states, "the norm must not influence the iterate")
+        #expect(never.residuals.isEmpty)
+        #expect(never.reductions == Array(repeating: 0, count: ranks))
+
+        let last = try Self.run(ranks: ranks, options: base.fixedIterations(4, measureLast: true))
+        #expect(last.states == checked.states)
+        #expect(last.residuals == [checked.residuals[3]])
+        #expect(last.reductions == Array(repeating: ranks > 1 ? 1 : 0, count: ranks))
+    }
+
+    @Test func aToleranceNeedsEveryResidual() {
+        var o = MGRITOptions(absoluteTolerance: 1e-8)
+        o.residualCheck = .never
+        #expect(throws: MGRITError.self) { try o.validate() }
+        o.residualCheck = .lastIteration
+        #expect(throws: MGRITError.self) { try o.validate() }
+        #expect(throws: Never.self) { try MGRITOptions(absoluteTolerance: 1e-8).fixedIterations(3).validate() }
+    }
+
+    @Test func aNaNIsStillCaughtWhenTheLastIterationIsMeasured() throws {
+        #expect(throws: MGRITError.self) {
+            _ = try LocalGroup.run(size: 3) { comm in
+                let p = ScalarProblem(steps: 60)
+                p.guess = { $0 == 44 ? .nan : 0 }
+                let s = try MGRITSolver(problem: p, options: MGRITOptions().fixedIterations(2, measureLast: true), comm: comm)
+                return try s.solve().iterations
+            }
+        }
+    }
+}

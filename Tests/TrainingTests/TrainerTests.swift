@@ -70,6 +70,24 @@ struct TrainerTests {
         #expect(loose.history.map(\.batchLoss) != a)
     }
 
+    @Test("Tolerance 0 runs the capped iterations without per-iteration norms: same history as a tolerance never met")
+    func fixedIterationCount() throws {
+        var c = smallConfig(iterations: 8, mode: .parallel)
+        c.tolForward = 1e-300; c.tolBackward = 1e-300; c.maxForwardIterations = 2; c.maxBackwardIterations = 3
+        let measured = try makeTrainer(c, dir: nil)
+        try measured.run()
+        c.tolForward = 0; c.tolBackward = 0
+        let fixed = try makeTrainer(c, dir: nil)
+        try fixed.run()
+        #expect(losses(fixed.history) == losses(measured.history))
+        #expect(fixed.parameters == measured.parameters)
+        for (f, m) in zip(fixed.history.dropFirst(), measured.history.dropFirst()) {
+            #expect(f.forwardIterations == 2 && f.backwardIterations == 3)
+            #expect(f.forwardResidual == m.forwardResidual && f.backwardResidual == m.backwardResidual,
+                    "the last iteration's residual is still measured and reported")
+        }
+    }
+
     @Test("Resume of a layer-parallel run restores the MGRIT warm start: same history as uninterrupted")
     func resumeParallel() throws {
         var c = smallConfig(iterations: 16, mode: .parallel)

@@ -31,14 +31,6 @@ struct ScalingCase {
     }
 }
 
-/// The paper's MGRIT set-up for timing (Section 3.3): F-cycles, FCF relaxation
-/// with one sweep, coarsening 4, stop when the ℓ² residual norm is below the
-/// tolerance (the paper's best pair for f1: t_f = t_b = 1e-8).
-func paperOptions(tolerance: Double, maxIterations: Int = 50, cfactor: Int = 4) -> MGRITOptions {
-    MGRITOptions(coarsening: cfactor, cycle: .F, relaxation: .FCF, sweeps: 1,
-                 absoluteTolerance: tolerance, maxIterations: maxIterations)
-}
-
 /// Sums a vector of per-point blocks over ranks: each rank fills the blocks of
 /// the points it owns and leaves zeros elsewhere, so the sum (x + 0 = x exactly)
 /// reproduces every rank's values bit for bit on every rank.

@@ -46,8 +46,8 @@ struct ScalingCheck: ParsableCommand {
     func run() throws {
         try withWorld { comm in
             let c = ScalingCase(depth: depth, width: width, batch: batch, seed: seed)
-            var options = paperOptions(tolerance: tol, maxIterations: maxIter, cfactor: cfactor)
-            options.maxLevels = 30
+            let options = MGRITOptions(coarsening: cfactor, cycle: .F, relaxation: .FCF, sweeps: 1,
+                                       absoluteTolerance: tol, maxIterations: maxIter)
             let snap = try ScalingSolve.snapshot(c, options: options, comm: comm, poisonInput: nanRank == comm.rank)
             guard comm.isRoot else { return }
             let serial = try ScalingSolve.serialSnapshot(c)

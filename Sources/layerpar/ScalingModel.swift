@@ -207,8 +207,8 @@ struct ScalingModelCommand: ParsableCommand {
     func calibrate(depth: Int) throws -> MGRITCostModel {
         FileHandle.standardError.write(Data("scaling model: calibrating depth \(depth) on one rank…\n".utf8))
         let c = ScalingCase(depth: depth, width: width, batch: batch)
-        let m = try ScalingRun.measure(c, tolerance: tol, maxIterations: 50, repeats: 3,
-                                        storePreactivations: storePreactivations, world: SerialCommunicator())
+        let m = try ScalingRun.measure(c, setup: ScalingSolverSetup(tolerance: tol, storePreactivations: storePreactivations),
+                                       repeats: 3, world: SerialCommunicator())
         let level = m.levels.map(\.computeSeconds)
         return MGRITCostModel(depth: depth, width: width, batch: batch, cfactor: 4, points: m.levels.map(\.points),
                               levelSeconds: level, remainderSeconds: max(m.seconds - level.reduce(0, +), 0),

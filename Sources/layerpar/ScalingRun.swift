@@ -28,9 +28,10 @@ struct ScalingMeasurement: Codable {
     var depth: Int
     var width: Int
     var batch: Int
-    var tolerance: Double
-    /// Whether adjoint MGRIT kept the pre-activations (else it recomputes them per step).
-    var storePreactivations: Bool
+    /// Stopping rule, hierarchy and adjoint storage of the solves.
+    var setup: ScalingSolverSetup
+    /// Ranks bound to cores (`--bind`): each rank's binding as read back from the OS.
+    var bindings: [String]?
     /// More ranks than cores: times are not meaningful (correctness only).
     var oversubscribed: Bool
     var cores: Int
@@ -63,29 +64,26 @@ struct ScalingRun: ParsableCommand {
     @Option(help: "Hidden layers.") var depth: Int
     @Option(help: "Width.") var width: Int = 16
     @Option(help: "Batch size.") var batch: Int = 64
-    @Option(help: "Absolute residual tolerance of both passes (paper: 1e-8).") var tol: Double = 1e-8
-    @Option(help: "Maximum MGRIT iterations per pass.") var maxIter: Int = 50
     @Option(help: "Timed repeats (after one warm-up).") var repeats: Int = 5
     @Option(help: "Write the measurement as JSON here (rank 0).") var output: String
-    @Flag(inversion: .prefixedNo, help: "Adjoint MGRIT keeps the pre-activations zⁿ (one kernel call per fine adjoint step, like the serial baseline).")
-    var storePreactivations = true
+    @OptionGroup var solver: ScalingSolverOptions
 
     func validate() throws {
-        guard depth >= 1, width >= 1, batch >= 1, repeats >= 1, maxIter >= 1, tol > 0 else {
-            throw ValidationError("--depth, --width, --batch, --repeats, --max-iter must be ≥ 1 and --tol > 0")
+        guard depth >= 1, width >= 1, batch >= 1, repeats >= 1 else {
+            throw ValidationError("--depth, --width, --batch and --repeats must be ≥ 1")
         }
     }
 
     func run() throws {
         try withWorld { world in
-            let m = try Self.measure(ScalingCase(depth: depth, width: width, batch: batch), tolerance: tol,
-                                     maxIterations: maxIter, repeats: repeats, storePreactivations: storePreactivations, world: world)
+            let m = try Self.measure(ScalingCase(depth: depth, width: width, batch: batch), setup: solver.setup,
+                                     repeats: repeats, world: world)
             if world.isRoot { try AtomicFile.writeJSON(m, to: output) }
         }
     }
 
-    static func measure(_ c: ScalingCase, tolerance: Double, maxIterations: Int, repeats: Int,
-                        storePreactivations: Bool, world: any Communicator) throws -> ScalingMeasurement {
+    static func measure(_ c: ScalingCase, setup: ScalingSolverSetup, repeats: Int,
+                        world: any Communicator) throws -> ScalingMeasurement {
         let comm = InstrumentedCommunicator(world)
         // MGRITSolver tags its messages `level·4 + kind` (MGRITSolver.tag): the
         // level is tag / 4. Allreduces (the residual norm) stay under `phase`.
@@ -93,10 +91,10 @@ struct ScalingRun: ParsableCommand {
         comm.phase = "norm"
         let stack = try c.makeStack()
         let (x0, lN) = c.makeBoundaryData()
-        let options = paperOptions(tolerance: tolerance, maxIterations: maxIterations)
+        let options = setup.mgritOptions()
         let forward = try ResNetForwardSolver(stack: stack, batch: c.batch, options: options, comm: comm)
         let adjoint = try ResNetAdjointSolver(forward: forward, options: options, comm: comm,
-                                              storePreactivations: storePreactivations)
+                                              storePreactivations: setup.storePreactivations)
         let gradient = HiddenGradient(like: stack)
         let levelCount = forward.solver.levelCount
         let points = forward.solver.pointsPerLevel
@@ -143,8 +141,8 @@ struct ScalingRun: ParsableCommand {
         }
         let k = 2 * levelCount
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        return ScalingMeasurement(ranks: world.size, depth: c.depth, width: c.width, batch: c.batch, tolerance: tolerance,
-                                  storePreactivations: storePreactivations, oversubscribed: world.size > cores, cores: cores,
+        return ScalingMeasurement(ranks: world.size, depth: c.depth, width: c.width, batch: c.batch, setup: setup, bindings: nil,
+                                  oversubscribed: world.size > cores, cores: cores,
                                   secondsPerRepeat: totals, seconds: totals[best],
                                   forwardSeconds: maxima[k + 2], adjointSeconds: maxima[k + 3],
                                   forwardIterations: r.fIt, adjointIterations: r.aIt, levels: levels,

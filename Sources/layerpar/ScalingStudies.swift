@@ -8,12 +8,9 @@ struct ScalingStudyOptions: ParsableArguments {
     @Option(help: "Comma-separated rank counts P (P = 1 is MGRIT on one rank).") var ranks: String = "1,2,4,8"
     @Option(help: "Width of the hidden layers (paper: 16).") var width: Int = 16
     @Option(help: "Batch size: samples per state.") var batch: Int = 64
-    @Option(help: "Absolute ℓ² residual tolerance of the forward and adjoint solves (paper's f1 pair: 1e-8, 1e-8).") var tol: Double = 1e-8
-    @Option(help: "Maximum MGRIT iterations per pass.") var maxIter: Int = 50
     @Option(help: "Timed repeats per configuration (the fastest is reported; one warm-up before).") var repeats: Int = 7
     @Option(help: "Seconds before a run of one configuration is killed and reported as failed.") var timeout: Double = 900
-    @Flag(inversion: .prefixedNo, help: "Adjoint MGRIT keeps the pre-activations zⁿ, as the layer-serial baseline does (--no-store-preactivations: recompute them in every adjoint step).")
-    var storePreactivations = true
+    @OptionGroup var solver: ScalingSolverOptions
     @Option(help: "Write results as JSON here.") var json: String?
     @Option(help: "Write one row per configuration as CSV here.") var csv: String?
     @Option(help: "Plot (matplotlib) to this PNG; needs --json.") var plot: String?
@@ -28,8 +25,8 @@ struct ScalingStudyOptions: ParsableArguments {
 
     func check() throws {
         _ = try rankList()
-        guard width >= 1, batch >= 1, repeats >= 1, maxIter >= 1, tol > 0, timeout > 0 else {
-            throw ValidationError("--width, --batch, --repeats, --max-iter must be ≥ 1; --tol and --timeout > 0")
+        guard width >= 1, batch >= 1, repeats >= 1, timeout > 0 else {
+            throw ValidationError("--width, --batch, --repeats must be ≥ 1 and --timeout > 0")
         }
         if plot != nil && json == nil { throw ValidationError("--plot needs --json (the plot reads it)") }
         if Launch.underMPILauncher(ProcessInfo.processInfo.environment) {
@@ -56,7 +53,7 @@ struct ScalingStudyOutput: Codable {
     var cores: Int
     var width: Int
     var batch: Int
-    var tolerance: Double
+    var setup: ScalingSolverSetup
     var note: String
     /// Layer-serial forward + backward seconds by depth (one process, no MPI).
     var serialSeconds: [String: Double]
@@ -116,9 +113,8 @@ enum ScalingLauncher {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("layerpar-scaling-\(getpid())-\(depth)-\(ranks).json")
         defer { try? FileManager.default.removeItem(at: file) }
         try run(ranks: ranks, arguments: ["scaling", "run", "--depth", String(depth), "--width", String(o.width),
-                                          "--batch", String(o.batch), "--tol", String(o.tol), "--max-iter", String(o.maxIter),
-                                          "--repeats", String(o.repeats), "--output", file.path,
-                                          o.storePreactivations ? "--store-preactivations" : "--no-store-preactivations"], timeout: o.timeout)
+                                          "--batch", String(o.batch), "--repeats", String(o.repeats), "--output", file.path]
+                                          + o.solver.setup.arguments, timeout: o.timeout)
         return try JSONDecoder().decode(ScalingMeasurement.self, from: Data(contentsOf: file))
     }
 }
@@ -140,7 +136,7 @@ enum ScalingStudy {
             points.append(ScalingPoint(measurement: m, serialSeconds: serial[d]!, speedup: s, efficiency: s / Double(p)))
         }
         let note = "This machine has \(cores) cores: runs with P ≤ \(cores) are real measurements; runs with P > \(cores) are oversubscribed and check correctness only — their times are not scaling data."
-        print("\(kind) scaling, width \(o.width), batch \(o.batch), tolerance \(o.tol) (F-cycle, FCF, m = 4; adjoint \(o.storePreactivations ? "keeps" : "recomputes") pre-activations)")
+        print("\(kind) scaling, width \(o.width), batch \(o.batch), \(o.solver.setup.summary)")
         print(" depth  ranks  T_serial[s]  T_MGRIT[s]  speed-up  effic.  it f/b   wait%  comm%")
         for pt in points {
             let m = pt.measurement
@@ -151,7 +147,7 @@ enum ScalingStudy {
         }
         print(note)
         let out = ScalingStudyOutput(command: command, kind: kind, host: ProcessInfo.processInfo.hostName, cores: cores,
-                                     width: o.width, batch: o.batch, tolerance: o.tol, note: note,
+                                     width: o.width, batch: o.batch, setup: o.solver.setup, note: note,
                                      serialSeconds: Dictionary(uniqueKeysWithValues: serial.map { (String($0.key), $0.value) }),
                                      points: points)
         if let json = o.json { try AtomicFile.writeJSON(out, to: json) }

@@ -1,0 +1,62 @@
+import ArgumentParser
+import MGRIT
+
+/// How `scaling` solves: the MGRIT stopping rule and hierarchy, and the
+/// adjoint's storage. The paper's set-up is the default (F-cycle, FCF, m = 4,
+/// absolute tolerance 1e-8, as many levels as fit).
+struct ScalingSolverSetup: Codable, Equatable {
+    var tolerance = 1e-8
+    var maxIterations = 50
+    /// Exactly this many iterations per pass and no residual-norm allreduce
+    /// (``MGRITResidualCheck/never``) instead of the tolerance.
+    var fixedIterations: Int?
+    var maxLevels = 30
+    var minCoarse = 2
+    /// Adjoint MGRIT keeps the pre-activations zⁿ (else recomputes them per step).
+    var storePreactivations = true
+
+    func mgritOptions() -> MGRITOptions {
+        let o = MGRITOptions(coarsening: 4, maxLevels: maxLevels, minCoarseSize: minCoarse, cycle: .F, relaxation: .FCF,
+                             sweeps: 1, absoluteTolerance: tolerance, maxIterations: maxIterations)
+        return fixedIterations.map { o.fixedIterations($0) } ?? o
+    }
+
+    /// The same set-up as `scaling run` options.
+    var arguments: [String] {
+        ["--tol", String(tolerance), "--max-iter", String(maxIterations), "--max-levels", String(maxLevels),
+         "--min-coarse", String(minCoarse), storePreactivations ? "--store-preactivations" : "--no-store-preactivations"]
+            + (fixedIterations.map { ["--iterations", String($0)] } ?? [])
+    }
+
+    /// One line for tables: "tolerance 1e-08" or "3 iterations (no residual norm)", and the hierarchy.
+    var summary: String {
+        let stop = fixedIterations.map { "exactly \($0) iterations per pass, no residual allreduce" } ?? "tolerance \(tolerance)"
+        let levels = maxLevels == 30 && minCoarse == 2 ? "" : ", ≤ \(maxLevels) levels, coarsest ≥ \(minCoarse) points"
+        return "\(stop) (F-cycle, FCF, m = 4\(levels); adjoint \(storePreactivations ? "keeps" : "recomputes") pre-activations)"
+    }
+}
+
+/// Command-line form of ``ScalingSolverSetup`` (shared by `scaling run|strong|weak`).
+struct ScalingSolverOptions: ParsableArguments {
+    @Option(help: "Absolute ℓ² residual tolerance of the forward and adjoint solves (paper's f1 pair: 1e-8, 1e-8).") var tol: Double = 1e-8
+    @Option(help: "Maximum MGRIT iterations per pass.") var maxIter: Int = 50
+    @Option(help: "Run exactly this many MGRIT iterations per pass instead of stopping at --tol: no residual norm and so no allreduce at all (times the cycle alone).")
+    var iterations: Int?
+    @Option(help: "Maximum number of MGRIT levels.") var maxLevels: Int = 30
+    @Option(help: "Smallest number of points of a coarse level (coarsening stops before a level would have fewer).") var minCoarse: Int = 2
+    @Flag(inversion: .prefixedNo, help: "Adjoint MGRIT keeps the pre-activations zⁿ, as the layer-serial baseline does (--no-store-preactivations: recompute them in every adjoint step).")
+    var storePreactivations = true
+
+    func validate() throws {
+        guard tol > 0, tol.isFinite else { throw ValidationError("--tol must be a positive number, got \(tol)") }
+        guard maxIter >= 1 else { throw ValidationError("--max-iter must be ≥ 1, got \(maxIter)") }
+        if let iterations, iterations < 1 { throw ValidationError("--iterations must be ≥ 1, got \(iterations)") }
+        guard maxLevels >= 1 else { throw ValidationError("--max-levels must be ≥ 1, got \(maxLevels)") }
+        guard minCoarse >= 2 else { throw ValidationError("--min-coarse must be ≥ 2, got \(minCoarse)") }
+    }
+
+    var setup: ScalingSolverSetup {
+        ScalingSolverSetup(tolerance: tol, maxIterations: maxIter, fixedIterations: iterations, maxLevels: maxLevels,
+                           minCoarse: minCoarse, storePreactivations: storePreactivations)
+    }
+}

@@ -67,6 +67,7 @@ struct ScalingRun: ParsableCommand {
     @Option(help: "Timed repeats (after one warm-up).") var repeats: Int = 5
     @Option(help: "Write the measurement as JSON here (rank 0).") var output: String
     @OptionGroup var solver: ScalingSolverOptions
+    @OptionGroup(title: "Placement") var placement: PlacementOptions
 
     func validate() throws {
         guard depth >= 1, width >= 1, batch >= 1, repeats >= 1 else {
@@ -76,8 +77,11 @@ struct ScalingRun: ParsableCommand {
 
     func run() throws {
         try withWorld { world in
-            let m = try Self.measure(ScalingCase(depth: depth, width: width, batch: batch), setup: solver.setup,
+            // Bind before the network and the solver's states are allocated (first touch on the rank's node).
+            let binding = try placement.apply(rank: world.rank, ranks: world.size)
+            var m = try Self.measure(ScalingCase(depth: depth, width: width, batch: batch), setup: solver.setup,
                                      repeats: repeats, world: world)
+            if let binding { m.bindings = try gatherLines(describe(binding), comm: world) }
             if world.isRoot { try AtomicFile.writeJSON(m, to: output) }
         }
     }

@@ -11,6 +11,7 @@ struct ScalingStudyOptions: ParsableArguments {
     @Option(help: "Timed repeats per configuration (the fastest is reported; one warm-up before).") var repeats: Int = 7
     @Option(help: "Seconds before a run of one configuration is killed and reported as failed.") var timeout: Double = 900
     @OptionGroup var solver: ScalingSolverOptions
+    @OptionGroup(title: "Placement") var placement: PlacementOptions
     @Option(help: "Write results as JSON here.") var json: String?
     @Option(help: "Write one row per configuration as CSV here.") var csv: String?
     @Option(help: "Plot (matplotlib) to this PNG; needs --json.") var plot: String?
@@ -114,7 +115,9 @@ enum ScalingLauncher {
         defer { try? FileManager.default.removeItem(at: file) }
         try run(ranks: ranks, arguments: ["scaling", "run", "--depth", String(depth), "--width", String(o.width),
                                           "--batch", String(o.batch), "--repeats", String(o.repeats), "--output", file.path]
-                                          + o.solver.setup.arguments, timeout: o.timeout)
+                                          + o.solver.setup.arguments
+                                          + (o.placement.bind ? ["--bind", "--placement", o.placement.placement.rawValue] : []),
+                                          timeout: o.timeout)
         return try JSONDecoder().decode(ScalingMeasurement.self, from: Data(contentsOf: file))
     }
 }
@@ -125,7 +128,9 @@ enum ScalingStudy {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         var serial: [Int: Double] = [:]
         for d in Set(pairs.map(\.depth)).sorted() {
-            serial[d] = try timeLayerSerial(ScalingCase(depth: d, width: o.width, batch: o.batch), repeats: o.repeats)
+            serial[d] = try o.placement.withThreadBoundAsOneRank {
+                try timeLayerSerial(ScalingCase(depth: d, width: o.width, batch: o.batch), repeats: o.repeats)
+            }
             FileHandle.standardError.write(Data("scaling: layer-serial depth \(d): \(String(format: "%.4f", serial[d]!)) s\n".utf8))
         }
         var points: [ScalingPoint] = []
@@ -144,6 +149,7 @@ enum ScalingStudy {
                          m.depth, m.ranks, pt.serialSeconds, m.seconds, pt.speedup, pt.efficiency,
                          m.forwardIterations, m.adjointIterations, 100 * m.waitFraction, 100 * m.communicationFraction,
                          m.oversubscribed ? "  (oversubscribed: correctness only)" : ""))
+            for line in m.bindings ?? [] { print("        \(line)") }
         }
         print(note)
         let out = ScalingStudyOutput(command: command, kind: kind, host: ProcessInfo.processInfo.hostName, cores: cores,

@@ -22,6 +22,20 @@ struct PlacementOptions: ParsableArguments {
         return try RunPlacement.bindRank(rank, of: ranks, policy: placement, source: .thisMachine,
                                          oversubscribe: ranks > pus)
     }
+
+    /// With `--bind`, runs `body` on the calling thread bound where a one-rank
+    /// run would be placed (a single-process baseline measured like rank 0),
+    /// then restores the thread's previous binding, so processes started
+    /// afterwards do not inherit it. Without `--bind`, just runs `body`.
+    func withThreadBoundAsOneRank<T>(_ body: () throws -> T) throws -> T {
+        guard bind else { return try body() }
+        let plan = try PlacementPlan(topology: MachineTopology.load(.thisMachine), ranks: 1, policy: placement)
+        guard let pus = plan.placement(ofRank: 0)?.pus else { return try body() }
+        let previous = try Placement.threadBinding()
+        _ = try Placement.bindThread(to: pus)
+        defer { _ = try? Placement.bindThread(to: previous) }
+        return try body()
+    }
 }
 
 /// One line describing a rank's binding as read back from the OS, for run summaries.

@@ -6,7 +6,8 @@ import Testing
 struct ScalingCommandTests {
     struct Measurement: Decodable {
         var ranks: Int, depth: Int, oversubscribed: Bool, cores: Int
-        var seconds: Double, forwardIterations: Int, adjointIterations: Int, waitFraction: Double
+        var seconds: Double, forwardIterations: Int, adjointIterations: Int, waitFraction: Double, reduceSeconds: Double
+        var bindings: [String]?
         struct Level: Decodable { var level: Int; var points: Int; var computeSeconds: Double; var waitSeconds: Double; var maxSteps: Int }
         var levels: [Level]
     }
@@ -47,6 +48,33 @@ struct ScalingCommandTests {
         #expect(r2.succeeded, "\(r2.transcript)")
         let w = try JSONDecoder().decode(Study.self, from: Data(contentsOf: URL(fileURLWithPath: weak)))
         #expect(w.points.map(\.measurement.depth) == [4, 8])
+    }
+
+    @Test("--iterations, --min-coarse and --bind reach every rank: fixed count, no norm allreduce, shorter hierarchy, bound ranks")
+    func solverAndPlacementOptions() throws {
+        let dir = try MPIRun.scratchDirectory("scaling-options")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let json = dir.appendingPathComponent("strong.json").path
+        // Depth 16: levels of 17, 5 and 2 points; --min-coarse 4 stops at 5.
+        let r = try MPIRun.layerpar(["scaling", "strong", "--depths", "16", "--ranks", "1,2", "--repeats", "1", "--batch", "8",
+                                     "--iterations", "2", "--min-coarse", "4", "--bind", "--json", json], ranks: nil, timeout: 120)
+        #expect(r.succeeded, "\(r.transcript)")
+        #expect(r.stdout.contains("exactly 2 iterations per pass, no residual allreduce"), "\(r.stdout)")
+        let s = try JSONDecoder().decode(Study.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        #expect(s.points.count == 2)
+        for p in s.points {
+            let m = p.measurement
+            #expect(m.forwardIterations == 2 && m.adjointIterations == 2)
+            #expect(m.reduceSeconds == 0, "no residual-norm allreduce may run")
+            #expect(m.levels.map(\.points) == [17, 5])
+            let lines = try #require(m.bindings)
+            #expect(lines.count == m.ranks)
+            for (rank, line) in lines.enumerated() {
+                #expect(line.hasPrefix("rank \(rank): requested PUs") && line.contains("bound to PUs"), "\(line)")
+            }
+        }
+        let bad = try MPIRun.layerpar(["scaling", "strong", "--depths", "16", "--ranks", "1", "--iterations", "0"], ranks: nil, timeout: 60)
+        #expect(bad.status != 0 && bad.stderr.contains("--iterations must be ≥ 1"), "\(bad.transcript)")
     }
 
     @Test("scaling strong refuses to run under mpirun (it launches mpirun itself)")

@@ -21,7 +21,7 @@ private enum BatchOps {
 }
 
 /// How a coarse step over `k` layers `n₀ … n₀+k−1` is rediscretised.
-public enum CoarseStep: String, CaseIterable, Sendable {
+public enum CoarseStep: String, CaseIterable, Codable, Sendable {
     /// The layer at the interval's C-point with step `kβ`:
     /// `x ↦ x + kβ·ReLU(W^{n₀}x + b^{n₀})` (Günther et al. 2020; the paper).
     case cPointLayer

@@ -12,10 +12,12 @@ import Reports
 /// remainder `R` (gradient sweep, bookkeeping) is spread over the ranks.
 ///
 /// On P ranks every level's work divides by the largest share of that level's
-/// points one rank owns (block distribution, as the solver does), except the
-/// coarsest level, which is solved by a sequential relay:
+/// points one rank owns (block distribution, as the solver does) — but by no
+/// more than one interval's share `m/n_l`, because an F-relaxation runs the
+/// `m−1` F-points of an interval in order even when they lie on several ranks —
+/// except the coarsest level, which is solved by a sequential relay:
 ///
-///     T(P) = Σ_{l<L} C_l·f_l(P) + C_L + R/P
+///     T(P) = Σ_{l<L} C_l·max(f_l(P), m/n_l) + C_L + R/P
 ///          + Σ_{l≥1} V_l·(4·k_l·τ)  + V_L·(P_L − 1)·τ  + I·⌈log₂P⌉·(α + 8·n₁/β_bw)
 ///
 /// with `f_l(P)` the largest owned fraction of level l, `τ = α + 8wB/β_bw` one
@@ -30,6 +32,8 @@ struct MGRITCostModel: Codable {
     var width: Int
     var batch: Int
     var cfactor: Int
+    /// How the calibration solved (stopping rule, hierarchy, adjoint storage).
+    var setup: ScalingSolverSetup
     var points: [Int]
     /// Compute seconds per level, forward + adjoint, one rank.
     var levelSeconds: [Double]
@@ -83,11 +87,12 @@ struct MGRITCostModel: Codable {
         var t = remainderSeconds * timeScale / Double(p)
         for l in 0 ... L {
             let (f, owners) = maxOwnedFraction(level: l, ranks: p)
-            if l == L && L > 0 {
+            if l == L {   // coarsest (with one level, the whole solve): a sequential relay
                 t += levelSeconds[l] * timeScale
                 t += iters * Double(visits[l]) * Double(max(owners - 1, 0)) * tau
             } else {
-                t += levelSeconds[l] * timeScale * f
+                let oneInterval = p > 1 ? min(1, Double(cfactor) / Double(points[l])) : 1
+                t += levelSeconds[l] * timeScale * max(f, oneInterval)
                 let rounds = l == 0 ? 3.0 : 4.0
                 if owners > 1 { t += iters * Double(visits[l]) * rounds * tau }
             }
@@ -135,7 +140,7 @@ struct ScalingModelOutput: Codable {
     var version = LayerPar.version
     var width: Int
     var batch: Int
-    var tolerance: Double
+    var setup: ScalingSolverSetup
     var machines: [ModelMachine]
     var calibrations: [MGRITCostModel]
     var curves: [ModelCurve]
@@ -164,15 +169,14 @@ struct ScalingModelCommand: ParsableCommand {
     @Option(help: "Largest rank count of the strong-scaling predictions.") var maxRanks: Int = 2048
     @Option(help: "Width.") var width: Int = 16
     @Option(help: "Batch size.") var batch: Int = 64
-    @Option(help: "Absolute residual tolerance (paper: 1e-8).") var tol: Double = 1e-8
     @Option(help: "This machine's message latency in µs (default: measured by ping-pong).") var latencyUs: Double?
     @Option(help: "This machine's bandwidth in GB/s (default: measured by ping-pong).") var bandwidthGbs: Double?
     @Option(help: "Paper cluster: message latency in µs (InfiniBand-class).") var clusterLatencyUs: Double = 1.5
     @Option(help: "Paper cluster: bandwidth in GB/s (FDR InfiniBand ≈ 6).") var clusterBandwidthGbs: Double = 6
     @Option(help: "Paper cluster: compute-time factor relative to this machine (default: this clock / 2.2 GHz, same work per cycle assumed).") var clusterTimeScale: Double?
     @Option(help: "Measured scaling results (JSON of scaling strong|weak) to check the model against; comma-separated.") var measured: String?
-    @Flag(inversion: .prefixedNo, help: "Calibrate with adjoint MGRIT keeping the pre-activations (as scaling strong|weak do by default).")
-    var storePreactivations = true
+    @OptionGroup(title: "Solver (as in scaling strong|weak; a --measured file's points are calibrated with that file's set-up)")
+    var solver: ScalingSolverOptions
     @Option(help: "Write the model as JSON here.") var json: String?
     @Option(help: "Write the predicted curves as CSV here.") var csv: String?
     @Option(help: "Plot model (and --measured) to this PNG; needs --json.") var plot: String?
@@ -186,8 +190,8 @@ struct ScalingModelCommand: ParsableCommand {
     func validate() throws {
         _ = try list(depths, "depths")
         _ = try list(weakRanks, "weak-ranks")
-        guard layersPerRank >= 1, maxRanks >= 1, width >= 1, batch >= 1, tol > 0 else {
-            throw ValidationError("--layers-per-rank, --max-ranks, --width, --batch must be ≥ 1 and --tol > 0")
+        guard layersPerRank >= 1, maxRanks >= 1, width >= 1, batch >= 1 else {
+            throw ValidationError("--layers-per-rank, --max-ranks, --width and --batch must be ≥ 1")
         }
         if plot != nil && json == nil { throw ValidationError("--plot needs --json") }
         if Launch.underMPILauncher(ProcessInfo.processInfo.environment) {
@@ -204,19 +208,32 @@ struct ScalingModelCommand: ParsableCommand {
         return nil
     }
 
-    func calibrate(depth: Int) throws -> MGRITCostModel {
+    func calibrate(depth: Int, setup: ScalingSolverSetup) throws -> MGRITCostModel {
         FileHandle.standardError.write(Data("scaling model: calibrating depth \(depth) on one rank…\n".utf8))
         let c = ScalingCase(depth: depth, width: width, batch: batch)
-        let m = try ScalingRun.measure(c, setup: ScalingSolverSetup(tolerance: tol, storePreactivations: storePreactivations),
-                                       repeats: 3, world: SerialCommunicator())
+        let m = try ScalingRun.measure(c, setup: setup, repeats: 7, world: SerialCommunicator())
         let level = m.levels.map(\.computeSeconds)
-        return MGRITCostModel(depth: depth, width: width, batch: batch, cfactor: 4, points: m.levels.map(\.points),
+        return MGRITCostModel(depth: depth, width: width, batch: batch, cfactor: 4, setup: setup, points: m.levels.map(\.points),
                               levelSeconds: level, remainderSeconds: max(m.seconds - level.reduce(0, +), 0),
                               forwardIterations: m.forwardIterations, adjointIterations: m.adjointIterations,
                               serialSeconds: try timeLayerSerial(c, repeats: 5))
     }
 
+    /// The `--measured` studies, read before any calibration so a bad path fails at once.
+    func measuredStudies() throws -> [ScalingStudyOutput] {
+        guard let measured else { return [] }
+        return try measured.split(separator: ",").map(String.init).map { path in
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("--measured: cannot read '\(path)' (no such file, or not readable)")
+            }
+            do { return try JSONDecoder().decode(ScalingStudyOutput.self, from: data) } catch {
+                throw ValidationError("--measured: '\(path)' is not the JSON of `layerpar scaling strong|weak --json` (this version): \(error)")
+            }
+        }
+    }
+
     func run() throws {
+        let studies = try measuredStudies()
         var notes: [String] = []
         // Ping-pong on this machine.
         var alpha = latencyUs.map { $0 * 1e-6 }, bw = bandwidthGbs.map { $0 * 1e9 }
@@ -240,8 +257,9 @@ struct ScalingModelCommand: ParsableCommand {
         ]
         let strongDepths = try list(depths, "depths")
         let weak = try list(weakRanks, "weak-ranks")
+        let setup = solver.setup
         var calibrations: [Int: MGRITCostModel] = [:]
-        for d in Set(strongDepths + weak.map { $0 * layersPerRank }).sorted() { calibrations[d] = try calibrate(depth: d) }
+        for d in Set(strongDepths + weak.map { $0 * layersPerRank }).sorted() { calibrations[d] = try calibrate(depth: d, setup: setup) }
 
         var curves: [ModelCurve] = []
         for machine in machines {
@@ -264,23 +282,21 @@ struct ScalingModelCommand: ParsableCommand {
 
         // Check against measurements (P ≤ cores only).
         var checks: [ModelCheck] = []
-        if let measured {
-            for path in measured.split(separator: ",").map(String.init) {
-                let out = try JSONDecoder().decode(ScalingStudyOutput.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
-                for pt in out.points where !pt.measurement.oversubscribed {
-                    let m = pt.measurement
-                    let model = try calibrations[m.depth] ?? calibrate(depth: m.depth)
-                    calibrations[m.depth] = model
-                    let pred = model.predict(ranks: m.ranks, alpha: alpha!, bw: bw!)
-                    checks.append(ModelCheck(depth: m.depth, ranks: m.ranks, measuredSeconds: m.seconds,
-                                             predictedSeconds: pred, relativeError: (pred - m.seconds) / m.seconds))
-                }
+        var checkCalibrations: [ScalingSolverSetup: [Int: MGRITCostModel]] = [setup: calibrations]
+        for out in studies {
+            for pt in out.points where !pt.measurement.oversubscribed {
+                let m = pt.measurement
+                let model = try checkCalibrations[out.setup]?[m.depth] ?? calibrate(depth: m.depth, setup: out.setup)
+                checkCalibrations[out.setup, default: [:]][m.depth] = model
+                let pred = model.predict(ranks: m.ranks, alpha: alpha!, bw: bw!)
+                checks.append(ModelCheck(depth: m.depth, ranks: m.ranks, measuredSeconds: m.seconds,
+                                         predictedSeconds: pred, relativeError: (pred - m.seconds) / m.seconds))
             }
         }
         notes.append("Iterations per pass are measured on one rank and hold for every P (the solver is rank-count invariant).")
         notes.append("Compute per level is this machine's one-rank time; the cluster's is scaled by \(String(format: "%.3f", scale)).")
 
-        print("MGRIT performance model: width \(width), batch \(batch), tolerance \(tol) (F-cycle, FCF, m = 4)")
+        print("MGRIT performance model: width \(width), batch \(batch), \(setup.summary)")
         for m in machines {
             print(String(format: "  %@: latency %.2f µs, bandwidth %.2f GB/s, compute × %.3f (%@)", m.name,
                          m.latencySeconds * 1e6, m.bandwidthBytesPerSecond / 1e9, m.timeScale, m.source))
@@ -304,8 +320,8 @@ struct ScalingModelCommand: ParsableCommand {
             print(String(format: "  check depth %d P=%d: measured %.4f s, model %.4f s, error %+.1f%%",
                          c.depth, c.ranks, c.measuredSeconds, c.predictedSeconds, 100 * c.relativeError))
         }
-        let out = ScalingModelOutput(width: width, batch: batch, tolerance: tol, machines: machines,
-                                     calibrations: calibrations.sorted { $0.key < $1.key }.map(\.value),
+        let out = ScalingModelOutput(width: width, batch: batch, setup: setup, machines: machines,
+                                     calibrations: checkCalibrations.values.flatMap(\.values).sorted { ($0.depth, $0.setup.minCoarse) < ($1.depth, $1.setup.minCoarse) },
                                      curves: curves, checks: checks, notes: notes)
         if let json { try AtomicFile.writeJSON(out, to: json) }
         if let csv {

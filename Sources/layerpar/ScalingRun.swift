@@ -96,7 +96,8 @@ struct ScalingRun: ParsableCommand {
         let stack = try c.makeStack()
         let (x0, lN) = c.makeBoundaryData()
         let options = setup.mgritOptions()
-        let forward = try ResNetForwardSolver(stack: stack, batch: c.batch, options: options, comm: comm)
+        let forward = try ResNetForwardSolver(stack: stack, batch: c.batch, options: options, comm: comm,
+                                              coarseStep: setup.coarseStep)
         let adjoint = try ResNetAdjointSolver(forward: forward, options: options, comm: comm,
                                               storePreactivations: setup.storePreactivations)
         let gradient = HiddenGradient(like: stack)

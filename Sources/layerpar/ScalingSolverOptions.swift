@@ -1,10 +1,11 @@
 import ArgumentParser
 import MGRIT
+import ResNet
 
 /// How `scaling` solves: the MGRIT stopping rule and hierarchy, and the
 /// adjoint's storage. The paper's set-up is the default (F-cycle, FCF, m = 4,
 /// absolute tolerance 1e-8, as many levels as fit).
-struct ScalingSolverSetup: Codable, Equatable {
+struct ScalingSolverSetup: Codable, Hashable {
     var tolerance = 1e-8
     var maxIterations = 50
     /// Exactly this many iterations per pass and no residual-norm allreduce
@@ -12,27 +13,35 @@ struct ScalingSolverSetup: Codable, Equatable {
     var fixedIterations: Int?
     var maxLevels = 30
     var minCoarse = 2
+    /// Coarse-level step (the paper: the C-point's layer with kβ).
+    var coarseStep = CoarseStep.cPointLayer
+    /// XBraid's skip: no relaxation on the first down-cycle.
+    var skipFirstDown = false
     /// Adjoint MGRIT keeps the pre-activations zⁿ (else recomputes them per step).
     var storePreactivations = true
 
     func mgritOptions() -> MGRITOptions {
         let o = MGRITOptions(coarsening: 4, maxLevels: maxLevels, minCoarseSize: minCoarse, cycle: .F, relaxation: .FCF,
-                             sweeps: 1, absoluteTolerance: tolerance, maxIterations: maxIterations)
+                             sweeps: 1, skipFirstDown: skipFirstDown, absoluteTolerance: tolerance, maxIterations: maxIterations)
         return fixedIterations.map { o.fixedIterations($0) } ?? o
     }
 
     /// The same set-up as `scaling run` options.
     var arguments: [String] {
         ["--tol", String(tolerance), "--max-iter", String(maxIterations), "--max-levels", String(maxLevels),
-         "--min-coarse", String(minCoarse), storePreactivations ? "--store-preactivations" : "--no-store-preactivations"]
-            + (fixedIterations.map { ["--iterations", String($0)] } ?? [])
+         "--min-coarse", String(minCoarse), "--coarse-step", coarseStep.rawValue,
+         storePreactivations ? "--store-preactivations" : "--no-store-preactivations"]
+            + (fixedIterations.map { ["--iterations", String($0)] } ?? []) + (skipFirstDown ? ["--skip-first-down"] : [])
     }
 
     /// One line for tables: "tolerance 1e-08" or "3 iterations (no residual norm)", and the hierarchy.
     var summary: String {
         let stop = fixedIterations.map { "exactly \($0) iterations per pass, no residual allreduce" } ?? "tolerance \(tolerance)"
-        let levels = maxLevels == 30 && minCoarse == 2 ? "" : ", ≤ \(maxLevels) levels, coarsest ≥ \(minCoarse) points"
-        return "\(stop) (F-cycle, FCF, m = 4\(levels); adjoint \(storePreactivations ? "keeps" : "recomputes") pre-activations)"
+        var parts = ["F-cycle, FCF, m = 4"]
+        if maxLevels != 30 || minCoarse != 2 { parts.append("≤ \(maxLevels) levels, coarsest ≥ \(minCoarse) points") }
+        if coarseStep != .cPointLayer { parts.append("coarse step \(coarseStep.rawValue)") }
+        if skipFirstDown { parts.append("skip first down") }
+        return "\(stop) (\(parts.joined(separator: ", ")); adjoint \(storePreactivations ? "keeps" : "recomputes") pre-activations)"
     }
 }
 
@@ -44,6 +53,10 @@ struct ScalingSolverOptions: ParsableArguments {
     var iterations: Int?
     @Option(help: "Maximum number of MGRIT levels.") var maxLevels: Int = 30
     @Option(help: "Smallest number of points of a coarse level (coarsening stops before a level would have fewer).") var minCoarse: Int = 2
+    @Option(help: "Coarse step over k layers: cPointLayer (the paper), intervalAverage or secondOrder (see `layerpar convergence --help`).")
+    var coarseStep: CoarseStep = .cPointLayer
+    @Flag(help: "Skip relaxation on the first down-cycle (XBraid's skip): iteration 1 only injects, solves the coarsest level and interpolates.")
+    var skipFirstDown = false
     @Flag(inversion: .prefixedNo, help: "Adjoint MGRIT keeps the pre-activations zⁿ, as the layer-serial baseline does (--no-store-preactivations: recompute them in every adjoint step).")
     var storePreactivations = true
 
@@ -57,6 +70,7 @@ struct ScalingSolverOptions: ParsableArguments {
 
     var setup: ScalingSolverSetup {
         ScalingSolverSetup(tolerance: tol, maxIterations: maxIter, fixedIterations: iterations, maxLevels: maxLevels,
-                           minCoarse: minCoarse, storePreactivations: storePreactivations)
+                           minCoarse: minCoarse, coarseStep: coarseStep, skipFirstDown: skipFirstDown,
+                           storePreactivations: storePreactivations)
     }
 }

@@ -117,5 +117,20 @@ struct ScalingCommandTests {
         // Lower latency (cluster 1.5 µs vs 2 µs here, same compute) cannot be slower.
         #expect(zip(strong[1].seconds, strong[0].seconds).allSatisfy { $0 <= $1 * (1 + 1e-12) })
         #expect(m.curves.contains { $0.kind == "weak" && $0.ranks == [2, 4] })
+
+        // One level (--min-coarse above the depth) is a sequential relay: its time never divides
+        // (only the remainder, the gradient sweep, does), and more ranks add messages.
+        let oneLevel = dir.appendingPathComponent("one-level.json").path
+        let r1 = try MPIRun.layerpar(["scaling", "model", "--depths", "20", "--weak-ranks", "2", "--layers-per-rank", "4",
+                                      "--batch", "8", "--max-ranks", "16", "--latency-us", "2", "--bandwidth-gbs", "5",
+                                      "--min-coarse", "64", "--json", oneLevel], ranks: nil, timeout: 120)
+        #expect(r1.succeeded, "\(r1.transcript)")
+        let one = try JSONDecoder().decode(Model.self, from: Data(contentsOf: URL(fileURLWithPath: oneLevel)))
+        let relay = try #require(one.calibrations.first { $0.depth == 20 })
+        #expect(relay.levelSeconds.count == 1)
+        let here = try #require(one.curves.first { $0.kind == "strong" && $0.machine == "this machine" })
+        for (p, t) in zip(here.ranks, here.seconds) {
+            #expect(t >= relay.levelSeconds[0] + relay.remainderSeconds / Double(p), "P = \(p): \(t) s")
+        }
     }
 }

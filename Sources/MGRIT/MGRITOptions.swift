@@ -1,7 +1,7 @@
 import Comm
 
 /// Multigrid cycle shape.
-public enum MGRITCycle: String, CaseIterable, Sendable {
+public enum MGRITCycle: String, CaseIterable, Codable, Sendable {
     /// Down to the coarsest level and back up once.
     case V
     /// Standard F-cycle: `F(l) = relax, restrict, F(l+1), V(l+1), correct`

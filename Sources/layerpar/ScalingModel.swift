@@ -21,7 +21,7 @@ import Reports
 ///          + Σ_{l≥1} V_l·(4·k_l·τ)  + V_L·(P_L − 1)·τ  + I·⌈log₂P⌉·(α + 8·n₁/β_bw)
 ///
 /// with `f_l(P)` the largest owned fraction of level l, `τ = α + 8wB/β_bw` one
-/// boundary-state message, `V_l` the visits of level l (from the F-cycle's
+/// boundary-state message, `V_l` the visits of level l (from the cycle's
 /// recursion, times the iterations I of both passes), `k_l = 1` if more than one
 /// rank owns points of level l, 4 message rounds per visit (three F-relaxations
 /// and the FAS right-hand side), `P_L` the ranks owning coarsest points, and one
@@ -60,12 +60,13 @@ struct MGRITCostModel: Codable {
         return (Double(best) / Double(points[l]), owners)
     }
 
-    /// Visits of each level in one F-cycle iteration (level 0 once).
+    /// Visits of each level in one iteration (level 0 once; a V-cycle visits every level once).
     var visitsPerIteration: [Int] {
         let L = points.count - 1
         var v = [Int](repeating: 0, count: points.count)
         v[0] = 1
         guard L >= 1 else { return v }
+        if setup.cycle == .V { return [Int](repeating: 1, count: points.count) }
         func vCycle(_ l: Int) { v[l] += 1; if l < L { vCycle(l + 1) } }
         func fCycle(_ l: Int) {
             v[l] += 1

@@ -13,6 +13,7 @@ struct ScalingSolverSetup: Codable, Hashable {
     var fixedIterations: Int?
     var maxLevels = 30
     var minCoarse = 2
+    var cycle = MGRITCycle.F
     /// Coarse-level step (the paper: the C-point's layer with kβ).
     var coarseStep = CoarseStep.cPointLayer
     /// XBraid's skip: no relaxation on the first down-cycle.
@@ -20,8 +21,38 @@ struct ScalingSolverSetup: Codable, Hashable {
     /// Adjoint MGRIT keeps the pre-activations zⁿ (else recomputes them per step).
     var storePreactivations = true
 
+    init(tolerance: Double = 1e-8, maxIterations: Int = 50, fixedIterations: Int? = nil, maxLevels: Int = 30,
+         minCoarse: Int = 2, cycle: MGRITCycle = .F, coarseStep: CoarseStep = .cPointLayer, skipFirstDown: Bool = false,
+         storePreactivations: Bool = true) {
+        self.tolerance = tolerance
+        self.maxIterations = maxIterations
+        self.fixedIterations = fixedIterations
+        self.maxLevels = maxLevels
+        self.minCoarse = minCoarse
+        self.cycle = cycle
+        self.coarseStep = coarseStep
+        self.skipFirstDown = skipFirstDown
+        self.storePreactivations = storePreactivations
+    }
+
+    /// A field missing from a result file takes its default (files written
+    /// before the field existed used the default).
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = ScalingSolverSetup()
+        tolerance = try c.decodeIfPresent(Double.self, forKey: .tolerance) ?? d.tolerance
+        maxIterations = try c.decodeIfPresent(Int.self, forKey: .maxIterations) ?? d.maxIterations
+        fixedIterations = try c.decodeIfPresent(Int.self, forKey: .fixedIterations)
+        maxLevels = try c.decodeIfPresent(Int.self, forKey: .maxLevels) ?? d.maxLevels
+        minCoarse = try c.decodeIfPresent(Int.self, forKey: .minCoarse) ?? d.minCoarse
+        cycle = try c.decodeIfPresent(MGRITCycle.self, forKey: .cycle) ?? d.cycle
+        coarseStep = try c.decodeIfPresent(CoarseStep.self, forKey: .coarseStep) ?? d.coarseStep
+        skipFirstDown = try c.decodeIfPresent(Bool.self, forKey: .skipFirstDown) ?? d.skipFirstDown
+        storePreactivations = try c.decodeIfPresent(Bool.self, forKey: .storePreactivations) ?? d.storePreactivations
+    }
+
     func mgritOptions() -> MGRITOptions {
-        let o = MGRITOptions(coarsening: 4, maxLevels: maxLevels, minCoarseSize: minCoarse, cycle: .F, relaxation: .FCF,
+        let o = MGRITOptions(coarsening: 4, maxLevels: maxLevels, minCoarseSize: minCoarse, cycle: cycle, relaxation: .FCF,
                              sweeps: 1, skipFirstDown: skipFirstDown, absoluteTolerance: tolerance, maxIterations: maxIterations)
         return fixedIterations.map { o.fixedIterations($0) } ?? o
     }
@@ -29,7 +60,7 @@ struct ScalingSolverSetup: Codable, Hashable {
     /// The same set-up as `scaling run` options.
     var arguments: [String] {
         ["--tol", String(tolerance), "--max-iter", String(maxIterations), "--max-levels", String(maxLevels),
-         "--min-coarse", String(minCoarse), "--coarse-step", coarseStep.rawValue,
+         "--min-coarse", String(minCoarse), "--cycle", cycle.rawValue, "--coarse-step", coarseStep.rawValue,
          storePreactivations ? "--store-preactivations" : "--no-store-preactivations"]
             + (fixedIterations.map { ["--iterations", String($0)] } ?? []) + (skipFirstDown ? ["--skip-first-down"] : [])
     }
@@ -37,7 +68,7 @@ struct ScalingSolverSetup: Codable, Hashable {
     /// One line for tables: "tolerance 1e-08" or "3 iterations (no residual norm)", and the hierarchy.
     var summary: String {
         let stop = fixedIterations.map { "exactly \($0) iterations per pass, no residual allreduce" } ?? "tolerance \(tolerance)"
-        var parts = ["F-cycle, FCF, m = 4"]
+        var parts = ["\(cycle.rawValue)-cycle, FCF, m = 4"]
         if maxLevels != 30 || minCoarse != 2 { parts.append("≤ \(maxLevels) levels, coarsest ≥ \(minCoarse) points") }
         if coarseStep != .cPointLayer { parts.append("coarse step \(coarseStep.rawValue)") }
         if skipFirstDown { parts.append("skip first down") }
@@ -53,6 +84,7 @@ struct ScalingSolverOptions: ParsableArguments {
     var iterations: Int?
     @Option(help: "Maximum number of MGRIT levels.") var maxLevels: Int = 30
     @Option(help: "Smallest number of points of a coarse level (coarsening stops before a level would have fewer).") var minCoarse: Int = 2
+    @Option(help: "MGRIT cycle: F (the paper) or V (each level once per iteration).") var cycle: MGRITCycle = .F
     @Option(help: "Coarse step over k layers: cPointLayer (the paper), intervalAverage or secondOrder (see `layerpar convergence --help`).")
     var coarseStep: CoarseStep = .cPointLayer
     @Flag(help: "Skip relaxation on the first down-cycle (XBraid's skip): iteration 1 only injects, solves the coarsest level and interpolates.")
@@ -70,7 +102,7 @@ struct ScalingSolverOptions: ParsableArguments {
 
     var setup: ScalingSolverSetup {
         ScalingSolverSetup(tolerance: tol, maxIterations: maxIter, fixedIterations: iterations, maxLevels: maxLevels,
-                           minCoarse: minCoarse, coarseStep: coarseStep, skipFirstDown: skipFirstDown,
+                           minCoarse: minCoarse, cycle: cycle, coarseStep: coarseStep, skipFirstDown: skipFirstDown,
                            storePreactivations: storePreactivations)
     }
 }

@@ -50,16 +50,18 @@ struct ScalingCommandTests {
         #expect(w.points.map(\.measurement.depth) == [4, 8])
     }
 
-    @Test("--iterations, --min-coarse and --bind reach every rank: fixed count, no norm allreduce, shorter hierarchy, bound ranks")
+    @Test("--iterations, --min-coarse, --cycle and --bind reach every rank: fixed count, no norm allreduce, shorter hierarchy, bound ranks")
     func solverAndPlacementOptions() throws {
         let dir = try MPIRun.scratchDirectory("scaling-options")
         defer { try? FileManager.default.removeItem(at: dir) }
         let json = dir.appendingPathComponent("strong.json").path
         // Depth 16: levels of 17, 5 and 2 points; --min-coarse 4 stops at 5.
         let r = try MPIRun.layerpar(["scaling", "strong", "--depths", "16", "--ranks", "1,2", "--repeats", "1", "--batch", "8",
-                                     "--iterations", "2", "--min-coarse", "4", "--bind", "--json", json], ranks: nil, timeout: 120)
+                                     "--iterations", "2", "--min-coarse", "4", "--cycle", "V", "--bind", "--json", json],
+                                    ranks: nil, timeout: 120)
         #expect(r.succeeded, "\(r.transcript)")
-        #expect(r.stdout.contains("exactly 2 iterations per pass, no residual allreduce"), "\(r.stdout)")
+        #expect(r.stdout.contains("exactly 2 iterations per pass, no residual allreduce (V-cycle, FCF, m = 4, ≤ 30 levels, coarsest ≥ 4 points;"),
+                "\(r.stdout)")
         let s = try JSONDecoder().decode(Study.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
         #expect(s.points.count == 2)
         for p in s.points {

@@ -64,7 +64,7 @@ struct ScalingRun: ParsableCommand {
     @Option(help: "Hidden layers.") var depth: Int
     @Option(help: "Width.") var width: Int = 16
     @Option(help: "Batch size.") var batch: Int = 64
-    @Option(help: "Timed repeats (after one warm-up).") var repeats: Int = 5
+    @Option(help: "Timed repeats, at least; more until they add up to 0.2 s on the slowest rank (after one warm-up).") var repeats: Int = 5
     @Option(help: "Write the measurement as JSON here (rank 0).") var output: String
     @OptionGroup var solver: ScalingSolverOptions
     @OptionGroup(title: "Placement") var placement: PlacementOptions
@@ -86,7 +86,7 @@ struct ScalingRun: ParsableCommand {
         }
     }
 
-    static func measure(_ c: ScalingCase, setup: ScalingSolverSetup, repeats: Int,
+    static func measure(_ c: ScalingCase, setup: ScalingSolverSetup, repeats: Int, minimumSeconds: Double = 0.2,
                         world: any Communicator) throws -> ScalingMeasurement {
         let comm = InstrumentedCommunicator(world)
         // MGRITSolver tags its messages `level·4 + kind` (MGRITSolver.tag): the
@@ -106,7 +106,11 @@ struct ScalingRun: ParsableCommand {
 
         struct Repeat { var total, fwd, adj: Double; var fIt, aIt: Int; var levelSeconds: [Double]; var stats: [String: CommStatistics]; var steps: [Int] }
         var runs: [Repeat] = []
-        for rep in 0 ... repeats {   // repeat 0 is the warm-up
+        // Repeat 0 is the warm-up; then at least `repeats`, and until the timed solves add up
+        // to `minimumSeconds` on the slowest rank (all ranks take the same decision).
+        var rep = 0, total = 0.0
+        while try rep <= repeats || (world.allreduceMax(total) < minimumSeconds && rep <= 10_000) {
+            defer { rep += 1 }
             gradient.zero()
             comm.reset()
             try world.barrier()
@@ -116,6 +120,7 @@ struct ScalingRun: ParsableCommand {
             let a = try adjoint.solve(terminalAdjoint: forward.output != nil ? lN : nil, gradient: gradient)
             let t2 = monotonicSeconds()
             guard rep > 0 else { continue }
+            total += t2 - t0
             let levelSeconds = (0 ..< levelCount).map { f.secondsPerLevel[$0] + a.secondsPerLevel[$0] }
             let steps = (0 ..< levelCount).map { f.stepsPerLevel[$0] + a.stepsPerLevel[$0] }
             runs.append(Repeat(total: t2 - t0, fwd: t1 - t0, adj: t2 - t1, fIt: f.iterations, aIt: a.iterations,
@@ -158,18 +163,23 @@ struct ScalingRun: ParsableCommand {
 
 /// The layer-serial baseline: forward keeping states and pre-activations, then
 /// backward with them (one fused kernel call per layer and pass — the fastest
-/// serial order). Fastest of `repeats` after one warm-up.
-func timeLayerSerial(_ c: ScalingCase, repeats: Int) throws -> Double {
+/// serial order). Fastest of at least `repeats` after one warm-up, repeated until
+/// the timed passes add up to `minimumSeconds` too (a pass of a shallow network
+/// takes microseconds: a few repeats would catch the clock ramping up).
+func timeLayerSerial(_ c: ScalingCase, repeats: Int, minimumSeconds: Double = 0.2) throws -> Double {
     let stack = try c.makeStack()
     let (x0, lN) = c.makeBoundaryData()
     let gradient = HiddenGradient(like: stack)
-    var times: [Double] = []
-    for rep in 0 ... repeats {
+    var best = Double.infinity, total = 0.0
+    var rep = 0
+    while rep <= repeats || (total < minimumSeconds && rep <= 100_000) {
         gradient.zero()
         let t0 = monotonicSeconds()
         let (states, zs) = try LayerSerial.forward(stack, input: x0, storePreactivations: true)
         _ = try LayerSerial.backward(stack, states: states, preactivations: zs, terminalAdjoint: lN, gradient: gradient)
-        if rep > 0 { times.append(monotonicSeconds() - t0) }
+        let t = monotonicSeconds() - t0
+        if rep > 0 { best = min(best, t); total += t }
+        rep += 1
     }
-    return times.min()!
+    return best
 }

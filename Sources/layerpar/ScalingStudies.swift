@@ -8,7 +8,7 @@ struct ScalingStudyOptions: ParsableArguments {
     @Option(help: "Comma-separated rank counts P (P = 1 is MGRIT on one rank).") var ranks: String = "1,2,4,8"
     @Option(help: "Width of the hidden layers (paper: 16).") var width: Int = 16
     @Option(help: "Batch size: samples per state.") var batch: Int = 64
-    @Option(help: "Timed repeats per configuration (the fastest is reported; one warm-up before).") var repeats: Int = 7
+    @Option(help: "Timed repeats per configuration, at least; more until they add up to 0.2 s (the fastest is reported; one warm-up before).") var repeats: Int = 7
     @Option(help: "Seconds before a run of one configuration is killed and reported as failed.") var timeout: Double = 900
     @OptionGroup var solver: ScalingSolverOptions
     @OptionGroup(title: "Placement") var placement: PlacementOptions

@@ -93,16 +93,21 @@ struct ScalingCommandTests {
         var curves: [Curve]
     }
 
+    /// `layerpar scaling model` on batch 8 with given latency and bandwidth, up to 16 ranks.
+    static func model(depth: Int, weakRanks: String, _ extra: [String], in dir: URL) throws -> Model {
+        let json = dir.appendingPathComponent("model-\(depth).json").path
+        let r = try MPIRun.layerpar(["scaling", "model", "--depths", String(depth), "--weak-ranks", weakRanks, "--layers-per-rank", "4",
+                                     "--batch", "8", "--max-ranks", "16", "--latency-us", "2", "--bandwidth-gbs", "5", "--json", json]
+                                    + extra, ranks: nil, timeout: 120)
+        #expect(r.succeeded, "\(r.transcript)")
+        return try JSONDecoder().decode(Model.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+    }
+
     @Test("the model's one-rank prediction is its calibration; more ranks add messages, divide work")
     func model() throws {
         let dir = try MPIRun.scratchDirectory("model")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let json = dir.appendingPathComponent("model.json").path
-        let r = try MPIRun.layerpar(["scaling", "model", "--depths", "64", "--weak-ranks", "2,4", "--layers-per-rank", "4",
-                                     "--batch", "8", "--max-ranks", "16", "--latency-us", "2", "--bandwidth-gbs", "5",
-                                     "--cluster-time-scale", "1", "--json", json], ranks: nil, timeout: 120)
-        #expect(r.succeeded, "\(r.transcript)")
-        let m = try JSONDecoder().decode(Model.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        let m = try Self.model(depth: 64, weakRanks: "2,4", ["--cluster-time-scale", "1"], in: dir)
         let cal = try #require(m.calibrations.first { $0.depth == 64 })
         let strong = m.curves.filter { $0.kind == "strong" && $0.depth == 64 }
         #expect(strong.count == 2)
@@ -122,12 +127,7 @@ struct ScalingCommandTests {
 
         // One level (--min-coarse above the depth) is a sequential relay: its time never divides
         // (only the remainder, the gradient sweep, does), and more ranks add messages.
-        let oneLevel = dir.appendingPathComponent("one-level.json").path
-        let r1 = try MPIRun.layerpar(["scaling", "model", "--depths", "20", "--weak-ranks", "2", "--layers-per-rank", "4",
-                                      "--batch", "8", "--max-ranks", "16", "--latency-us", "2", "--bandwidth-gbs", "5",
-                                      "--min-coarse", "64", "--json", oneLevel], ranks: nil, timeout: 120)
-        #expect(r1.succeeded, "\(r1.transcript)")
-        let one = try JSONDecoder().decode(Model.self, from: Data(contentsOf: URL(fileURLWithPath: oneLevel)))
+        let one = try Self.model(depth: 20, weakRanks: "2", ["--min-coarse", "64"], in: dir)
         let relay = try #require(one.calibrations.first { $0.depth == 20 })
         #expect(relay.levelSeconds.count == 1)
         let here = try #require(one.curves.first { $0.kind == "strong" && $0.machine == "this machine" })

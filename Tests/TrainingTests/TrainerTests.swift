@@ -23,6 +23,13 @@ func makeTrainer(_ c: TrainingConfiguration, dir: String?, resume: Bool = false)
                        engineFactory: { try makeGradientEngine(config: $0, network: $1, comm: comm) }, log: { _ in })
 }
 
+/// A trainer that has run to its stopping rule.
+func trained(_ c: TrainingConfiguration, dir: String? = nil, resume: Bool = false) throws -> Trainer {
+    let t = try makeTrainer(c, dir: dir, resume: resume)
+    try t.run()
+    return t
+}
+
 /// Everything of a history row except the timing.
 func losses(_ h: [HistoryRow]) -> [[Double?]] {
     h.map { [Double($0.iteration), $0.batchLoss, $0.trainLoss, $0.validationLoss] }
@@ -74,11 +81,9 @@ struct TrainerTests {
     func fixedIterationCount() throws {
         var c = smallConfig(iterations: 8, mode: .parallel)
         c.tolForward = 1e-300; c.tolBackward = 1e-300; c.maxForwardIterations = 2; c.maxBackwardIterations = 3
-        let measured = try makeTrainer(c, dir: nil)
-        try measured.run()
+        let measured = try trained(c)
         c.tolForward = 0; c.tolBackward = 0
-        let fixed = try makeTrainer(c, dir: nil)
-        try fixed.run()
+        let fixed = try trained(c)
         #expect(losses(fixed.history) == losses(measured.history))
         #expect(fixed.parameters == measured.parameters)
         for (f, m) in zip(fixed.history.dropFirst(), measured.history.dropFirst()) {
@@ -92,13 +97,11 @@ struct TrainerTests {
     func resumeParallel() throws {
         var c = smallConfig(iterations: 16, mode: .parallel)
         c.tolForward = 1e-3; c.tolBackward = 1e-3; c.maxForwardIterations = 2; c.maxBackwardIterations = 2
-        let full = try makeTrainer(c, dir: nil)
-        try full.run()
+        let full = try trained(c)
         let dir = tempDir("resume-parallel")
         var a = c; a.iterations = 9
-        try makeTrainer(a, dir: dir).run()
-        let second = try makeTrainer(c, dir: dir, resume: true)
-        try second.run()
+        _ = try trained(a, dir: dir)
+        let second = try trained(c, dir: dir, resume: true)
         #expect(losses(second.history) == losses(full.history))
         #expect(second.parameters == full.parameters)
     }

@@ -294,6 +294,10 @@ struct ScalingModelCommand: ParsableCommand {
                                          predictedSeconds: pred, relativeError: (pred - m.seconds) / m.seconds))
             }
         }
+        let ratios = calibrations.values.map { ($0.levelSeconds.reduce(0, +) + $0.remainderSeconds) / $0.serialSeconds }
+        if let lo = ratios.min(), let hi = ratios.max() {
+            notes.append(String(format: "One-rank MGRIT costs w = %.1f–%.1f × the layer-serial passes; with T(P) ≥ T(1)/P (no superlinear speed-up), S(P) ≤ P/w: break-even needs P ≥ w, whatever the network.", lo, hi))
+        }
         notes.append("Iterations per pass are measured on one rank and hold for every P (the solver is rank-count invariant).")
         notes.append("Compute per level is this machine's one-rank time; the cluster's is scaled by \(String(format: "%.3f", scale)).")
 
@@ -317,6 +321,7 @@ struct ScalingModelCommand: ParsableCommand {
                 print("  weak \(curve.machine), \(layersPerRank) layers/rank: T(P) \(cells)")
             }
         }
+        for n in notes { print("  note: \(n)") }
         for c in checks {
             print(String(format: "  check depth %d P=%d: measured %.4f s, model %.4f s, error %+.1f%%",
                          c.depth, c.ranks, c.measuredSeconds, c.predictedSeconds, 100 * c.relativeError))

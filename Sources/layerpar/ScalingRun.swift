@@ -66,7 +66,7 @@ struct ScalingRun: ParsableCommand {
     @Option(help: "Batch size.") var batch: Int = 64
     @Option(help: "Timed repeats, at least; more until they add up to 0.2 s on the slowest rank (after one warm-up).") var repeats: Int = 5
     @Option(help: "Write the measurement as JSON here (rank 0).") var output: String
-    @OptionGroup var solver: ScalingSolverOptions
+    @OptionGroup(title: "Solver (the paper's set-up by default)") var solver: ScalingSolverOptions
     @OptionGroup(title: "Placement") var placement: PlacementOptions
 
     func validate() throws {

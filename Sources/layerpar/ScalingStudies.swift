@@ -10,7 +10,7 @@ struct ScalingStudyOptions: ParsableArguments {
     @Option(help: "Batch size: samples per state.") var batch: Int = 64
     @Option(help: "Timed repeats per configuration, at least; more until they add up to 0.2 s (the fastest is reported; one warm-up before).") var repeats: Int = 7
     @Option(help: "Seconds before a run of one configuration is killed and reported as failed.") var timeout: Double = 900
-    @OptionGroup var solver: ScalingSolverOptions
+    @OptionGroup(title: "Solver (the paper's set-up by default)") var solver: ScalingSolverOptions
     @OptionGroup(title: "Placement") var placement: PlacementOptions
     @Option(help: "Write results as JSON here.") var json: String?
     @Option(help: "Write one row per configuration as CSV here.") var csv: String?

@@ -7,7 +7,7 @@ import Topology
 /// once per rank, before allocating layer states, weights and gradients.
 struct PlacementOptions: ParsableArguments {
     @Flag(name: .customLong("bind"),
-          help: "Bind each rank to its planned PUs and its memory to its NUMA node (this machine only); the summary records the binding read back from the OS.")
+          help: "Bind each rank to its planned PUs and its memory to its NUMA node (this machine only); the results record each binding as read back from the OS.")
     var bind = false
 
     @Option(name: .customLong("placement"), help: "Placement policy for --bind: spread (like hwloc-distrib) or compact.")

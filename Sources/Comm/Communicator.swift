@@ -22,6 +22,12 @@ public protocol Communicator: AnyObject {
     func irecv(_ buffer: UnsafeMutablePointer<Double>, count: Int, from: Int, tag: Int) throws -> CommRequest
     /// Completes every request in `requests` and empties the array.
     func waitAll(_ requests: inout [CommRequest]) throws
+    /// Does not block: if every request in `requests` has completed, completes them,
+    /// empties the array and returns true; otherwise leaves them pending and returns
+    /// false. Either way it lets the library progress outstanding messages (a
+    /// message above MPI's eager limit moves only while its receiver is inside MPI),
+    /// so a caller polls it between pieces of work.
+    func testAll(_ requests: inout [CommRequest]) throws -> Bool
     /// The sum of `values` element-wise over all ranks, returned on every rank.
     func allreduceSum(_ values: [Double]) throws -> [Double]
     /// The maximum of `values` element-wise over all ranks, returned on every rank.

@@ -85,6 +85,9 @@ public final class FaultInjectingCommunicator: Communicator {
         try tick("waitAll")
         try base.waitAll(&requests)
     }
+    public func testAll(_ requests: inout [CommRequest]) throws -> Bool {
+        try base.testAll(&requests)
+    }
     public func allreduceSum(_ values: [Double]) throws -> [Double] {
         try tick("allreduce")
         return try base.allreduceSum(values)

@@ -17,6 +17,9 @@ public struct CommStatistics: Sendable, Codable, Equatable {
     /// Seconds blocked in waitAll: the part of communication not hidden behind work.
     public var waitSeconds = 0.0
     public var waitCalls = 0
+    /// Seconds in testAll (polling that lets messages progress during work) and calls.
+    public var testSeconds = 0.0
+    public var testCalls = 0
     /// Seconds in allreduceSum/Max and their count.
     public var reduceSeconds = 0.0
     public var reduceCalls = 0
@@ -27,13 +30,14 @@ public struct CommStatistics: Sendable, Codable, Equatable {
     public init() {}
 
     /// All seconds spent inside the communicator.
-    public var totalSeconds: Double { postSeconds + waitSeconds + reduceSeconds + barrierSeconds }
+    public var totalSeconds: Double { postSeconds + testSeconds + waitSeconds + reduceSeconds + barrierSeconds }
 
     public static func + (a: CommStatistics, b: CommStatistics) -> CommStatistics {
         var s = a
         s.sends += b.sends; s.bytesSent += b.bytesSent
         s.receives += b.receives; s.bytesReceived += b.bytesReceived
         s.postSeconds += b.postSeconds; s.waitSeconds += b.waitSeconds; s.waitCalls += b.waitCalls
+        s.testSeconds += b.testSeconds; s.testCalls += b.testCalls
         s.reduceSeconds += b.reduceSeconds; s.reduceCalls += b.reduceCalls
         s.barrierSeconds += b.barrierSeconds; s.barrierCalls += b.barrierCalls
         return s
@@ -105,6 +109,19 @@ public final class InstrumentedCommunicator: Communicator {
             byPhase[phase, default: CommStatistics()].waitCalls += 1
         }
         try base.waitAll(&requests)
+    }
+
+    public func testAll(_ requests: inout [CommRequest]) throws -> Bool {
+        let t0 = monotonicSeconds()
+        let phase = requests.first.flatMap { requestPhase[$0.handle] } ?? self.phase
+        defer {
+            byPhase[phase, default: CommStatistics()].testSeconds += monotonicSeconds() - t0
+            byPhase[phase, default: CommStatistics()].testCalls += 1
+        }
+        let handles = requests.map(\.handle)
+        let done = try base.testAll(&requests)
+        if done { for h in handles { requestPhase[h] = nil } }
+        return done
     }
 
     public func allreduceSum(_ values: [Double]) throws -> [Double] {

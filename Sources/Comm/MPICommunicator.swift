@@ -120,6 +120,29 @@ public final class MPICommunicator: Communicator {
         requests.removeAll()
     }
 
+    public func testAll(_ requests: inout [CommRequest]) throws -> Bool {
+        guard !requests.isEmpty else { return true }
+        scratch.removeAll(keepingCapacity: true)
+        for request in requests {
+            guard let r = live[request.handle] else {
+                throw CommError(call: "MPI_Testall", message: "rank \(rank): unknown or already completed request \(request.handle)")
+            }
+            scratch.append(r)
+        }
+        if statuses.count < scratch.count { statuses = [MPI_Status](repeating: MPI_Status(), count: scratch.count) }
+        var flag: Int32 = 0
+        let rc = scratch.withUnsafeMutableBufferPointer { buf in
+            statuses.withUnsafeMutableBufferPointer { st in
+                MPI_Testall(Int32(buf.count), buf.baseAddress, &flag, st.baseAddress)
+            }
+        }
+        try check(rc, "MPI_Testall", detail: "\(scratch.count) requests")
+        guard flag != 0 else { return false }   // none completed: MPI left every request as it was
+        for request in requests { live.removeValue(forKey: request.handle) }
+        requests.removeAll()
+        return true
+    }
+
     // MARK: collectives
 
     public func allreduceSum(_ values: [Double]) throws -> [Double] {

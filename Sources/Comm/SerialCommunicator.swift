@@ -61,6 +61,19 @@ public final class SerialCommunicator: Communicator {
         requests.removeAll()
     }
 
+    /// Completes the requests if every message among them has both its send and
+    /// its receive posted (or is already complete).
+    public func testAll(_ requests: inout [CommRequest]) throws -> Bool {
+        for request in requests {
+            guard let tag = handleTag[request.handle] else {
+                throw CommError(call: "testAll", message: "unknown or completed request \(request.handle)")
+            }
+            if let p = pending[tag], p.send == nil || p.recv == nil { return false }
+        }
+        try waitAll(&requests)
+        return true
+    }
+
     public func allreduceSum(_ values: [Double]) throws -> [Double] { values }
     public func allreduceMax(_ values: [Double]) throws -> [Double] { values }
     public func barrier() throws {}

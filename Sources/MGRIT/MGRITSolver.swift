@@ -29,8 +29,10 @@ import Comm
 /// every level, the points whose fine index it owns — possibly none. The only
 /// cross-rank operations are (1) sending the last owned point of a level to the
 /// next rank that owns points there (after every F-relaxation, in the
-/// restriction, and in the coarsest solve), with receives posted first and waited
-/// for as late as possible, into buffers the solver owns for its lifetime, and
+/// restriction, and in the coarsest solve), with receives posted first, polled
+/// between intervals (so a message above MPI's eager limit moves during the work)
+/// and waited for as late as possible, into buffers the solver owns for its lifetime (a send
+/// completes only when its buffer is needed again or the solve ends), and
 /// (2) one `allreduceSum` per iteration for the residual norm (none, or one per
 /// solve, with a fixed iteration count: ``MGRITOptions/residualCheck``). F-relaxation
 /// computes the rank's last interval first and sends its last point at once, so
@@ -84,6 +86,11 @@ public final class MGRITSolver<P: MGRITProblem> {
         let tmp: P.State
         let sendBuffer: UnsafeMutablePointer<Double>
         let recvBuffer: UnsafeMutablePointer<Double>
+        /// The send from ``sendBuffer`` still in flight (at most one): completed
+        /// only before the buffer is packed again or at the end of a solve, so the
+        /// sender never waits for the receiver to reach its receive (a message
+        /// above the MPI eager limit completes only then).
+        var pendingSends: [CommRequest] = []
         var steps = 0
         var seconds = 0.0
         /// True while every F-point equals Φ(predecessor) + g: set by F-relaxation,
@@ -153,7 +160,9 @@ public final class MGRITSolver<P: MGRITProblem> {
         func stores(_ j: Int) -> Bool { !cPointsOnly || isC(j) || j == count - 1 }
 
         deinit {
-            sendBuffer.deallocate()
+            // A send still in flight (a solve that threw) may be read by MPI later:
+            // keep its buffer rather than free memory that is in use.
+            if pendingSends.isEmpty { sendBuffer.deallocate() }
             recvBuffer.deallocate()
         }
 
@@ -313,6 +322,7 @@ public final class MGRITSolver<P: MGRITProblem> {
             }
             if !stats.converged && !levels[0].consistent && !levels[0].cPointsOnly { try fRelax(levels[0]) }
         }
+        try completeSends()
         stats.statesAllocated = stateCount
         stats.stepsPerLevel = levels.map(\.steps)
         stats.secondsPerLevel = levels.map(\.seconds)
@@ -332,6 +342,7 @@ public final class MGRITSolver<P: MGRITProblem> {
             try fRelax(f)
             try cRelax(f)
         }
+        try completeSends()
     }
 
     // MARK: - Cycles
@@ -440,10 +451,35 @@ public final class MGRITSolver<P: MGRITProblem> {
         request = nil
     }
 
-    private func sendLast(_ L: Level, _ kind: Kind, _ requests: inout [CommRequest]) throws {
+    /// Lets a pending receive progress between pieces of work and takes its
+    /// value into the ghost as soon as it is there (then ``finishReceive`` has
+    /// nothing left to wait for).
+    private func poll(_ L: Level, _ request: inout CommRequest?) throws {
+        guard let r = request else { return }
+        var rs = [r]
+        guard try comm.testAll(&rs) else { return }
+        problem.unpack(from: UnsafeBufferPointer(start: L.recvBuffer, count: bufferCount), into: L.ghost)
+        request = nil
+    }
+
+    /// Sends the last owned point to the right neighbour. The previous send from
+    /// this level's buffer is completed first (it has long been received: the
+    /// receiver consumes a level's messages in order); this one stays pending.
+    private func sendLast(_ L: Level, _ kind: Kind) throws {
         guard let right = L.rightRank else { return }
+        if !L.pendingSends.isEmpty { try comm.waitAll(&L.pendingSends) }
         problem.pack(L.u[L.hi - L.lo], into: UnsafeMutableBufferPointer(start: L.sendBuffer, count: bufferCount))
-        requests.append(try comm.isend(L.sendBuffer, count: bufferCount, to: right, tag: tag(L, kind)))
+        L.pendingSends.append(try comm.isend(L.sendBuffer, count: bufferCount, to: right, tag: tag(L, kind)))
+    }
+
+    /// Completes every level's pending send (end of a solve or sweep: no request
+    /// outlives the call that started it).
+    private func completeSends() throws {
+        for L in levels where !L.pendingSends.isEmpty {
+            let t0 = clock.now
+            try comm.waitAll(&L.pendingSends)
+            L.seconds += seconds(since: t0)
+        }
     }
 
     /// F-relaxation. Leaves `ghost` equal to the left neighbour's last point.
@@ -457,7 +493,6 @@ public final class MGRITSolver<P: MGRITProblem> {
         let t0 = clock.now
         defer { L.seconds += seconds(since: t0) }
         var recv = try postReceive(L, .relax)
-        var sends: [CommRequest] = []
         let m = L.m
         func run(_ from: Int, _ through: Int) throws {   // F-points from … through, from ≥ lo
             var j = from
@@ -465,9 +500,9 @@ public final class MGRITSolver<P: MGRITProblem> {
         }
         if L.firstC <= L.hi {
             try run(L.lastC + 1, L.hi)                      // last interval first: its end goes right
-            try sendLast(L, .relax, &sends)
+            try sendLast(L, .relax)
             var c = L.lastC
-            while c > L.firstC { try run(c - m + 1, c - 1); try atC?(c); c -= m }
+            while c > L.firstC { try run(c - m + 1, c - 1); try atC?(c); try poll(L, &recv); c -= m }
             if L.lo < L.firstC {                            // head: F-points of the left rank's interval
                 try finishReceive(L, &recv)
                 try run(L.lo, L.firstC - 1)
@@ -479,10 +514,9 @@ public final class MGRITSolver<P: MGRITProblem> {
         } else {                                            // only F-points: continue the left interval
             try finishReceive(L, &recv)
             try run(L.lo, L.hi)
-            try sendLast(L, .relax, &sends)
+            try sendLast(L, .relax)
         }
         try finishReceive(L, &recv)
-        try comm.waitAll(&sends)
     }
 
     /// C-relaxation at C-points j ≥ 1 (uses the ghost left by the preceding F-relaxation).
@@ -539,18 +573,17 @@ public final class MGRITSolver<P: MGRITProblem> {
         let t0 = clock.now
         defer { C.seconds += seconds(since: t0) }
         var recv = try postReceive(C, .restrict)
-        var sends: [CommRequest] = []
-        try sendLast(C, .restrict, &sends)
+        try sendLast(C, .restrict)
         let g = C.g!
         var j = C.hi
         while j >= max(C.lo, 1) {                 // the receive is needed only for j = lo: do it last
             if j == C.lo { try finishReceive(C, &recv) }
             try phi(C, from: predecessor(C, j), into: C.tmp, point: j)
             problem.sum(-1, C.tmp, 1, g[j - C.lo])
+            try poll(C, &recv)
             j -= 1
         }
         try finishReceive(C, &recv)
-        try comm.waitAll(&sends)
     }
 
     /// FAS correction with injection: `u_{jm} = Uⱼ` at the C-points j ≥ 1.
@@ -572,9 +605,7 @@ public final class MGRITSolver<P: MGRITProblem> {
         try finishReceive(L, &recv)
         var j = max(L.lo, 1)
         while j <= L.hi { try update(L, point: j, from: predecessor(L, j)); j += 1 }
-        var sends: [CommRequest] = []
-        try sendLast(L, .coarsest, &sends)
-        try comm.waitAll(&sends)
+        try sendLast(L, .coarsest)
     }
 
     /// √(Σ squares) over all ranks, summed in global slot order when affordable.

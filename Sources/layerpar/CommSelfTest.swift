@@ -84,6 +84,7 @@ struct CommSelfTest: ParsableCommand {
         let sizes = [0, 1, 7, 64, 1000, 1 << 17]
         for (i, n) in sizes.enumerated() {
             try ringExchange(comm, count: n, baseTag: 10 * i)
+            try ringExchange(comm, count: n, baseTag: 10 * i + 2, polling: true)
             if let failRank, failRank == comm.rank, i == 0 {
                 throw ValidationError("--fail-rank \(failRank): this rank was told to fail (deliberate bad input on one rank)")
             }
@@ -113,8 +114,10 @@ struct CommSelfTest: ParsableCommand {
 
     /// Each rank sends `count` doubles `v[k] = 1000·rank + k + tag` to both
     /// neighbours on a ring (two tags, so left- and right-going messages differ)
-    /// and checks what it receives. Buffers live until waitAll returns.
-    func ringExchange(_ comm: any Communicator, count: Int, baseTag: Int) throws {
+    /// and checks what it receives. Buffers live until waitAll returns. With
+    /// `polling`, completes the requests by calling testAll until it reports them
+    /// done (as MGRIT polls between intervals) instead of one waitAll.
+    func ringExchange(_ comm: any Communicator, count: Int, baseTag: Int, polling: Bool = false) throws {
         let p = comm.size, r = comm.rank
         let left = (r + p - 1) % p, right = (r + 1) % p
         let sendR = UnsafeMutablePointer<Double>.allocate(capacity: max(count, 1))
@@ -136,7 +139,19 @@ struct CommSelfTest: ParsableCommand {
             try comm.isend(sendR, count: count, to: right, tag: baseTag),
             try comm.isend(sendL, count: count, to: left, tag: baseTag + 1),
         ]
-        try comm.waitAll(&requests)
+        if polling {
+            let start = monotonicSeconds()
+            var calls = 0
+            while try !comm.testAll(&requests) {
+                calls += 1
+                if monotonicSeconds() - start > 30 {
+                    throw CommError(call: "testAll", message: "rank \(r): \(count)-double ring exchange not complete after \(calls) polls in 30 s")
+                }
+            }
+            guard requests.isEmpty else { throw CommError(call: "testAll", message: "rank \(r): reported completion but left \(requests.count) requests") }
+        } else {
+            try comm.waitAll(&requests)
+        }
         for k in 0..<count {
             guard recvL[k] == value(left, k, baseTag), recvR[k] == value(right, k, baseTag + 1) else {
                 throw CommError(call: "ring exchange", message: "rank \(r): element \(k) of \(count): got \(recvL[k]), \(recvR[k]); want \(value(left, k, baseTag)), \(value(right, k, baseTag + 1))")

@@ -21,7 +21,7 @@ import Reports
 ///          + Σ_{l≥1} V_l·(4·k_l·τ)  + V_L·(P_L − 1)·τ  + I·⌈log₂P⌉·(α + 8·n₁/β_bw)
 ///
 /// with `f_l(P)` the largest owned fraction of level l, `τ = α + 8wB/β_bw` one
-/// boundary-state message, `V_l` the visits of level l (from the cycle's
+/// boundary-state message (read off the measured ping-pong table when there is one), `V_l` the visits of level l (from the cycle's
 /// recursion, times the iterations I of both passes), `k_l = 1` if more than one
 /// rank owns points of level l, 4 message rounds per visit (three F-relaxations
 /// and the FAS right-hand side), `P_L` the ranks owning coarsest points, and one
@@ -78,12 +78,13 @@ struct MGRITCostModel: Codable {
         return v
     }
 
-    /// Predicted seconds on `p` ranks with message latency `alpha` (s) and
-    /// bandwidth `bw` (B/s); compute times scaled by `timeScale`.
-    func predict(ranks p: Int, alpha: Double, bw: Double, timeScale: Double = 1) -> Double {
+    /// Predicted seconds on `p` ranks of `machine` (its message times; compute
+    /// times scaled by its `timeScale`).
+    func predict(ranks p: Int, on machine: ModelMachine) -> Double {
         let L = points.count - 1
         let iters = Double(forwardIterations + adjointIterations)
-        let tau = alpha + Double(8 * width * batch) / bw
+        let timeScale = machine.timeScale
+        let tau = machine.messageSeconds(bytes: 8 * width * batch)
         let visits = visitsPerIteration
         var t = remainderSeconds * timeScale / Double(p)
         for l in 0 ... L {
@@ -100,7 +101,7 @@ struct MGRITCostModel: Codable {
         }
         if p > 1 {
             let n1 = Double(points.count > 1 ? points[1] : 1)
-            t += iters * ceil(log2(Double(p))) * (alpha + 8 * n1 / bw)
+            t += iters * ceil(log2(Double(p))) * machine.messageSeconds(bytes: 8 * Int(n1))
         }
         return t
     }
@@ -114,6 +115,23 @@ struct ModelMachine: Codable {
     /// Multiplies this machine's measured compute times (clock ratio).
     var timeScale: Double
     var source: String
+    /// Measured one-way times by message size (ping-pong); within its range a
+    /// message's time is read off it (linear between sizes) instead of the fit.
+    var pingPong: [CommSelfTest.PingPongRow]? = nil
+
+    /// One-way time of a `bytes`-byte message.
+    func messageSeconds(bytes: Int) -> Double {
+        if let t = pingPong?.sorted(by: { $0.bytes < $1.bytes }), let first = t.first, let last = t.last,
+           bytes >= first.bytes, bytes <= last.bytes {
+            for (a, b) in zip(t, t.dropFirst()) where bytes <= b.bytes {
+                if b.bytes == a.bytes { return b.oneWaySeconds }
+                let x = Double(bytes - a.bytes) / Double(b.bytes - a.bytes)
+                return a.oneWaySeconds + x * (b.oneWaySeconds - a.oneWaySeconds)
+            }
+            return last.oneWaySeconds
+        }
+        return latencySeconds + Double(bytes) / bandwidthBytesPerSecond
+    }
 }
 
 struct ModelCurve: Codable {
@@ -239,19 +257,27 @@ struct ScalingModelCommand: ParsableCommand {
         // Ping-pong on this machine.
         var alpha = latencyUs.map { $0 * 1e-6 }, bw = bandwidthGbs.map { $0 * 1e9 }
         var source = "given"
+        var table: [CommSelfTest.PingPongRow]?
         if alpha == nil || bw == nil {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("layerpar-pingpong-\(getpid()).json")
             defer { try? FileManager.default.removeItem(at: file) }
             try ScalingLauncher.run(ranks: 2, arguments: ["comm-selftest", "--repetitions", "500", "--output", file.path], timeout: 120)
             let r = try JSONDecoder().decode(CommSelfTest.Report.self, from: Data(contentsOf: file))
-            alpha = alpha ?? r.pingPong?.latencySeconds
-            bw = bw ?? r.pingPong?.bandwidthBytesPerSecond
-            source = "ping-pong, mpirun -np 2 layerpar comm-selftest"
+            guard let fit = r.pingPong else { throw ValidationError("the ping-pong of `layerpar comm-selftest` on 2 ranks reported nothing") }
+            if alpha == nil && bw == nil {
+                table = fit.table
+                source = "ping-pong, mpirun -np 2 layerpar comm-selftest (message times read off its table)"
+            } else {
+                source = "ping-pong, mpirun -np 2 layerpar comm-selftest, and given values"
+            }
+            alpha = alpha ?? fit.latencySeconds
+            bw = bw ?? fit.bandwidthBytesPerSecond
         }
         let clock = Self.clockGHz()
         let scale = clusterTimeScale ?? (clock.map { $0 / 2.2 } ?? 1)
         let machines = [
-            ModelMachine(name: "this machine", latencySeconds: alpha!, bandwidthBytesPerSecond: bw!, timeScale: 1, source: source),
+            ModelMachine(name: "this machine", latencySeconds: alpha!, bandwidthBytesPerSecond: bw!, timeScale: 1, source: source,
+                         pingPong: table),
             ModelMachine(name: "paper cluster (2x E5-2630 v4, 2.2 GHz)", latencySeconds: clusterLatencyUs * 1e-6,
                          bandwidthBytesPerSecond: clusterBandwidthGbs * 1e9, timeScale: scale,
                          source: clusterTimeScale != nil ? "given" : "compute × (this clock \(clock.map { String(format: "%.2f", $0) } ?? "?") GHz / 2.2 GHz)"),
@@ -269,13 +295,13 @@ struct ScalingModelCommand: ParsableCommand {
                 var ranks: [Int] = []
                 var p = 1
                 while p <= min(maxRanks, d + 1) { ranks.append(p); p *= 2 }
-                let t = ranks.map { model.predict(ranks: $0, alpha: machine.latencySeconds, bw: machine.bandwidthBytesPerSecond, timeScale: machine.timeScale) }
+                let t = ranks.map { model.predict(ranks: $0, on: machine) }
                 let serial = model.serialSeconds * machine.timeScale
                 let s = t.map { serial / $0 }
                 curves.append(ModelCurve(machine: machine.name, kind: "strong", depth: d, ranks: ranks, seconds: t,
                                          serialSeconds: serial, speedup: s, breakEvenRanks: zip(ranks, s).first { $0.1 >= 1 }?.0))
             }
-            let t = weak.map { p in calibrations[p * layersPerRank]!.predict(ranks: p, alpha: machine.latencySeconds, bw: machine.bandwidthBytesPerSecond, timeScale: machine.timeScale) }
+            let t = weak.map { p in calibrations[p * layersPerRank]!.predict(ranks: p, on: machine) }
             let serial = weak.map { calibrations[$0 * layersPerRank]!.serialSeconds * machine.timeScale }
             curves.append(ModelCurve(machine: machine.name, kind: "weak", depth: layersPerRank, ranks: weak, seconds: t,
                                      serialSeconds: serial.last ?? 0, speedup: zip(serial, t).map { $0 / $1 }, breakEvenRanks: nil))
@@ -289,7 +315,7 @@ struct ScalingModelCommand: ParsableCommand {
                 let m = pt.measurement
                 let model = try checkCalibrations[out.setup]?[m.depth] ?? calibrate(depth: m.depth, setup: out.setup)
                 checkCalibrations[out.setup, default: [:]][m.depth] = model
-                let pred = model.predict(ranks: m.ranks, alpha: alpha!, bw: bw!)
+                let pred = model.predict(ranks: m.ranks, on: machines[0])
                 checks.append(ModelCheck(depth: m.depth, ranks: m.ranks, measuredSeconds: m.seconds,
                                          predictedSeconds: pred, relativeError: (pred - m.seconds) / m.seconds))
             }

@@ -14,6 +14,8 @@ struct LevelSplit: Codable {
     var computeSeconds: Double
     /// Mean over ranks: time posting isend/irecv on this level.
     var postSeconds: Double
+    /// Mean over ranks: time polling receives (testAll) between intervals on this level.
+    var testSeconds: Double?
     /// Mean over ranks: time blocked in waitAll on this level (neighbour not ready yet, or transfer).
     var waitSeconds: Double
     /// Max over ranks of the time spent on this level (including waits).
@@ -49,7 +51,7 @@ struct ScalingMeasurement: Codable {
     var reduceSeconds: Double
     /// Max over ranks of (wait seconds / solve seconds).
     var waitFraction: Double
-    /// Max over ranks of ((post + wait) seconds / solve seconds).
+    /// Max over ranks of ((post + poll + wait + residual allreduce) seconds / solve seconds).
     var communicationFraction: Double
 }
 
@@ -132,22 +134,23 @@ struct ScalingRun: ParsableCommand {
         let best = totals.indices.min { totals[$0] < totals[$1] }!
         let r = runs[best]
         let p = Double(world.size)
-        // Per level: [compute, post, wait, seconds] summed over ranks, and maxima.
+        // Per level: [compute, post, poll, wait] summed over ranks, and maxima.
         var local: [Double] = []
         for l in 0 ..< levelCount {
             let s = r.stats["level \(l)"] ?? CommStatistics()
-            local += [r.levelSeconds[l] - s.postSeconds - s.waitSeconds, s.postSeconds, s.waitSeconds]
+            local += [r.levelSeconds[l] - s.postSeconds - s.testSeconds - s.waitSeconds, s.postSeconds, s.testSeconds, s.waitSeconds]
         }
         let norm = r.stats["norm"] ?? CommStatistics()
         local.append(norm.reduceSeconds)
         let sums = try world.allreduceSum(local)
         let wait = r.stats.values.reduce(0) { $0 + $1.waitSeconds }
-        let post = r.stats.values.reduce(0) { $0 + $1.postSeconds }
+        let post = r.stats.values.reduce(0) { $0 + $1.postSeconds + $1.testSeconds }
         let maxima = try world.allreduceMax(r.levelSeconds + r.steps.map(Double.init)
                                             + [wait / r.total, (wait + post + norm.reduceSeconds) / r.total, r.fwd, r.adj])
         let levels = (0 ..< levelCount).map { l in
-            LevelSplit(level: l, points: points[l], computeSeconds: sums[3 * l] / p, postSeconds: sums[3 * l + 1] / p,
-                       waitSeconds: sums[3 * l + 2] / p, maxSeconds: maxima[l], maxSteps: Int(maxima[levelCount + l]))
+            LevelSplit(level: l, points: points[l], computeSeconds: sums[4 * l] / p, postSeconds: sums[4 * l + 1] / p,
+                       testSeconds: sums[4 * l + 2] / p, waitSeconds: sums[4 * l + 3] / p,
+                       maxSeconds: maxima[l], maxSteps: Int(maxima[levelCount + l]))
         }
         let k = 2 * levelCount
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -156,7 +159,7 @@ struct ScalingRun: ParsableCommand {
                                   secondsPerRepeat: totals, seconds: totals[best],
                                   forwardSeconds: maxima[k + 2], adjointSeconds: maxima[k + 3],
                                   forwardIterations: r.fIt, adjointIterations: r.aIt, levels: levels,
-                                  reduceSeconds: sums[3 * levelCount] / p,
+                                  reduceSeconds: sums[4 * levelCount] / p,
                                   waitFraction: maxima[k], communicationFraction: maxima[k + 1])
     }
 }

@@ -107,6 +107,30 @@ struct CommHelperTests {
         try other.barrier()  // names another rank: no effect here
     }
 
+    @Test("testAll completes nothing until every message has both ends posted, then delivers (one rank, sent to itself)")
+    func testAllOnOneRank() throws {
+        let comm = InstrumentedCommunicator(SerialCommunicator())
+        let send = UnsafeMutablePointer<Double>.allocate(capacity: 3)
+        let recv = UnsafeMutablePointer<Double>.allocate(capacity: 3)
+        defer { send.deallocate(); recv.deallocate() }
+        send.initialize(from: [7, 8, 9], count: 3)
+        recv.initialize(repeating: 0, count: 3)
+        comm.phase = "level 2"
+        var receive = [try comm.irecv(recv, count: 3, from: 0, tag: 5)]
+        #expect(try !comm.testAll(&receive), "no send posted yet")
+        #expect(receive.count == 1 && recv[0] == 0)
+        var sendRequest = [try comm.isend(send, count: 3, to: 0, tag: 5)]
+        #expect(try comm.testAll(&receive))
+        #expect(receive.isEmpty && Array(UnsafeBufferPointer(start: recv, count: 3)) == [7, 8, 9])
+        #expect(try comm.testAll(&sendRequest) && sendRequest.isEmpty)
+        #expect(try comm.testAll(&sendRequest), "nothing to complete is complete")
+        #expect(throws: CommError.self) {
+            var stale = [CommRequest(handle: 12345)]
+            _ = try comm.testAll(&stale)
+        }
+        #expect(comm.byPhase["level 2"]?.testCalls == 5)
+    }
+
     @Test("the instrumented communicator forwards unchanged and counts calls, bytes and phases")
     func instrumented() throws {
         let comm = InstrumentedCommunicator(SerialCommunicator())

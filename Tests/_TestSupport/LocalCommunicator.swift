@@ -41,6 +41,15 @@ public final class LocalGroup: @unchecked Sendable {
         return mailbox[key]!.removeFirst()
     }
 
+    /// Whether every key's next message is in the mailbox (a key listed k times needs k).
+    func available(_ keys: [Key]) -> Bool {
+        cond.lock()
+        defer { cond.unlock() }
+        var need: [Key: Int] = [:]
+        for k in keys { need[k, default: 0] += 1 }
+        return need.allSatisfy { (mailbox[$0.key]?.count ?? 0) >= $0.value }
+    }
+
     func reduce(rank: Int, _ values: [Double], _ op: ([Double], [Double]) -> [Double]) throws -> [Double] {
         cond.lock()
         defer { cond.unlock() }
@@ -141,6 +150,12 @@ public final class LocalCommunicator: Communicator {
             data.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: count) }
         }
         requests.removeAll()
+    }
+
+    public func testAll(_ requests: inout [CommRequest]) throws -> Bool {
+        guard group.available(requests.compactMap { receives[$0.handle]?.2 }) else { return false }
+        try waitAll(&requests)   // every message is there: nothing blocks
+        return true
     }
 
     public func allreduceSum(_ values: [Double]) throws -> [Double] {

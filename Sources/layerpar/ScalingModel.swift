@@ -41,6 +41,26 @@ struct MGRITCostModel: Codable {
     var forwardIterations: Int
     var adjointIterations: Int
     var serialSeconds: Double
+    /// The same solve and passes priced from the kernel timings alone (kernel calls ×
+    /// seconds per call); nil where the count cannot be priced that way (a coarse step
+    /// other than the paper's, or an adjoint that recomputes z).
+    var kernelOnlySeconds: Double?
+    var serialKernelOnlySeconds: Double
+    /// Layer-serial seconds per layer at depth `depth / 2ᵏ` (k = 0, 1, …): how the cost
+    /// of a step falls as a rank's share of the layers comes to fit in its caches.
+    /// Empty: no cache scaling.
+    var serialPerLayerByDepth: [DepthTime] = []
+    struct DepthTime: Codable { var depth: Int; var secondsPerLayer: Double }
+
+    /// Compute on `p` ranks costs this factor of the one-rank calibration per step:
+    /// the layer-serial time per layer at the per-rank depth `depth/p` (rounded up to
+    /// the nearest measured depth) over that at the full depth. 1 without the table.
+    func computeScale(ranks p: Int) -> Double {
+        guard let full = serialPerLayerByDepth.first(where: { $0.depth == depth })?.secondsPerLayer, full > 0 else { return 1 }
+        let share = (depth + p - 1) / p
+        guard let t = serialPerLayerByDepth.filter({ $0.depth >= share }).min(by: { $0.depth < $1.depth }) else { return 1 }
+        return t.secondsPerLayer / full
+    }
 
     /// Largest fraction of level `l`'s points that one of `p` ranks owns.
     func maxOwnedFraction(level l: Int, ranks p: Int) -> (fraction: Double, owners: Int) {
@@ -83,7 +103,7 @@ struct MGRITCostModel: Codable {
     func predict(ranks p: Int, on machine: ModelMachine) -> Double {
         let L = points.count - 1
         let iters = Double(forwardIterations + adjointIterations)
-        let timeScale = machine.timeScale
+        let timeScale = machine.timeScale * computeScale(ranks: p)
         let tau = machine.messageSeconds(bytes: 8 * width * batch)
         let visits = visitsPerIteration
         var t = remainderSeconds * timeScale / Double(p)
@@ -160,6 +180,8 @@ struct ScalingModelOutput: Codable {
     var width: Int
     var batch: Int
     var setup: ScalingSolverSetup
+    /// Seconds per fused-kernel call at width × batch (this machine).
+    var kernelTimes: KernelStepTimes
     var machines: [ModelMachine]
     var calibrations: [MGRITCostModel]
     var curves: [ModelCurve]
@@ -186,6 +208,8 @@ struct ScalingModelCommand: ParsableCommand {
     @Option(help: "Rank counts for weak scaling (paper: 80…1280).") var weakRanks: String = "80,160,320,640,1280"
     @Option(help: "Layers per rank for weak scaling (paper: 4).") var layersPerRank: Int = 4
     @Option(help: "Largest rank count of the strong-scaling predictions.") var maxRanks: Int = 2048
+    @Flag(inversion: .prefixedNo, help: "Scale each rank's compute by the layer-serial time per layer at its share of the depth (measured here at depth/2ᵏ): a rank whose layers fit in its caches steps faster than one holding them all. Off by default: it assumes caches of its own for every rank, which the two ranks here (sharing an L3) do not have.")
+    var cacheScaling = false
     @Option(help: "Width.") var width: Int = 16
     @Option(help: "Batch size.") var batch: Int = 64
     @Option(help: "This machine's message latency in µs (default: measured by ping-pong).") var latencyUs: Double?
@@ -227,15 +251,30 @@ struct ScalingModelCommand: ParsableCommand {
         return nil
     }
 
-    func calibrate(depth: Int, setup: ScalingSolverSetup) throws -> MGRITCostModel {
+    func calibrate(depth: Int, setup: ScalingSolverSetup, kernels: KernelStepTimes) throws -> MGRITCostModel {
+        var perLayer: [MGRITCostModel.DepthTime] = []
+        if cacheScaling {
+            var d = depth
+            while d >= 1 && d >= depth / max(maxRanks, 1) {
+                let t = try timeLayerSerial(ScalingCase(depth: d, width: width, batch: batch), repeats: 5)
+                perLayer.append(.init(depth: d, secondsPerLayer: t / Double(d)))
+                d /= 2
+            }
+        }
         FileHandle.standardError.write(Data("scaling model: calibrating depth \(depth) on one rank…\n".utf8))
         let c = ScalingCase(depth: depth, width: width, batch: batch)
         let m = try ScalingRun.measure(c, setup: setup, repeats: 7, world: SerialCommunicator())
         let level = m.levels.map(\.computeSeconds)
+        var kernelOnly: Double?
+        if setup.coarseStep == .cPointLayer, setup.storePreactivations, let f = m.forwardKernelCalls, let a = m.adjointKernelCalls {
+            kernelOnly = kernels.mgritSeconds(depth: depth, forwardCalls: f, adjointCalls: a)
+        }
         return MGRITCostModel(depth: depth, width: width, batch: batch, cfactor: 4, setup: setup, points: m.levels.map(\.points),
                               levelSeconds: level, remainderSeconds: max(m.seconds - level.reduce(0, +), 0),
                               forwardIterations: m.forwardIterations, adjointIterations: m.adjointIterations,
-                              serialSeconds: try timeLayerSerial(c, repeats: 5))
+                              serialSeconds: try timeLayerSerial(c, repeats: 5),
+                              kernelOnlySeconds: kernelOnly, serialKernelOnlySeconds: kernels.serialSeconds(depth: depth),
+                              serialPerLayerByDepth: perLayer)
     }
 
     /// The `--measured` studies, read before any calibration so a bad path fails at once.
@@ -285,8 +324,11 @@ struct ScalingModelCommand: ParsableCommand {
         let strongDepths = try list(depths, "depths")
         let weak = try list(weakRanks, "weak-ranks")
         let setup = solver.setup
+        let kernels = try KernelStepTimes.measure(width: width, batch: batch)
         var calibrations: [Int: MGRITCostModel] = [:]
-        for d in Set(strongDepths + weak.map { $0 * layersPerRank }).sorted() { calibrations[d] = try calibrate(depth: d, setup: setup) }
+        for d in Set(strongDepths + weak.map { $0 * layersPerRank }).sorted() {
+            calibrations[d] = try calibrate(depth: d, setup: setup, kernels: kernels)
+        }
 
         var curves: [ModelCurve] = []
         for machine in machines {
@@ -313,7 +355,7 @@ struct ScalingModelCommand: ParsableCommand {
         for out in studies {
             for pt in out.points where !pt.measurement.oversubscribed {
                 let m = pt.measurement
-                let model = try checkCalibrations[out.setup]?[m.depth] ?? calibrate(depth: m.depth, setup: out.setup)
+                let model = try checkCalibrations[out.setup]?[m.depth] ?? calibrate(depth: m.depth, setup: out.setup, kernels: kernels)
                 checkCalibrations[out.setup, default: [:]][m.depth] = model
                 let pred = model.predict(ranks: m.ranks, on: machines[0])
                 checks.append(ModelCheck(depth: m.depth, ranks: m.ranks, measuredSeconds: m.seconds,
@@ -322,12 +364,15 @@ struct ScalingModelCommand: ParsableCommand {
         }
         let ratios = calibrations.values.map { ($0.levelSeconds.reduce(0, +) + $0.remainderSeconds) / $0.serialSeconds }
         if let lo = ratios.min(), let hi = ratios.max() {
-            notes.append(String(format: "One-rank MGRIT costs w = %.1f–%.1f × the layer-serial passes; with T(P) ≥ T(1)/P (no superlinear speed-up), S(P) ≤ P/w: break-even needs P ≥ w, whatever the network.", lo, hi))
+            notes.append(String(format: "One-rank MGRIT costs w = %.1f–%.1f × the layer-serial passes; with T(P) ≥ T(1)/P (no superlinear speed-up, e.g. from a rank's layers fitting in its caches: --cache-scaling), S(P) ≤ P/w: break-even needs P ≥ w, whatever the network.", lo, hi))
         }
         notes.append("Iterations per pass are measured on one rank and hold for every P (the solver is rank-count invariant).")
         notes.append("Compute per level is this machine's one-rank time; the cluster's is scaled by \(String(format: "%.3f", scale)).")
 
         print("MGRIT performance model: width \(width), batch \(batch), \(setup.summary)")
+        print(String(format: "  kernels at %d×%d: forward %.2f µs (keeping z %.2f µs), adjoint %.2f µs (with gradient %.2f µs) per call",
+                     width, batch, kernels.forward * 1e6, kernels.forwardKeepingZ * 1e6, kernels.adjoint * 1e6,
+                     kernels.adjointWithGradient * 1e6))
         for m in machines {
             print(String(format: "  %@: latency %.2f µs, bandwidth %.2f GB/s, compute × %.3f (%@)", m.name,
                          m.latencySeconds * 1e6, m.bandwidthBytesPerSecond / 1e9, m.timeScale, m.source))
@@ -337,6 +382,12 @@ struct ScalingModelCommand: ParsableCommand {
                          d, c.forwardIterations, c.adjointIterations, c.points.count,
                          c.levelSeconds.reduce(0, +) + c.remainderSeconds, c.serialSeconds,
                          (c.levelSeconds.reduce(0, +) + c.remainderSeconds) / c.serialSeconds))
+            if let k = c.kernelOnlySeconds {
+                let mgrit = c.levelSeconds.reduce(0, +) + c.remainderSeconds
+                print(String(format: "      kernels alone: MGRIT %.4f s (%.0f %% of it), serial %.5f s (%.0f %%), kernel work ratio %.1f",
+                             k, 100 * k / mgrit, c.serialKernelOnlySeconds, 100 * c.serialKernelOnlySeconds / c.serialSeconds,
+                             k / c.serialKernelOnlySeconds))
+            }
         }
         for curve in curves {
             if curve.kind == "strong" {
@@ -352,7 +403,7 @@ struct ScalingModelCommand: ParsableCommand {
             print(String(format: "  check depth %d P=%d: measured %.4f s, model %.4f s, error %+.1f%%",
                          c.depth, c.ranks, c.measuredSeconds, c.predictedSeconds, 100 * c.relativeError))
         }
-        let out = ScalingModelOutput(width: width, batch: batch, setup: setup, machines: machines,
+        let out = ScalingModelOutput(width: width, batch: batch, setup: setup, kernelTimes: kernels, machines: machines,
                                      calibrations: checkCalibrations.values.flatMap(\.values).sorted { ($0.depth, $0.setup.minCoarse) < ($1.depth, $1.setup.minCoarse) },
                                      curves: curves, checks: checks, notes: notes)
         if let json { try AtomicFile.writeJSON(out, to: json) }

@@ -51,6 +51,10 @@ struct ScalingMeasurement: Codable {
     var reduceSeconds: Double
     /// Max over ranks of (wait seconds / solve seconds).
     var waitFraction: Double
+    /// Fused-kernel calls of the forward and the adjoint solve (with the gradient
+    /// sweep), summed over ranks, in one repeat.
+    var forwardKernelCalls: Int?
+    var adjointKernelCalls: Int?
     /// Max over ranks of ((post + poll + wait + residual allreduce) seconds / solve seconds).
     var communicationFraction: Double
 }
@@ -107,6 +111,7 @@ struct ScalingRun: ParsableCommand {
         let points = forward.solver.pointsPerLevel
 
         struct Repeat { var total, fwd, adj: Double; var fIt, aIt: Int; var levelSeconds: [Double]; var stats: [String: CommStatistics]; var steps: [Int] }
+        var kernelCalls = (forward: 0, adjoint: 0)
         var runs: [Repeat] = []
         // Repeat 0 is the warm-up; then at least `repeats`, and until the timed solves add up
         // to `minimumSeconds` on the slowest rank (all ranks take the same decision).
@@ -116,6 +121,7 @@ struct ScalingRun: ParsableCommand {
             gradient.zero()
             comm.reset()
             try world.barrier()
+            let calls = (forward.problem.kernelCalls, adjoint.problem.kernelCalls)
             let t0 = monotonicSeconds()
             let f = try forward.solve(input: x0)
             let t1 = monotonicSeconds()
@@ -123,6 +129,7 @@ struct ScalingRun: ParsableCommand {
             let t2 = monotonicSeconds()
             guard rep > 0 else { continue }
             total += t2 - t0
+            kernelCalls = (forward.problem.kernelCalls - calls.0, adjoint.problem.kernelCalls - calls.1)
             let levelSeconds = (0 ..< levelCount).map { f.secondsPerLevel[$0] + a.secondsPerLevel[$0] }
             let steps = (0 ..< levelCount).map { f.stepsPerLevel[$0] + a.stepsPerLevel[$0] }
             runs.append(Repeat(total: t2 - t0, fwd: t1 - t0, adj: t2 - t1, fIt: f.iterations, aIt: a.iterations,
@@ -142,6 +149,7 @@ struct ScalingRun: ParsableCommand {
         }
         let norm = r.stats["norm"] ?? CommStatistics()
         local.append(norm.reduceSeconds)
+        local += [Double(kernelCalls.forward), Double(kernelCalls.adjoint)]
         let sums = try world.allreduceSum(local)
         let wait = r.stats.values.reduce(0) { $0 + $1.waitSeconds }
         let post = r.stats.values.reduce(0) { $0 + $1.postSeconds + $1.testSeconds }
@@ -160,7 +168,10 @@ struct ScalingRun: ParsableCommand {
                                   forwardSeconds: maxima[k + 2], adjointSeconds: maxima[k + 3],
                                   forwardIterations: r.fIt, adjointIterations: r.aIt, levels: levels,
                                   reduceSeconds: sums[4 * levelCount] / p,
-                                  waitFraction: maxima[k], communicationFraction: maxima[k + 1])
+                                  waitFraction: maxima[k],
+                                  forwardKernelCalls: Int(sums[4 * levelCount + 1]),
+                                  adjointKernelCalls: Int(sums[4 * levelCount + 2]),
+                                  communicationFraction: maxima[k + 1])
     }
 }
 

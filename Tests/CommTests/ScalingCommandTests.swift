@@ -127,7 +127,7 @@ struct ScalingCommandTests {
 
         // One level (--min-coarse above the depth) is a sequential relay: its time never divides
         // (only the remainder, the gradient sweep, does), and more ranks add messages.
-        let one = try Self.model(depth: 20, weakRanks: "2", ["--min-coarse", "64"], in: dir)
+        let one = try Self.model(depth: 20, weakRanks: "2", ["--min-coarse", "64", "--no-cache-scaling"], in: dir)
         let relay = try #require(one.calibrations.first { $0.depth == 20 })
         #expect(relay.levelSeconds.count == 1)
         let here = try #require(one.curves.first { $0.kind == "strong" && $0.machine == "this machine" })

@@ -21,12 +21,15 @@ import Reports
 ///          + Σ_{l≥1} V_l·(4·k_l·τ)  + V_L·(P_L − 1)·τ  + I·⌈log₂P⌉·(α + 8·n₁/β_bw)
 ///
 /// with `f_l(P)` the largest owned fraction of level l, `τ = α + 8wB/β_bw` one
-/// boundary-state message (read off the measured ping-pong table when there is one), `V_l` the visits of level l (from the cycle's
-/// recursion, times the iterations I of both passes), `k_l = 1` if more than one
-/// rank owns points of level l, 4 message rounds per visit (three F-relaxations
-/// and the FAS right-hand side), `P_L` the ranks owning coarsest points, and one
-/// allreduce of the `n₁` C-point residuals per iteration. Level 0 has 2 rounds per
-/// iteration plus one per coarse correction. The serial pass is measured.
+/// boundary-state message (read off the measured ping-pong table when there is
+/// one), `V_l` the visits of level l (from the cycle's recursion, times the
+/// iterations I of both passes), `k_l = 1` if more than one rank owns points of
+/// level l, 4 message rounds per visit (three F-relaxations and the FAS
+/// right-hand side), `P_L` the ranks owning coarsest points, and one allreduce of
+/// the `n₁` C-point residuals per iteration. Level 0 has 2 rounds per iteration
+/// plus one per coarse correction. The serial pass is measured. All compute terms
+/// are multiplied by the machine's clock ratio and, with cache scaling, by
+/// ``computeScale(ranks:)``.
 struct MGRITCostModel: Codable {
     var depth: Int
     var width: Int

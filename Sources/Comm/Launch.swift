@@ -10,4 +10,16 @@ public enum Launch {
     public static func underMPILauncher(_ environment: [String: String]) -> Bool {
         markers.contains { environment[$0] != nil }
     }
+
+    /// Open MPI's MCA parameter for the shared-memory eager limit (bytes, headers included).
+    public static let eagerLimitVariable = "OMPI_MCA_btl_vader_eager_limit"
+
+    /// The shared-memory eager limit that lets a `messageBytes` message go without a
+    /// rendezvous (the message plus 1 KiB for headers), or nil where Open MPI's own
+    /// 4 KiB default already does, or where no limit can: its vader component sends
+    /// at most 32 KiB per fragment (`btl_vader_max_send_size`).
+    public static func eagerLimit(forMessageBytes messageBytes: Int) -> Int? {
+        let limit = messageBytes + 1024
+        return limit > 4096 && limit <= 32768 ? limit : nil
+    }
 }

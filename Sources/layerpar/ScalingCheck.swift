@@ -44,7 +44,7 @@ struct ScalingCheck: ParsableCommand {
     }
 
     func run() throws {
-        try withWorld { comm in
+        try withWorld(messageBytes: 8 * width * batch) { comm in
             let c = ScalingCase(depth: depth, width: width, batch: batch, seed: seed)
             let options = MGRITOptions(coarsening: cfactor, cycle: .F, relaxation: .FCF, sweeps: 1,
                                        absoluteTolerance: tol, maxIterations: maxIter)

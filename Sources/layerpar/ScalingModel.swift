@@ -217,6 +217,8 @@ struct ScalingModelCommand: ParsableCommand {
     @Option(help: "Batch size.") var batch: Int = 64
     @Option(help: "This machine's message latency in µs (default: measured by ping-pong).") var latencyUs: Double?
     @Option(help: "This machine's bandwidth in GB/s (default: measured by ping-pong).") var bandwidthGbs: Double?
+    @Option(help: "Open MPI shared-memory eager limit in bytes for the ping-pong, as for scaling strong|weak (default: the boundary-state message plus headers; 0: Open MPI's default).")
+    var eagerLimit: Int?
     @Option(help: "Paper cluster: message latency in µs (InfiniBand-class).") var clusterLatencyUs: Double = 1.5
     @Option(help: "Paper cluster: bandwidth in GB/s (FDR InfiniBand ≈ 6).") var clusterBandwidthGbs: Double = 6
     @Option(help: "Paper cluster: compute-time factor relative to this machine (default: this clock / 2.2 GHz, same work per cycle assumed).") var clusterTimeScale: Double?
@@ -239,6 +241,7 @@ struct ScalingModelCommand: ParsableCommand {
         guard layersPerRank >= 1, maxRanks >= 1, width >= 1, batch >= 1 else {
             throw ValidationError("--layers-per-rank, --max-ranks, --width and --batch must be ≥ 1")
         }
+        if let eagerLimit, eagerLimit < 0 { throw ValidationError("--eager-limit must be ≥ 0 bytes, got \(eagerLimit)") }
         if plot != nil && json == nil { throw ValidationError("--plot needs --json") }
         if Launch.underMPILauncher(ProcessInfo.processInfo.environment) {
             throw ValidationError("start `layerpar scaling model` without mpirun (it runs its ping-pong under mpirun itself)")
@@ -303,12 +306,14 @@ struct ScalingModelCommand: ParsableCommand {
         if alpha == nil || bw == nil {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("layerpar-pingpong-\(getpid()).json")
             defer { try? FileManager.default.removeItem(at: file) }
-            try ScalingLauncher.run(ranks: 2, arguments: ["comm-selftest", "--repetitions", "500", "--output", file.path], timeout: 120)
+            try ScalingLauncher.run(ranks: 2, arguments: ["comm-selftest", "--repetitions", "500", "--output", file.path], timeout: 120,
+                                    eagerLimit: eagerLimit ?? ScalingLauncher.eagerLimit(requested: nil, width: width, batch: batch))
             let r = try JSONDecoder().decode(CommSelfTest.Report.self, from: Data(contentsOf: file))
             guard let fit = r.pingPong else { throw ValidationError("the ping-pong of `layerpar comm-selftest` on 2 ranks reported nothing") }
             if alpha == nil && bw == nil {
                 table = fit.table
-                source = "ping-pong, mpirun -np 2 layerpar comm-selftest (message times read off its table)"
+                let limit = ScalingLauncher.eagerLimit(requested: eagerLimit, width: width, batch: batch)
+                source = "ping-pong, mpirun -np 2 layerpar comm-selftest, eager limit \(limit.map { "\($0) B" } ?? "Open MPI's default") (message times read off its table)"
             } else {
                 source = "ping-pong, mpirun -np 2 layerpar comm-selftest, and given values"
             }

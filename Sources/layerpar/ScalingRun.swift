@@ -34,6 +34,8 @@ struct ScalingMeasurement: Codable {
     var setup: ScalingSolverSetup
     /// Ranks bound to cores (`--bind`): each rank's binding as read back from the OS.
     var bindings: [String]?
+    /// Open MPI's shared-memory eager limit in the run (nil: its default, 4096 B).
+    var eagerLimitBytes: Int?
     /// More ranks than cores: times are not meaningful (correctness only).
     var oversubscribed: Bool
     var cores: Int
@@ -82,12 +84,13 @@ struct ScalingRun: ParsableCommand {
     }
 
     func run() throws {
-        try withWorld { world in
+        try withWorld(messageBytes: 8 * width * batch) { world in
             // Bind before the network and the solver's states are allocated (first touch on the rank's node).
             let binding = try placement.apply(rank: world.rank, ranks: world.size)
             var m = try Self.measure(ScalingCase(depth: depth, width: width, batch: batch), setup: solver.setup,
                                      repeats: repeats, world: world)
             if let binding { m.bindings = try gatherLines(describe(binding), comm: world) }
+            m.eagerLimitBytes = getenv(Launch.eagerLimitVariable).flatMap { Int(String(cString: $0)) }
             if world.isRoot { try AtomicFile.writeJSON(m, to: output) }
         }
     }
@@ -163,6 +166,7 @@ struct ScalingRun: ParsableCommand {
         let k = 2 * levelCount
         let cores = ProcessInfo.processInfo.activeProcessorCount
         return ScalingMeasurement(ranks: world.size, depth: c.depth, width: c.width, batch: c.batch, setup: setup, bindings: nil,
+                                  eagerLimitBytes: nil,
                                   oversubscribed: world.size > cores, cores: cores,
                                   secondsPerRepeat: totals, seconds: totals[best],
                                   forwardSeconds: maxima[k + 2], adjointSeconds: maxima[k + 3],

@@ -10,11 +10,14 @@ struct ScalingStudyOptions: ParsableArguments {
     @Option(help: "Batch size: samples per state.") var batch: Int = 64
     @Option(help: "Timed repeats per configuration, at least; more until they add up to 0.2 s (the fastest is reported; one warm-up before).") var repeats: Int = 7
     @Option(help: "Seconds before a run of one configuration is killed and reported as failed.") var timeout: Double = 900
+    @Option(help: "Open MPI shared-memory eager limit in bytes for the runs (mpirun --mca btl_vader_eager_limit). Default: each run raises it to the boundary-state message plus headers (8·width·batch + 1024) when that is above 4096 and at most 32768, so a boundary state goes without a rendezvous; 0: Open MPI's default (4096).")
+    var eagerLimit: Int?
     @OptionGroup(title: "Solver (the paper's set-up by default)") var solver: ScalingSolverOptions
     @OptionGroup(title: "Placement") var placement: PlacementOptions
     @Option(help: "Write results as JSON here.") var json: String?
     @Option(help: "Write one row per configuration as CSV here.") var csv: String?
     @Option(help: "Plot (matplotlib) to this PNG; needs --json.") var plot: String?
+
 
     func rankList() throws -> [Int] {
         let v = ranks.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -29,6 +32,7 @@ struct ScalingStudyOptions: ParsableArguments {
         guard width >= 1, batch >= 1, repeats >= 1, timeout > 0 else {
             throw ValidationError("--width, --batch, --repeats must be ≥ 1 and --timeout > 0")
         }
+        if let eagerLimit, eagerLimit < 0 { throw ValidationError("--eager-limit must be ≥ 0 bytes, got \(eagerLimit)") }
         if plot != nil && json == nil { throw ValidationError("--plot needs --json (the plot reads it)") }
         if Launch.underMPILauncher(ProcessInfo.processInfo.environment) {
             throw ValidationError("start `layerpar scaling strong|weak` without mpirun: it launches `mpirun -np P` itself for every rank count")
@@ -67,6 +71,14 @@ enum ScalingLauncher {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
+    /// The shared-memory eager limit of runs exchanging width × batch states:
+    /// `requested` if given (0: nil, Open MPI's default), else what `withWorld`
+    /// sets for such messages (``Launch/eagerLimit(forMessageBytes:)``).
+    static func eagerLimit(requested: Int?, width: Int, batch: Int) -> Int? {
+        if let requested { return requested == 0 ? nil : requested }
+        return Launch.eagerLimit(forMessageBytes: 8 * width * batch)
+    }
+
     static func mpirun() throws -> String {
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
             let path = "\(dir)/mpirun"
@@ -77,8 +89,11 @@ enum ScalingLauncher {
 
     /// Starts `arguments` of this executable on `ranks` ranks; returns when it ends
     /// (killed after `timeout` seconds). Throws with the run's stderr if it fails.
-    static func run(ranks: Int, arguments: [String], timeout: Double) throws {
+    /// `eagerLimit`: passed as `--mca btl_vader_eager_limit` (0: Open MPI's default, 4096,
+    /// set explicitly so the run does not raise it).
+    static func run(ranks: Int, arguments: [String], timeout: Double, eagerLimit: Int? = nil) throws {
         var args = ["--oversubscribe", "-np", String(ranks)]
+        if let eagerLimit { args += ["--mca", "btl_vader_eager_limit", String(eagerLimit == 0 ? 4096 : eagerLimit)] }
         if geteuid() == 0 { args.append("--allow-run-as-root") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try mpirun())
@@ -117,7 +132,7 @@ enum ScalingLauncher {
                                           "--batch", String(o.batch), "--repeats", String(o.repeats), "--output", file.path]
                                           + o.solver.setup.arguments
                                           + (o.placement.bind ? ["--bind", "--placement", o.placement.placement.rawValue] : []),
-                                          timeout: o.timeout)
+                                          timeout: o.timeout, eagerLimit: o.eagerLimit)
         return try JSONDecoder().decode(ScalingMeasurement.self, from: Data(contentsOf: file))
     }
 }
@@ -150,6 +165,10 @@ enum ScalingStudy {
                          m.forwardIterations, m.adjointIterations, 100 * m.waitFraction, 100 * m.communicationFraction,
                          m.oversubscribed ? "  (oversubscribed: correctness only)" : ""))
             for line in m.bindings ?? [] { print("        \(line)") }
+        }
+        let limits = Set(points.map { $0.measurement.ranks > 1 ? $0.measurement.eagerLimitBytes ?? 4096 : -1 }).subtracting([-1]).sorted()
+        if !limits.isEmpty {
+            print("Open MPI shared-memory eager limit in the runs: \(limits.map { "\($0) B" }.joined(separator: ", ")) (boundary state: \(8 * o.width * o.batch) B)")
         }
         print(note)
         let out = ScalingStudyOutput(command: command, kind: kind, host: ProcessInfo.processInfo.hostName, cores: cores,

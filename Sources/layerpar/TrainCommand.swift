@@ -110,7 +110,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let config = try configuration()
-        try withWorld { comm in
+        try withWorld(messageBytes: 8 * config.width * config.batchSize) { comm in
             let log: (String) -> Void = { line in
                 if comm.rank == 0 { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }

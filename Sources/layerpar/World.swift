@@ -28,7 +28,15 @@ import Foundation
 /// throw on its (N+1)-th call of C; tests use it to check the abort path (see
 /// ``FaultInjection``). Call `withWorld` at most once per process: MPI cannot be
 /// initialised again after it was finalised.
-func withWorld<R>(_ body: (any Communicator) throws -> R) throws -> R {
+///
+/// `messageBytes`: the size of the boundary states the command exchanges. Under
+/// mpirun, unless the user set Open MPI's shared-memory eager limit
+/// (`--mca btl_vader_eager_limit`, i.e. `OMPI_MCA_btl_vader_eager_limit`), it is
+/// raised before MPI starts so such a message is sent eagerly (see
+/// ``Launch/eagerLimit(forMessageBytes:)``): above the 4 KiB default a message
+/// goes by rendezvous and moves only while its receiver is inside MPI, which at
+/// width 16 and batch 64 (8 KiB) doubled the P = 2 communication time.
+func withWorld<R>(messageBytes: Int? = nil, _ body: (any Communicator) throws -> R) throws -> R {
     let environment = ProcessInfo.processInfo.environment
     let fault = try environment["LAYERPAR_COMM_FAULT"].map { try FaultInjection(parsing: $0) }
     guard Launch.underMPILauncher(environment) else {
@@ -37,6 +45,10 @@ func withWorld<R>(_ body: (any Communicator) throws -> R) throws -> R {
         }
         let serial = SerialCommunicator()
         return try body(fault.map { FaultInjectingCommunicator(serial, fault: $0) } ?? serial)
+    }
+    if let messageBytes, environment[Launch.eagerLimitVariable] == nil,
+       let limit = Launch.eagerLimit(forMessageBytes: messageBytes) {
+        setenv(Launch.eagerLimitVariable, String(limit), 0)   // read by Open MPI in MPI_Init
     }
     let world: MPICommunicator
     do {

@@ -52,3 +52,16 @@ struct BlockDistributionTests {
         #expect(throws: CommError.self) { try comm.waitAll(&requests) }
     }
 }
+
+@Suite("Launch environment")
+struct LaunchTests {
+    @Test("the eager limit is raised only where it lets a boundary state go without a rendezvous")
+    func eagerLimit() {
+        #expect(Launch.eagerLimit(forMessageBytes: 8 * 16 * 64) == 9216)      // width 16, batch 64
+        #expect(Launch.eagerLimit(forMessageBytes: 8 * 16 * 8) == nil)        // 1 KiB: the 4 KiB default suffices
+        #expect(Launch.eagerLimit(forMessageBytes: 3072) == nil)              // 3072 + 1024 = the default itself
+        #expect(Launch.eagerLimit(forMessageBytes: 31744) == 32768)           // the largest vader fragment
+        #expect(Launch.eagerLimit(forMessageBytes: 8 * 64 * 64) == nil)       // 32 KiB: no limit helps
+        #expect(Launch.underMPILauncher(["OMPI_COMM_WORLD_SIZE": "2"]) && !Launch.underMPILauncher(["PATH": "/bin"]))
+    }
+}

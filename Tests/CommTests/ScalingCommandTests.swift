@@ -8,6 +8,7 @@ struct ScalingCommandTests {
         var ranks: Int, depth: Int, oversubscribed: Bool, cores: Int
         var seconds: Double, forwardIterations: Int, adjointIterations: Int, waitFraction: Double, reduceSeconds: Double
         var bindings: [String]?
+        var eagerLimitBytes: Int?
         struct Level: Decodable { var level: Int; var points: Int; var computeSeconds: Double; var waitSeconds: Double; var maxSteps: Int }
         var levels: [Level]
     }
@@ -37,6 +38,8 @@ struct ScalingCommandTests {
             #expect(m.waitFraction >= 0 && m.waitFraction <= 1)
         }
         #expect(s.points[0].measurement.levels.allSatisfy { $0.waitSeconds == 0 })   // one rank never waits
+        // 1 KiB boundary states (batch 8) fit Open MPI's default eager limit: left alone.
+        #expect(s.points.allSatisfy { $0.measurement.eagerLimitBytes == nil })
         #expect(s.note.contains("oversubscribed"))
         #expect(r1.stdout.contains("speed-up"))
         let text = try String(contentsOfFile: csv, encoding: .utf8)
@@ -55,8 +58,9 @@ struct ScalingCommandTests {
         let dir = try MPIRun.scratchDirectory("scaling-options")
         defer { try? FileManager.default.removeItem(at: dir) }
         let json = dir.appendingPathComponent("strong.json").path
-        // Depth 16: levels of 17, 5 and 2 points; --min-coarse 4 stops at 5.
-        let r = try MPIRun.layerpar(["scaling", "strong", "--depths", "16", "--ranks", "1,2", "--repeats", "1", "--batch", "8",
+        // Depth 16: levels of 17, 5 and 2 points; --min-coarse 4 stops at 5. Batch 64: 8 KiB
+        // boundary states, above Open MPI's 4 KiB eager limit, which each run raises to 9 KiB.
+        let r = try MPIRun.layerpar(["scaling", "strong", "--depths", "16", "--ranks", "1,2", "--repeats", "1", "--batch", "64",
                                      "--iterations", "2", "--min-coarse", "4", "--cycle", "V", "--bind", "--json", json],
                                     ranks: nil, timeout: 120)
         #expect(r.succeeded, "\(r.transcript)")
@@ -69,6 +73,7 @@ struct ScalingCommandTests {
             #expect(m.forwardIterations == 2 && m.adjointIterations == 2)
             #expect(m.reduceSeconds == 0, "no residual-norm allreduce may run")
             #expect(m.levels.map(\.points) == [17, 5])
+            #expect(m.eagerLimitBytes == 8 * 16 * 64 + 1024)
             let lines = try #require(m.bindings)
             #expect(lines.count == m.ranks)
             for (rank, line) in lines.enumerated() {

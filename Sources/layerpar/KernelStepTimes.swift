@@ -4,8 +4,8 @@ import ResNet
 
 /// Seconds per call of the fused kernels one MGRIT or layer-serial step makes,
 /// at width × batch: the same kernels `layerpar bench kernels` measures, timed
-/// here at the scaling case's shape (fastest call over at least `minimumSeconds`
-/// of calls of each kind).
+/// here at the scaling case's shape (``fastestSeconds(atLeast:minimumSeconds:_:)``
+/// of each kind of call).
 struct KernelStepTimes: Codable {
     /// `x + β·ReLU(Wx + b)` (an MGRIT forward step).
     var forward: Double
@@ -26,14 +26,7 @@ struct KernelStepTimes: Codable {
         let dW = Matrix<Double>(rows: width, cols: width), db = Vector<Double>(count: width)
         try LayerKernels.residualForward(beta: 0.1, W: W, b: b, X: x, Y: y, Z: z)
         func fastest(_ call: () throws -> Void) rethrows -> Double {
-            var best = Double.infinity, total = 0.0, n = 0
-            while total < minimumSeconds || n < 10 {
-                let t0 = monotonicSeconds()
-                try call()
-                let t = monotonicSeconds() - t0
-                best = min(best, t); total += t; n += 1
-            }
-            return best
+            try fastestSeconds(atLeast: 10, minimumSeconds: minimumSeconds, call)
         }
         return KernelStepTimes(
             forward: try fastest { try LayerKernels.residualForward(beta: 0.1, W: W, b: b, X: x, Y: y) },

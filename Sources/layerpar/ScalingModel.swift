@@ -55,6 +55,9 @@ struct MGRITCostModel: Codable {
     var serialPerLayerByDepth: [DepthTime] = []
     struct DepthTime: Codable { var depth: Int; var secondsPerLayer: Double }
 
+    /// The calibrated one-rank solve: all levels plus the remainder.
+    var oneRankSeconds: Double { levelSeconds.reduce(0, +) + remainderSeconds }
+
     /// Compute on `p` ranks costs this factor of the one-rank calibration per step:
     /// the layer-serial time per layer at the per-rank depth `depth/p` (rounded up to
     /// the nearest measured depth) over that at the full depth. 1 without the table.
@@ -138,13 +141,13 @@ struct ModelMachine: Codable {
     /// Multiplies this machine's measured compute times (clock ratio).
     var timeScale: Double
     var source: String
-    /// Measured one-way times by message size (ping-pong); within its range a
-    /// message's time is read off it (linear between sizes) instead of the fit.
+    /// Measured one-way times by message size (ping-pong), sorted by size; within
+    /// its range a message's time is read off it (linear between sizes) instead of the fit.
     var pingPong: [CommSelfTest.PingPongRow]? = nil
 
     /// One-way time of a `bytes`-byte message.
     func messageSeconds(bytes: Int) -> Double {
-        if let t = pingPong?.sorted(by: { $0.bytes < $1.bytes }), let first = t.first, let last = t.last,
+        if let t = pingPong, let first = t.first, let last = t.last,
            bytes >= first.bytes, bytes <= last.bytes {
             for (a, b) in zip(t, t.dropFirst()) where bytes <= b.bytes {
                 if b.bytes == a.bytes { return b.oneWaySeconds }
@@ -306,14 +309,15 @@ struct ScalingModelCommand: ParsableCommand {
         if alpha == nil || bw == nil {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("layerpar-pingpong-\(getpid()).json")
             defer { try? FileManager.default.removeItem(at: file) }
+            // The ping-pong runs with the eager limit the scaling runs have (comm-selftest does not set one).
+            let limit = eagerLimit ?? Launch.eagerLimit(forMessageBytes: 8 * width * batch)
             try ScalingLauncher.run(ranks: 2, arguments: ["comm-selftest", "--repetitions", "500", "--output", file.path], timeout: 120,
-                                    eagerLimit: eagerLimit ?? ScalingLauncher.eagerLimit(requested: nil, width: width, batch: batch))
+                                    eagerLimit: limit)
             let r = try JSONDecoder().decode(CommSelfTest.Report.self, from: Data(contentsOf: file))
             guard let fit = r.pingPong else { throw ValidationError("the ping-pong of `layerpar comm-selftest` on 2 ranks reported nothing") }
             if alpha == nil && bw == nil {
-                table = fit.table
-                let limit = ScalingLauncher.eagerLimit(requested: eagerLimit, width: width, batch: batch)
-                source = "ping-pong, mpirun -np 2 layerpar comm-selftest, eager limit \(limit.map { "\($0) B" } ?? "Open MPI's default") (message times read off its table)"
+                table = fit.table.sorted { $0.bytes < $1.bytes }
+                source = "ping-pong, mpirun -np 2 layerpar comm-selftest, eager limit \(limit.map { "\($0 == 0 ? 4096 : $0) B" } ?? "4096 B (Open MPI's default)") (message times read off its table)"
             } else {
                 source = "ping-pong, mpirun -np 2 layerpar comm-selftest, and given values"
             }
@@ -370,7 +374,7 @@ struct ScalingModelCommand: ParsableCommand {
                                          predictedSeconds: pred, relativeError: (pred - m.seconds) / m.seconds))
             }
         }
-        let ratios = calibrations.values.map { ($0.levelSeconds.reduce(0, +) + $0.remainderSeconds) / $0.serialSeconds }
+        let ratios = calibrations.values.map { $0.oneRankSeconds / $0.serialSeconds }
         if let lo = ratios.min(), let hi = ratios.max() {
             notes.append(String(format: "One-rank MGRIT costs w = %.1f–%.1f × the layer-serial passes; with T(P) ≥ T(1)/P (no superlinear speed-up, e.g. from a rank's layers fitting in its caches: --cache-scaling), S(P) ≤ P/w: break-even needs P ≥ w, whatever the network.", lo, hi))
         }
@@ -388,12 +392,10 @@ struct ScalingModelCommand: ParsableCommand {
         for (d, c) in calibrations.sorted(by: { $0.key < $1.key }) {
             print(String(format: "  depth %5d: iterations %d/%d, levels %d, one-rank MGRIT %.4f s, serial %.5f s (work ratio %.1f)",
                          d, c.forwardIterations, c.adjointIterations, c.points.count,
-                         c.levelSeconds.reduce(0, +) + c.remainderSeconds, c.serialSeconds,
-                         (c.levelSeconds.reduce(0, +) + c.remainderSeconds) / c.serialSeconds))
+                         c.oneRankSeconds, c.serialSeconds, c.oneRankSeconds / c.serialSeconds))
             if let k = c.kernelOnlySeconds {
-                let mgrit = c.levelSeconds.reduce(0, +) + c.remainderSeconds
                 print(String(format: "      kernels alone: MGRIT %.4f s (%.0f %% of it), serial %.5f s (%.0f %%), kernel work ratio %.1f",
-                             k, 100 * k / mgrit, c.serialKernelOnlySeconds, 100 * c.serialKernelOnlySeconds / c.serialSeconds,
+                             k, 100 * k / c.oneRankSeconds, c.serialKernelOnlySeconds, 100 * c.serialKernelOnlySeconds / c.serialSeconds,
                              k / c.serialKernelOnlySeconds))
             }
         }

@@ -18,7 +18,6 @@ struct ScalingStudyOptions: ParsableArguments {
     @Option(help: "Write one row per configuration as CSV here.") var csv: String?
     @Option(help: "Plot (matplotlib) to this PNG; needs --json.") var plot: String?
 
-
     func rankList() throws -> [Int] {
         let v = ranks.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) >= 1 }) else {
@@ -69,14 +68,6 @@ struct ScalingStudyOutput: Codable {
 enum ScalingLauncher {
     static func selfPath() -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    }
-
-    /// The shared-memory eager limit of runs exchanging width × batch states:
-    /// `requested` if given (0: nil, Open MPI's default), else what `withWorld`
-    /// sets for such messages (``Launch/eagerLimit(forMessageBytes:)``).
-    static func eagerLimit(requested: Int?, width: Int, batch: Int) -> Int? {
-        if let requested { return requested == 0 ? nil : requested }
-        return Launch.eagerLimit(forMessageBytes: 8 * width * batch)
     }
 
     static func mpirun() throws -> String {

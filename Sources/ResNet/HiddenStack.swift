@@ -3,9 +3,14 @@ import Kernels
 /// Parameters of the `depth` hidden residual layers of width `w`:
 /// `xⁿ⁺¹ = xⁿ + β·ReLU(Wⁿxⁿ + bⁿ)`, `n = 0 … depth−1` (paper eq. 2–3).
 ///
+/// The layers are views into one flat vector laid out as the hidden part of
+/// ``ParameterLayout`` (`W⁰, b⁰, W¹, b¹, …`): either a stack's own storage, or
+/// a network's parameters (``init(viewing:)``), so that what an optimiser
+/// writes into the network is what the MGRIT problems read, without a copy.
+///
 /// Every rank holds all layers (parameters are small next to the states); a
 /// rank's solvers read only the layers of the points it owns.
-public final class HiddenStack {
+public final class HiddenStack: @unchecked Sendable {
     public let width: Int
     public let depth: Int
     /// Step size β of every layer (the paper: 0.1).
@@ -14,8 +19,10 @@ public final class HiddenStack {
     public let weights: [Matrix<Double>]
     /// `bⁿ`, w.
     public let biases: [Vector<Double>]
+    /// All of them, `W⁰, b⁰, W¹, b¹, …` (each `Wⁿ` row-major).
+    public let flat: Vector<Double>
 
-    /// Zero parameters. - Throws: ``ResNetError`` for width or depth < 1 or a non-finite β.
+    /// Zero parameters in storage of its own. - Throws: ``ResNetError`` for width or depth < 1 or a non-finite β.
     public init(width: Int, depth: Int, beta: Double) throws {
         guard width >= 1 else { throw ResNetError("width must be ≥ 1, got \(width)") }
         guard depth >= 1 else { throw ResNetError("the hidden stack needs at least 1 layer, got \(depth) (zero layers)") }
@@ -23,8 +30,29 @@ public final class HiddenStack {
         self.width = width
         self.depth = depth
         self.beta = beta
-        weights = (0 ..< depth).map { _ in Matrix(rows: width, cols: width) }
-        biases = (0 ..< depth).map { _ in Vector(count: width) }
+        flat = Vector(count: depth * (width * width + width))
+        (weights, biases) = Self.views(of: flat, width: width, depth: depth)
+    }
+
+    /// The hidden layers of `parameters` (shared storage).
+    /// - Throws: ``ResNetError`` for a network without hidden layers or a non-finite β.
+    public init(viewing parameters: NetworkParameters) throws {
+        let shape = parameters.shape
+        guard shape.depth >= 1 else { throw ResNetError("the hidden stack needs at least 1 layer, got 0 (zero layers)") }
+        guard shape.beta.isFinite else { throw ResNetError("β must be finite, got \(shape.beta)") }
+        width = shape.width
+        depth = shape.depth
+        beta = shape.beta
+        flat = parameters.hiddenFlat
+        weights = parameters.hidden.map(\.W)
+        biases = parameters.hidden.map(\.b)
+    }
+
+    /// `Wⁿ` and `bⁿ` views of a flat hidden-layout vector.
+    static func views(of flat: Vector<Double>, width w: Int, depth: Int) -> ([Matrix<Double>], [Vector<Double>]) {
+        let stride = w * w + w
+        return ((0 ..< depth).map { flat.matrix(at: $0 * stride, rows: w, cols: w) },
+                (0 ..< depth).map { flat.slice($0 * stride + w * w ..< ($0 + 1) * stride) })
     }
 
     /// Weights and biases drawn uniformly from `range` (the paper: `0 ... 1e-3`),
@@ -33,55 +61,37 @@ public final class HiddenStack {
                                seed: UInt64) throws -> HiddenStack {
         let s = try HiddenStack(width: width, depth: depth, beta: beta)
         var rng = SplitMix64Stream(seed: seed)
-        for n in 0 ..< depth {
-            let W = s.weights[n]
-            for i in 0 ..< width { for k in 0 ..< width { W[i, k] = rng.uniform(range) } }
-            for i in 0 ..< width { s.biases[n][i] = rng.uniform(range) }
-        }
+        s.flat.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] = rng.uniform(range) } }
         return s
-    }
-
-    /// Copies the parameters from a flat vector: `Wⁿ` (row-major, w·w values) at
-    /// `p + weightOffset(n)`, `bⁿ` at `p + biasOffset(n)` — e.g. `ParameterLayout.hiddenWeights`/`hiddenBias`.
-    public func load(from p: UnsafePointer<Double>, weightOffset: (Int) -> Int, biasOffset: (Int) -> Int) {
-        for n in 0 ..< depth {
-            let W = weights[n], src = p + weightOffset(n)
-            for i in 0 ..< width { for k in 0 ..< width { W[i, k] = src[i * width + k] } }
-            let b = biases[n], bs = p + biasOffset(n)
-            for i in 0 ..< width { b[i] = bs[i] }
-        }
     }
 }
 
-/// Accumulated gradients `∂L/∂Wⁿ`, `∂L/∂bⁿ` of a hidden stack.
+/// Accumulated gradients `∂L/∂Wⁿ`, `∂L/∂bⁿ` of a hidden stack, in the same
+/// layout as ``HiddenStack`` (views into one flat vector: its own, or the
+/// hidden part of a network's gradient).
 ///
 /// A layer-parallel backward pass fills only the layers whose points this rank
 /// owns and leaves the others at zero, so an `allreduceSum` over ranks of
-/// ``add(into:weightOffset:biasOffset:)``'s flat vector gives the full gradient.
-public final class HiddenGradient {
+/// ``flat`` gives the full gradient.
+public final class HiddenGradient: @unchecked Sendable {
     public let dW: [Matrix<Double>]
     public let db: [Vector<Double>]
+    /// All of them, `dW⁰, db⁰, dW¹, db¹, …`.
+    public let flat: Vector<Double>
 
     public init(like stack: HiddenStack) {
-        dW = (0 ..< stack.depth).map { _ in Matrix(rows: stack.width, cols: stack.width) }
-        db = (0 ..< stack.depth).map { _ in Vector(count: stack.width) }
+        flat = Vector(count: stack.flat.count)
+        (dW, db) = HiddenStack.views(of: flat, width: stack.width, depth: stack.depth)
     }
 
-    public func zero() {
-        for m in dW { m.zero() }
-        for v in db { v.zero() }
+    /// The hidden part of a network gradient (shared storage).
+    public init(viewing gradient: NetworkParameters) {
+        flat = gradient.hiddenFlat
+        dW = gradient.hidden.map(\.W)
+        db = gradient.hidden.map(\.b)
     }
 
-    /// Adds the gradients into a flat vector with the offsets of ``HiddenStack/load(from:weightOffset:biasOffset:)``.
-    public func add(into g: UnsafeMutablePointer<Double>, weightOffset: (Int) -> Int, biasOffset: (Int) -> Int) {
-        let w = dW.first?.rows ?? 0
-        for n in dW.indices {
-            let dst = g + weightOffset(n)
-            for i in 0 ..< w { for k in 0 ..< w { dst[i * w + k] += dW[n][i, k] } }
-            let bd = g + biasOffset(n)
-            for i in 0 ..< w { bd[i] += db[n][i] }
-        }
-    }
+    public func zero() { flat.zero() }
 }
 
 /// An error of the ResNet module, naming the problem.

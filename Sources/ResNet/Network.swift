@@ -1,328 +1,252 @@
 import Kernels
 
-/// The full regression network of the paper: an opening dense layer
-/// (inputs → width, ReLU), `depth` hidden residual layers
-/// `xⁿ⁺¹ = xⁿ + β·ReLU(Wⁿxⁿ + bⁿ)` (DESIGN.md, paper eq. 2–3), and a closing
-/// dense layer (width → outputs, identity), with the loss
-/// `L = 1/(2·B·m) · Σ (prediction − target)²` over `B` samples and `m` outputs.
+/// Buffers for one batch's pass through a ``Network``: the input, the opening
+/// pre-activation, the hidden states `x⁰…x^N` and pre-activations
+/// `z⁰…z^{N-1}` (the linearisation points of the backward pass), the outputs
+/// and their adjoint, and two alternating adjoint buffers.
 ///
-/// Parameters live in one flat vector (optimisers work on flat vectors), in
-/// the order of ``ParameterLayout``. Batches are feature-major with the batch
-/// contiguous, as in `layerpar_kernels.h`: element (feature i, sample j) is at
-/// `i*B + j`.
-public struct NetworkShape: Sendable, Codable, Equatable {
-    public var inputs: Int
-    public var width: Int
-    public var outputs: Int
-    public var depth: Int
-    public var beta: Double
-
-    public init(inputs: Int, width: Int, outputs: Int, depth: Int, beta: Double = 0.1) {
-        self.inputs = inputs
-        self.width = width
-        self.outputs = outputs
-        self.depth = depth
-        self.beta = beta
-    }
-
-    public var layout: ParameterLayout { ParameterLayout(shape: self) }
-}
-
-/// Offsets of each block in the flat parameter vector:
-/// `[W_open (width×inputs, row-major), b_open (width),
-///   W⁰, b⁰, W¹, b¹, …, W^{N-1}, b^{N-1} (width×width, width each),
-///   W_close (outputs×width), b_close (outputs)]`.
-public struct ParameterLayout: Sendable, Equatable {
-    public let shape: NetworkShape
-    public let openingWeights: Int
-    public let openingBias: Int
-    public let hiddenStart: Int
-    public let hiddenStride: Int
-    public let closingWeights: Int
-    public let closingBias: Int
-    public let count: Int
-
-    public init(shape: NetworkShape) {
-        self.shape = shape
-        let w = shape.width
-        openingWeights = 0
-        openingBias = w * shape.inputs
-        hiddenStart = openingBias + w
-        hiddenStride = w * w + w
-        closingWeights = hiddenStart + shape.depth * hiddenStride
-        closingBias = closingWeights + shape.outputs * w
-        count = closingBias + shape.outputs
-    }
-
-    /// Offset of `Wⁿ`; `bⁿ` follows at `+ width*width`.
-    public func hiddenWeights(_ n: Int) -> Int { hiddenStart + n * hiddenStride }
-    public func hiddenBias(_ n: Int) -> Int { hiddenStart + n * hiddenStride + shape.width * shape.width }
-    /// The range of all hidden-layer parameters.
-    public var hiddenRange: Range<Int> { hiddenStart ..< closingWeights }
-}
-
-/// Uniform initial parameters in `[low, high)` from `rng` — the paper uses `[0, 1e-3]`.
-public func initialParameters<G: RandomNumberGenerator>(shape: NetworkShape, low: Double, high: Double,
-                                                        using rng: inout G) -> [Double] {
-    (0..<shape.layout.count).map { _ in
-        low + (high - low) * Double(rng.next() >> 11) * 0x1.0p-53
-    }
-}
-
-/// Storage for one batch's pass through the network: every hidden state
-/// `x⁰…x^N` and pre-activation `z⁰…z^{N-1}` (the linearisation points the
-/// backward pass needs), the opening pre-activation, outputs and adjoints.
+/// Every buffer is a padded, 64-byte-aligned ``Matrix`` with `capacity`
+/// columns (the leading dimension of ``paddedLeadingDimension(_:_:)``). A
+/// smaller batch (the last chunk of an evaluation) runs on column views,
+/// made once per batch size.
 public final class NetworkWorkspace {
     public let shape: NetworkShape
     public let capacity: Int
-    /// Batch size of the last ``Network/forward``.
-    public internal(set) var batch = 0
-    let input: UnsafeMutablePointer<Double>        // inputs × B
-    let openZ: UnsafeMutablePointer<Double>        // width × B
-    /// States x⁰…x^N, each width × B, consecutive (stride width·capacity).
-    public let states: UnsafeMutablePointer<Double>
-    /// Pre-activations z⁰…z^{N-1} of the hidden layers.
-    public let preActivations: UnsafeMutablePointer<Double>
-    let output: UnsafeMutablePointer<Double>       // outputs × B
-    let dOutput: UnsafeMutablePointer<Double>      // outputs × B
-    /// Adjoint buffers (width × B): λ at the current and next layer, and G scratch.
-    public let lambdaA: UnsafeMutablePointer<Double>
-    public let lambdaB: UnsafeMutablePointer<Double>
-    let scratch: UnsafeMutablePointer<Double>
+    /// Batch size of the last ``Network/load(features:samples:batch:into:)``.
+    public private(set) var batch = 0
 
-    public init(shape: NetworkShape, capacity: Int) {
+    private let full: Buffers
+    private var views: Buffers
+
+    /// The buffers at one batch size.
+    struct Buffers {
+        var input: Matrix<Double>          // inputs × B
+        var openingZ: Matrix<Double>       // width × B
+        var states: [Matrix<Double>]       // x⁰ … x^N (only x⁰ without hidden states)
+        var preactivations: [Matrix<Double>]
+        var output: Matrix<Double>         // outputs × B
+        var outputAdjoint: Matrix<Double>  // outputs × B: dL/dprediction
+        var lambda: (Matrix<Double>, Matrix<Double>)
+
+        func columns(_ b: Int) -> Buffers {
+            let r = 0 ..< b
+            return Buffers(input: input.columns(r), openingZ: openingZ.columns(r), states: states.map { $0.columns(r) },
+                           preactivations: preactivations.map { $0.columns(r) }, output: output.columns(r),
+                           outputAdjoint: outputAdjoint.columns(r), lambda: (lambda.0.columns(r), lambda.1.columns(r)))
+        }
+    }
+
+    /// - Parameter hiddenStates: keep `x¹…x^N` and `z⁰…z^{N-1}` (the layer-serial passes);
+    ///   false for a layer-parallel engine, whose solvers hold the hidden states.
+    public init(shape: NetworkShape, capacity: Int, hiddenStates: Bool = true) {
         precondition(capacity >= 1)
         self.shape = shape
         self.capacity = capacity
         let w = shape.width
-        func alloc(_ n: Int) -> UnsafeMutablePointer<Double> {
-            let p = UnsafeMutablePointer<Double>.allocate(capacity: max(n, 1))
-            p.initialize(repeating: 0, count: max(n, 1))
-            return p
-        }
-        input = alloc(shape.inputs * capacity)
-        openZ = alloc(w * capacity)
-        states = alloc((shape.depth + 1) * w * capacity)
-        preActivations = alloc(shape.depth * w * capacity)
-        output = alloc(shape.outputs * capacity)
-        dOutput = alloc(shape.outputs * capacity)
-        lambdaA = alloc(w * capacity)
-        lambdaB = alloc(w * capacity)
-        scratch = alloc(w * capacity)
+        func m(_ rows: Int) -> Matrix<Double> { Matrix(rows: rows, cols: capacity) }
+        full = Buffers(input: m(shape.inputs), openingZ: m(w),
+                       states: (0 ... (hiddenStates ? shape.depth : 0)).map { _ in m(w) },
+                       preactivations: hiddenStates ? (0 ..< shape.depth).map { _ in m(w) } : [],
+                       output: m(shape.outputs), outputAdjoint: m(shape.outputs), lambda: (m(w), m(w)))
+        views = full
+        batch = capacity
     }
 
-    deinit {
-        for p in [input, openZ, states, preActivations, output, dOutput, lambdaA, lambdaB, scratch] { p.deallocate() }
+    func setBatch(_ b: Int) {
+        precondition(b >= 1 && b <= capacity, "batch \(b) outside 1…\(capacity)")
+        guard b != batch else { return }
+        views = b == capacity ? full : full.columns(b)
+        batch = b
     }
 
-    /// State xⁿ (n = 0…depth) of the last forward pass, width × ``batch`` with stride ``capacity``.
-    public func state(_ n: Int) -> UnsafeMutablePointer<Double> { states + n * shape.width * capacity }
-    public func preActivation(_ n: Int) -> UnsafeMutablePointer<Double> { preActivations + n * shape.width * capacity }
+    /// The network input of the last load, inputs × ``batch``.
+    public var input: Matrix<Double> { views.input }
+    /// The opening layer's pre-activation.
+    public var openingPreactivation: Matrix<Double> { views.openingZ }
+    /// State xⁿ (n = 0…depth; only n = 0 without hidden states), width × ``batch``.
+    public func state(_ n: Int) -> Matrix<Double> { views.states[n] }
+    /// Every state x⁰ … x^N.
+    public var states: [Matrix<Double>] { views.states }
+    /// Every pre-activation z⁰ … z^{N-1}.
+    public var preactivations: [Matrix<Double>] { views.preactivations }
+    /// Pre-activation zⁿ (n = 0…depth−1) of the last layer-serial forward pass.
+    public func preActivation(_ n: Int) -> Matrix<Double> { views.preactivations[n] }
+    /// The network output (outputs × ``batch``) and its adjoint dL/dprediction.
+    public var output: Matrix<Double> { views.output }
+    public var outputAdjoint: Matrix<Double> { views.outputAdjoint }
+    /// Two adjoint buffers (width × ``batch``) that the layer-serial backward pass alternates.
+    public var lambdaBuffers: (Matrix<Double>, Matrix<Double>) { views.lambda }
 
     /// Predictions of the last forward pass, sample-major (sample s, output k at `s*outputs + k`).
     public func predictions() -> [Double] {
         var out = [Double](repeating: 0, count: batch * shape.outputs)
-        for k in 0..<shape.outputs { for j in 0..<batch { out[j * shape.outputs + k] = output[k * capacity + j] } }
+        for k in 0..<shape.outputs { for j in 0..<batch { out[j * shape.outputs + k] = output[k, j] } }
         return out
     }
 
     /// Fraction of (neuron, sample) pairs whose opening-layer ReLU is on in the last forward pass.
     public func openingActiveFraction() -> Double {
         var on = 0
-        for i in 0..<shape.width { for j in 0..<batch where openZ[i * capacity + j] > 0 { on += 1 } }
+        let z = openingPreactivation
+        for i in 0..<shape.width { for j in 0..<batch where z[i, j] > 0 { on += 1 } }
         return Double(on) / Double(max(1, shape.width * batch))
     }
 }
 
-/// Perturbation hook of the noise experiments: called with the hidden layer
-/// index and its width × B buffer (row stride = capacity) to add noise in place.
-public typealias LayerPerturbation = (_ layer: Int, _ buffer: UnsafeMutablePointer<Double>, _ rows: Int, _ batch: Int, _ stride: Int) -> Void
-
-/// Full-network forward, loss and gradient, layer-serial (the exact passes).
-public struct Network: Sendable {
+/// The paper's regression network with its parameters: an opening dense layer
+/// (inputs → width, ReLU), the hidden residual layers (a ``HiddenStack`` viewing
+/// the same parameters), a closing dense layer (width → outputs, identity) and
+/// the loss `L = 1/(2·B·m) · Σ (prediction − target)²` over `B` samples and `m`
+/// outputs.
+///
+/// This is the one network representation: the layer-serial passes run here,
+/// and the layer-parallel engines hand ``hidden`` to the MGRIT problems and call
+/// the opening and closing pieces around the solves. Gradients use the same
+/// layout (a second ``NetworkParameters``).
+public final class Network: @unchecked Sendable {
     public let shape: NetworkShape
     public let layout: ParameterLayout
+    /// The parameters; optimisers update ``NetworkParameters/flat`` in place.
+    public let parameters: NetworkParameters
+    /// The hidden layers, as views of ``parameters``.
+    public let hidden: HiddenStack
 
-    public init(shape: NetworkShape) {
+    /// A network with zero parameters.
+    /// - Throws: ``ResNetError`` for a shape without hidden layers, width, inputs or outputs, or a non-finite β.
+    public init(shape: NetworkShape) throws {
+        guard shape.inputs >= 1, shape.width >= 1, shape.outputs >= 1 else {
+            throw ResNetError("a network needs ≥ 1 input, width and output, got \(shape.inputs), \(shape.width), \(shape.outputs)")
+        }
         self.shape = shape
-        self.layout = shape.layout
+        layout = shape.layout
+        parameters = NetworkParameters(shape: shape)
+        hidden = try HiddenStack(viewing: parameters)
     }
 
-    // MARK: pieces (used by the layer-serial passes and by layer-parallel solvers of the hidden stack)
+    /// A network holding `parameters` (in ``ParameterLayout`` order).
+    public convenience init(shape: NetworkShape, parameters values: [Double]) throws {
+        try self.init(shape: shape)
+        try parameters.load(values)
+    }
 
-    /// Loads a sample-major batch (`batch` samples of `inputs` features) into the workspace, feature-major.
+    /// A zero gradient of this network's layout.
+    public func makeGradient() -> NetworkParameters { NetworkParameters(shape: shape) }
+
+    // MARK: pieces (the layer-serial passes and the layer-parallel engines use them)
+
+    /// Loads a sample-major batch (rows `samples`, or the first `batch`) of `inputs`
+    /// features into the workspace's input, feature-major.
     public func load(features: UnsafeBufferPointer<Double>, samples: [Int]?, batch: Int, into ws: NetworkWorkspace) {
-        precondition(batch <= ws.capacity)
-        let n = shape.inputs
+        ws.setBatch(batch)
+        let n = shape.inputs, x = ws.input
         for j in 0..<batch {
             let s = samples?[j] ?? j
-            for i in 0..<n { ws.input[i * ws.capacity + j] = features[s * n + i] }
+            for i in 0..<n { x[i, j] = features[s * n + i] }
         }
-        ws.batch = batch
     }
 
-    /// Opening layer: x⁰ = ReLU(W_open · input + b_open).
-    public func openingForward(_ p: UnsafePointer<Double>, _ ws: NetworkWorkspace) {
-        denseForward(m: shape.width, n: shape.inputs, B: ws.batch, ld: ws.capacity, relu: true,
-                     W: p + layout.openingWeights, b: p + layout.openingBias,
-                     X: ws.input, Y: ws.state(0), Z: ws.openZ)
+    /// Opening layer: `x⁰ = ReLU(W_open · input + b_open)` into `state` (default: the workspace's x⁰).
+    public func openingForward(_ ws: NetworkWorkspace, into state: Matrix<Double>? = nil) throws {
+        let p = parameters.opening
+        try LayerKernels.denseForward(activation: .relu, W: p.W, b: p.b, X: ws.input, Y: state ?? ws.state(0),
+                                      Z: ws.openingPreactivation)
     }
 
-    /// Hidden layer n: xⁿ⁺¹ = xⁿ + β·ReLU(Wⁿxⁿ + bⁿ), storing zⁿ.
-    public func hiddenForward(_ p: UnsafePointer<Double>, layer n: Int, _ ws: NetworkWorkspace) {
-        resnetForward(w: shape.width, B: ws.batch, ld: ws.capacity, beta: shape.beta,
-                      W: p + layout.hiddenWeights(n), b: p + layout.hiddenBias(n),
-                      X: ws.state(n), Y: ws.state(n + 1), Z: ws.preActivation(n))
-    }
-
-    /// Closing layer on x^N, then the loss against sample-major `targets` (rows `samples` or 0..<batch).
-    /// Stores dL/dprediction for ``closingAdjoint``.
-    public func closingForwardAndLoss(_ p: UnsafePointer<Double>, targets: UnsafeBufferPointer<Double>,
-                                      samples: [Int]?, _ ws: NetworkWorkspace) -> Double {
-        let B = ws.batch, m = shape.outputs, ld = ws.capacity
-        denseForward(m: m, n: shape.width, B: B, ld: ld, relu: false,
-                     W: p + layout.closingWeights, b: p + layout.closingBias,
-                     X: ws.state(shape.depth), Y: ws.output, Z: nil)
+    /// Closing layer on `last` (x^N), then the loss against sample-major `targets`
+    /// (rows `samples` or 0..<batch). Stores dL/dprediction for ``closingAdjoint(_:last:gradient:lambda:)``.
+    public func closingForwardAndLoss(_ ws: NetworkWorkspace, last: Matrix<Double>, targets: UnsafeBufferPointer<Double>,
+                                      samples: [Int]?) throws -> Double {
+        let B = ws.batch, m = shape.outputs, p = parameters.closing
+        let out = ws.output, dOut = ws.outputAdjoint
+        try LayerKernels.denseForward(activation: .identity, W: p.W, b: p.b, X: last, Y: out)
         var sum = 0.0
         let scale = 1.0 / Double(B * m)
         for j in 0..<B {
             let s = samples?[j] ?? j
             for k in 0..<m {
-                let r = ws.output[k * ld + j] - targets[s * m + k]
+                let r = out[k, j] - targets[s * m + k]
                 sum += r * r
-                ws.dOutput[k * ld + j] = r * scale
+                dOut[k, j] = r * scale
             }
         }
         return 0.5 * sum * scale
     }
 
     /// Closing adjoint: accumulates dW_close, db_close into `g`, writes λ^N = W_closeᵀ·dL/dpred into `lambda`.
-    public func closingAdjoint(_ p: UnsafePointer<Double>, gradient g: UnsafeMutablePointer<Double>,
-                               lambda: UnsafeMutablePointer<Double>, _ ws: NetworkWorkspace) {
-        denseAdjoint(m: shape.outputs, n: shape.width, B: ws.batch, ld: ws.capacity, relu: false,
-                     W: p + layout.closingWeights, X: ws.state(shape.depth), Z: nil, Lout: ws.dOutput,
-                     Lin: lambda, dW: g + layout.closingWeights, db: g + layout.closingBias)
-    }
-
-    /// Hidden layer n adjoint: λⁿ = λⁿ⁺¹ + β·Wⁿᵀ(ReLU'(zⁿ) ⊙ λⁿ⁺¹), accumulating dWⁿ, dbⁿ.
-    public func hiddenAdjoint(_ p: UnsafePointer<Double>, gradient g: UnsafeMutablePointer<Double>, layer n: Int,
-                              lambdaNext: UnsafePointer<Double>, lambda: UnsafeMutablePointer<Double>,
-                              _ ws: NetworkWorkspace) {
-        resnetAdjoint(w: shape.width, B: ws.batch, ld: ws.capacity, beta: shape.beta,
-                      W: p + layout.hiddenWeights(n), X: ws.state(n), Z: ws.preActivation(n),
-                      Lp: lambdaNext, L: lambda, G: ws.scratch,
-                      dW: g + layout.hiddenWeights(n), db: g + layout.hiddenBias(n))
+    public func closingAdjoint(_ ws: NetworkWorkspace, last: Matrix<Double>, gradient g: NetworkParameters,
+                               lambda: Matrix<Double>) throws {
+        try LayerKernels.denseAdjoint(activation: .identity, W: parameters.closing.W, X: last, lambdaOut: ws.outputAdjoint,
+                                      lambdaIn: lambda, dW: g.closing.W, db: g.closing.b)
     }
 
     /// Opening adjoint: accumulates dW_open, db_open from λ⁰.
-    public func openingAdjoint(_ p: UnsafePointer<Double>, gradient g: UnsafeMutablePointer<Double>,
-                               lambda: UnsafePointer<Double>, _ ws: NetworkWorkspace) {
-        denseAdjoint(m: shape.width, n: shape.inputs, B: ws.batch, ld: ws.capacity, relu: true,
-                     W: p + layout.openingWeights, X: ws.input, Z: ws.openZ, Lout: lambda,
-                     Lin: nil, dW: g + layout.openingWeights, db: g + layout.openingBias)
+    public func openingAdjoint(_ ws: NetworkWorkspace, lambda: Matrix<Double>, gradient g: NetworkParameters) throws {
+        try LayerKernels.denseAdjoint(activation: .relu, W: parameters.opening.W, X: ws.input, Z: ws.openingPreactivation,
+                                      lambdaOut: lambda, dW: g.opening.W, db: g.opening.b)
     }
 
     // MARK: layer-serial passes
 
     /// Forward pass through every layer; `perturb` (noise experiments) is applied to each hidden layer's output.
-    public func forward(_ p: UnsafePointer<Double>, _ ws: NetworkWorkspace, perturb: LayerPerturbation? = nil) {
-        openingForward(p, ws)
-        for n in 0..<shape.depth {
-            hiddenForward(p, layer: n, ws)
-            perturb?(n, ws.state(n + 1), shape.width, ws.batch, ws.capacity)
-        }
+    public func forward(_ ws: NetworkWorkspace, perturb: LayerPerturbation? = nil) throws {
+        try openingForward(ws)
+        try LayerSerial.forward(hidden, states: ws.states, preactivations: ws.preactivations,
+                                perturb: perturb)
     }
 
-    /// Backward pass after ``closingForwardAndLoss``: writes the full gradient into `g` (overwritten).
-    /// `perturb` is applied to each hidden layer's adjoint λⁿ after it is computed.
-    public func backward(_ p: UnsafePointer<Double>, gradient g: UnsafeMutablePointer<Double>, _ ws: NetworkWorkspace,
-                         perturb: LayerPerturbation? = nil) {
-        g.update(repeating: 0, count: layout.count)
-        var next = ws.lambdaA, cur = ws.lambdaB
-        closingAdjoint(p, gradient: g, lambda: next, ws)
-        for n in stride(from: shape.depth - 1, through: 0, by: -1) {
-            hiddenAdjoint(p, gradient: g, layer: n, lambdaNext: next, lambda: cur, ws)
-            perturb?(n, cur, shape.width, ws.batch, ws.capacity)
-            swap(&next, &cur)
-        }
-        openingAdjoint(p, gradient: g, lambda: next, ws)
+    /// Backward pass after ``closingForwardAndLoss(_:last:targets:samples:)``: writes the full
+    /// gradient into `g` (overwritten). `perturb` is applied to each hidden layer's adjoint λⁿ
+    /// after it is computed. With `adjoints` (depth + 1 buffers) every λⁿ is kept there.
+    public func backward(_ ws: NetworkWorkspace, gradient g: NetworkParameters, adjoints: [Matrix<Double>]? = nil,
+                         perturb: LayerPerturbation? = nil) throws {
+        g.flat.zero()
+        let N = shape.depth, (a, b) = ws.lambdaBuffers
+        // λⁿ alternates between the two buffers, λᴺ in `a`.
+        let buffer: (Int) -> Matrix<Double> = adjoints.map { all in { all[$0] } } ?? { (N - $0) % 2 == 0 ? a : b }
+        try closingAdjoint(ws, last: ws.state(N), gradient: g, lambda: buffer(N))
+        try LayerSerial.backward(hidden, states: ws.states, preactivations: ws.preactivations,
+                                 gradient: g.hiddenGradient, adjoint: buffer, perturb: perturb)
+        try openingAdjoint(ws, lambda: buffer(0), gradient: g)
     }
 
     /// Loss and gradient of one batch, layer-serial. `samples` selects rows of the sample-major data.
-    public func lossAndGradient(parameters: [Double], gradient: inout [Double],
-                                features: [Double], targets: [Double], samples: [Int]?, batch: Int,
-                                workspace ws: NetworkWorkspace,
+    public func lossAndGradient(gradient: NetworkParameters, features: [Double], targets: [Double], samples: [Int]?,
+                                batch: Int, workspace ws: NetworkWorkspace,
                                 perturbForward: LayerPerturbation? = nil,
-                                perturbBackward: LayerPerturbation? = nil) -> Double {
-        precondition(parameters.count == layout.count && gradient.count == layout.count)
-        return parameters.withUnsafeBufferPointer { pb in
-            let p = pb.baseAddress!
-            features.withUnsafeBufferPointer { load(features: $0, samples: samples, batch: batch, into: ws) }
-            forward(p, ws, perturb: perturbForward)
-            let loss = targets.withUnsafeBufferPointer { closingForwardAndLoss(p, targets: $0, samples: samples, ws) }
-            gradient.withUnsafeMutableBufferPointer { backward(p, gradient: $0.baseAddress!, ws, perturb: perturbBackward) }
-            return loss
+                                perturbBackward: LayerPerturbation? = nil) throws -> Double {
+        features.withUnsafeBufferPointer { load(features: $0, samples: samples, batch: batch, into: ws) }
+        try forward(ws, perturb: perturbForward)
+        let loss = try targets.withUnsafeBufferPointer {
+            try closingForwardAndLoss(ws, last: ws.state(shape.depth), targets: $0, samples: samples)
         }
+        try backward(ws, gradient: gradient, perturb: perturbBackward)
+        return loss
     }
 
     /// Loss over a whole data set (sample-major), in chunks of the workspace's capacity,
-    /// and the fraction of opening-layer ReLUs that are on.
-    public func evaluate(parameters: [Double], features: [Double], targets: [Double], count: Int,
-                         workspace ws: NetworkWorkspace) -> (loss: Double, openingActive: Double, outputSpread: Double) {
+    /// the fraction of opening-layer ReLUs that are on, and the spread of the outputs.
+    public func evaluate(features: [Double], targets: [Double], count: Int,
+                         workspace ws: NetworkWorkspace) throws -> (loss: Double, openingActive: Double, outputSpread: Double) {
         var weighted = 0.0, active = 0.0
         var lo = Double.infinity, hi = -Double.infinity
-        parameters.withUnsafeBufferPointer { pb in
-            let p = pb.baseAddress!
-            var start = 0
-            while start < count {
-                let b = min(ws.capacity, count - start)
-                let idx = Array(start ..< start + b)
-                features.withUnsafeBufferPointer { load(features: $0, samples: idx, batch: b, into: ws) }
-                forward(p, ws)
-                let l = targets.withUnsafeBufferPointer { closingForwardAndLoss(p, targets: $0, samples: idx, ws) }
-                weighted += l * Double(b)
-                active += ws.openingActiveFraction() * Double(b)
-                for k in 0..<shape.outputs {
-                    for j in 0..<b { lo = min(lo, ws.output[k * ws.capacity + j]); hi = max(hi, ws.output[k * ws.capacity + j]) }
-                }
-                start += b
+        var start = 0
+        while start < count {
+            let b = min(ws.capacity, count - start)
+            let idx = Array(start ..< start + b)
+            features.withUnsafeBufferPointer { load(features: $0, samples: idx, batch: b, into: ws) }
+            try forward(ws)
+            let l = try targets.withUnsafeBufferPointer {
+                try closingForwardAndLoss(ws, last: ws.state(shape.depth), targets: $0, samples: idx)
             }
+            weighted += l * Double(b)
+            active += ws.openingActiveFraction() * Double(b)
+            let out = ws.output
+            for k in 0..<shape.outputs {
+                for j in 0..<b { lo = min(lo, out[k, j]); hi = max(hi, out[k, j]) }
+            }
+            start += b
         }
         let n = Double(max(count, 1))
         return (weighted / n, active / n, hi - lo)
     }
-}
-
-// MARK: - layer kernels
-// Thin adapters from the network's flat parameter vector and workspace (row
-// stride `ld`) to the fused kernels of module Kernels (formulas in
-// layerpar_kernels.h); weights are row-major with leading dimension = inputs.
-
-@inline(__always)
-func denseForward(m: Int, n: Int, B: Int, ld: Int, relu: Bool,
-                  W: UnsafePointer<Double>, b: UnsafePointer<Double>, X: UnsafePointer<Double>,
-                  Y: UnsafeMutablePointer<Double>, Z: UnsafeMutablePointer<Double>?) {
-    Double._denseForward(nil, m, n, B, relu ? .relu : .identity, W, n, b, X, ld, Y, ld, Z, ld)
-}
-
-@inline(__always)
-func denseAdjoint(m: Int, n: Int, B: Int, ld: Int, relu: Bool,
-                  W: UnsafePointer<Double>, X: UnsafePointer<Double>, Z: UnsafePointer<Double>?,
-                  Lout: UnsafePointer<Double>, Lin: UnsafeMutablePointer<Double>?,
-                  dW: UnsafeMutablePointer<Double>, db: UnsafeMutablePointer<Double>) {
-    Double._denseAdjoint(nil, m, n, B, relu ? .relu : .identity, W, n, X, ld, relu ? Z : nil, ld,
-                         Lout, ld, Lin, ld, dW, n, db)
-}
-
-@inline(__always)
-func resnetForward(w: Int, B: Int, ld: Int, beta: Double, W: UnsafePointer<Double>, b: UnsafePointer<Double>,
-                   X: UnsafePointer<Double>, Y: UnsafeMutablePointer<Double>, Z: UnsafeMutablePointer<Double>) {
-    Double._resnetForward(nil, w, B, beta, W, w, b, X, ld, Y, ld, Z, ld)
-}
-
-@inline(__always)
-func resnetAdjoint(w: Int, B: Int, ld: Int, beta: Double, W: UnsafePointer<Double>, X: UnsafePointer<Double>,
-                   Z: UnsafePointer<Double>, Lp: UnsafePointer<Double>, L: UnsafeMutablePointer<Double>,
-                   G: UnsafeMutablePointer<Double>, dW: UnsafeMutablePointer<Double>, db: UnsafeMutablePointer<Double>) {
-    Double._resnetAdjoint(nil, w, B, beta, W, w, X, ld, Z, ld, Lp, ld, L, ld, dW, w, db)
 }

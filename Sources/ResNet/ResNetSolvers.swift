@@ -28,10 +28,12 @@ public final class ResNetForwardSolver {
         solver = try MGRITSolver(problem: problem, options: options, comm: comm, partition: partition)
     }
 
-    /// Solves for `x¹ … xᴺ` from `input = x⁰` (w×B, the same on every rank).
-    /// The parameters are read from ``stack`` at every step, so they may change between solves.
-    public func solve(input: Matrix<Double>, warmStart: Bool = false) throws -> MGRITStatistics {
-        try problem.input.copy(from: input)
+    /// Solves for `x¹ … xᴺ` from `input = x⁰` (w×B, the same on every rank), or, without
+    /// `input`, from what the caller wrote into ``ResNetForwardProblem/input`` (the opening
+    /// layer writes there directly). The parameters are read from ``stack`` at every step,
+    /// so they may change between solves.
+    public func solve(input: Matrix<Double>? = nil, warmStart: Bool = false) throws -> MGRITStatistics {
+        if let input { try problem.input.copy(from: input) }
         problem.averages.reset()
         defer { solver.releaseCoarseLevels(); problem.averages.reset() }
         return try solver.solve(warmStart: warmStart)
@@ -85,7 +87,8 @@ public final class ResNetAdjointSolver {
     }
 
     /// Solves the adjoint system from `terminalAdjoint` `= λᴺ = ∂L/∂xᴺ` (needed
-    /// only on the rank owning layer `N`; pass nil elsewhere), then accumulates the
+    /// only on the rank owning layer `N`; pass nil elsewhere, or when the caller wrote
+    /// it into ``ResNetAdjointProblem/terminalAdjoint`` itself), then accumulates the
     /// gradients of the layers this rank owns into `gradient` (added to what is there).
     /// The forward solver must hold the forward states to linearise around.
     public func solve(terminalAdjoint: Matrix<Double>?, gradient: HiddenGradient, warmStart: Bool = false) throws -> MGRITStatistics {

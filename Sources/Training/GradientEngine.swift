@@ -28,9 +28,10 @@ public struct StepResult: Sendable {
 
 /// Computes a batch's loss and (possibly inexact) gradient of the full network.
 public protocol GradientEngine: AnyObject {
-    /// Loss of `batch` (rows of the training set) and its gradient, written into `gradient`.
+    /// Loss of `batch` (rows of the training set) at the network's current parameters,
+    /// and its gradient, written into `gradient` (the network's layout; overwritten).
     /// `step` (0-based) seeds per-step randomness such as noise.
-    func compute(parameters: [Double], gradient: inout [Double], data: Dataset, batch: [Int], step: Int) throws -> StepResult
+    func compute(gradient: NetworkParameters, data: Dataset, batch: [Int], step: Int) throws -> StepResult
     /// State carried from step to step (warm starts), for checkpoints; empty if none.
     /// Collective across ranks: every rank calls it at the same step.
     func exportState() throws -> [Double]
@@ -66,29 +67,30 @@ public final class SerialEngine: GradientEngine {
 
     static func noise(_ c: Double, seed: UInt64, stream: RandomStream, step: Int) -> LayerPerturbation {
         let src = Source(Xoshiro256StarStar(seed: seed, stream: stream.rawValue, UInt64(step)))
-        return { _, buffer, rows, batch, stride in
-            for i in 0..<rows {
-                let row = buffer + i * stride
-                for j in 0..<batch { row[j] += src.rng.uniform(-c, c) }
+        return { _, m in
+            m.withUnsafeMutablePointer { p, ld in
+                for i in 0..<m.rows {
+                    let row = p + i * ld
+                    for j in 0..<m.cols { row[j] += src.rng.uniform(-c, c) }
+                }
             }
         }
     }
 
-    public func compute(parameters: [Double], gradient: inout [Double], data: Dataset, batch: [Int], step: Int) throws -> StepResult {
+    public func compute(gradient: NetworkParameters, data: Dataset, batch: [Int], step: Int) throws -> StepResult {
         let ws = workspace, net = network
         let pf: LayerPerturbation? = noiseForward > 0 ? Self.noise(noiseForward, seed: seed, stream: .forwardNoise, step: step) : nil
         let pb: LayerPerturbation? = noiseBackward > 0 ? Self.noise(noiseBackward, seed: seed, stream: .backwardNoise, step: step) : nil
-        return parameters.withUnsafeBufferPointer { pbuf in
-            let p = pbuf.baseAddress!
-            let t0 = now()
-            data.features.withUnsafeBufferPointer { net.load(features: $0, samples: batch, batch: batch.count, into: ws) }
-            net.forward(p, ws, perturb: pf)
-            let loss = data.targets.withUnsafeBufferPointer { net.closingForwardAndLoss(p, targets: $0, samples: batch, ws) }
-            let t1 = now()
-            gradient.withUnsafeMutableBufferPointer { net.backward(p, gradient: $0.baseAddress!, ws, perturb: pb) }
-            let t2 = now()
-            return StepResult(loss: loss, forwardSeconds: t1 - t0, backwardSeconds: t2 - t1)
+        let t0 = now()
+        data.features.withUnsafeBufferPointer { net.load(features: $0, samples: batch, batch: batch.count, into: ws) }
+        try net.forward(ws, perturb: pf)
+        let loss = try data.targets.withUnsafeBufferPointer {
+            try net.closingForwardAndLoss(ws, last: ws.state(net.shape.depth), targets: $0, samples: batch)
         }
+        let t1 = now()
+        try net.backward(ws, gradient: gradient, perturb: pb)
+        let t2 = now()
+        return StepResult(loss: loss, forwardSeconds: t1 - t0, backwardSeconds: t2 - t1)
     }
 
     public func exportState() throws -> [Double] { [] }

@@ -63,23 +63,29 @@ public struct OptimizerState: Sendable, Codable, Equatable {
         second = settings.kind == .adam ? [Double](repeating: 0, count: count) : []
     }
 
-    /// Applies one update to `p` with gradient `g`.
+    /// Applies one update to `p` with gradient `g` (arrays; see ``update(_:gradient:settings:)-(UnsafeMutableBufferPointer<Double>,_,_)``).
+    public mutating func update(_ p: inout [Double], gradient g: [Double], settings s: OptimizerSettings) {
+        g.withUnsafeBufferPointer { gb in
+            p.withUnsafeMutableBufferPointer { update($0, gradient: gb, settings: s) }
+        }
+    }
+
+    /// Applies one update to `p` with gradient `g`, in place.
     ///
     /// Adam: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², p ← p − lr·m̂/(√v̂ + ε)
     /// with m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ). SGD: v ← μv + g, p ← p − lr·v.
-    public mutating func update(_ p: inout [Double], gradient g: [Double], settings s: OptimizerSettings) {
-        precondition(p.count == g.count && g.count == first.count)
+    public mutating func update(_ pp: UnsafeMutableBufferPointer<Double>, gradient g: UnsafeBufferPointer<Double>,
+                                settings s: OptimizerSettings) {
+        precondition(pp.count == g.count && g.count == first.count)
         let lr = s.schedule.rate(base: s.learningRate, step: steps)
         steps += 1
         switch s.kind {
         case .sgd:
             let mu = s.momentum
             first.withUnsafeMutableBufferPointer { v in
-                p.withUnsafeMutableBufferPointer { pp in
-                    for i in 0..<g.count {
-                        v[i] = mu * v[i] + g[i]
-                        pp[i] -= lr * v[i]
-                    }
+                for i in 0..<g.count {
+                    v[i] = mu * v[i] + g[i]
+                    pp[i] -= lr * v[i]
                 }
             }
         case .adam:
@@ -87,13 +93,11 @@ public struct OptimizerState: Sendable, Codable, Equatable {
             let c1 = 1 - pow(b1, Double(steps)), c2 = 1 - pow(b2, Double(steps))
             first.withUnsafeMutableBufferPointer { m in
                 second.withUnsafeMutableBufferPointer { v in
-                    p.withUnsafeMutableBufferPointer { pp in
-                        for i in 0..<g.count {
-                            let gi = g[i]
-                            m[i] = b1 * m[i] + (1 - b1) * gi
-                            v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                            pp[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
-                        }
+                    for i in 0..<g.count {
+                        let gi = g[i]
+                        m[i] = b1 * m[i] + (1 - b1) * gi
+                        v[i] = b2 * v[i] + (1 - b2) * gi * gi
+                        pp[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
                     }
                 }
             }

@@ -81,7 +81,10 @@ public final class Trainer {
     /// Bindings of all ranks for the summary (set by the caller with `--bind`).
     public var rankBindings: [String]?
 
-    public private(set) var parameters: [Double]
+    /// The parameters (a copy of the network's flat vector, for checkpoints and tests).
+    public var parameters: [Double] { network.parameters.toArray() }
+    /// The gradient of the last step, in the network's layout.
+    let gradient: NetworkParameters
     public private(set) var optimizer: OptimizerState
     var sampler: MiniBatchSampler
     public private(set) var step = 0
@@ -114,13 +117,14 @@ public final class Trainer {
         }
         let shape = NetworkShape(inputs: train.featureCount, width: config.width, outputs: train.targetCount,
                                  depth: config.depth, beta: config.beta)
-        network = Network(shape: shape)
+        var rng = Xoshiro256StarStar(seed: config.seed, stream: RandomStream.initialWeights.rawValue)
+        network = try Network(shape: shape, parameters: initialParameters(shape: shape, low: config.initLow,
+                                                                          high: config.initHigh, using: &rng))
+        gradient = network.makeGradient()
         evalWorkspace = NetworkWorkspace(shape: shape, capacity: 256)
         engine = try engineFactory(config, network)
         affineLoss = affineFitLoss(train)
-        var rng = Xoshiro256StarStar(seed: config.seed, stream: RandomStream.initialWeights.rawValue)
-        parameters = initialParameters(shape: shape, low: config.initLow, high: config.initHigh, using: &rng)
-        optimizer = OptimizerState(count: parameters.count, settings: config.optimizer)
+        optimizer = OptimizerState(count: shape.layout.count, settings: config.optimizer)
         sampler = MiniBatchSampler(count: train.count, batchSize: config.batchSize, seed: config.seed)
         if resume {
             guard let dir = outputDirectory else { throw TrainingError("--resume needs --out DIR") }
@@ -128,8 +132,8 @@ public final class Trainer {
             guard c.header.configuration.sameRun(as: config) else {
                 throw TrainingError("--resume: the checkpoint in \(dir) belongs to a different configuration (only --iterations, --target-loss, --time-limit, --progress-every and --checkpoint-every may change)")
             }
-            guard c.parameters.count == parameters.count else { throw TrainingError("--resume: checkpoint has \(c.parameters.count) parameters, network has \(parameters.count)") }
-            parameters = c.parameters
+            guard c.parameters.count == network.layout.count else { throw TrainingError("--resume: checkpoint has \(c.parameters.count) parameters, network has \(network.layout.count)") }
+            try network.parameters.load(c.parameters)
             optimizer = c.optimizer
             try engine.importState(c.engineState)
             sampler = MiniBatchSampler(count: train.count, batchSize: config.batchSize, seed: config.seed,
@@ -155,18 +159,17 @@ public final class Trainer {
     /// Throws after writing the files if the loss became NaN.
     @discardableResult
     public func run() throws -> RunSummary {
-        var gradient = [Double](repeating: 0, count: parameters.count)
         var lastTrain: Double? = history.last(where: { $0.trainLoss != nil })?.trainLoss
         var lastVal: Double? = history.last(where: { $0.validationLoss != nil })?.validationLoss
         var stop: (StopReason, String)?
         if step == 0 {
             // Evaluation of the initial network (iteration 0).
-            let e = evaluate()
+            let e = try evaluate()
             lastTrain = e.train; lastVal = e.validation
             history.append(HistoryRow(iteration: 0, seconds: 0, batchLoss: e.train, trainLoss: e.train, validationLoss: e.validation,
                                       forwardIterations: 0, forwardResidual: nil, backwardIterations: 0, backwardResidual: nil))
             log(String(format: "step %6d  train %.4e  val %.4e  (initial; affine-fit loss %.4e, %d parameters, %@ mode, %d rank%@)",
-                       0, e.train, e.validation, affineLoss, parameters.count, config.mode.rawValue, comm.size, comm.size == 1 ? "" : "s"))
+                       0, e.train, e.validation, affineLoss, network.layout.count, config.mode.rawValue, comm.size, comm.size == 1 ? "" : "s"))
         }
         let wallStart = now()
         while stop == nil {
@@ -177,15 +180,17 @@ public final class Trainer {
                 if t >= tl { stop = (.timeLimit, String(format: "time limit %.1f s reached", tl)); break }
             }
             let batch = sampler.next()
-            var r = try engine.compute(parameters: parameters, gradient: &gradient, data: train, batch: batch, step: step)
+            var r = try engine.compute(gradient: gradient, data: train, batch: batch, step: step)
             if config.nanAtStep == step + 1 { r.loss = .nan }
-            guard r.loss.isFinite, gradient.allSatisfy(\.isFinite) else {
+            guard r.loss.isFinite, gradient.flat.withUnsafeMutableBufferPointer({ $0.allSatisfy(\.isFinite) }) else {
                 let what = r.loss.isFinite ? "gradient" : "loss"
                 stop = (.nanLoss, "the \(what) became \(r.loss.isNaN || !r.loss.isFinite ? "\(r.loss)" : "non-finite") at step \(step + 1); parameters of step \(step) kept, the last good checkpoint is untouched; try a smaller --lr")
                 break
             }
             let t0 = now()
-            optimizer.update(&parameters, gradient: gradient, settings: config.optimizer)
+            network.parameters.flat.withUnsafeMutableBufferPointer { p in
+                gradient.flat.withUnsafeMutableBufferPointer { optimizer.update(p, gradient: UnsafeBufferPointer($0), settings: config.optimizer) }
+            }
             let tu = now() - t0
             step += 1
             timing.forward += r.forwardSeconds; timing.backward += r.backwardSeconds; timing.update += tu; timing.steps += 1
@@ -195,7 +200,7 @@ public final class Trainer {
                                  backwardIterations: r.backwardIterations, backwardResidual: r.backwardResidual.isNaN ? nil : r.backwardResidual)
             let last = config.iterations.map { step >= $0 } ?? false
             if step % config.evalEvery == 0 || last {
-                let e = evaluate()
+                let e = try evaluate()
                 row.trainLoss = e.train; row.validationLoss = e.validation
                 lastTrain = e.train; lastVal = e.validation
                 if e.openingActive == 0 {
@@ -228,10 +233,10 @@ public final class Trainer {
 
     func fmt(_ v: Double?) -> String { v.map { String(format: "%.4e", $0) } ?? "-" }
 
-    func evaluate() -> (train: Double, validation: Double, openingActive: Double, spread: Double) {
+    func evaluate() throws -> (train: Double, validation: Double, openingActive: Double, spread: Double) {
         let t0 = now()
-        let a = network.evaluate(parameters: parameters, features: train.features, targets: train.targets, count: train.count, workspace: evalWorkspace)
-        let b = network.evaluate(parameters: parameters, features: validation.features, targets: validation.targets, count: validation.count, workspace: evalWorkspace)
+        let a = try network.evaluate(features: train.features, targets: train.targets, count: train.count, workspace: evalWorkspace)
+        let b = try network.evaluate(features: validation.features, targets: validation.targets, count: validation.count, workspace: evalWorkspace)
         timing.evaluation += now() - t0
         return (a.loss, b.loss, max(a.openingActive, b.openingActive), max(a.outputSpread, b.outputSpread))
     }
@@ -263,7 +268,7 @@ public final class Trainer {
         return RunSummary(
             tool: "layerpar train", version: version, configuration: config, ranks: comm.size,
             host: .current(kernels: kernelsDescription), trainingSamples: train.count, validationSamples: validation.count,
-            parameterCount: parameters.count, affineFitLoss: affineLoss, steps: step, stopReason: reason, stopMessage: message,
+            parameterCount: network.layout.count, affineFitLoss: affineLoss, steps: step, stopReason: reason, stopMessage: message,
             lowestTrainLoss: bestTrain?.trainLoss, lowestTrainLossIteration: bestTrain?.iteration,
             lowestValidationLoss: bestVal?.validationLoss, lowestValidationLossIteration: bestVal?.iteration,
             lowestBatchLoss: steps.map(\.batchLoss).min(),

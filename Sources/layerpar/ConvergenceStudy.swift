@@ -23,6 +23,22 @@ struct ConvergenceCase {
     var seed: UInt64
     /// Adjoint keeps zⁿ instead of recomputing it (``ResNetAdjointSolver/storePreactivations``).
     var storePreactivations = false
+
+    /// The network: hidden layers from the seeded stream of ``HiddenStack/uniform(width:depth:beta:range:seed:)``,
+    /// then the opening weights (row-major) and bias and the closing weights and bias from a second stream.
+    func makeNetwork() throws -> Network {
+        let net = try Network(shape: NetworkShape(inputs: 6, width: width, outputs: 1, depth: depth, beta: beta))
+        let stack = try HiddenStack.uniform(width: width, depth: depth, beta: beta, range: initRange, seed: seed)
+        try net.hidden.flat.copy(from: stack.flat)
+        var rng = SplitMix64Stream(seed: seed ^ 0x5EED_0F0E)
+        let p = net.parameters
+        for layer in [p.opening, p.closing] {
+            let W = layer.W
+            for i in 0 ..< W.rows { for k in 0 ..< W.cols { W[i, k] = rng.uniform(initRange) } }
+            for i in 0 ..< layer.b.count { layer.b[i] = rng.uniform(initRange) }
+        }
+        return net
+    }
 }
 
 /// Results of one pass (forward or adjoint) of one case.
@@ -58,39 +74,24 @@ enum ConvergenceStudy {
     /// (identical on every rank). Throws errors of the solver or the kernels.
     static func run(_ c: ConvergenceCase, options: MGRITOptions, coarseStep: CoarseStep,
                     comm: any Communicator) throws -> [ConvergenceRun] {
-        let stack = try HiddenStack.uniform(width: c.width, depth: c.depth, beta: c.beta, range: c.initRange, seed: c.seed)
-        var rng = SplitMix64Stream(seed: c.seed ^ 0x5EED_0F0E)
-        func matrix(_ r: Int, _ k: Int) -> Matrix<Double> {
-            let m = Matrix<Double>(rows: r, cols: k)
-            for i in 0 ..< r { for j in 0 ..< k { m[i, j] = rng.uniform(c.initRange) } }
-            return m
-        }
-        func vector(_ n: Int) -> Vector<Double> { Vector((0 ..< n).map { _ in rng.uniform(c.initRange) }) }
-        let wOpen = matrix(c.width, 6), bOpen = vector(c.width)
-        let wClose = matrix(1, c.width), bClose = vector(1)
+        let net = try c.makeNetwork()
         let data = RegressionTask.f1.generate(count: c.batch, seed: c.seed, stream: .trainData)
-        let x = Matrix<Double>(rows: 6, cols: c.batch)
-        for j in 0 ..< c.batch { for i in 0 ..< 6 { x[i, j] = data.features[j * 6 + i] } }
-        let x0 = Matrix<Double>(rows: c.width, cols: c.batch)
-        try LayerKernels.denseForward(activation: .relu, W: wOpen, b: bOpen, X: x, Y: x0)
+        let ws = NetworkWorkspace(shape: net.shape, capacity: c.batch, hiddenStates: false)
+        data.features.withUnsafeBufferPointer { net.load(features: $0, samples: nil, batch: c.batch, into: ws) }
 
-        let forward = try ResNetForwardSolver(stack: stack, batch: c.batch, options: options, comm: comm,
+        let forward = try ResNetForwardSolver(stack: net.hidden, batch: c.batch, options: options, comm: comm,
                                               coarseStep: coarseStep)
-        let fStats = try forward.solve(input: x0)
+        try net.openingForward(ws, into: forward.problem.input)
+        let fStats = try forward.solve()
         let fCalls = try comm.allreduceSum(Double(forward.problem.kernelCalls))
-        var lambdaN: Matrix<Double>? = nil
-        if let xN = forward.output {
-            let pred = Matrix<Double>(rows: 1, cols: c.batch)
-            try LayerKernels.denseForward(activation: .identity, W: wClose, b: bClose, X: xN, Y: pred)
-            for j in 0 ..< c.batch { pred[0, j] = (pred[0, j] - data.targets[j]) / Double(c.batch) }   // dL/dpred
-            let l = Matrix<Double>(rows: c.width, cols: c.batch)
-            try LayerKernels.denseAdjoint(activation: .identity, W: wClose, lambdaOut: pred, lambdaIn: l)
-            lambdaN = l
-        }
         let adjoint = try ResNetAdjointSolver(forward: forward, options: options, comm: comm,
                                               storePreactivations: c.storePreactivations)
-        let gradient = HiddenGradient(like: stack)
-        let aStats = try adjoint.solve(terminalAdjoint: lambdaN, gradient: gradient)
+        let gradient = net.makeGradient()
+        if let xN = forward.output {
+            _ = try data.targets.withUnsafeBufferPointer { try net.closingForwardAndLoss(ws, last: xN, targets: $0, samples: nil) }
+            try net.closingAdjoint(ws, last: xN, gradient: gradient, lambda: adjoint.problem.terminalAdjoint)
+        }
+        let aStats = try adjoint.solve(terminalAdjoint: nil, gradient: gradient.hiddenGradient)
         // Per layer: 2 calls (recomputed zⁿ), or 1 call plus the one-time zⁿ call when stored.
         let serialAdjointCalls = Double(c.depth) * (c.storePreactivations ? 1 : 2)
         // Without the gradient sweep and the one-time zⁿ computation.

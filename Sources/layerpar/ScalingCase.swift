@@ -97,11 +97,7 @@ enum ScalingSolve {
         }
         // A layer's gradient lives on the rank that owns its adjoint point; other
         // ranks hold zeros for it (HiddenGradient's contract), so the sum is exact.
-        let w = c.width
-        var local = [Double](repeating: 0, count: c.depth * (w * w + w))
-        local.withUnsafeMutableBufferPointer { g in
-            gradient.add(into: g.baseAddress!, weightOffset: { $0 * (w * w + w) }, biasOffset: { $0 * (w * w + w) + w * w })
-        }
+        let local = gradient.flat.toArray()
         let grad = comm.size > 1 ? try comm.allreduceSum(local) : local
         return SolveSnapshot(forwardResiduals: fStats.residuals, adjointResiduals: aStats.residuals,
                              forwardIterations: fStats.iterations, adjointIterations: aStats.iterations,
@@ -114,21 +110,8 @@ enum ScalingSolve {
         let (x0, lN) = c.makeBoundaryData()
         let (states, _) = try LayerSerial.forward(stack, input: x0)
         let gradient = HiddenGradient(like: stack)
-        // LayerSerial.backward returns only λ⁰; this is the same recurrence with
-        // the same kernels, keeping every λⁿ for the comparison.
-        var adjoints = [Matrix<Double>](repeating: lN, count: c.depth + 1)
-        var next = lN.clone()
-        adjoints[c.depth] = next.clone()
-        let z = Matrix<Double>(rows: c.width, cols: c.batch), y = Matrix<Double>(rows: c.width, cols: c.batch)
-        for n in stride(from: c.depth - 1, through: 0, by: -1) {
-            try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[n], b: stack.biases[n], X: states[n], Y: y, Z: z)
-            let cur = Matrix<Double>(rows: c.width, cols: c.batch)
-            try LayerKernels.residualAdjoint(beta: stack.beta, W: stack.weights[n], X: states[n], Z: z,
-                                             lambdaNext: next, lambda: cur, dW: gradient.dW[n], db: gradient.db[n])
-            adjoints[n] = cur
-            next = cur
-        }
-        let wb = c.width * c.batch, w = c.width
+        let adjoints = try LayerSerial.adjoints(stack, states: states, terminalAdjoint: lN, gradient: gradient)
+        let wb = c.width * c.batch
         func flat(_ ms: [Matrix<Double>]) -> [Double] {
             var out = [Double](repeating: 0, count: ms.count * wb)
             out.withUnsafeMutableBufferPointer { all in
@@ -136,11 +119,7 @@ enum ScalingSolve {
             }
             return out
         }
-        var grad = [Double](repeating: 0, count: c.depth * (w * w + w))
-        grad.withUnsafeMutableBufferPointer { g in
-            gradient.add(into: g.baseAddress!, weightOffset: { $0 * (w * w + w) }, biasOffset: { $0 * (w * w + w) + w * w })
-        }
         return SolveSnapshot(forwardResiduals: [], adjointResiduals: [], forwardIterations: 0, adjointIterations: 0,
-                             states: flat(states), adjoints: flat(adjoints), gradient: grad)
+                             states: flat(states), adjoints: flat(adjoints), gradient: gradient.flat.toArray())
     }
 }

@@ -34,12 +34,7 @@ struct DistributedResNetTests {
             var o = Outcome()
             for n in f.ownedRange { o.states[n] = f.state(at: n)!.toArray() }
             o.lambda0 = a.inputAdjoint?.toArray()
-            var flat = [Double](repeating: 0, count: depth * (width * width + width))
-            flat.withUnsafeMutableBufferPointer { p in
-                g.add(into: p.baseAddress!, weightOffset: { $0 * (width * width + width) },
-                      biasOffset: { $0 * (width * width + width) + width * width })
-            }
-            o.gradient = try comm.allreduceSum(flat)
+            o.gradient = try comm.allreduceSum(g.flat.toArray())
             o.residuals = [fs.residuals, ad.residuals]
             return o
         }

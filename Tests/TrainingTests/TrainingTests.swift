@@ -86,28 +86,30 @@ struct DataTests {
 @Suite("Network gradient and optimisers")
 struct NetworkTests {
     @Test("Full-network gradient (opening, hidden, closing) matches central differences")
-    func gradient() {
+    func gradient() throws {
         let shape = NetworkShape(inputs: 3, width: 5, outputs: 2, depth: 6, beta: 0.3)
-        let net = Network(shape: shape)
         var rng = Xoshiro256StarStar(seed: 11)
         // Signed weights so that ReLUs switch within the batch (the harder case).
         let p = initialParameters(shape: shape, low: -0.8, high: 0.8, using: &rng)
+        let net = try Network(shape: shape, parameters: p)
         let B = 7
         let xs = (0..<(B * 3)).map { _ in rng.uniform(-1, 1) }
         let ys = (0..<(B * 2)).map { _ in rng.uniform(-1, 1) }
         let ws = NetworkWorkspace(shape: shape, capacity: B)
-        var g = [Double](repeating: 0, count: p.count)
-        _ = net.lossAndGradient(parameters: p, gradient: &g, features: xs, targets: ys, samples: nil, batch: B, workspace: ws)
-        var dummy = g
-        func loss(_ q: [Double]) -> Double {
-            net.lossAndGradient(parameters: q, gradient: &dummy, features: xs, targets: ys, samples: nil, batch: B, workspace: ws)
+        let grad = net.makeGradient()
+        _ = try net.lossAndGradient(gradient: grad, features: xs, targets: ys, samples: nil, batch: B, workspace: ws)
+        let g = grad.toArray()
+        let dummy = net.makeGradient()
+        func loss(_ q: [Double]) throws -> Double {
+            try net.parameters.load(q)
+            return try net.lossAndGradient(gradient: dummy, features: xs, targets: ys, samples: nil, batch: B, workspace: ws)
         }
         let h = 1e-6
         var worst = 0.0
         for i in 0..<p.count {
             var a = p, b = p
             a[i] += h; b[i] -= h
-            let fd = (loss(a) - loss(b)) / (2 * h)
+            let fd = (try loss(a) - loss(b)) / (2 * h)
             // Central differences: truncation O(h²)·|f'''| and round-off ε·|L|/h ≈ 1e-10.
             let err = abs(fd - g[i]) / max(1e-3, abs(g[i]))
             worst = max(worst, err)
@@ -116,11 +118,11 @@ struct NetworkTests {
     }
 
     @Test("Network with every ReLU on is affine: loss equals an explicit affine evaluation")
-    func affineOracle() {
+    func affineOracle() throws {
         let shape = NetworkShape(inputs: 2, width: 3, outputs: 1, depth: 4, beta: 0.1)
-        let net = Network(shape: shape)
         var rng = Xoshiro256StarStar(seed: 2)
         let p = initialParameters(shape: shape, low: 0.01, high: 0.5, using: &rng)   // positive: all ReLUs on for x ≥ 0
+        let net = try Network(shape: shape, parameters: p)
         let xs = [0.5, 1.0, 2.0, 0.25], ys = [0.3, 0.7]
         // Oracle: x⁰ = W₀x + b₀; xⁿ⁺¹ = xⁿ + β(Wⁿxⁿ + bⁿ); y = W_c x^N + b_c.
         let L = shape.layout
@@ -134,9 +136,8 @@ struct NetworkTests {
             let y = p[L.closingBias] + (0..<3).reduce(0.0) { $0 + p[L.closingWeights + $1] * x[$1] }
             expected += 0.5 * (y - ys[s]) * (y - ys[s]) / 2
         }
-        var g = [Double](repeating: 0, count: p.count)
         let ws = NetworkWorkspace(shape: shape, capacity: 2)
-        let l = net.lossAndGradient(parameters: p, gradient: &g, features: xs, targets: ys, samples: nil, batch: 2, workspace: ws)
+        let l = try net.lossAndGradient(gradient: net.makeGradient(), features: xs, targets: ys, samples: nil, batch: 2, workspace: ws)
         #expect(abs(l - expected) <= 1e-14 * max(1, expected))
     }
 
@@ -177,10 +178,11 @@ struct NoiseTests {
         let p = initialParameters(shape: shape, low: -0.3, high: 0.3, using: &rng)
         let batch = Array(0..<64)
         func run(_ f: Double, _ b: Double, step: Int) throws -> (Double, [Double]) {
-            let e = SerialEngine(network: Network(shape: shape), batchSize: 64, noiseForward: f, noiseBackward: b, seed: 9)
-            var g = [Double](repeating: 0, count: p.count)
-            let r = try e.compute(parameters: p, gradient: &g, data: data, batch: batch, step: step)
-            return (r.loss, g)
+            let net = try Network(shape: shape, parameters: p)
+            let e = SerialEngine(network: net, batchSize: 64, noiseForward: f, noiseBackward: b, seed: 9)
+            let g = net.makeGradient()
+            let r = try e.compute(gradient: g, data: data, batch: batch, step: step)
+            return (r.loss, g.toArray())
         }
         let (l0, g0) = try run(0, 0, step: 0)
         let (lf, _) = try run(1e-3, 0, step: 0)

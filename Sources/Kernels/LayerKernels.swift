@@ -18,6 +18,7 @@ public enum LayerKernels {
     ///
     /// - Parameters: `W` w×w, `b` of w, `X`, `Y`, `Z` w×B. `Y` must not overlap
     ///   `X`, `W`, `b` or `Z`.
+    @inlinable
     public static func residualForward<T: KernelScalar>(
         beta: T, W: Matrix<T>, b: Vector<T>, X: Matrix<T>, Y: Matrix<T>, Z: Matrix<T>? = nil,
         family: KernelFamily? = nil
@@ -28,8 +29,9 @@ public enum LayerKernels {
         try expect(b, w, "b", op, "for width \(w)")
         try expect(Y, w, B, "Y", op, "like X")
         if let Z { try expect(Z, w, B, "Z", op, "like X") }
-        try disjoint(Y, "Y", [X.span("X"), W.span("W"), b.span("b"), Z?.span("Z")], op)
-        if let Z { try disjoint(Z, "Z", [X.span("X"), W.span("W"), b.span("b")], op) }
+        let sX = X.span("X"), sW = W.span("W"), sb = b.span("b"), sZ = Z?.span("Z")
+        try disjoint(Y.span("Y"), op, sX, sW, sb, sZ)
+        if let sZ { try disjoint(sZ, op, sX, sW, sb) }
         try check(family)
         withExtendedLifetime((W, b, X, Y, Z)) {
             T._resnetForward(family, w, B, beta, W.baseAddress, W.ld, b.baseAddress,
@@ -45,6 +47,7 @@ public enum LayerKernels {
     ///
     /// - Parameters: `W` w×w; `Z`, `lambdaNext`, `lambda`, `X` w×B; `dW` w×w;
     ///   `db` of w. `X` is needed only for `dW`. Omitted outputs are not computed.
+    @inlinable
     public static func residualAdjoint<T: KernelScalar>(
         beta: T, W: Matrix<T>, X: Matrix<T>? = nil, Z: Matrix<T>, lambdaNext: Matrix<T>,
         lambda: Matrix<T>? = nil, dW: Matrix<T>? = nil, db: Vector<T>? = nil,
@@ -63,10 +66,11 @@ public enum LayerKernels {
             try expect(X, w, B, "X", op, "like Z")
         }
         if let db { try expect(db, w, "db", op, "for width \(w)") }
-        let inputs = [W.span("W"), X?.span("X"), Z.span("Z"), lambdaNext.span("lambdaNext")]
-        if let lambda { try disjoint(lambda, "lambda", inputs + [dW?.span("dW"), db?.span("db")], op) }
-        if let dW { try disjoint(dW, "dW", inputs + [db?.span("db")], op) }
-        if let db { try disjoint(db, "db", inputs, op) }
+        let sW = W.span("W"), sX = X?.span("X"), sZ = Z.span("Z"), sL = lambdaNext.span("lambdaNext")
+        let sdW = dW?.span("dW"), sdb = db?.span("db")
+        if let lambda { try disjoint(lambda.span("lambda"), op, sW, sX, sZ, sL, sdW, sdb) }
+        if let sdW { try disjoint(sdW, op, sW, sX, sZ, sL, sdb) }
+        if let sdb { try disjoint(sdb, op, sW, sX, sZ, sL) }
         try check(family)
         withExtendedLifetime((W, X, Z, lambdaNext, lambda, dW, db)) {
             T._resnetAdjoint(family, w, B, beta, W.baseAddress, W.ld, X?.baseAddress, X?.ld ?? w,
@@ -80,6 +84,7 @@ public enum LayerKernels {
     /// `Z = W X + b·1ᵀ` (only if `Z` is given), `Y = act(Z)`.
     ///
     /// - Parameters: `W` m×n, `b` of m, `X` n×B, `Y`, `Z` m×B.
+    @inlinable
     public static func denseForward<T: KernelScalar>(
         activation: Activation, W: Matrix<T>, b: Vector<T>, X: Matrix<T>, Y: Matrix<T>,
         Z: Matrix<T>? = nil, family: KernelFamily? = nil
@@ -90,8 +95,9 @@ public enum LayerKernels {
         try expect(b, m, "b", op, "for \(m) outputs")
         try expect(Y, m, B, "Y", op, "for \(m) outputs and batch \(B)")
         if let Z { try expect(Z, m, B, "Z", op, "for \(m) outputs and batch \(B)") }
-        try disjoint(Y, "Y", [X.span("X"), W.span("W"), b.span("b"), Z?.span("Z")], op)
-        if let Z { try disjoint(Z, "Z", [X.span("X"), W.span("W"), b.span("b")], op) }
+        let sX = X.span("X"), sW = W.span("W"), sb = b.span("b"), sZ = Z?.span("Z")
+        try disjoint(Y.span("Y"), op, sX, sW, sb, sZ)
+        if let sZ { try disjoint(sZ, op, sX, sW, sb) }
         try check(family)
         withExtendedLifetime((W, b, X, Y, Z)) {
             T._denseForward(family, m, n, B, activation, W.baseAddress, W.ld, b.baseAddress,
@@ -105,6 +111,7 @@ public enum LayerKernels {
     ///
     /// - Parameters: `W` m×n; `X` n×B (only for `dW`); `Z` m×B (only for ReLU);
     ///   `lambdaIn` n×B; `dW` m×n; `db` of m.
+    @inlinable
     public static func denseAdjoint<T: KernelScalar>(
         activation: Activation, W: Matrix<T>, X: Matrix<T>? = nil, Z: Matrix<T>? = nil,
         lambdaOut: Matrix<T>, lambdaIn: Matrix<T>? = nil, dW: Matrix<T>? = nil, db: Vector<T>? = nil,
@@ -128,10 +135,11 @@ public enum LayerKernels {
             try expect(X, n, B, "X", op, "for \(n) inputs and batch \(B)")
         }
         if let db { try expect(db, m, "db", op, "for \(m) outputs") }
-        let inputs = [W.span("W"), X?.span("X"), Z?.span("Z"), lambdaOut.span("lambdaOut")]
-        if let lambdaIn { try disjoint(lambdaIn, "lambdaIn", inputs + [dW?.span("dW"), db?.span("db")], op) }
-        if let dW { try disjoint(dW, "dW", inputs + [db?.span("db")], op) }
-        if let db { try disjoint(db, "db", inputs, op) }
+        let sW = W.span("W"), sX = X?.span("X"), sZ = Z?.span("Z"), sL = lambdaOut.span("lambdaOut")
+        let sdW = dW?.span("dW"), sdb = db?.span("db")
+        if let lambdaIn { try disjoint(lambdaIn.span("lambdaIn"), op, sW, sX, sZ, sL, sdW, sdb) }
+        if let sdW { try disjoint(sdW, op, sW, sX, sZ, sL, sdb) }
+        if let sdb { try disjoint(sdb, op, sW, sX, sZ, sL) }
         try check(family)
         let zPtr: UnsafeMutablePointer<T>? = activation == .relu ? Z?.baseAddress : nil
         withExtendedLifetime((W, X, Z, lambdaOut, lambdaIn, dW, db)) {
@@ -144,44 +152,39 @@ public enum LayerKernels {
 
     // MARK: checks
 
-    private static func check(_ family: KernelFamily?) throws(KernelError) {
+    @inlinable
+    static func check(_ family: KernelFamily?) throws(KernelError) {
         if let family, !family.isSupported {
             throw KernelError("kernel family '\(family.rawValue)' is not available on this CPU")
         }
     }
 
-    private static func expect<T>(
-        _ a: Matrix<T>, _ rows: Int, _ cols: Int, _ name: String, _ op: String, _ why: String
+    @inlinable
+    static func expect<T>(
+        _ a: Matrix<T>, _ rows: Int, _ cols: Int, _ name: String, _ op: String, _ why: @autoclosure () -> String
     ) throws(KernelError) {
         guard a.rows == rows && a.cols == cols else {
-            throw KernelError("\(op): \(name) is \(a.shapeDescription), expected \(rows)×\(cols) \(why)")
+            throw KernelError("\(op): \(name) is \(a.shapeDescription), expected \(rows)×\(cols) \(why())")
         }
     }
 
-    private static func expect<T>(
-        _ v: Vector<T>, _ count: Int, _ name: String, _ op: String, _ why: String
+    @inlinable
+    static func expect<T>(
+        _ v: Vector<T>, _ count: Int, _ name: String, _ op: String, _ why: @autoclosure () -> String
     ) throws(KernelError) {
         guard v.count == count else {
-            throw KernelError("\(op): \(name) has \(v.count) elements, expected \(count) \(why)")
+            throw KernelError("\(op): \(name) has \(v.count) elements, expected \(count) \(why())")
         }
     }
 
-    private static func disjoint<T>(
-        _ out: Matrix<T>, _ name: String, _ others: [MemorySpan?], _ op: String
-    ) throws(KernelError) {
-        let o = out.span(name)
-        for case let s? in others where o.overlaps(s) {
-            throw KernelError("\(op): output \(name) overlaps input \(s.name) in memory")
+    /// Throws if `out` overlaps any of the inputs (fixed arity: no array on the hot path).
+    @inlinable
+    static func disjoint(_ out: MemorySpan, _ op: String, _ a: MemorySpan?, _ b: MemorySpan?, _ c: MemorySpan?,
+                         _ d: MemorySpan? = nil, _ e: MemorySpan? = nil, _ f: MemorySpan? = nil) throws(KernelError) {
+        func check(_ s: MemorySpan?) throws(KernelError) {
+            if let s, out.overlaps(s) { throw KernelError("\(op): output \(out.name) overlaps input \(s.name) in memory") }
         }
-    }
-
-    private static func disjoint<T>(
-        _ out: Vector<T>, _ name: String, _ others: [MemorySpan?], _ op: String
-    ) throws(KernelError) {
-        let o = out.span(name)
-        for case let s? in others where o.overlaps(s) {
-            throw KernelError("\(op): output \(name) overlaps input \(s.name) in memory")
-        }
+        try check(a); try check(b); try check(c); try check(d); try check(e); try check(f)
     }
 }
 
@@ -191,12 +194,22 @@ public enum LayerKernels {
 /// the same `ld` whose rectangles do not wrap overlap exactly when their row
 /// and column ranges both intersect, so disjoint column blocks of one matrix
 /// are accepted.
+@usableFromInline
 struct MemorySpan {
-    let name: String
-    let start: UInt
-    let end: UInt
-    let grid: (ld: Int, rows: Range<Int>, cols: Range<Int>)?
+    @usableFromInline let name: String
+    @usableFromInline let start: UInt
+    @usableFromInline let end: UInt
+    @usableFromInline let grid: (ld: Int, rows: Range<Int>, cols: Range<Int>)?
 
+    @inlinable
+    init(name: String, start: UInt, end: UInt, grid: (ld: Int, rows: Range<Int>, cols: Range<Int>)?) {
+        self.name = name
+        self.start = start
+        self.end = end
+        self.grid = grid
+    }
+
+    @inlinable
     func overlaps(_ o: MemorySpan) -> Bool {
         guard start < end && o.start < o.end && start < o.end && o.start < end else { return false }
         if let g = grid, let h = o.grid, g.ld == h.ld {
@@ -207,6 +220,7 @@ struct MemorySpan {
 }
 
 extension Matrix {
+    @inlinable
     func span(_ name: String) -> MemorySpan {
         let stride = MemoryLayout<Scalar>.stride
         let s = UInt(bitPattern: baseAddress)
@@ -221,6 +235,7 @@ extension Matrix {
 }
 
 extension Vector {
+    @inlinable
     func span(_ name: String) -> MemorySpan {
         let s = UInt(bitPattern: baseAddress)
         return MemorySpan(name: name, start: s, end: s + UInt(count * MemoryLayout<Scalar>.stride), grid: nil)

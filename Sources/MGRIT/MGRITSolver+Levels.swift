@@ -39,14 +39,14 @@ extension MGRITSolver {
 
         var owns: Bool { lo <= hi }
 
-        init(index: Int, m: Int, stride: Int, count: Int, lo: Int, hi: Int, left: Int?, right: Int?,
+        init(index: Int, m: Int, stride: Int, count: Int, owned: Range<Int>, left: Int?, right: Int?,
              problem: P, withRHS: Bool, cPointsOnly: Bool, bufferCount: Int) {
             self.index = index
             self.m = m
             self.stride = stride
             self.count = count
-            self.lo = lo
-            self.hi = hi
+            self.lo = owned.lowerBound
+            self.hi = owned.upperBound - 1
             self.leftRank = left
             self.rightRank = right
             self.cPointsOnly = cPointsOnly

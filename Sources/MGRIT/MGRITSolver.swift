@@ -55,8 +55,9 @@ import Comm
 ///
 /// ## Files
 /// As XBraid splits grid.c, drive.c, relax.c and communication.c: this file
-/// (construction, fine-level access), `MGRITSolver+Levels.swift` (levels and
-/// storage), `MGRITSolver+Cycles.swift` (the solve driver, V- and F-cycles),
+/// (construction, fine-level access), ``MGRITHierarchy`` and
+/// `MGRITSolver+Levels.swift` (levels and storage), `MGRITSolver+Cycles.swift`
+/// (the solve driver, V- and F-cycles),
 /// `MGRITSolver+Relaxation.swift` (relaxation, restriction, correction, coarsest
 /// solve) and `MGRITSolver+Communication.swift` (halo exchange, norm reduction).
 public final class MGRITSolver<P: MGRITProblem> {
@@ -66,6 +67,9 @@ public final class MGRITSolver<P: MGRITProblem> {
     public let partition: TimePartition
     /// This rank's position in ``partition`` (0 = earliest times).
     public let position: Int
+    /// The levels this solver built (points per level, coarsening, and with
+    /// ``partition`` the points every rank owns on each level).
+    public let hierarchy: MGRITHierarchy
 
     var levels: [Level] = []
     let bufferCount: Int
@@ -79,9 +83,8 @@ public final class MGRITSolver<P: MGRITProblem> {
     ///   partition that does not match the communicator.
     public init(problem: P, options: MGRITOptions = MGRITOptions(), comm: any Communicator,
                 partition: TimePartition? = nil) throws {
-        try options.validate()
         let n = problem.stepCount
-        guard n >= 1 else { throw MGRITError.invalidProblem("the problem has \(n) time steps (layers); need at least 1") }
+        let hierarchy = try MGRITHierarchy(stepCount: n, options: options)
         let part = try partition ?? TimePartition.block(stepCount: n, size: comm.size)
         guard part.ranges.last!.upperBound == n + 1 else {
             throw MGRITError.invalidProblem("partition covers \(part.ranges.last!.upperBound) points, the problem has \(n + 1)")
@@ -95,31 +98,19 @@ public final class MGRITSolver<P: MGRITProblem> {
         self.comm = comm
         self.partition = part
         self.position = pos
+        self.hierarchy = hierarchy
         self.bufferCount = problem.bufferCount
 
-        // Level sizes.
-        var counts = [n + 1], strides = [1]
-        while counts.count < options.maxLevels {
-            let next = (counts.last! - 1) / options.coarsening + 1
-            guard next >= options.minCoarseSize, next < counts.last! else { break }
-            counts.append(next)
-            strides.append(strides.last! * options.coarsening)
-        }
-        for l in counts.indices {
-            let stride = strides[l]
+        for l in 0 ..< hierarchy.levelCount {
             // Owned points of every position on this level.
-            let owned: [(Int, Int)] = part.ranges.map { r in
-                let lo = (r.lowerBound + stride - 1) / stride
-                let hi = r.isEmpty ? lo - 1 : (r.upperBound - 1) / stride
-                return (lo, min(hi, counts[l] - 1))
-            }
-            let (lo, hi) = owned[pos]
+            let owned = hierarchy.ownedPoints(level: l, partition: part)
             var left: Int? = nil, right: Int? = nil
-            if lo <= hi {
-                left = (0 ..< pos).last(where: { owned[$0].0 <= owned[$0].1 }).map { part.ranks[$0] }
-                right = (pos + 1 ..< owned.count).first(where: { owned[$0].0 <= owned[$0].1 }).map { part.ranks[$0] }
+            if !owned[pos].isEmpty {
+                left = (0 ..< pos).last(where: { !owned[$0].isEmpty }).map { part.ranks[$0] }
+                right = (pos + 1 ..< owned.count).first(where: { !owned[$0].isEmpty }).map { part.ranks[$0] }
             }
-            levels.append(Level(index: l, m: options.coarsening, stride: stride, count: counts[l], lo: lo, hi: hi,
+            levels.append(Level(index: l, m: options.coarsening, stride: hierarchy.strides[l],
+                                count: hierarchy.pointsPerLevel[l], owned: owned[pos],
                                 left: left, right: right, problem: problem, withRHS: l > 0,
                                 cPointsOnly: l == 0 && options.storage == .cPointsOnly, bufferCount: bufferCount))
         }
@@ -134,6 +125,10 @@ public final class MGRITSolver<P: MGRITProblem> {
     public var pointsPerLevel: [Int] { levels.map(\.count) }
     /// Fine points this rank owns (possibly empty).
     public var ownedRange: Range<Int> { levels[0].lo ..< levels[0].hi + 1 }
+    /// Points of `level` this rank owns, in that level's indices (possibly empty:
+    /// the rank idles there); `hierarchy.ownedPoints(level:partition:)[position]`.
+    /// - Precondition: `0 ≤ level < levelCount`.
+    public func ownedRange(level: Int) -> Range<Int> { levels[level].lo ..< levels[level].hi + 1 }
     /// States the solver holds on this rank (all levels, including scratch and ghosts).
     public var stateCount: Int { levels.reduce(0) { $0 + $1.stateCount } }
 
@@ -161,6 +156,8 @@ public final class MGRITSolver<P: MGRITProblem> {
 
     // MARK: - Timing
 
+    /// Seconds on ``clock`` since `t`.
+    @inline(__always)
     func seconds(since t: ContinuousClock.Instant) -> Double {
         let d = clock.now - t
         return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18

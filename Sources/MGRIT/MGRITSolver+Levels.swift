@@ -2,7 +2,7 @@ import Comm
 
 // Levels and their storage (XBraid's grid.c): one `Level` per level of the
 // hierarchy, holding this rank's points, right-hand sides, ghost, scratch and
-// message buffers.
+// message buffers, and the counters behind ``MGRITStatistics``.
 
 extension MGRITSolver {
     final class Level {
@@ -30,12 +30,22 @@ extension MGRITSolver {
         /// sender never waits for the receiver to reach its receive (a message
         /// above the MPI eager limit completes only then).
         var pendingSends: [CommRequest] = []
-        var steps = 0
-        var seconds = 0.0
         /// True while every F-point equals Φ(predecessor) + g: set by F-relaxation,
         /// cleared by anything that changes a C-point or g. An F-relaxation of a
         /// consistent level would recompute the same values, so it is skipped.
         var consistent = false
+
+        // Counters of one solve (reset by `resetCounters`), read into MGRITStatistics.
+        var steps = 0
+        /// Times the cycle entered this level (see ``MGRITStatistics/visitsPerLevel``).
+        var visits = 0
+        /// Wall seconds on this level; the three below are the parts of it spent
+        /// inside the communicator (they nest in it: every halo call on this level
+        /// happens inside one of its timed regions).
+        var seconds = 0.0
+        var postSeconds = 0.0
+        var pollSeconds = 0.0
+        var waitSeconds = 0.0
 
         var owns: Bool { lo <= hi }
 
@@ -86,6 +96,16 @@ extension MGRITSolver {
             allocated = false
             u = []
             g = withRHS ? [] : nil
+        }
+
+        /// Zeroes the counters at the start of a solve.
+        func resetCounters() {
+            steps = 0
+            visits = 0
+            seconds = 0
+            postSeconds = 0
+            pollSeconds = 0
+            waitSeconds = 0
         }
 
         /// Distinct states held (points, right-hand sides, ghost and scratch).

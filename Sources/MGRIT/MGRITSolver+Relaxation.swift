@@ -1,11 +1,13 @@
-// Relaxation, restriction and correction (XBraid's relax.c and the
-// restriction/interpolation): the work on one level, in the order that makes
-// the results bitwise independent of the rank count. Cross-rank exchanges are
-// in MGRITSolver+Communication.swift.
+// Relaxation, restriction and correction (XBraid's relax.c, restrict and
+// interpolation): the work on one level, in the order that makes the results
+// bitwise independent of the rank count. Cross-rank exchanges are in
+// MGRITSolver+Communication.swift.
 
 extension MGRITSolver {
-    /// The relaxation of one visit of level `L` (not the coarsest): F or FCF.
+    /// Relaxation of one visit of level `L` (not the coarsest): the level's
+    /// F- or FCF-relaxation. Counts the visit.
     func relax(_ L: Level) throws {
+        L.visits += 1
         if L.cPointsOnly {
             // F-point values live only during an F-relaxation, so C-relaxation runs inside it
             // (each interval's end is updated once that interval's successor has used its old
@@ -162,7 +164,9 @@ extension MGRITSolver {
     }
 
     /// Exact solve `uⱼ = Φ(uⱼ₋₁) + gⱼ` in time order, relayed from rank to rank.
+    /// Counts a visit of the coarsest level (on every rank, owner or not).
     func coarsestSolve(_ L: Level) throws {
+        L.visits += 1
         guard L.owns else { return }
         let t0 = clock.now
         defer { L.seconds += seconds(since: t0) }

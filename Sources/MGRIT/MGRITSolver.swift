@@ -57,7 +57,7 @@ import Comm
 /// As XBraid splits grid.c, drive.c, relax.c and communication.c: this file
 /// (construction, fine-level access), ``MGRITHierarchy`` and
 /// `MGRITSolver+Levels.swift` (levels and storage), `MGRITSolver+Cycles.swift`
-/// (the solve driver, V- and F-cycles),
+/// (the solve driver, V- and F-cycles, visit planning),
 /// `MGRITSolver+Relaxation.swift` (relaxation, restriction, correction, coarsest
 /// solve) and `MGRITSolver+Communication.swift` (halo exchange, norm reduction).
 public final class MGRITSolver<P: MGRITProblem> {
@@ -74,6 +74,8 @@ public final class MGRITSolver<P: MGRITProblem> {
     var levels: [Level] = []
     let bufferCount: Int
     let clock = ContinuousClock()
+    /// Seconds in the residual norm's reductions during the current solve.
+    var reduceSeconds = 0.0
 
     /// Builds the hierarchy and allocates every state and buffer.
     ///

@@ -72,4 +72,32 @@ struct InstrumentationTests {
             }
         }
     }
+
+    /// The solver's split against the one `layerpar scaling` took from an
+    /// ``InstrumentedCommunicator`` decoding the message tags (`level = tag / 4`):
+    /// the solver times each call from outside the wrapper, so per level it
+    /// measures at least what the wrapper measured inside, and nothing lands on
+    /// another level.
+    @Test func splitCoversWhatTheTagDecodingCommunicatorMeasured() throws {
+        let outs = try LocalGroup.run(size: 3) { base -> (MGRITStatistics, [String: CommStatistics]) in
+            let comm = InstrumentedCommunicator(base)
+            comm.phaseOfTag = { "level \($0 / 4)" }
+            comm.phase = "norm"
+            let p = ScalarProblem(steps: 400, lambda: -1, h: 0.05)
+            let stats = try MGRITSolver(problem: p, options: MGRITOptions(coarsening: 4, maxIterations: 3), comm: comm).solve()
+            return (stats, comm.byPhase)
+        }
+        let slack = 1e-6   // two clocks' roundings over a few hundred calls
+        for (s, byPhase) in outs {
+            for l in 0 ..< s.levels {
+                let c = byPhase["level \(l)"] ?? CommStatistics()
+                #expect(s.postSecondsPerLevel[l] + slack >= c.postSeconds, "level \(l) post")
+                #expect(s.pollSecondsPerLevel[l] + slack >= c.testSeconds, "level \(l) poll")
+                #expect(s.waitSecondsPerLevel[l] + slack >= c.waitSeconds, "level \(l) wait")
+                #expect((s.postSecondsPerLevel[l] > 0) == (c.sends + c.receives > 0), "level \(l): posts on exactly the levels that exchange")
+            }
+            #expect(byPhase.keys.allSatisfy { $0 == "norm" || Int($0.dropFirst(6)).map { $0 < s.levels } == true })
+            #expect(s.reduceSeconds + slack >= (byPhase["norm"] ?? CommStatistics()).reduceSeconds)
+        }
+    }
 }

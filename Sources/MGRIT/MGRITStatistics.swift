@@ -20,7 +20,33 @@ public struct MGRITStatistics: Sendable, Equatable {
     /// Calls of the problem's step on each level by this rank (kernel work).
     public var stepsPerLevel: [Int] = []
     /// Wall seconds this rank spent on each level (including waits for neighbours).
+    /// Split into ``computeSecondsPerLevel`` + ``postSecondsPerLevel`` +
+    /// ``pollSecondsPerLevel`` + ``waitSecondsPerLevel`` (equal up to rounding).
+    /// Not in any level: the residual reductions (``reduceSeconds``), the FAS
+    /// corrections and injections (copies), and bookkeeping between phases.
     public var secondsPerLevel: [Double] = []
+    /// Seconds of ``secondsPerLevel`` outside the communicator: the problem's
+    /// steps, sums and copies, packing and unpacking messages. Never negative.
+    public var computeSecondsPerLevel: [Double] = []
+    /// Seconds of ``secondsPerLevel`` posting point-to-point requests (`isend`,
+    /// `irecv`; an eager send copies its message here).
+    public var postSecondsPerLevel: [Double] = []
+    /// Seconds of ``secondsPerLevel`` polling receives (`testAll`) between
+    /// intervals, which lets a message above the eager limit move during the work.
+    public var pollSecondsPerLevel: [Double] = []
+    /// Seconds of ``secondsPerLevel`` blocked in `waitAll`: receives whose
+    /// neighbour was not ready yet, and completing this level's deferred sends.
+    public var waitSecondsPerLevel: [Double] = []
+    /// Times the cycle entered each level, identical on every rank (whether or
+    /// not it owns points there): level 0 once per iteration, a coarse level once
+    /// per relax–restrict–…–correct pass over it, the coarsest once per exact
+    /// solve; the skipped first down-cycle (``MGRITOptions/skipFirstDown``) visits
+    /// every level once. Planned without solving by
+    /// ``MGRITCycle/visits(levelCount:iterations:skipFirstDown:converged:)``.
+    public var visitsPerLevel: [Int] = []
+    /// Seconds this rank spent in the residual norm's global reductions
+    /// (`allreduceSum`); 0 on one rank and without residual checks.
+    public var reduceSeconds: Double = 0
     /// States (of the problem's size) the solver held on this rank at the end of the solve.
     public var statesAllocated: Int = 0
     /// Wall seconds of the whole solve on this rank.

@@ -1,0 +1,211 @@
+// The solve driver and the cycles (XBraid's drive.c): iterations, residual
+// checks and stopping, the V- and F-cycle recursion, the skipped first
+// down-cycle, and the planning of level visits from that same recursion.
+
+extension MGRITSolver {
+    // MARK: - Solve
+
+    /// Iterates until a tolerance of ``options`` is met or `maxIterations` cycles ran.
+    ///
+    /// Without a warm start every owned fine point is reset to the problem's
+    /// initial guess; with one, the current states are the start (only point 0 is
+    /// refreshed from the problem's initial condition). On return the fine states
+    /// are consistent: every F-point is `Φ` of its predecessor.
+    ///
+    /// - Throws: ``MGRITError/nonFinite(_:)`` if a residual norm is NaN or
+    ///   infinite (on every rank alike, so no rank hangs); errors of the problem
+    ///   or the communicator.
+    public func solve(warmStart: Bool = false) throws -> MGRITStatistics {
+        let start = clock.now
+        for L in levels { L.resetCounters(); L.consistent = false; L.allocate(problem) }
+        reduceSeconds = 0
+        if warmStart {
+            if let u0 = state(at: 0) { try problem.initialGuess(at: 0, into: u0) }
+        } else {
+            try resetToInitialGuess()
+        }
+        var stats = MGRITStatistics()
+        stats.levels = levels.count
+        stats.pointsPerLevel = levels.map(\.count)
+
+        if levels.count == 1 {
+            try coarsestSolve(levels[0])
+            stats.residuals = [0]
+            stats.iterations = 1
+            stats.converged = true
+        } else {
+            var firstResidual: Double? = nil
+            for k in 1 ... options.maxIterations {
+                stats.iterations = k
+                if k == 1 && options.skipFirstDown {
+                    try skipCycle()
+                    continue
+                }
+                try relax(levels[0])
+                let measure = switch options.residualCheck {
+                case .everyIteration: true
+                case .lastIteration: k == options.maxIterations
+                case .never: false
+                }
+                if let r = try restrict(levels[0], measure: measure) {
+                    guard r.isFinite else {
+                        throw MGRITError.nonFinite("fine residual norm is \(r) at iteration \(k) (NaN/Inf in a state, or divergence)")
+                    }
+                    stats.residuals.append(r)
+                    if firstResidual == nil { firstResidual = r }
+                    if let t = options.absoluteTolerance, r <= t { stats.converged = true }
+                    if let t = options.relativeTolerance, let r1 = firstResidual, r <= t * r1 { stats.converged = true }
+                    if stats.converged { break }   // the state after relaxation is consistent
+                }
+                try restrictRHS(levels[1])
+                try coarseCycle()
+                try correct(levels[0])
+            }
+            if !stats.converged && !levels[0].consistent && !levels[0].cPointsOnly { try fRelax(levels[0]) }
+        }
+        try completeSends()
+        stats.statesAllocated = stateCount
+        stats.stepsPerLevel = levels.map(\.steps)
+        stats.secondsPerLevel = levels.map(\.seconds)
+        stats.visitsPerLevel = levels.map(\.visits)
+        stats.postSecondsPerLevel = levels.map(\.postSeconds)
+        stats.pollSecondsPerLevel = levels.map(\.pollSeconds)
+        stats.waitSecondsPerLevel = levels.map(\.waitSeconds)
+        // The communicator's parts nest in the level's time; max(0, …) absorbs rounding.
+        stats.computeSecondsPerLevel = levels.map { max(0, $0.seconds - ($0.postSeconds + $0.pollSeconds + $0.waitSeconds)) }
+        stats.reduceSeconds = reduceSeconds
+        stats.seconds = seconds(since: start)
+        return stats
+    }
+
+    /// Recomputes every owned fine point `i ≥ 1` exactly once as `Φ(uᵢ₋₁)`
+    /// (F-relaxation, then C-relaxation), in time order within each interval.
+    /// A problem whose fine step also accumulates something (the adjoint's weight
+    /// gradients) sees each fine step exactly once. Costs `N` fine steps over all ranks.
+    public func sweep() throws {
+        let f = levels[0]
+        if f.cPointsOnly {
+            try fRelax(f) { c in try self.update(f, point: c, from: self.predecessor(f, c)) }
+        } else {
+            try fRelax(f)
+            try cRelax(f)
+        }
+        try completeSends()
+    }
+
+    // MARK: - Cycles
+
+    /// One V- or F-cycle (``MGRITOptions/cycle``) on levels `1 …`, whose level-1
+    /// right-hand side is set: per level relax, restrict, recurse, correct, F-relax.
+    func coarseCycle() throws {
+        try options.cycle.traverse(
+            from: 1, coarsest: levels.count - 1,
+            down: { l in
+                let L = levels[l]
+                try relax(L)
+                _ = try restrict(L, measure: false)
+                try restrictRHS(levels[l + 1])
+            },
+            solveCoarsest: { try coarsestSolve(levels[levels.count - 1]) },
+            up: { l in
+                try correct(levels[l])
+                try fRelax(levels[l])
+            })
+    }
+
+    /// First iteration with ``MGRITOptions/skipFirstDown``: inject the initial
+    /// guess down with `g = 0`, solve the coarsest level, correct and interpolate up.
+    /// Visits every level once.
+    func skipCycle() throws {
+        for l in 0 ..< levels.count - 1 {
+            let L = levels[l], C = levels[l + 1]
+            L.visits += 1
+            C.consistent = false
+            guard L.owns, L.firstC <= L.hi else { continue }
+            for c in stride(from: L.firstC, through: L.lastC, by: L.m) {
+                let J = c / L.m - C.lo
+                problem.copy(L.u[c - L.lo], into: C.u[J])
+                problem.sum(0, C.u[J], 0, C.g![J])
+            }
+        }
+        try coarsestSolve(levels[levels.count - 1])
+        for l in stride(from: levels.count - 2, through: 0, by: -1) {
+            try correct(levels[l])
+            if l > 0 { try fRelax(levels[l]) }
+        }
+    }
+}
+
+// MARK: - The cycle recursion, shared by the solver and the planning of visits
+
+extension MGRITCycle {
+    /// One cycle on levels `l … coarsest` (`1 ≤ l ≤ coarsest`): `down(k)` relaxes
+    /// level `k` and restricts to `k + 1`, `up(k)` corrects level `k` from `k + 1`
+    /// and F-relaxes it, `solveCoarsest()` solves the coarsest level.
+    /// `V(l) = down, V(l+1), up`; `F(l) = down, F(l+1), V(l+1), up` with the
+    /// `V(l+1)` left out when `l+1` is the coarsest (it would repeat an exact solve).
+    /// ``MGRITSolver`` runs its cycles through this and ``visits(levelCount:iterations:skipFirstDown:converged:)``
+    /// counts through it, so the plan and the solver cannot drift apart.
+    func traverse(from l: Int, coarsest: Int, down: (Int) throws -> Void, solveCoarsest: () throws -> Void,
+                  up: (Int) throws -> Void) rethrows {
+        if l == coarsest { return try solveCoarsest() }
+        try down(l)
+        try traverse(from: l + 1, coarsest: coarsest, down: down, solveCoarsest: solveCoarsest, up: up)
+        if self == .F && l + 1 < coarsest {
+            try MGRITCycle.V.traverse(from: l + 1, coarsest: coarsest, down: down, solveCoarsest: solveCoarsest, up: up)
+        }
+        try up(l)
+    }
+
+    /// Visits of each level in one full iteration on a hierarchy of `levelCount`
+    /// levels: level 0 once, then as this cycle's recursion enters each coarse
+    /// level (a V-cycle: every level once). A visit of a level above the coarsest
+    /// is one relax–restrict–…–correct–F-relax pass over it; of the coarsest, one
+    /// exact solve. `levelCount == 1` (a sequential solve): `[1]`.
+    ///
+    /// - Precondition: `levelCount ≥ 1`.
+    public func visitsPerIteration(levelCount: Int) -> [Int] {
+        precondition(levelCount >= 1, "a hierarchy has at least one level")
+        var v = [Int](repeating: 0, count: levelCount)
+        v[0] = 1
+        guard levelCount > 1 else { return v }
+        traverse(from: 1, coarsest: levelCount - 1, down: { v[$0] += 1 }, solveCoarsest: { v[levelCount - 1] += 1 },
+                 up: { _ in })
+        return v
+    }
+
+    /// Visits of each level in a whole solve of `iterations` iterations, as
+    /// ``MGRITStatistics/visitsPerLevel`` reports them (identical on every rank).
+    ///
+    /// - Parameters:
+    ///   - iterations: ``MGRITStatistics/iterations`` (≥ 0); ignored for a
+    ///     one-level hierarchy, which is one sequential solve (`[1]`).
+    ///   - skipFirstDown: ``MGRITOptions/skipFirstDown``: the first iteration only
+    ///     injects, solves the coarsest level and interpolates up, visiting every level once.
+    ///   - converged: ``MGRITStatistics/converged``: the last iteration stopped at
+    ///     its residual check, after relaxing level 0, and visited no coarse level.
+    public func visits(levelCount: Int, iterations: Int, skipFirstDown: Bool = false, converged: Bool = false) -> [Int] {
+        precondition(levelCount >= 1 && iterations >= 0, "need levelCount ≥ 1 and iterations ≥ 0")
+        guard levelCount > 1 else { return [iterations > 0 ? 1 : 0] }
+        let cycle = visitsPerIteration(levelCount: levelCount)
+        var v = [Int](repeating: 0, count: levelCount)
+        for k in 0 ..< iterations {   // k = 0 is the first iteration
+            if k == 0 && skipFirstDown {
+                for l in v.indices { v[l] += 1 }
+            } else if converged && k == iterations - 1 {
+                v[0] += 1
+            } else {
+                for l in v.indices { v[l] += cycle[l] }
+            }
+        }
+        return v
+    }
+}
+
+extension MGRITOptions {
+    /// ``MGRITCycle/visits(levelCount:iterations:skipFirstDown:converged:)`` for
+    /// this configuration's cycle and ``skipFirstDown``.
+    public func plannedVisits(levelCount: Int, iterations: Int, converged: Bool = false) -> [Int] {
+        cycle.visits(levelCount: levelCount, iterations: iterations, skipFirstDown: skipFirstDown, converged: converged)
+    }
+}

@@ -1,0 +1,179 @@
+// Relaxation, restriction and correction (XBraid's relax.c, restrict and
+// interpolation): the work on one level, in the order that makes the results
+// bitwise independent of the rank count. Cross-rank exchanges are in
+// MGRITSolver+Communication.swift.
+
+extension MGRITSolver {
+    /// Relaxation of one visit of level `L` (not the coarsest): the level's
+    /// F- or FCF-relaxation. Counts the visit.
+    func relax(_ L: Level) throws {
+        L.visits += 1
+        if L.cPointsOnly {
+            // F-point values live only during an F-relaxation, so C-relaxation runs inside it
+            // (each interval's end is updated once that interval's successor has used its old
+            // value), and the final F-relaxation runs inside the restriction.
+            if options.relaxation == .FCF {
+                for _ in 0 ..< options.sweeps {
+                    try fRelax(L) { c in try self.update(L, point: c, from: self.predecessor(L, c)) }
+                }
+            }
+            return
+        }
+        if !L.consistent { try fRelax(L) }
+        if options.relaxation == .FCF {
+            for _ in 0 ..< options.sweeps {
+                try cRelax(L)
+                try fRelax(L)
+            }
+        }
+    }
+
+    @inline(__always)
+    func phi(_ L: Level, from x: P.State, into y: P.State, point j: Int) throws {
+        // Point j−1 → j on level L, in fine indices.
+        try problem.step(from: x, into: y, start: (j - 1) * L.stride, stop: j * L.stride, level: L.index)
+        L.steps += 1
+    }
+
+    /// uⱼ = Φ(pred) + gⱼ for owned point j.
+    @inline(__always)
+    func update(_ L: Level, point j: Int, from pred: P.State) throws {
+        let uj = L.u[j - L.lo]
+        try phi(L, from: pred, into: uj, point: j)
+        if let g = L.g { problem.sum(1, g[j - L.lo], 1, uj) }
+    }
+
+    /// The value at point j − 1: owned, or the ghost (the left neighbour's last point).
+    @inline(__always)
+    func predecessor(_ L: Level, _ j: Int) -> P.State {
+        j == L.lo ? L.ghost : L.u[j - 1 - L.lo]
+    }
+
+    /// F-relaxation. Leaves `ghost` equal to the left neighbour's last point.
+    ///
+    /// `atC`, if given, is called for every owned C-point `c ≥ 1` as soon as its
+    /// predecessor `c − 1` has its new value, and after the interval starting at `c`
+    /// has been relaxed (intervals run from right to left) — so it may overwrite `u_c`.
+    func fRelax(_ L: Level, atC: ((Int) throws -> Void)? = nil) throws {
+        L.consistent = true
+        guard L.owns else { return }
+        let t0 = clock.now
+        defer { L.seconds += seconds(since: t0) }
+        var recv = try postReceive(L, .relax)
+        let m = L.m
+        func run(_ from: Int, _ through: Int) throws {   // F-points from … through, from ≥ lo
+            var j = from
+            while j <= through { try update(L, point: j, from: predecessor(L, j)); j += 1 }
+        }
+        if L.firstC <= L.hi {
+            try run(L.lastC + 1, L.hi)                      // last interval first: its end goes right
+            try sendLast(L, .relax)
+            var c = L.lastC
+            while c > L.firstC { try run(c - m + 1, c - 1); try atC?(c); try poll(L, &recv); c -= m }
+            if L.lo < L.firstC {                            // head: F-points of the left rank's interval
+                try finishReceive(L, &recv)
+                try run(L.lo, L.firstC - 1)
+                try atC?(L.firstC)
+            } else if L.firstC >= 1, let atC {              // lo is a C-point: its predecessor is the ghost
+                try finishReceive(L, &recv)
+                try atC(L.firstC)
+            }
+        } else {                                            // only F-points: continue the left interval
+            try finishReceive(L, &recv)
+            try run(L.lo, L.hi)
+            try sendLast(L, .relax)
+        }
+        try finishReceive(L, &recv)
+    }
+
+    /// C-relaxation at C-points j ≥ 1 (uses the ghost left by the preceding F-relaxation).
+    func cRelax(_ L: Level) throws {
+        L.consistent = false
+        guard L.owns, L.firstC <= L.hi else { return }
+        let t0 = clock.now
+        defer { L.seconds += seconds(since: t0) }
+        for c in stride(from: max(L.firstC, L.m), through: L.lastC, by: L.m) {
+            try update(L, point: c, from: predecessor(L, c))
+        }
+    }
+
+    /// Injection into level `l+1` and the first part of its FAS right-hand side,
+    /// `Gⱼ = Φₗ(u_{jm−1}) + g_{jm}`; returns the global fine residual norm when `measure`.
+    func restrict(_ L: Level, measure: Bool) throws -> Double? {
+        let C = levels[L.index + 1]
+        C.consistent = false
+        let t0 = clock.now
+        var squares: [(Int, Double)] = []
+        C.allocate(problem)
+        func at(_ c: Int) throws {
+            let uc = L.u[c - L.lo]
+            let G = C.g![c / L.m - C.lo]
+            try phi(L, from: predecessor(L, c), into: G, point: c)
+            if let g = L.g { problem.sum(1, g[c - L.lo], 1, G) }
+            if measure {
+                problem.copy(G, into: L.tmp)
+                problem.sum(-1, uc, 1, L.tmp)
+                let r = problem.norm(L.tmp)
+                squares.append((c / L.m - 1, r * r))
+            }
+        }
+        if L.owns, L.firstC <= L.hi {
+            for c in stride(from: L.firstC, through: L.lastC, by: L.m) {
+                problem.copy(L.u[c - L.lo], into: C.u[c / L.m - C.lo])
+            }
+        }
+        L.seconds += seconds(since: t0)
+        if L.cPointsOnly {
+            try fRelax(L, atC: at)                  // the final F-relaxation, fused
+        } else if L.owns, L.firstC <= L.hi {
+            let t1 = clock.now
+            for c in stride(from: max(L.firstC, L.m), through: L.lastC, by: L.m) { try at(c) }
+            L.seconds += seconds(since: t1)
+        }
+        guard measure else { return nil }
+        return try globalNorm(squares, slots: C.count - 1)
+    }
+
+    /// Second part of the FAS right-hand side on level C: `Gⱼ −= Φ_C(Uⱼ₋₁)`.
+    func restrictRHS(_ C: Level) throws {
+        guard C.owns else { return }
+        let t0 = clock.now
+        defer { C.seconds += seconds(since: t0) }
+        var recv = try postReceive(C, .restrict)
+        try sendLast(C, .restrict)
+        let g = C.g!
+        var j = C.hi
+        while j >= max(C.lo, 1) {                 // the receive is needed only for j = lo: do it last
+            if j == C.lo { try finishReceive(C, &recv) }
+            try phi(C, from: predecessor(C, j), into: C.tmp, point: j)
+            problem.sum(-1, C.tmp, 1, g[j - C.lo])
+            try poll(C, &recv)
+            j -= 1
+        }
+        try finishReceive(C, &recv)
+    }
+
+    /// FAS correction with injection: `u_{jm} = Uⱼ` at the C-points j ≥ 1.
+    func correct(_ L: Level) throws {
+        let C = levels[L.index + 1]
+        L.consistent = false
+        guard L.owns, L.firstC <= L.hi else { return }
+        for c in stride(from: max(L.firstC, L.m), through: L.lastC, by: L.m) {
+            problem.copy(C.u[c / L.m - C.lo], into: L.u[c - L.lo])
+        }
+    }
+
+    /// Exact solve `uⱼ = Φ(uⱼ₋₁) + gⱼ` in time order, relayed from rank to rank.
+    /// Counts a visit of the coarsest level (on every rank, owner or not).
+    func coarsestSolve(_ L: Level) throws {
+        L.visits += 1
+        guard L.owns else { return }
+        let t0 = clock.now
+        defer { L.seconds += seconds(since: t0) }
+        var recv = try postReceive(L, .coarsest)
+        try finishReceive(L, &recv)
+        var j = max(L.lo, 1)
+        while j <= L.hi { try update(L, point: j, from: predecessor(L, j)); j += 1 }
+        try sendLast(L, .coarsest)
+    }
+}

@@ -21,7 +21,8 @@ public struct HistoryRow: Sendable, Codable, Equatable {
 /// File format (version 1): the text line `LAYERPAR-CHECKPOINT 1`, a line with
 /// the JSON header's length in bytes, a line with the binary section's length,
 /// a line with the 16-hex-digit FNV-1a-64 checksum of header + binary, then
-/// the JSON header (configuration, counters, history) and the binary section
+/// the JSON header (configuration, counters, history, and the model's scaling
+/// and provenance: optional keys a version-1 reader without them ignores) and the binary section
 /// (little-endian IEEE doubles: parameters, optimiser moments, engine state).
 /// Doubles travel as bits, so a resumed run continues bit for bit.
 public struct Checkpoint: Sendable {
@@ -42,6 +43,15 @@ public struct Checkpoint: Sendable {
         public var firstMomentCount: Int
         public var secondMomentCount: Int
         public var engineStateCount: Int
+        // What a trained model records about itself (`predict --info`, exports). Optional,
+        // so checkpoints written before them still load (as unscaled, unrecorded models).
+        /// The scaling fitted on the training set; nil means the identity.
+        public var scaling: DataScaling?
+        /// `layerpar VERSION`, the job's MPI ranks, the training set's fingerprint and CSV column names.
+        public var tool: String?
+        public var ranks: Int?
+        public var trainingData: DataFingerprint?
+        public var columnNames: [String]?
     }
 
     public var header: Header

@@ -21,6 +21,10 @@ public enum DataSource: Sendable, Codable, Equatable {
 /// must use the same configuration except the stopping rule) and summaries.
 public struct TrainingConfiguration: Sendable, Codable, Equatable {
     public var data: DataSource
+    /// Scaling of CSV features and targets, fitted on the training set (``DataScaling``).
+    /// Stored as nil for `.none`, so configurations written before the option existed
+    /// decode and compare equal; read it through ``normalizationKind``.
+    public var normalization: NormalizationKind?
     public var mode: TrainingMode
     public var depth: Int
     public var width: Int
@@ -56,7 +60,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     /// Fault injection for tests: the batch loss of this step is replaced by NaN.
     public var nanAtStep: Int?
 
-    public init(data: DataSource, mode: TrainingMode = .serial, depth: Int, width: Int = 16, beta: Double = 0.1,
+    public init(data: DataSource, normalization: NormalizationKind = .none, mode: TrainingMode = .serial, depth: Int, width: Int = 16, beta: Double = 0.1,
                 batchSize: Int = 64, optimizer: OptimizerSettings, initLow: Double = 0, initHigh: Double = 1e-3,
                 iterations: Int? = nil, targetLoss: Double? = nil, timeLimit: Double? = nil,
                 tolForward: Double = 1e-8, tolBackward: Double = 1e-8,
@@ -65,6 +69,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
                 noiseForward: Double = 0, noiseBackward: Double = 0, seed: UInt64 = 1,
                 evalEvery: Int = 25, progressEvery: Int = 100, checkpointEvery: Int = 1000, nanAtStep: Int? = nil) {
         self.data = data
+        self.normalization = normalization == .none ? nil : normalization
         self.mode = mode
         self.depth = depth
         self.width = width
@@ -112,8 +117,10 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         try need(initHigh >= initLow, "--init-high must be ≥ --init-low")
         try need(evalEvery >= 1 && progressEvery >= 1 && checkpointEvery >= 1, "--eval-every, --progress-every and --checkpoint-every must be at least 1")
         try need(coarsening >= 2, "--coarsening must be at least 2")
-        if case .task(_, let train, let validation) = data {
+        if case .task(let task, let train, let validation) = data {
             try need(train >= 1 && validation >= 1, "training and validation sets need at least one sample")
+            try need(normalizationKind == .none,
+                     "--normalize \(normalizationKind.rawValue) applies to CSV data (--train/--validation); task \(task.rawValue) keeps the paper's fixed scaling (targets / \(Int(task.scale)))")
         }
     }
 
@@ -127,6 +134,8 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         a.checkpointEvery = 1; b.checkpointEvery = 1
         return a == b
     }
+
+    public var normalizationKind: NormalizationKind { normalization ?? .none }
 
     public var shape: NetworkShape { NetworkShape(inputs: 0, width: width, outputs: 0, depth: depth, beta: beta) }
 }

@@ -12,10 +12,13 @@ public struct Dataset: Sendable, Equatable {
     public let targets: [Double]
     /// Where the data came from, for summaries and messages.
     public let origin: String
+    /// The CSV header's column names (features, then targets); nil for generated data.
+    public let columnNames: [String]?
 
     public var count: Int { featureCount == 0 ? 0 : features.count / featureCount }
 
-    public init(featureCount: Int, targetCount: Int, features: [Double], targets: [Double], origin: String) {
+    public init(featureCount: Int, targetCount: Int, features: [Double], targets: [Double], origin: String,
+                columnNames: [String]? = nil) {
         precondition(featureCount >= 1 && targetCount >= 1)
         precondition(features.count % featureCount == 0 && targets.count % targetCount == 0)
         precondition(features.count / featureCount == targets.count / targetCount)
@@ -24,6 +27,7 @@ public struct Dataset: Sendable, Equatable {
         self.features = features
         self.targets = targets
         self.origin = origin
+        self.columnNames = columnNames
     }
 }
 
@@ -100,25 +104,47 @@ public struct DataError: Error, CustomStringConvertible, Sendable, Equatable {
 /// — a missing header, a row with the wrong number of fields, a field that is
 /// not a number, NaN or ±Inf, no samples — throws a ``DataError`` naming the
 /// file, line (1-based, the header is line 1) and column (1-based).
-/// Targets are used as given: no scaling is applied to user data.
+/// The reader applies no scaling; `train --normalize` does that (``DataScaling``).
 public enum CSVDataReader {
     public static func read(path: String, targetCount: Int) throws -> Dataset {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError(file: path, line: nil, column: nil, problem: "cannot read the file (missing or unreadable)")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw DataError(file: path, line: nil, column: nil, problem: "not UTF-8 text")
-        }
-        return try parse(text: text, file: path, targetCount: targetCount)
+        try parse(text: text(path: path), file: path, targetCount: targetCount)
     }
 
     public static func parse(text: String, file: String, targetCount: Int) throws -> Dataset {
         guard targetCount >= 1 else {
             throw DataError(file: file, line: nil, column: nil, problem: "the number of target columns must be at least 1, got \(targetCount)")
         }
+        let table = try parseTable(text: text, file: file) { columns, line in
+            guard columns > targetCount else {
+                throw DataError(file: file, line: line, column: nil,
+                                problem: "header has \(columns) column(s) but \(targetCount) target column(s) were asked for: need at least one feature column before the targets")
+            }
+        }
+        let split = table.split(targetCount: targetCount)
+        return Dataset(featureCount: table.columns - targetCount, targetCount: targetCount,
+                       features: split.features, targets: split.targets, origin: "file \(file)", columnNames: table.header)
+    }
+
+    /// Every column of a CSV file as numbers, under the same rules and errors as ``read(path:targetCount:)``.
+    public static func readTable(path: String) throws -> CSVNumbers {
+        try parseTable(text: text(path: path), file: path) { _, _ in }
+    }
+
+    static func text(path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DataError(file: path, line: nil, column: nil, problem: "cannot read the file (missing or unreadable)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw DataError(file: path, line: nil, column: nil, problem: "not UTF-8 text")
+        }
+        return text
+    }
+
+    /// `checkHeader(columns, line)` may refuse the header before any row is read.
+    public static func parseTable(text: String, file: String, checkHeader: (Int, Int) throws -> Void) throws -> CSVNumbers {
         var header: [String]?
         var columns = 0
-        var xs = [Double](), ys = [Double]()
+        var values = [Double]()
         var lineNumber = 0
         // "\r\n" is one Character in Swift, so split on either form.
         for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
@@ -131,10 +157,7 @@ public enum CSVDataReader {
             guard header != nil else {
                 header = fields
                 columns = fields.count
-                guard columns > targetCount else {
-                    throw DataError(file: file, line: lineNumber, column: nil,
-                                    problem: "header has \(columns) column(s) but \(targetCount) target column(s) were asked for: need at least one feature column before the targets")
-                }
+                try checkHeader(columns, lineNumber)
                 if let numeric = fields.firstIndex(where: { Double($0) != nil }) {
                     throw DataError(file: file, line: lineNumber, column: numeric + 1,
                                     problem: "the first row must be a header of column names, found the number '\(fields[numeric])'")
@@ -154,17 +177,16 @@ public enum CSVDataReader {
                     throw DataError(file: file, line: lineNumber, column: c + 1,
                                     problem: "'\(field)' is not finite (NaN and ±Inf are not allowed)")
                 }
-                if c < columns - targetCount { xs.append(v) } else { ys.append(v) }
+                values.append(v)
             }
         }
-        guard header != nil else {
+        guard let header else {
             throw DataError(file: file, line: nil, column: nil, problem: "the file is empty (expected a header row and at least one sample)")
         }
-        guard !ys.isEmpty else {
+        guard !values.isEmpty else {
             throw DataError(file: file, line: nil, column: nil, problem: "the file has a header but no samples")
         }
-        return Dataset(featureCount: columns - targetCount, targetCount: targetCount,
-                       features: xs, targets: ys, origin: "file \(file)")
+        return CSVNumbers(file: file, header: header, values: values)
     }
 
     /// Writes `data` as CSV in the format ``read(path:targetCount:)`` accepts.
@@ -177,5 +199,26 @@ public enum CSVDataReader {
             out += (f + t).joined(separator: ",") + "\n"
         }
         return out
+    }
+}
+
+/// A numeric CSV table: the header's column names and every row's values, row-major.
+public struct CSVNumbers: Sendable {
+    public let file: String
+    public let header: [String]
+    public let values: [Double]
+    public var columns: Int { header.count }
+    public var rows: Int { values.count / header.count }
+
+    /// The first `columns − targetCount` columns and the last `targetCount`, sample-major.
+    public func split(targetCount: Int) -> (features: [Double], targets: [Double]) {
+        let n = columns, f = n - targetCount
+        var xs = [Double](), ys = [Double]()
+        xs.reserveCapacity(rows * f); ys.reserveCapacity(rows * targetCount)
+        for r in 0..<rows {
+            xs.append(contentsOf: values[r * n ..< r * n + f])
+            ys.append(contentsOf: values[r * n + f ..< (r + 1) * n])
+        }
+        return (xs, ys)
     }
 }

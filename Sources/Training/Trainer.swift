@@ -69,8 +69,14 @@ public struct HostSummary: Codable, Sendable {
 public final class Trainer {
     public let config: TrainingConfiguration
     public let outputDirectory: String?
+    /// Training and validation sets in network units (after ``scaling``).
     public let train: Dataset
     public let validation: Dataset
+    /// The map from the data's units to the network's, fitted on the training set.
+    public let scaling: DataScaling
+    /// The training set as read, before scaling.
+    public let trainingData: DataFingerprint
+    let columnNames: [String]?
     public let network: Network
     let comm: any Communicator
     let engine: any GradientEngine
@@ -104,17 +110,23 @@ public final class Trainer {
         self.outputDirectory = outputDirectory
         self.comm = comm
         self.log = log
+        let rawTrain: Dataset, rawValidation: Dataset
         switch config.data {
         case .task(let task, let ntrain, let nval):
-            train = task.generate(count: ntrain, seed: config.seed, stream: .trainData)
-            validation = task.generate(count: nval, seed: config.seed, stream: .validationData)
+            rawTrain = task.generate(count: ntrain, seed: config.seed, stream: .trainData)
+            rawValidation = task.generate(count: nval, seed: config.seed, stream: .validationData)
         case .files(let trainPath, let valPath, let targets):
-            train = try CSVDataReader.read(path: trainPath, targetCount: targets)
-            validation = try CSVDataReader.read(path: valPath, targetCount: targets)
-            guard train.featureCount == validation.featureCount else {
-                throw TrainingError("\(trainPath) has \(train.featureCount) feature columns but \(valPath) has \(validation.featureCount)")
+            rawTrain = try CSVDataReader.read(path: trainPath, targetCount: targets)
+            rawValidation = try CSVDataReader.read(path: valPath, targetCount: targets)
+            guard rawTrain.featureCount == rawValidation.featureCount else {
+                throw TrainingError("\(trainPath) has \(rawTrain.featureCount) feature columns but \(valPath) has \(rawValidation.featureCount)")
             }
         }
+        scaling = DataScaling.fit(config.normalizationKind, to: rawTrain)
+        trainingData = DataFingerprint(rawTrain)
+        columnNames = rawTrain.columnNames
+        train = scaling.apply(to: rawTrain)
+        validation = scaling.apply(to: rawValidation)
         let shape = NetworkShape(inputs: train.featureCount, width: config.width, outputs: train.targetCount,
                                  depth: config.depth, beta: config.beta)
         var rng = Xoshiro256StarStar(seed: config.seed, stream: RandomStream.initialWeights.rawValue)
@@ -131,6 +143,12 @@ public final class Trainer {
             let c = try Checkpoint.load(directory: dir)
             guard c.header.configuration.sameRun(as: config) else {
                 throw TrainingError("--resume: the checkpoint in \(dir) belongs to a different configuration (only --iterations, --target-loss, --time-limit, --progress-every and --checkpoint-every may change)")
+            }
+            if let recorded = c.header.trainingData, recorded != trainingData {
+                throw TrainingError("--resume: the training data changed since the checkpoint in \(dir) (then \(recorded); now \(trainingData))")
+            }
+            if let recorded = c.header.trainingData, recorded != trainingData {
+                throw TrainingError("--resume: the training data changed since the checkpoint in \(dir) (then \(recorded); now \(trainingData))")
             }
             guard c.parameters.count == network.layout.count else { throw TrainingError("--resume: checkpoint has \(c.parameters.count) parameters, network has \(network.layout.count)") }
             try network.parameters.load(c.parameters)
@@ -250,7 +268,9 @@ public final class Trainer {
                                        samplerEpoch: sampler.epoch, samplerPosition: sampler.position,
                                        optimizerSteps: optimizer.steps, trainSeconds: trainSeconds, timing: timing,
                                        history: history, parameterCount: 0, firstMomentCount: 0, secondMomentCount: 0,
-                                       engineStateCount: 0)
+                                       engineStateCount: 0, scaling: scaling.isIdentity ? nil : scaling,
+                                       tool: "layerpar \(version)", ranks: comm.size, trainingData: trainingData,
+                                       columnNames: columnNames)
         try Checkpoint(header: header, parameters: parameters, optimizer: optimizer, engineState: engineState)
             .write(directory: dir)
     }

@@ -9,6 +9,7 @@ import Training
 extension RegressionTask: ExpressibleByArgument {}
 extension TrainingMode: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
+extension NormalizationKind: ExpressibleByArgument {}
 
 /// `layerpar train`: trains the paper's ResNet on task f1/f2 or on CSV files,
 /// layer-serial or layer-parallel (one-shot MGRIT), and writes history, summary,
@@ -27,6 +28,7 @@ struct Train: ParsableCommand {
     @Option(help: "Training data CSV file (instead of --task).") var train: String?
     @Option(help: "Validation data CSV file (with --train).") var validation: String?
     @Option(help: "Number of target columns at the end of each CSV row.") var targets: Int = 1
+    @Option(help: "Scaling of CSV features and targets, fitted on the training set only and stored with the model (predict applies it and answers in the data's units): none, standard (mean 0, standard deviation 1 per column) or minmax ([min, max] → [0, 1]). Losses are reported in the scaled units. --task data keeps the paper's fixed scaling.") var normalize: NormalizationKind = .none
     @Option(help: "Training samples generated for --task.") var trainSamples: Int = 5000
     @Option(help: "Validation samples generated for --task.") var validationSamples: Int = 1000
 
@@ -98,7 +100,7 @@ struct Train: ParsableCommand {
             ?? .files(train: train ?? "", validation: validation ?? "", targets: targets)
         let isF1 = task == .f1
         return TrainingConfiguration(
-            data: data, mode: mode, depth: depth ?? (isF1 ? 322 : 50), width: width, beta: beta, batchSize: batchSize,
+            data: data, normalization: normalize, mode: mode, depth: depth ?? (isF1 ? 322 : 50), width: width, beta: beta, batchSize: batchSize,
             optimizer: OptimizerSettings(kind: optimizer, learningRate: lr, schedule: try schedule(), momentum: momentum),
             initLow: initLow, initHigh: initHigh, iterations: iterations, targetLoss: targetLoss, timeLimit: timeLimit,
             tolForward: tolForward ?? (isF1 ? 1e-8 : 1e-4), tolBackward: tolBackward ?? (isF1 ? 1e-8 : 1e-6),

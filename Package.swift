@@ -6,6 +6,7 @@
 //      │           ▼          ▼
 //      │         MGRIT ◄──────┘     MGRIT imports only Comm's protocol
 //      └─► Topology               Comm ─► CMPI
+//   Training ─► TensorIO (safetensors/npz files, no dependencies)
 import PackageDescription
 
 // Kernels are compiled optimised in every configuration: debug test runs would
@@ -25,6 +26,7 @@ let package = Package(
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Topology", targets: ["Topology"]),
         .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "TensorIO", targets: ["TensorIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,9 +51,12 @@ let package = Package(
         .target(name: "Comm", dependencies: ["CMPI"]),
         .target(name: "MGRIT", dependencies: ["Comm"]),
         .target(name: "ResNet", dependencies: ["Kernels", "MGRIT"]),
-        .target(name: "Training", dependencies: ["ResNet", "MGRIT", "Comm", "Reports"]),
+        .target(name: "Training", dependencies: ["ResNet", "MGRIT", "Comm", "Reports", "TensorIO"]),
         .target(name: "Topology", dependencies: ["CHwloc", "CNuma"]),
         .target(name: "Reports"),
+        // safetensors and NumPy .npz (float64 tensors + string metadata), no dependencies:
+        // what `layerpar export` writes and `predict` reads back.
+        .target(name: "TensorIO"),
 
         // MARK: the command-line tool
         .executableTarget(name: "layerpar", dependencies: [
@@ -68,7 +73,7 @@ let package = Package(
         .testTarget(name: "MGRITTests", dependencies: ["MGRIT", "Comm", "_TestSupport"]),
         .testTarget(name: "ResNetTests", dependencies: ["_TestSupport", "ResNet", "MGRIT", "Kernels", "Comm"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "layerpar"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "Reports", "layerpar"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "Reports", "TensorIO", "layerpar"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "layerpar"]),
     ]
 )

@@ -20,6 +20,8 @@ struct LayerPar: ParsableCommand {
             Bench.self,
             Convergence.self,
             Train.self,
+            Predict.self,
+            Export.self,
             TopologyCommand.self,
             Reproduce.self,
             CommSelfTest.self,

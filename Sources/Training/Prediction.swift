@@ -106,3 +106,27 @@ public enum PredictionReport {
         return line
     }
 }
+
+/// The paper's Figure 6: a task model's predictions against the targets of its validation set.
+public enum ValidationPredictions {
+    /// Predicts the validation set of the paper-task run in `directory` (regenerated from its
+    /// configuration's seed) and writes `target,prediction,residual` rows to `csv` atomically.
+    /// Returns the validation loss of the final model (½·mean residual², the task's scaled units).
+    @discardableResult
+    public static func write(runDirectory directory: String, to csv: String) throws -> Double {
+        let model = try TrainedModel.load(path: directory)
+        guard let config = model.provenance?.configuration, case .task(let task, _, let n) = config.data else {
+            throw TrainingError("\(directory): validation predictions need a run of a paper task (f1 or f2)")
+        }
+        let data = task.generate(count: n, seed: config.seed, stream: .validationData)
+        let predicted = try model.predict(features: data.features, count: data.count, batchSize: 1024)
+        var t = CSVTable(columns: ["target", "prediction", "residual"])
+        var sum = 0.0
+        for (y, p) in zip(data.targets, predicted) {
+            try t.append([.double(y), .double(p), .double(p - y)])
+            sum += (p - y) * (p - y)
+        }
+        try t.write(to: csv)
+        return 0.5 * sum / Double(max(data.targets.count, 1))
+    }
+}

@@ -224,6 +224,7 @@ struct Reproduce: ParsableCommand {
             md += "\(list(q.iterationsToReference, Self.i)) | \(list(s.iterationsToReference, Self.i)) | \(ratio) | "
             md += "\(list(q.plateauEnd, Self.i)) | \(list(s.plateauEnd, Self.i)) |\n"
         }
+        md += try figure6(runs)
         let failed = runs.filter { $0.error != nil }
         if !failed.isEmpty {
             md += "\n## Runs that failed\n\n" + failed.map { "- \($0.name): \($0.error!)" }.joined(separator: "\n") + "\n"
@@ -245,7 +246,38 @@ struct Reproduce: ParsableCommand {
             }
         }
         print(md)
-        print("results: \(out)/tables.md \(out)/tables.json \(out)/fig3-*.png \(out)/fig4-*.png")
+        print("results: \(out)/tables.md \(out)/tables.json \(out)/fig3-*.png \(out)/fig4-*.png \(out)/fig6-*.png")
+    }
+
+    /// Figure 6: each task's first-seed serial and parallel models on the validation set
+    /// (fig6-TASK-MODE.csv, fig6-TASK.png) and their final validation losses beside the paper's.
+    func figure6(_ runs: [Run]) throws -> String {
+        var md = "\n## Figure 6: predictions on the validation set (final models, first seed)\n\n"
+        md += "| task | mode | paper lowest validation | ours final validation |\n|---|---|---|---|\n"
+        var any = false
+        for task in ["f1", "f2"] {
+            let seed = runs.first { $0.task == task && $0.noise == nil }?.seed
+            var args: [String] = []
+            for mode in ["serial", "parallel"] {
+                guard let r = runs.first(where: { $0.task == task && $0.mode == mode && $0.seed == seed && $0.summary != nil }) else { continue }
+                let csv = out + "/fig6-\(task)-\(mode).csv"
+                let p = Self.paper.first { $0.task == task }!
+                do {
+                    let loss = try ValidationPredictions.write(runDirectory: r.directory, to: csv)
+                    md += "| \(task) | \(mode) | \(Self.e(mode == "parallel" ? p.validationParallel : p.validationSerial)) | \(Self.e(loss)) |\n"
+                    args += ["--run", "\(task) \(mode)", csv]
+                    any = true
+                } catch {
+                    md += "| \(task) | \(mode) | — | failed: \(error) |\n"
+                }
+            }
+            guard !args.isEmpty else { continue }
+            do {
+                try Plot.run(script: "tools/plots/predictions.py", arguments: [out + "/fig6-\(task).png", "--title", "\(task): validation predictions"] + args)
+            } catch { FileHandle.standardError.write(Data("note: fig6-\(task).png not written: \(error)\n".utf8)) }
+        }
+        md += any ? "\nfig6-TASK.png: prediction against target with the identity line, and the residual histogram; data in fig6-TASK-MODE.csv.\n" : ""
+        return md
     }
 
     // MARK: noise

@@ -57,12 +57,16 @@ final class ExampleWarmStart {
     /// Sets the solver's start for `batch` (example indices, one per column).
     func gather<P: MGRITProblem>(into solver: MGRITSolver<P>, batch: [Int]) throws where P.State == Matrix<Double> {
         try solver.resetToInitialGuess()
+        let columns = batch.enumerated().filter { seen[$0.element] }   // (column, example) pairs with a stored start
+        guard !columns.isEmpty else { return }
+        let E = examples, w = width
         values.withUnsafeBufferPointer { v in
             for (k, point) in points.enumerated() {
-                guard let u = solver.state(at: point) else { continue }
-                for i in 0 ..< width {
-                    let row = (k * width + i) * examples
-                    for (j, e) in batch.enumerated() where seen[e] { u[i, j] = v[row + e] }
+                solver.state(at: point)?.withUnsafeMutablePointer { u, ld in
+                    for i in 0 ..< w {
+                        let src = v.baseAddress! + (k * w + i) * E, dst = u + i * ld
+                        for (j, e) in columns { dst[j] = src[e] }
+                    }
                 }
             }
         }
@@ -70,12 +74,14 @@ final class ExampleWarmStart {
 
     /// Records the solver's C-points for `batch` after a solve.
     func scatter<P: MGRITProblem>(from solver: MGRITSolver<P>, batch: [Int]) where P.State == Matrix<Double> {
+        let E = examples, w = width
         values.withUnsafeMutableBufferPointer { v in
             for (k, point) in points.enumerated() {
-                guard let u = solver.state(at: point) else { continue }
-                for i in 0 ..< width {
-                    let row = (k * width + i) * examples
-                    for (j, e) in batch.enumerated() { v[row + e] = u[i, j] }
+                solver.state(at: point)?.withUnsafeMutablePointer { u, ld in
+                    for i in 0 ..< w {
+                        let dst = v.baseAddress! + (k * w + i) * E, src = u + i * ld
+                        for (j, e) in batch.enumerated() { dst[e] = src[j] }
+                    }
                 }
             }
         }

@@ -17,6 +17,7 @@ typedef struct lp_kernel_table {
     LP_DENSE_FWD_PROTO(float, (*dense_fwd_f32));
     LP_DENSE_ADJ_PROTO(double, (*dense_adj_f64));
     LP_DENSE_ADJ_PROTO(float, (*dense_adj_f32));
+    LP_ADAM_PROTO((*adam_f64));
 } lp_kernel_table;
 
 static const lp_kernel_table lp_reference_table = {
@@ -25,6 +26,7 @@ static const lp_kernel_table lp_reference_table = {
     lp_resnet_adj_f64_ref, lp_resnet_adj_f32_ref,
     lp_dense_fwd_f64_ref, lp_dense_fwd_f32_ref,
     lp_dense_adj_f64_ref, lp_dense_adj_f32_ref,
+    lp_adam_f64_ref,
 };
 
 /* Reference slots first, then the AVX2 kernels replace them (every slot here
@@ -35,6 +37,7 @@ static const lp_kernel_table lp_avx2_table = {
     lp_resnet_adj_f64_avx2, lp_resnet_adj_f32_avx2,
     lp_dense_fwd_f64_avx2, lp_dense_fwd_f32_avx2,
     lp_dense_adj_f64_avx2, lp_dense_adj_f32_avx2,
+    lp_adam_f64_avx2,
 };
 
 static const lp_kernel_table *lp_active;
@@ -119,4 +122,7 @@ LP_DENSE_ADJ_PROTO(double, lp_dense_adj_f64) {
 }
 LP_DENSE_ADJ_PROTO(float, lp_dense_adj_f32) {
     lp_table()->dense_adj_f32(m, n, B, act, W, ldw, X, ldx, Z, ldz, Lout, ldlo, Lin, ldli, dW, lddw, db);
+}
+LP_ADAM_PROTO(lp_adam_f64) {
+    lp_table()->adam_f64(n, lr, beta1, beta2, c1, c2, eps, p, g, m, v);
 }

@@ -105,6 +105,21 @@ typedef enum lp_impl {
               const T *Z, lp_int ldz, const T *Lout, lp_int ldlo,            \
               T *Lin, lp_int ldli, T *dW, lp_int lddw, T *db)
 
+/*
+ * lp_adam_f64 — one Adam step (Kingma & Ba 2015) on n parameters, element-wise:
+ *     m = β₁·m + (1−β₁)·g,   v = β₂·v + (1−β₂)·g·g,
+ *     p = p − lr·(m/c₁) / (√(v/c₂) + ε)
+ *   with the bias corrections c₁ = 1−β₁ᵗ, c₂ = 1−β₂ᵗ from the caller. Each
+ *   operation is rounded once, in this order, and none is contracted into an
+ *   FMA: every implementation gives the bits of the plain scalar loop (an
+ *   optimiser step must not depend on the CPU, or resumed runs would drift).
+ *   p, m, v: n each, updated in place; g: n.
+ */
+#define LP_ADAM_PROTO(NAME)                                                  \
+    void NAME(lp_int n, double lr, double beta1, double beta2, double c1,    \
+              double c2, double eps, double *p, const double *g, double *m,  \
+              double *v)
+
 /* One declaration set per implementation suffix: `` (dispatching), _ref, _avx2. */
 #define LP_DECLARE_KERNELS(SUFFIX)                                           \
     LP_RESNET_FWD_PROTO(double, lp_resnet_fwd_f64##SUFFIX);                  \
@@ -114,7 +129,8 @@ typedef enum lp_impl {
     LP_DENSE_FWD_PROTO(double, lp_dense_fwd_f64##SUFFIX);                    \
     LP_DENSE_FWD_PROTO(float, lp_dense_fwd_f32##SUFFIX);                     \
     LP_DENSE_ADJ_PROTO(double, lp_dense_adj_f64##SUFFIX);                    \
-    LP_DENSE_ADJ_PROTO(float, lp_dense_adj_f32##SUFFIX)
+    LP_DENSE_ADJ_PROTO(float, lp_dense_adj_f32##SUFFIX);                   \
+    LP_ADAM_PROTO(lp_adam_f64##SUFFIX)
 
 LP_DECLARE_KERNELS();
 LP_DECLARE_KERNELS(_ref);

@@ -48,6 +48,12 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     /// MGRIT coarsening factor and maximum number of levels (paper: 4, as many as fit).
     public var coarsening: Int
     public var maxLevels: Int
+    /// Where the one-shot solves start; nil in runs recorded before the option
+    /// existed, which started from the previous step (``warmStartPolicy``).
+    public var warmStart: WarmStartPolicy?
+    /// Bound in MiB on the per-example warm-start store of one rank (nil: 4096).
+    /// A resource limit, not part of the run: a resume may change it.
+    public var warmStartMemoryMiB: Int?
     /// Noise experiments (layer-serial): uniform noise in [−c, c] on each hidden
     /// layer's output (forward) or adjoint (backward); 0 = off.
     public var noiseForward: Double
@@ -66,6 +72,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
                 tolForward: Double = 1e-8, tolBackward: Double = 1e-8,
                 maxForwardIterations: Int = 10, maxBackwardIterations: Int = 10,
                 coarsening: Int = 4, maxLevels: Int = 10,
+                warmStart: WarmStartPolicy = .example, warmStartMemoryMiB: Int? = nil,
                 noiseForward: Double = 0, noiseBackward: Double = 0, seed: UInt64 = 1,
                 evalEvery: Int = 25, progressEvery: Int = 100, checkpointEvery: Int = 1000, nanAtStep: Int? = nil) {
         self.data = data
@@ -87,6 +94,8 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         self.maxBackwardIterations = maxBackwardIterations
         self.coarsening = coarsening
         self.maxLevels = maxLevels
+        self.warmStart = warmStart
+        self.warmStartMemoryMiB = warmStartMemoryMiB
         self.noiseForward = noiseForward
         self.noiseBackward = noiseBackward
         self.seed = seed
@@ -117,6 +126,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         try need(initHigh >= initLow, "--init-high must be ≥ --init-low")
         try need(evalEvery >= 1 && progressEvery >= 1 && checkpointEvery >= 1, "--eval-every, --progress-every and --checkpoint-every must be at least 1")
         try need(coarsening >= 2, "--coarsening must be at least 2")
+        if let m = warmStartMemoryMiB { try need(m >= 0 && m <= 1 << 40, "--warm-start-memory must be 0…2⁴⁰ MiB, got \(m)") }
         if case .task(let task, let train, let validation) = data {
             try need(train >= 1 && validation >= 1, "training and validation sets need at least one sample")
             try need(normalizationKind == .none,
@@ -132,10 +142,14 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         a.timeLimit = nil; b.timeLimit = nil
         a.progressEvery = 1; b.progressEvery = 1
         a.checkpointEvery = 1; b.checkpointEvery = 1
+        a.warmStartMemoryMiB = nil; b.warmStartMemoryMiB = nil
         return a == b
     }
 
     public var normalizationKind: NormalizationKind { normalization ?? .none }
+
+    /// The warm start the one-shot solves use (`previous` for runs recorded without one).
+    public var warmStartPolicy: WarmStartPolicy { warmStart ?? .previous }
 
     public var shape: NetworkShape { NetworkShape(inputs: 0, width: width, outputs: 0, depth: depth, beta: beta) }
 }

@@ -36,6 +36,15 @@ public protocol GradientEngine: AnyObject {
     /// Collective across ranks: every rank calls it at the same step.
     func exportState() throws -> [Double]
     func importState(_ state: [Double]) throws
+    /// Called once, before any step or ``importState(_:)``, with the training set's size.
+    func prepare(trainingExamples: Int) throws
+    /// Bytes of state this rank carries between steps (warm starts).
+    var warmStartBytes: Int { get }
+}
+
+extension GradientEngine {
+    public func prepare(trainingExamples: Int) throws {}
+    public var warmStartBytes: Int { 0 }
 }
 
 @inline(__always) func now() -> Double {

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// Learning-rate schedules: the rate used at optimiser step `k` (0-based).
 public enum LearningRateSchedule: Sendable, Codable, Equatable {
@@ -89,16 +90,13 @@ public struct OptimizerState: Sendable, Codable, Equatable {
                 }
             }
         case .adam:
-            let b1 = s.beta1, b2 = s.beta2, eps = s.epsilon
-            let c1 = 1 - pow(b1, Double(steps)), c2 = 1 - pow(b2, Double(steps))
+            let c1 = 1 - pow(s.beta1, Double(steps)), c2 = 1 - pow(s.beta2, Double(steps))
             first.withUnsafeMutableBufferPointer { m in
                 second.withUnsafeMutableBufferPointer { v in
-                    for i in 0..<g.count {
-                        let gi = g[i]
-                        m[i] = b1 * m[i] + (1 - b1) * gi
-                        v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                        pp[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
-                    }
+                    // Lengths are equal by the precondition above; the dispatched family always exists.
+                    try! OptimizerKernels.adam(parameters: pp, gradient: g, firstMoment: m, secondMoment: v,
+                                               learningRate: lr, beta1: s.beta1, beta2: s.beta2,
+                                               biasCorrection1: c1, biasCorrection2: c2, epsilon: s.epsilon)
                 }
             }
         }

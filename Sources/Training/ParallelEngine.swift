@@ -9,8 +9,9 @@ import ResNet
 /// residual norm is ≤ `tolForward` (or `maxForwardIterations`), evaluates the
 /// closing layer and loss on the last state, solves the adjoint system with
 /// MGRIT to `tolBackward` (or its cap), and assembles the gradient from the
-/// approximate states and adjoints — an inexact gradient. From the second step
-/// on, both solves start from the previous step's states (warm start).
+/// approximate states and adjoints — an inexact gradient. Both solves are
+/// warm-started as ``WarmStartPolicy`` says: by default each example from its
+/// own states at its last visit (``ExampleWarmStart``).
 ///
 /// Across ranks: every rank holds all parameters; the opening layer runs on the
 /// owner of layer 0, the closing layer and loss on the owner of layer N; each
@@ -23,6 +24,11 @@ public final class ParallelEngine: GradientEngine {
     let workspace: NetworkWorkspace
     let forwardSolver: ResNetForwardSolver
     let adjointSolver: ResNetAdjointSolver
+    let warmStart: WarmStartPolicy
+    let warmStartMemoryBytes: Int
+    /// Per-example stores (``WarmStartPolicy/example``), made by ``prepare(trainingExamples:)``.
+    var forwardStore: ExampleWarmStart?
+    var adjointStore: ExampleWarmStart?
     var solves = 0
 
     public init(network: Network, batchSize: Int, config: TrainingConfiguration, comm: any Communicator) throws {
@@ -39,18 +45,44 @@ public final class ParallelEngine: GradientEngine {
         // The solvers read the network's parameters through views: nothing is copied per step.
         forwardSolver = try ResNetForwardSolver(stack: network.hidden, batch: batchSize, options: fo, comm: comm)
         adjointSolver = try ResNetAdjointSolver(forward: forwardSolver, options: bo, comm: comm)
+        warmStart = config.warmStartPolicy
+        warmStartMemoryBytes = (config.warmStartMemoryMiB ?? 4096) << 20
     }
+
+    /// Allocates the per-example stores for a training set of `count` examples.
+    /// - Throws: ``TrainingError`` when they would exceed `--warm-start-memory`.
+    public func prepare(trainingExamples count: Int) throws {
+        guard warmStart == .example else { return }
+        let w = network.shape.width
+        func points<P>(_ s: MGRITSolver<P>) -> Int { s.ownedRange.filter { $0 >= 1 && $0 % s.options.coarsening == 0 }.count }
+        let need = ExampleWarmStart.bytes(points: points(forwardSolver.solver) + points(adjointSolver.solver),
+                                          width: w, examples: count)
+        guard need <= warmStartMemoryBytes else {
+            throw TrainingError(String(format: "per-example warm starts need %.1f MiB on rank %d (%d examples × their C-points × width %d × 8 B, forward and adjoint), more than --warm-start-memory %d MiB: raise it, use more ranks, or --warm-start previous",
+                                       Double(need) / 1048576, comm.rank, count, w, warmStartMemoryBytes >> 20))
+        }
+        forwardStore = ExampleWarmStart(solver: forwardSolver.solver, width: w, examples: count)
+        adjointStore = ExampleWarmStart(solver: adjointSolver.solver, width: w, examples: count)
+    }
+
+    /// Bytes of warm-start state this rank keeps between steps.
+    public var warmStartBytes: Int { (forwardStore?.bytes ?? 0) + (adjointStore?.bytes ?? 0) }
 
     public func compute(gradient: NetworkParameters, data: Dataset, batch: [Int], step: Int) throws -> StepResult {
         let net = network, ws = workspace, N = network.shape.depth
         precondition(batch.count == ws.capacity, "the layer-parallel solvers are built for one batch size")
-        let warm = solves > 0
+        guard warmStart != .example || forwardStore?.examples == data.count else {
+            throw TrainingError("the per-example warm starts were prepared for \(forwardStore?.examples ?? 0) examples, the data has \(data.count)")
+        }
+        let warm = warmStart == .example || (warmStart == .previous && solves > 0)
         solves += 1
         let t0 = now()
         data.features.withUnsafeBufferPointer { net.load(features: $0, samples: batch, batch: batch.count, into: ws) }
         // Cheap: every rank computes x⁰ (the forward solver wants it everywhere), straight into the solver's input.
         try net.openingForward(ws, into: forwardSolver.problem.input)
+        try forwardStore?.gather(into: forwardSolver.solver, batch: batch)
         let fs = try forwardSolver.solve(warmStart: warm)
+        forwardStore?.scatter(from: forwardSolver.solver, batch: batch)
         gradient.flat.zero()
         var loss = 0.0
         let last = forwardSolver.output   // x^N on the rank that owns layer N
@@ -60,7 +92,9 @@ public final class ParallelEngine: GradientEngine {
         let t1 = now()
         if let last { try net.closingAdjoint(ws, last: last, gradient: gradient, lambda: adjointSolver.problem.terminalAdjoint) }
         // The adjoint's gradient sweep accumulates dWⁿ, dbⁿ of the owned layers straight into `gradient`.
+        try adjointStore?.gather(into: adjointSolver.solver, batch: batch)
         let bs = try adjointSolver.solve(terminalAdjoint: nil, gradient: gradient.hiddenGradient, warmStart: warm)
+        adjointStore?.scatter(from: adjointSolver.solver, batch: batch)
         if let l0 = adjointSolver.inputAdjoint { try net.openingAdjoint(ws, lambda: l0, gradient: gradient) }
         if comm.size > 1 {
             var g = gradient.toArray()
@@ -75,11 +109,18 @@ public final class ParallelEngine: GradientEngine {
                           backwardIterations: bs.iterations, backwardResidual: bs.residuals.last ?? .nan)
     }
 
-    /// The warm start: the fine forward states x⁰…xᴺ and adjoints of every point,
-    /// w×B each, packed row by row. Each rank fills the points it owns and a sum over
-    /// ranks assembles the whole (collective: every rank must call it).
+    /// The warm start, assembled on every rank by a sum over ranks (each fills what it
+    /// owns; collective: every rank must call it). `previous`: the fine forward states
+    /// x⁰…xᴺ and adjoints of every point, w×B each, packed row by row. `example`: the
+    /// forward and adjoint stores over all fine C-points, then one seen-flag per example.
     public func exportState() throws -> [Double] {
-        guard solves > 0 else { return [] }
+        guard solves > 0, warmStart != .none else { return [] }
+        if let f = forwardStore, let a = adjointStore {
+            let m = forwardSolver.solver.options.coarsening, N = network.shape.depth
+            var out = f.exportGlobal(coarsening: m, stepCount: N) + a.exportGlobal(coarsening: m, stepCount: N)
+            out += comm.rank == 0 ? f.seen.map { $0 ? 1 : 0 } : [Double](repeating: 0, count: f.examples)
+            return comm.size > 1 ? try comm.allreduceSum(out) : out
+        }
         let n = network.shape.depth + 1, size = network.shape.width * workspace.capacity
         var out = [Double](repeating: 0, count: 2 * n * size)
         out.withUnsafeMutableBufferPointer { buf in
@@ -94,6 +135,17 @@ public final class ParallelEngine: GradientEngine {
     /// Restores ``exportState()``'s warm start on the points this rank owns.
     public func importState(_ state: [Double]) throws {
         guard !state.isEmpty else { solves = 0; return }
+        if let f = forwardStore, let a = adjointStore {
+            let m = forwardSolver.solver.options.coarsening, block = (network.shape.depth / m) * f.width * f.examples
+            guard state.count == 2 * block + f.examples else {
+                throw TrainingError("checkpoint warm-start state has \(state.count) values, per-example warm starts of this network and data need \(2 * block + f.examples)")
+            }
+            let seen = state[(2 * block)...].map { $0 != 0 }
+            f.importGlobal(state[0 ..< block], seen: seen, coarsening: m)
+            a.importGlobal(state[block ..< 2 * block], seen: seen, coarsening: m)
+            solves = 1
+            return
+        }
         let n = network.shape.depth + 1, size = network.shape.width * workspace.capacity
         guard state.count == 2 * n * size else {
             throw TrainingError("checkpoint warm-start state has \(state.count) values, this network and batch need \(2 * n * size)")

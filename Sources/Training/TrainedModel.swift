@@ -27,8 +27,9 @@ public struct ModelProvenance: Sendable, Codable, Equatable {
         lines.append("trained by:    \(tool ?? "layerpar (version not recorded)")")
         lines.append("mode:          \(c.mode.rawValue) on \(ranks.map { "\($0) rank\($0 == 1 ? "" : "s")" } ?? "an unrecorded number of ranks")")
         if c.mode == .parallel {
-            lines.append(String(format: "MGRIT:         tol forward %g, backward %g; at most %d / %d iterations; coarsening %d, at most %d levels",
-                                c.tolForward, c.tolBackward, c.maxForwardIterations, c.maxBackwardIterations, c.coarsening, c.maxLevels))
+            lines.append(String(format: "MGRIT:         tol forward %g, backward %g; at most %d / %d iterations; coarsening %d, at most %d levels; warm start %@",
+                                c.tolForward, c.tolBackward, c.maxForwardIterations, c.maxBackwardIterations, c.coarsening, c.maxLevels,
+                                c.warmStartPolicy.rawValue))
         }
         lines.append("network:       depth \(c.depth), width \(c.width), β \(c.beta), ReLU")
         lines.append("optimiser:     \(c.optimizer.kind.rawValue), lr \(c.optimizer.learningRate), batch \(c.batchSize), \(steps) steps, seed \(c.seed)")

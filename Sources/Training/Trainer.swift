@@ -43,6 +43,9 @@ public struct RunSummary: Codable, Sendable {
     public var topology: String?
     /// Each rank's placement with `--bind`, as read back from the OS (rank order); nil without it.
     public var rankBindings: [String]?
+    /// Layer-parallel: where the solves started, and the bytes of warm-start state rank 0 keeps.
+    public var warmStart: WarmStartPolicy?
+    public var warmStartBytesPerRank: Int?
 }
 
 public struct PhaseTimes: Codable, Sendable {
@@ -135,6 +138,7 @@ public final class Trainer {
         gradient = network.makeGradient()
         evalWorkspace = NetworkWorkspace(shape: shape, capacity: 256)
         engine = try engineFactory(config, network)
+        try engine.prepare(trainingExamples: train.count)
         affineLoss = affineFitLoss(train)
         optimizer = OptimizerState(count: shape.layout.count, settings: config.optimizer)
         sampler = MiniBatchSampler(count: train.count, batchSize: config.batchSize, seed: config.seed)
@@ -299,7 +303,9 @@ public final class Trainer {
                                        total: (timing.forward + timing.backward + timing.update) / n),
             meanForwardMGRITIterations: par ? Double(steps.map(\.forwardIterations).reduce(0, +)) / Double(steps.count) : nil,
             meanBackwardMGRITIterations: par ? Double(steps.map(\.backwardIterations).reduce(0, +)) / Double(steps.count) : nil,
-            resumedFromStep: resumedFrom, topology: topologySummary, rankBindings: rankBindings)
+            resumedFromStep: resumedFrom, topology: topologySummary, rankBindings: rankBindings,
+            warmStart: config.mode == .parallel ? config.warmStartPolicy : nil,
+            warmStartBytesPerRank: config.mode == .parallel ? engine.warmStartBytes : nil)
     }
 
     public static let historyColumns = ["iteration", "seconds", "batch_loss", "train_loss", "validation_loss",

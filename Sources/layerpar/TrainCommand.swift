@@ -10,6 +10,7 @@ extension RegressionTask: ExpressibleByArgument {}
 extension TrainingMode: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension NormalizationKind: ExpressibleByArgument {}
+extension WarmStartPolicy: ExpressibleByArgument {}
 
 /// `layerpar train`: trains the paper's ResNet on task f1/f2 or on CSV files,
 /// layer-serial or layer-parallel (one-shot MGRIT), and writes history, summary,
@@ -54,6 +55,10 @@ struct Train: ParsableCommand {
     @Option(help: "Cap on adjoint MGRIT iterations per step.") var maxBackwardIterations: Int = 10
     @Option(help: "MGRIT coarsening factor.") var coarsening: Int = 4
     @Option(help: "Maximum number of MGRIT levels.") var maxLevels: Int = 10
+    @Option(help: "Where each step's MGRIT solves start (parallel mode): example (each example from its own C-point states at its last visit), previous (the previous step's states, another batch's), or none (the initial guess).")
+    var warmStart: WarmStartPolicy = .example
+    @Option(help: "Bound in MiB on one rank's per-example warm-start store (training examples × owned C-points × width × 8 B, forward and adjoint).")
+    var warmStartMemory: Int = 4096
 
     @Option(help: "Noise experiment: add uniform [-c, c] noise to each hidden layer's output (serial mode).") var noiseForward: Double = 0
     @Option(help: "Noise experiment: add uniform [-c, c] noise to each hidden layer's adjoint (serial mode).") var noiseBackward: Double = 0
@@ -105,7 +110,7 @@ struct Train: ParsableCommand {
             initLow: initLow, initHigh: initHigh, iterations: iterations, targetLoss: targetLoss, timeLimit: timeLimit,
             tolForward: tolForward ?? (isF1 ? 1e-8 : 1e-4), tolBackward: tolBackward ?? (isF1 ? 1e-8 : 1e-6),
             maxForwardIterations: maxForwardIterations, maxBackwardIterations: maxBackwardIterations,
-            coarsening: coarsening, maxLevels: maxLevels,
+            coarsening: coarsening, maxLevels: maxLevels, warmStart: warmStart, warmStartMemoryMiB: warmStartMemory,
             noiseForward: noiseForward, noiseBackward: noiseBackward, seed: seed,
             evalEvery: evalEvery, progressEvery: progressEvery, checkpointEvery: checkpointEvery, nanAtStep: debugNanAtStep)
     }

@@ -1,0 +1,112 @@
+import Kernels
+import MGRIT
+
+/// Where a one-shot solve starts from.
+public enum WarmStartPolicy: String, Sendable, Codable, CaseIterable {
+    /// Every solve starts from the problem's initial guess.
+    case none
+    /// From the previous step's states — which belong to another mini-batch
+    /// (the behaviour before per-example warm starts).
+    case previous
+    /// Each example from its own C-point states at its last visit
+    /// (``ExampleWarmStart``); an example seen for the first time from the initial guess.
+    case example
+}
+
+/// Per-example warm starts of one MGRIT solve (forward or adjoint) over a
+/// training set of `examples` examples.
+///
+/// MGRIT's relaxation recomputes every F-point from its C-point before using
+/// it, so an iteration starts from the C-points alone: the store keeps, for
+/// every example, the `width` values of each fine C-point `i ≥ 1` this rank
+/// owns (point 0 is the problem's initial condition, never a guess). Before a
+/// solve ``gather(into:batch:)`` resets the owned points to the initial guess
+/// and overwrites, column by column, the C-points of examples seen before;
+/// after it ``scatter(from:batch:)`` records the batch's C-points.
+///
+/// Memory: `examples × points × width × 8` bytes on this rank (``bytes``).
+final class ExampleWarmStart {
+    /// The fine C-points of the solver this rank owns (index ≥ 1), in order.
+    let points: [Int]
+    let width: Int
+    let examples: Int
+    /// Point-major, then feature, then example: `values[(p·width + i)·examples + e]`.
+    private(set) var values: [Double]
+    /// Whether each example has been recorded (identical on every rank).
+    private(set) var seen: [Bool]
+
+    init<P: MGRITProblem>(solver: MGRITSolver<P>, width: Int, examples: Int) where P.State == Matrix<Double> {
+        let m = solver.options.coarsening
+        points = solver.ownedRange.filter { $0 >= 1 && $0 % m == 0 }
+        self.width = width
+        self.examples = examples
+        values = [Double](repeating: 0, count: points.count * width * examples)
+        seen = [Bool](repeating: false, count: examples)
+    }
+
+    /// Bytes of the store on this rank.
+    var bytes: Int { values.count * MemoryLayout<Double>.stride }
+
+    /// The bytes a store for `points` C-points would take (before allocating it).
+    static func bytes(points: Int, width: Int, examples: Int) -> Int {
+        points.multipliedReportingOverflow(by: width).partialValue
+            .multipliedReportingOverflow(by: examples).partialValue
+            .multipliedReportingOverflow(by: MemoryLayout<Double>.stride).partialValue
+    }
+
+    /// Sets the solver's start for `batch` (example indices, one per column).
+    func gather<P: MGRITProblem>(into solver: MGRITSolver<P>, batch: [Int]) throws where P.State == Matrix<Double> {
+        try solver.resetToInitialGuess()
+        let columns = batch.enumerated().filter { seen[$0.element] }   // (column, example) pairs with a stored start
+        guard !columns.isEmpty else { return }
+        let E = examples, w = width
+        values.withUnsafeBufferPointer { v in
+            for (k, point) in points.enumerated() {
+                solver.state(at: point)?.withUnsafeMutablePointer { u, ld in
+                    for i in 0 ..< w {
+                        let src = v.baseAddress! + (k * w + i) * E, dst = u + i * ld
+                        for (j, e) in columns { dst[j] = src[e] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the solver's C-points for `batch` after a solve.
+    func scatter<P: MGRITProblem>(from solver: MGRITSolver<P>, batch: [Int]) where P.State == Matrix<Double> {
+        let E = examples, w = width
+        values.withUnsafeMutableBufferPointer { v in
+            for (k, point) in points.enumerated() {
+                solver.state(at: point)?.withUnsafeMutablePointer { u, ld in
+                    for i in 0 ..< w {
+                        let dst = v.baseAddress! + (k * w + i) * E, src = u + i * ld
+                        for (j, e) in batch.enumerated() { dst[e] = src[j] }
+                    }
+                }
+            }
+        }
+        for e in batch { seen[e] = true }
+    }
+
+    /// The store laid out over *all* fine C-points `m, 2m, …` of a `stepCount`-step
+    /// problem (zeros for points other ranks own), so a sum over ranks assembles it.
+    func exportGlobal(coarsening m: Int, stepCount: Int) -> [Double] {
+        let all = stepCount / m, block = width * examples
+        var out = [Double](repeating: 0, count: all * block)
+        for (k, point) in points.enumerated() {
+            let g = point / m - 1
+            out.replaceSubrange(g * block ..< (g + 1) * block, with: values[k * block ..< (k + 1) * block])
+        }
+        return out
+    }
+
+    /// Restores this rank's points from ``exportGlobal(coarsening:stepCount:)``'s layout.
+    func importGlobal(_ global: ArraySlice<Double>, seen: [Bool], coarsening m: Int) {
+        let block = width * examples, base = global.startIndex
+        for (k, point) in points.enumerated() {
+            let g = point / m - 1
+            values.replaceSubrange(k * block ..< (k + 1) * block, with: global[base + g * block ..< base + (g + 1) * block])
+        }
+        self.seen = seen
+    }
+}

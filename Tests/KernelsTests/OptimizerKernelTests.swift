@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+import Kernels
+
+/// The Adam kernel of every family against the formula written out in Swift
+/// (the oracle): bit for bit, since the kernels promise the scalar loop's
+/// rounding (no FMA contraction), over lengths that exercise the vector body
+/// and every tail, for several steps so the moments and bias corrections vary.
+@Suite("Optimizer kernels")
+struct OptimizerKernelTests {
+    @Test("Adam: every family gives the bits of the scalar formula", arguments: [0, 1, 3, 4, 5, 8, 31, 1000])
+    func adamMatchesFormula(n: Int) throws {
+        var rng = SplitMix64(seed: UInt64(n) + 17)
+        func draw(_ scale: Double) -> [Double] { (0 ..< n).map { _ in scale * (Double(rng.next() >> 11) * 0x1.0p-53 * 2 - 1) } }
+        let p0 = draw(1), gradients = (0 ..< 5).map { k in draw(pow(10, Double(-k))) }
+        let lr = 3e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8
+        // Oracle.
+        var p = p0, m = [Double](repeating: 0, count: n), v = m
+        for (t, g) in gradients.enumerated() {
+            let c1 = 1 - pow(b1, Double(t + 1)), c2 = 1 - pow(b2, Double(t + 1))
+            for i in 0 ..< n {
+                m[i] = b1 * m[i] + (1 - b1) * g[i]
+                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                p[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
+            }
+        }
+        for family in KernelFamily.allCases where family.isSupported {
+            var q = p0, mk = [Double](repeating: 0, count: n), vk = mk
+            for (t, g) in gradients.enumerated() {
+                let c1 = 1 - pow(b1, Double(t + 1)), c2 = 1 - pow(b2, Double(t + 1))
+                try g.withUnsafeBufferPointer { gb in
+                    try q.withUnsafeMutableBufferPointer { qb in
+                        try mk.withUnsafeMutableBufferPointer { mb in
+                            try vk.withUnsafeMutableBufferPointer { vb in
+                                try OptimizerKernels.adam(parameters: qb, gradient: gb, firstMoment: mb, secondMoment: vb,
+                                                          learningRate: lr, beta1: b1, beta2: b2, biasCorrection1: c1,
+                                                          biasCorrection2: c2, epsilon: eps, family: family)
+                            }
+                        }
+                    }
+                }
+            }
+            #expect(q == p && mk == m && vk == v, "\(family) differs from the formula at n = \(n)")
+            #expect(n == 0 || q != p0, "the update changed nothing: the test would prove nothing")
+        }
+    }
+
+    @Test("Adam: buffers of different lengths are refused")
+    func adamLengthMismatch() {
+        var p = [0.0, 0.0], m = [0.0, 0.0], v = [0.0]
+        let g = [1.0, 1.0]
+        #expect(throws: KernelError.self) {
+            try g.withUnsafeBufferPointer { gb in
+                try p.withUnsafeMutableBufferPointer { pb in
+                    try m.withUnsafeMutableBufferPointer { mb in
+                        try v.withUnsafeMutableBufferPointer { vb in
+                            try OptimizerKernels.adam(parameters: pb, gradient: gb, firstMoment: mb, secondMoment: vb,
+                                                      learningRate: 1, beta1: 0.9, beta2: 0.999, biasCorrection1: 0.1,
+                                                      biasCorrection2: 0.001, epsilon: 1e-8)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

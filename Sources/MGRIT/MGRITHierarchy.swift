@@ -4,15 +4,24 @@
 /// model or a schedule can plan without constructing a solver.
 ///
 /// Level `l` has the points `j = 0 … nₗ−1` at fine indices `j·Mₗ` (`M₀ = 1`,
-/// `Mₗ₊₁ = m·Mₗ`, `nₗ = ⌊N/Mₗ⌋ + 1`). Levels are added while the next one has at
-/// least ``MGRITOptions/minCoarseSize`` points and fewer than the current one,
-/// up to ``MGRITOptions/maxLevels``.
+/// `Mₗ₊₁ = mₗ·Mₗ`, `nₗ = ⌊N/Mₗ⌋ + 1`), where `mₗ` is
+/// ``MGRITOptions/coarsening(onLevel:)``: ``MGRITOptions/fineCoarsening`` on the
+/// fine level if set, ``MGRITOptions/coarsening`` on every other. The C-points of
+/// level `l` are its points `j` with `j % mₗ == 0`. Levels are added while the
+/// next one has at least ``MGRITOptions/minCoarseSize`` points and fewer than the
+/// current one, up to ``MGRITOptions/maxLevels``.
 public struct MGRITHierarchy: Sendable, Equatable {
-    /// Coarsening factor `m` between consecutive levels.
+    /// Coarsening factor `m` between the coarse levels `l ≥ 1` and `l + 1`
+    /// (``MGRITOptions/coarsening``); also the fine level's unless ``fineCoarsening`` differs.
     public let coarsening: Int
+    /// Coarsening factor `m₀` from the fine level to level 1
+    /// (``MGRITOptions/fineCoarsening``, else ``coarsening``): fine point `i` is a
+    /// C-point iff `i % fineCoarsening == 0`.
+    public let fineCoarsening: Int
     /// Points of each level; level 0 (fine) has `stepCount + 1`, the last is the coarsest.
     public let pointsPerLevel: [Int]
-    /// Fine indices between consecutive points of each level, `Mₗ = mˡ` (level 0: 1).
+    /// Fine indices between consecutive points of each level, `Mₗ = mₗ₋₁·Mₗ₋₁`
+    /// (level 0: 1; `m₀ = fineCoarsening`, `m` = ``coarsening`` below).
     public let strides: [Int]
 
     /// - Throws: ``MGRITError/invalidOption(_:)`` for bad options,
@@ -22,15 +31,22 @@ public struct MGRITHierarchy: Sendable, Equatable {
         guard n >= 1 else { throw MGRITError.invalidProblem("the problem has \(n) time steps (layers); need at least 1") }
         var counts = [n + 1], strides = [1]
         while counts.count < options.maxLevels {
-            let next = (counts.last! - 1) / options.coarsening + 1
+            let m = options.coarsening(onLevel: counts.count - 1)
+            let next = (counts.last! - 1) / m + 1
             guard next >= options.minCoarseSize, next < counts.last! else { break }
             counts.append(next)
-            strides.append(strides.last! * options.coarsening)
+            strides.append(strides.last! * m)
         }
         coarsening = options.coarsening
+        fineCoarsening = options.coarsening(onLevel: 0)
         pointsPerLevel = counts
         self.strides = strides
     }
+
+    /// Coarsening factor from `level` to `level + 1` (`level ≥ 0`): ``fineCoarsening``
+    /// on level 0, ``coarsening`` elsewhere; level `l`'s C-points are its points `j`
+    /// with `j % factor(level: l) == 0`.
+    public func factor(level: Int) -> Int { level == 0 ? fineCoarsening : coarsening }
 
     /// Number of levels (1: a sequential solve on the fine level).
     public var levelCount: Int { pointsPerLevel.count }

@@ -49,16 +49,46 @@ public enum MGRITResidualCheck: String, CaseIterable, Sendable {
 
 /// Configuration of an MGRIT solve. ``validate()`` throws on a bad value.
 public struct MGRITOptions: Sendable, Equatable {
-    /// Coarsening factor `m ≥ 2` between consecutive levels (the paper: 4).
+    /// Coarsening factor `m ≥ 2` between consecutive levels (the paper: 4); with
+    /// ``fineCoarsening`` set, only between the coarse levels `l ≥ 1` and `l + 1`.
     public var coarsening: Int = 4
+    /// Coarsening factor `m₀ ≥ 2` from the fine level to level 1 (XBraid's
+    /// `braid_SetCFactor(core, 0, m₀)`); nil: ``coarsening``. A larger `m₀` than
+    /// the coarse levels' factor makes level 1 — and every level below it — smaller,
+    /// at the price of longer fine intervals (more sequential F-relaxation work per
+    /// C-point). Fine C-points are then the multiples of `m₀`
+    /// (``coarsening(onLevel:)``): ``MGRITStorage/cPointsOnly`` keeps those.
+    public var fineCoarsening: Int? = nil
     /// Maximum number of levels (≥ 1; 1 = a sequential solve).
     public var maxLevels: Int = 30
     /// A coarser level is added only if it has at least this many points (≥ 2).
     public var minCoarseSize: Int = 2
     public var cycle: MGRITCycle = .F
+    /// Relaxation on every level but the coarsest; with ``fineRelaxation`` set,
+    /// only on the coarse levels `l ≥ 1`.
     public var relaxation: MGRITRelaxation = .FCF
-    /// CF sweeps after the first F-relaxation when `relaxation == .FCF` (≥ 1).
+    /// Relaxation on the fine level; nil: ``relaxation``. `.F` with `relaxation
+    /// == .FCF` is the one-shot training configuration of LayerParallelLearning
+    /// (XBraid's `braid_SetNRelax(core, 0, 0)`, FCF below): the fine level, where a
+    /// relaxation costs most, does one F-relaxation per iteration.
+    public var fineRelaxation: MGRITRelaxation? = nil
+    /// CF sweeps after the first F-relaxation on every level whose relaxation is
+    /// ``MGRITRelaxation/FCF`` (≥ 1; XBraid's `nrelax`).
     public var sweeps: Int = 1
+    /// Weight `ω` of C-relaxation on every level (XBraid's `braid_SetCRelaxWt`):
+    /// at each C-point `c ≥ 1`, `u_c ← (1 − ω)·u_c + ω·(Φ(u_{c−1}) + g_c)`, where
+    /// `u_c` is its value before this C-relaxation. Range `0 < ω < 2`: for a
+    /// strongly damped `Φ` the C-point error is multiplied by about `1 − ω`, which
+    /// does not shrink outside that range. `ω = 1` is unweighted C-relaxation, with
+    /// bitwise the results of a solver without the weight. Weights above 1
+    /// (≈ 1.3–1.8 with FCF) are reported to save iterations (Sugiyama, Schroder,
+    /// Southworth, Friedhoff, "Weighted relaxation for multigrid reduction in time",
+    /// 2023); what they save here is measured in the MGRIT tests. Acts only
+    /// where a level does C-relaxation (``MGRITRelaxation/FCF``); never in the
+    /// coarsest level's exact solve nor in ``MGRITSolver/sweep()``.
+    public var cRelaxationWeight: Double = 1
+    /// `ω` on the fine level; nil: ``cRelaxationWeight``. Same range.
+    public var fineCRelaxationWeight: Double? = nil
     /// Skip all relaxation on the first down-cycle (XBraid's `skip`): the first
     /// iteration only injects, solves the coarsest level and interpolates up; its
     /// residual is not measured.
@@ -76,22 +106,47 @@ public struct MGRITOptions: Sendable, Equatable {
     /// iterations and allows no tolerance.
     public var residualCheck: MGRITResidualCheck = .everyIteration
 
-    public init(coarsening: Int = 4, maxLevels: Int = 30, minCoarseSize: Int = 2, cycle: MGRITCycle = .F,
-                relaxation: MGRITRelaxation = .FCF, sweeps: Int = 1, skipFirstDown: Bool = false,
+    public init(coarsening: Int = 4, fineCoarsening: Int? = nil, maxLevels: Int = 30, minCoarseSize: Int = 2,
+                cycle: MGRITCycle = .F, relaxation: MGRITRelaxation = .FCF, fineRelaxation: MGRITRelaxation? = nil,
+                sweeps: Int = 1, cRelaxationWeight: Double = 1, fineCRelaxationWeight: Double? = nil,
+                skipFirstDown: Bool = false,
                 absoluteTolerance: Double? = nil, relativeTolerance: Double? = nil, maxIterations: Int = 30,
                 storage: MGRITStorage = .allPoints, residualCheck: MGRITResidualCheck = .everyIteration) {
         self.coarsening = coarsening
+        self.fineCoarsening = fineCoarsening
         self.maxLevels = maxLevels
         self.minCoarseSize = minCoarseSize
         self.cycle = cycle
         self.relaxation = relaxation
+        self.fineRelaxation = fineRelaxation
         self.sweeps = sweeps
+        self.cRelaxationWeight = cRelaxationWeight
+        self.fineCRelaxationWeight = fineCRelaxationWeight
         self.skipFirstDown = skipFirstDown
         self.absoluteTolerance = absoluteTolerance
         self.relativeTolerance = relativeTolerance
         self.maxIterations = maxIterations
         self.storage = storage
         self.residualCheck = residualCheck
+    }
+
+    // MARK: - Per-level values
+
+    /// Coarsening factor from `level` to `level + 1`: ``fineCoarsening`` (if set)
+    /// on level 0, ``coarsening`` elsewhere. Fine point `j` is a C-point iff
+    /// `j % coarsening(onLevel: 0) == 0`.
+    public func coarsening(onLevel level: Int) -> Int {
+        level == 0 ? fineCoarsening ?? coarsening : coarsening
+    }
+
+    /// Relaxation of `level` (not used on the coarsest level, which is solved exactly).
+    public func relaxation(onLevel level: Int) -> MGRITRelaxation {
+        level == 0 ? fineRelaxation ?? relaxation : relaxation
+    }
+
+    /// C-relaxation weight `ω` of `level` (used only where that level's relaxation is FCF).
+    public func cRelaxationWeight(onLevel level: Int) -> Double {
+        level == 0 ? fineCRelaxationWeight ?? cRelaxationWeight : cRelaxationWeight
     }
 
     /// Exactly `iterations` iterations without any residual reduction
@@ -108,6 +163,15 @@ public struct MGRITOptions: Sendable, Equatable {
     /// Throws ``MGRITError/invalidOption(_:)`` naming the first bad field.
     public func validate() throws {
         guard coarsening >= 2 else { throw MGRITError.invalidOption("coarsening factor must be ≥ 2, got \(coarsening)") }
+        if let m0 = fineCoarsening, m0 < 2 {
+            throw MGRITError.invalidOption("fineCoarsening (the fine level's coarsening factor) must be ≥ 2, got \(m0)")
+        }
+        let weights: [(String, Double?)] = [("cRelaxationWeight", cRelaxationWeight), ("fineCRelaxationWeight", fineCRelaxationWeight)]
+        for (name, w) in weights {
+            if let w, !(w > 0 && w < 2) {
+                throw MGRITError.invalidOption("\(name) (C-relaxation weight ω) must satisfy 0 < ω < 2, got \(w)")
+            }
+        }
         guard maxLevels >= 1 else { throw MGRITError.invalidOption("maxLevels must be ≥ 1, got \(maxLevels)") }
         guard minCoarseSize >= 2 else { throw MGRITError.invalidOption("minCoarseSize must be ≥ 2, got \(minCoarseSize)") }
         guard sweeps >= 1 else { throw MGRITError.invalidOption("sweeps must be ≥ 1, got \(sweeps)") }

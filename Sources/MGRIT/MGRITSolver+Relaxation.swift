@@ -5,24 +5,26 @@
 
 extension MGRITSolver {
     /// Relaxation of one visit of level `L` (not the coarsest): the level's
-    /// F- or FCF-relaxation. Counts the visit.
+    /// F- or FCF-relaxation (``MGRITOptions/relaxation(onLevel:)``). Counts the visit.
     func relax(_ L: Level) throws {
         L.visits += 1
+        let fcf = options.relaxation(onLevel: L.index) == .FCF
         if L.cPointsOnly {
             // F-point values live only during an F-relaxation, so C-relaxation runs inside it
             // (each interval's end is updated once that interval's successor has used its old
             // value), and the final F-relaxation runs inside the restriction.
-            if options.relaxation == .FCF {
+            if fcf {
+                let w = options.cRelaxationWeight(onLevel: L.index)
                 for _ in 0 ..< options.sweeps {
-                    try fRelax(L) { c in try self.update(L, point: c, from: self.predecessor(L, c)) }
+                    try fRelax(L) { c in try self.cUpdate(L, point: c, weight: w) }
                 }
             }
             return
         }
         if !L.consistent { try fRelax(L) }
-        if options.relaxation == .FCF {
+        if fcf {
             for _ in 0 ..< options.sweeps {
-                try cRelax(L)
+                try cRelax(L, weight: options.cRelaxationWeight(onLevel: L.index))
                 try fRelax(L)
             }
         }
@@ -41,6 +43,17 @@ extension MGRITSolver {
         let uj = L.u[j - L.lo]
         try phi(L, from: pred, into: uj, point: j)
         if let g = L.g { problem.sum(1, g[j - L.lo], 1, uj) }
+    }
+
+    /// C-relaxation at owned C-point c ≥ 1: `u_c = Φ(u_{c−1}) + g_c`, or with a
+    /// weight ω ≠ 1 `u_c ← (1 − ω)·u_c + ω·(Φ(u_{c−1}) + g_c)` through the level's
+    /// scratch state (ω = 1 takes the unweighted path: bitwise no weight at all).
+    @inline(__always)
+    func cUpdate(_ L: Level, point c: Int, weight w: Double) throws {
+        guard w != 1 else { return try update(L, point: c, from: predecessor(L, c)) }
+        try phi(L, from: predecessor(L, c), into: L.tmp, point: c)
+        if let g = L.g { problem.sum(1, g[c - L.lo], 1, L.tmp) }
+        problem.sum(w, L.tmp, 1 - w, L.u[c - L.lo])
     }
 
     /// The value at point j − 1: owned, or the ghost (the left neighbour's last point).
@@ -86,14 +99,15 @@ extension MGRITSolver {
         try finishReceive(L, &recv)
     }
 
-    /// C-relaxation at C-points j ≥ 1 (uses the ghost left by the preceding F-relaxation).
-    func cRelax(_ L: Level) throws {
+    /// C-relaxation at C-points j ≥ 1 (uses the ghost left by the preceding
+    /// F-relaxation), with weight `weight` (``cUpdate(_:point:weight:)``).
+    func cRelax(_ L: Level, weight: Double = 1) throws {
         L.consistent = false
         guard L.owns, L.firstC <= L.hi else { return }
         let t0 = clock.now
         defer { L.seconds += seconds(since: t0) }
         for c in stride(from: max(L.firstC, L.m), through: L.lastC, by: L.m) {
-            try update(L, point: c, from: predecessor(L, c))
+            try cUpdate(L, point: c, weight: weight)
         }
     }
 

@@ -5,16 +5,19 @@ import Comm
 ///
 /// ## Grids
 /// Level `l` has the points `j = 0 … nₗ−1` at fine indices `j·Mₗ`
-/// (`M₀ = 1`, `Mₗ₊₁ = m·Mₗ`, `nₗ = ⌊N/Mₗ⌋ + 1`); C-points of level `l` are the
-/// multiples of `m` and form level `l+1`. A fine point `N` that is not a C-point
-/// is an F-point of the last, possibly shorter interval, so every coarse step
-/// spans exactly `m` steps of the level below (XBraid's grid).
+/// (`M₀ = 1`, `Mₗ₊₁ = mₗ·Mₗ`, `nₗ = ⌊N/Mₗ⌋ + 1`); C-points of level `l` are the
+/// multiples of its coarsening factor `mₗ` (``MGRITOptions/coarsening(onLevel:)``:
+/// the fine level may have its own) and form level `l+1`. A fine point `N` that
+/// is not a C-point is an F-point of the last, possibly shorter interval, so every
+/// coarse step spans exactly `mₗ` steps of the level below (XBraid's grid).
 ///
 /// ## Algorithm (Falgout et al. 2014, "Parallel time integration with multigrid";
 /// FAS as in XBraid)
 /// Level `l` solves `uⱼ = Φₗ(uⱼ₋₁) + gⱼ` (`g = 0` on the fine level).
 /// - F-relaxation: `uⱼ = Φₗ(uⱼ₋₁) + gⱼ` for the F-points of each interval, in order.
-/// - C-relaxation: the same at C-points `j ≥ 1`.
+/// - C-relaxation: the same at C-points `j ≥ 1`, optionally weighted:
+///   `uⱼ ← (1 − ω)·uⱼ + ω·(Φₗ(uⱼ₋₁) + gⱼ)` (``MGRITOptions/cRelaxationWeight``).
+/// - Relaxation per level (``MGRITOptions/relaxation(onLevel:)``): F, or FCF.
 /// - Restriction (FAS with injection): `Uⱼ = u_{jm}`,
 ///   `Gⱼ = Φₗ(u_{jm−1}) + g_{jm} − Φₗ₊₁(Uⱼ₋₁)`; the fine residual
 ///   `r_{jm} = Φ(u_{jm−1}) + g_{jm} − u_{jm}` is measured on the way.
@@ -50,7 +53,7 @@ import Comm
 ///
 /// ## Memory (states of the problem's size)
 /// Fine level: `N+1` (``MGRITStorage/allPoints``). Coarse levels: `uⱼ` and `gⱼ`
-/// for every point, `2·Σₗ≥₁ nₗ ≈ 2N/(m−1)` (⅔N for m = 4), plus 2 scratch states
+/// for every point, `2·Σₗ≥₁ nₗ ≈ 2N/(m₀(1 − 1/m))` (⅔N for m₀ = m = 4), plus 2 scratch states
 /// per level and two message buffers per level of ``MGRITProblem/bufferCount``.
 ///
 /// ## Files
@@ -111,7 +114,7 @@ public final class MGRITSolver<P: MGRITProblem> {
                 left = (0 ..< pos).last(where: { !owned[$0].isEmpty }).map { part.ranks[$0] }
                 right = (pos + 1 ..< owned.count).first(where: { !owned[$0].isEmpty }).map { part.ranks[$0] }
             }
-            levels.append(Level(index: l, m: options.coarsening, stride: hierarchy.strides[l],
+            levels.append(Level(index: l, m: hierarchy.factor(level: l), stride: hierarchy.strides[l],
                                 count: hierarchy.pointsPerLevel[l], owned: owned[pos],
                                 left: left, right: right, problem: problem, withRHS: l > 0,
                                 cPointsOnly: l == 0 && options.storage == .cPointsOnly, bufferCount: bufferCount))

@@ -1,3 +1,4 @@
+import Foundation
 import MGRIT
 
 /// `u' = λu`, `u(0) = u₀`, backward Euler with step `h` on the fine grid:
@@ -14,6 +15,11 @@ final class ScalarProblem: MGRITProblem {
     var guess: (Int) -> Double = { _ in 0 }
     /// Fine-level (level 0) step calls, to count work.
     var fineSteps = 0
+    /// Coarse steps over `k` fine steps as `Φᵏ` (the exact propagator over the
+    /// interval) instead of one backward-Euler step of size `k·h`: then every coarse
+    /// level is the exact Schur complement of the level above, and one iteration of
+    /// any cycle with any coarsening factors solves the problem (up to rounding).
+    var exactCoarse = false
 
     init(steps: Int, lambda: Double = -1, h: Double = 0.1, u0: Double = 1) {
         stepCount = steps
@@ -26,7 +32,9 @@ final class ScalarProblem: MGRITProblem {
     func initialGuess(at index: Int, into u: State) throws { u.value = index == 0 ? u0 : guess(index) }
     func step(from u: State, into v: State, start: Int, stop: Int, level: Int) throws {
         if level == 0 { fineSteps += 1 }
-        v.value = u.value / (1 - lambda * h * Double(stop - start))
+        v.value = exactCoarse && level > 0
+            ? u.value * pow(1 / (1 - lambda * h), Double(stop - start))
+            : u.value / (1 - lambda * h * Double(stop - start))
     }
     func sum(_ alpha: Double, _ x: State, _ beta: Double, _ y: State) {
         y.value = beta == 0 ? alpha * x.value : alpha * x.value + beta * y.value

@@ -17,14 +17,14 @@ struct DistributedResNetTests {
         var residuals: [[Double]] = []
     }
 
-    static func run(ranks: Int, depth: Int, coarseStep: CoarseStep) throws -> Outcome {
+    static func run(ranks: Int, depth: Int, coarseStep: CoarseStep,
+                    options opts: MGRITOptions) throws -> Outcome {
         let width = 5, batch = 3
         let outs = try LocalGroup.run(size: ranks) { comm -> Outcome in
             let stack = try HiddenStack.uniform(width: width, depth: depth, beta: 0.1, range: -0.3 ... 0.3, seed: 9)
             var rng = SplitMix64Stream(seed: 4)
             let input = Matrix<Double>(rows: width, cols: batch)
             for i in 0 ..< width { for j in 0 ..< batch { input[i, j] = rng.uniform(0 ... 4) } }
-            let opts = MGRITOptions(coarsening: 3, maxIterations: 4)
             let f = try ResNetForwardSolver(stack: stack, batch: batch, options: opts, comm: comm, coarseStep: coarseStep)
             let fs = try f.solve(input: input)
             let a = try ResNetAdjointSolver(forward: f, options: opts, comm: comm)
@@ -47,16 +47,31 @@ struct DistributedResNetTests {
         return merged
     }
 
-    @Test(arguments: [CoarseStep.cPointLayer, .intervalAverage])
-    func rankCountDoesNotChangeStatesOrGradients(coarseStep: CoarseStep) throws {
-        let depth = 47
-        let one = try Self.run(ranks: 1, depth: depth, coarseStep: coarseStep)
+    /// One rank against 2, 3 and 5 ranks, bitwise.
+    static func expectRankCountInvariance(depth: Int, coarseStep: CoarseStep,
+                                          options: MGRITOptions = MGRITOptions(coarsening: 3, maxIterations: 4)) throws {
+        let one = try Self.run(ranks: 1, depth: depth, coarseStep: coarseStep, options: options)
         for p in [2, 3, 5] {
-            let many = try Self.run(ranks: p, depth: depth, coarseStep: coarseStep)
+            let many = try Self.run(ranks: p, depth: depth, coarseStep: coarseStep, options: options)
             #expect(many.states == one.states, "\(p) ranks: forward states differ")
             #expect(many.lambda0 == one.lambda0, "\(p) ranks: λ⁰ differs")
             #expect(many.gradient == one.gradient, "\(p) ranks: gradient differs")
             #expect(many.residuals == one.residuals, "\(p) ranks: residual histories differ")
         }
+    }
+
+    @Test(arguments: [CoarseStep.cPointLayer, .intervalAverage])
+    func rankCountDoesNotChangeStatesOrGradients(coarseStep: CoarseStep) throws {
+        try Self.expectRankCountInvariance(depth: 47, coarseStep: coarseStep)
+    }
+
+    /// The same with each per-level option: a fine-level factor (the adjoint's C-points
+    /// in reversed time, its cPointsOnly storage and gradient sweep), F-relaxation on
+    /// the fine level, C-relaxation weights.
+    @Test(arguments: ResNetLevelOptionsTests.solverCases.indices)
+    func rankCountDoesNotChangeStatesOrGradientsWithPerLevelOptions(index: Int) throws {
+        var opts = ResNetLevelOptionsTests.solverCases[index]
+        opts.maxIterations = 4
+        try Self.expectRankCountInvariance(depth: 47, coarseStep: .cPointLayer, options: opts)
     }
 }

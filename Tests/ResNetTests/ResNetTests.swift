@@ -11,6 +11,20 @@ func randomMatrix(_ rows: Int, _ cols: Int, _ range: ClosedRange<Double>, seed: 
     return m
 }
 
+/// The layer-serial oracle for L = ½‖xᴺ − y‖²: forward states (with pre-activations),
+/// `λᴺ = xᴺ − y`, the backprop gradient and `λ⁰`.
+func serialBackprop(_ stack: HiddenStack, input: Matrix<Double>, target: Matrix<Double>) throws
+    -> (forward: (states: [Matrix<Double>], preactivations: [Matrix<Double>]?), lambdaN: Matrix<Double>,
+        gradient: HiddenGradient, lambda0: Matrix<Double>) {
+    let fwd = try LayerSerial.forward(stack, input: input, storePreactivations: true)
+    let lambdaN = fwd.states.last!.clone()
+    try lambdaN.axpy(-1, target)
+    let g = HiddenGradient(like: stack)
+    let lambda0 = try LayerSerial.backward(stack, states: fwd.states, preactivations: fwd.preactivations,
+                                           terminalAdjoint: lambdaN, gradient: g)
+    return (fwd, lambdaN, g, lambda0)
+}
+
 private func maxAbsDiff(_ a: Matrix<Double>, _ b: Matrix<Double>) -> Double {
     var d = 0.0
     for i in 0 ..< a.rows { for j in 0 ..< a.cols { d = max(d, abs(a[i, j] - b[i, j])) } }
@@ -86,12 +100,7 @@ struct ResNetMGRITTests {
         let input = randomMatrix(width, batch, 0 ... 4, seed: 21)
         let target = randomMatrix(width, batch, 0 ... 4, seed: 22)
         // Serial oracle.
-        let fwd = try LayerSerial.forward(stack, input: input, storePreactivations: true)
-        let lambdaN = fwd.states.last!.clone()
-        try lambdaN.axpy(-1, target)
-        let gSerial = HiddenGradient(like: stack)
-        let lambda0Serial = try LayerSerial.backward(stack, states: fwd.states, preactivations: fwd.preactivations,
-                                                     terminalAdjoint: lambdaN, gradient: gSerial)
+        let (fwd, lambdaN, gSerial, lambda0Serial) = try serialBackprop(stack, input: input, target: target)
         // Serial backward with recomputed pre-activations agrees bitwise-close.
         let gRecomputed = HiddenGradient(like: stack)
         _ = try LayerSerial.backward(stack, states: fwd.states, terminalAdjoint: lambdaN, gradient: gRecomputed)

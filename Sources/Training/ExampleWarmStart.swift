@@ -30,18 +30,28 @@ final class ExampleWarmStart {
     let points: [Int]
     let width: Int
     let examples: Int
+    /// The fine level's coarsening factor and the problem's step count (the global C-point layout).
+    let fineCoarsening: Int
+    let stepCount: Int
     /// Point-major, then feature, then example: `values[(p·width + i)·examples + e]`.
     private(set) var values: [Double]
     /// Whether each example has been recorded (identical on every rank).
     private(set) var seen: [Bool]
 
     init<P: MGRITProblem>(solver: MGRITSolver<P>, width: Int, examples: Int) where P.State == Matrix<Double> {
-        let m = solver.options.coarsening
-        points = solver.ownedRange.filter { $0 >= 1 && $0 % m == 0 }
+        points = Self.ownedCPoints(solver)
+        fineCoarsening = solver.hierarchy.fineCoarsening
+        stepCount = solver.problem.stepCount
         self.width = width
         self.examples = examples
         values = [Double](repeating: 0, count: points.count * width * examples)
         seen = [Bool](repeating: false, count: examples)
+    }
+
+    /// The fine C-points `i ≥ 1` of `solver` this rank owns.
+    static func ownedCPoints<P: MGRITProblem>(_ solver: MGRITSolver<P>) -> [Int] {
+        let m = solver.hierarchy.fineCoarsening
+        return solver.ownedRange.filter { $0 >= 1 && $0 % m == 0 }
     }
 
     /// Bytes of the store on this rank.
@@ -88,10 +98,10 @@ final class ExampleWarmStart {
         for e in batch { seen[e] = true }
     }
 
-    /// The store laid out over *all* fine C-points `m, 2m, …` of a `stepCount`-step
+    /// The store laid out over *all* fine C-points `m, 2m, …` of the
     /// problem (zeros for points other ranks own), so a sum over ranks assembles it.
-    func exportGlobal(coarsening m: Int, stepCount: Int) -> [Double] {
-        let all = stepCount / m, block = width * examples
+    func exportGlobal() -> [Double] {
+        let m = fineCoarsening, all = stepCount / m, block = width * examples
         var out = [Double](repeating: 0, count: all * block)
         for (k, point) in points.enumerated() {
             let g = point / m - 1
@@ -100,9 +110,12 @@ final class ExampleWarmStart {
         return out
     }
 
-    /// Restores this rank's points from ``exportGlobal(coarsening:stepCount:)``'s layout.
-    func importGlobal(_ global: ArraySlice<Double>, seen: [Bool], coarsening m: Int) {
-        let block = width * examples, base = global.startIndex
+    /// Values in ``exportGlobal()``'s layout.
+    var globalCount: Int { stepCount / fineCoarsening * width * examples }
+
+    /// Restores this rank's points from ``exportGlobal()``'s layout.
+    func importGlobal(_ global: ArraySlice<Double>, seen: [Bool]) {
+        let m = fineCoarsening, block = width * examples, base = global.startIndex
         for (k, point) in points.enumerated() {
             let g = point / m - 1
             values.replaceSubrange(k * block ..< (k + 1) * block, with: global[base + g * block ..< base + (g + 1) * block])

@@ -54,8 +54,8 @@ public final class ParallelEngine: GradientEngine {
     public func prepare(trainingExamples count: Int) throws {
         guard warmStart == .example else { return }
         let w = network.shape.width
-        func points<P>(_ s: MGRITSolver<P>) -> Int { s.ownedRange.filter { $0 >= 1 && $0 % s.options.coarsening == 0 }.count }
-        let need = ExampleWarmStart.bytes(points: points(forwardSolver.solver) + points(adjointSolver.solver),
+        let points = ExampleWarmStart.ownedCPoints(forwardSolver.solver).count + ExampleWarmStart.ownedCPoints(adjointSolver.solver).count
+        let need = ExampleWarmStart.bytes(points: points,
                                           width: w, examples: count)
         guard need <= warmStartMemoryBytes else {
             throw TrainingError(String(format: "per-example warm starts need %.1f MiB on rank %d (%d examples × their C-points × width %d × 8 B, forward and adjoint), more than --warm-start-memory %d MiB: raise it, use more ranks, or --warm-start previous",
@@ -69,7 +69,7 @@ public final class ParallelEngine: GradientEngine {
     public var warmStartBytes: Int { (forwardStore?.bytes ?? 0) + (adjointStore?.bytes ?? 0) }
 
     public func compute(gradient: NetworkParameters, data: Dataset, batch: [Int], step: Int) throws -> StepResult {
-        let net = network, ws = workspace, N = network.shape.depth
+        let net = network, ws = workspace
         precondition(batch.count == ws.capacity, "the layer-parallel solvers are built for one batch size")
         guard warmStart != .example || forwardStore?.examples == data.count else {
             throw TrainingError("the per-example warm starts were prepared for \(forwardStore?.examples ?? 0) examples, the data has \(data.count)")
@@ -116,8 +116,7 @@ public final class ParallelEngine: GradientEngine {
     public func exportState() throws -> [Double] {
         guard solves > 0, warmStart != .none else { return [] }
         if let f = forwardStore, let a = adjointStore {
-            let m = forwardSolver.solver.options.coarsening, N = network.shape.depth
-            var out = f.exportGlobal(coarsening: m, stepCount: N) + a.exportGlobal(coarsening: m, stepCount: N)
+            var out = f.exportGlobal() + a.exportGlobal()
             out += comm.rank == 0 ? f.seen.map { $0 ? 1 : 0 } : [Double](repeating: 0, count: f.examples)
             return comm.size > 1 ? try comm.allreduceSum(out) : out
         }
@@ -136,13 +135,13 @@ public final class ParallelEngine: GradientEngine {
     public func importState(_ state: [Double]) throws {
         guard !state.isEmpty else { solves = 0; return }
         if let f = forwardStore, let a = adjointStore {
-            let m = forwardSolver.solver.options.coarsening, block = (network.shape.depth / m) * f.width * f.examples
+            let block = f.globalCount
             guard state.count == 2 * block + f.examples else {
                 throw TrainingError("checkpoint warm-start state has \(state.count) values, per-example warm starts of this network and data need \(2 * block + f.examples)")
             }
             let seen = state[(2 * block)...].map { $0 != 0 }
-            f.importGlobal(state[0 ..< block], seen: seen, coarsening: m)
-            a.importGlobal(state[block ..< 2 * block], seen: seen, coarsening: m)
+            f.importGlobal(state[0 ..< block], seen: seen)
+            a.importGlobal(state[block ..< 2 * block], seen: seen)
             solves = 1
             return
         }

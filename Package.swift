@@ -48,8 +48,8 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CKernels", "COpenBLAS"]),
         .target(name: "Comm", dependencies: ["CMPI"]),
         .target(name: "MGRIT", dependencies: ["Comm"]),
-        .target(name: "ResNet", dependencies: ["Kernels", "MGRIT"]),
-        .target(name: "Training", dependencies: ["ResNet", "MGRIT", "Comm", "Reports"]),
+        .target(name: "ResNet", dependencies: ["Kernels", "MGRIT", "Comm"]),
+        .target(name: "Training", dependencies: ["ResNet", "Kernels", "MGRIT", "Comm", "Reports"]),
         .target(name: "Topology", dependencies: ["CHwloc", "CNuma"]),
         .target(name: "Reports"),
 
@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "MGRITTests", dependencies: ["MGRIT", "Comm", "_TestSupport"]),
         .testTarget(name: "ResNetTests", dependencies: ["_TestSupport", "ResNet", "MGRIT", "Kernels", "Comm"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "layerpar"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "Reports", "layerpar"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "Comm", "Reports", "layerpar"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "layerpar"]),
     ]
 )

@@ -4,6 +4,7 @@ import Foundation
 import MGRIT
 import Reports
 import ResNet
+import Studies
 
 extension MGRITCycle: ExpressibleByArgument {}
 extension MGRITRelaxation: ExpressibleByArgument {}
@@ -77,14 +78,6 @@ struct Convergence: ParsableCommand {
         if plot != nil && json == nil && csv == nil { throw ValidationError("--plot needs --json or --csv to plot from") }
     }
 
-    struct Output: Codable {
-        var command = "convergence"
-        var version = LayerPar.version
-        var ranks: Int
-        var configuration: [String: String]
-        var runs: [ConvergenceRun]
-    }
-
     func run() throws {
         let cases = try cases(), range = try range(), opts = options
         try withWorld { comm in
@@ -114,7 +107,7 @@ struct Convergence: ParsableCommand {
                 "sweeps": "\(sweeps)", "max_levels": "\(maxLevels)", "tol": "\(tol)", "max_iter": "\(maxIter)",
                 "seed": "\(seed)", "init_range": initRange, "beta": "0.1", "coarse_step": coarseStep.rawValue, "skip_first_down": "\(skipFirstDown)", "store_preactivations": "\(storePreactivations)",
             ]
-            if let json { try AtomicFile.writeJSON(Output(ranks: comm.size, configuration: config, runs: runs), to: json) }
+            if let json { try AtomicFile.writeJSON(ConvergenceOutput(ranks: comm.size, configuration: config, runs: runs), to: json) }
             if let csv {
                 var t = CSVTable(columns: ["depth", "width", "batch", "pass", "iteration", "residual", "relative"])
                 for r in runs {

@@ -3,6 +3,7 @@ import Comm
 import Foundation
 import MGRIT
 import Reports
+import Studies
 
 /// `layerpar scaling check` (hidden): one forward + adjoint MGRIT solve on the
 /// ranks it runs with, written as JSON (rank 0) for comparisons across rank
@@ -31,18 +32,6 @@ struct ScalingCheck: ParsableCommand {
         guard tol > 0, maxIter >= 1 else { throw ValidationError("--tol must be > 0 and --max-iter ≥ 1") }
     }
 
-    struct Output: Codable {
-        var command = "layerpar scaling check"
-        var version = LayerPar.version
-        var ranks: Int
-        var depth: Int, width: Int, batch: Int, cfactor: Int, tolerance: Double, seed: UInt64
-        var snapshot: SolveSnapshot
-        /// max |MGRIT − serial| / max |serial| for states, adjoints and gradients.
-        var serialStateError: Double
-        var serialAdjointError: Double
-        var serialGradientError: Double
-    }
-
     func run() throws {
         try withWorld(messageBytes: 8 * width * batch) { comm in
             let c = ScalingCase(depth: depth, width: width, batch: batch, seed: seed)
@@ -51,7 +40,7 @@ struct ScalingCheck: ParsableCommand {
             let snap = try ScalingSolve.snapshot(c, options: options, comm: comm, poisonInput: nanRank == comm.rank)
             guard comm.isRoot else { return }
             let serial = try ScalingSolve.serialSnapshot(c)
-            let out = Output(ranks: comm.size, depth: depth, width: width, batch: batch, cfactor: cfactor, tolerance: tol,
+            let out = ScalingCheckOutput(ranks: comm.size, depth: depth, width: width, batch: batch, cfactor: cfactor, tolerance: tol,
                              seed: seed, snapshot: snap,
                              serialStateError: relativeMaxError(snap.states, serial.states),
                              serialAdjointError: relativeMaxError(snap.adjoints, serial.adjoints),

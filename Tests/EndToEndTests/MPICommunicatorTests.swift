@@ -1,19 +1,14 @@
 import Comm
 import Foundation
 import Testing
+import Performance
 
 /// The MPI communicator, exercised through `layerpar comm-selftest` on 1…4 and 7
 /// ranks (oversubscribed: this checks correctness, not speed), and the abort path.
 /// Serialized: each test starts up to 7 processes on a small machine.
 @Suite("MPI communicator across ranks", .serialized)
 struct MPICommunicatorTests {
-    struct SelfTestReport: Decodable {
-        var ranks: Int
-        var checksPassed: Bool
-        var ringSizes: [Int]
-        struct Fit: Decodable { var latencySeconds: Double; var bandwidthBytesPerSecond: Double }
-        var pingPong: Fit?
-    }
+    typealias SelfTestReport = CommCheckReport
 
     @Test("ring exchange, allreduce and barrier are correct on K ranks", arguments: [1, 2, 3, 4, 7])
     func selfTest(ranks: Int) throws {

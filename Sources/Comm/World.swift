@@ -1,4 +1,3 @@
-import Comm
 import Foundation
 
 /// The ranks this process runs with.

@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import Topology
 
 /// The clock that times benchmark samples.
 public enum BenchClock: String, Codable, Sendable {
@@ -26,8 +27,6 @@ public enum BenchClock: String, Codable, Sendable {
     }
 }
 
-/// Monotonic wall-clock seconds.
-public func benchNow() -> Double { BenchClock.wall.now() }
 
 /// The minimum time per call of `run` over repeated samples.
 public struct BenchTiming {
@@ -94,16 +93,7 @@ public struct BenchMachine: Codable, Sendable {
 
     public static func probe(clock timer: BenchClock) -> BenchMachine {
         let benchTime = timer.time
-        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        func field(_ name: String) -> String? {
-            for line in cpuinfo.split(separator: "\n") where line.hasPrefix(name) {
-                if let colon = line.firstIndex(of: ":") {
-                    return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-                }
-            }
-            return nil
-        }
-        let flags = Set((field("flags") ?? "").split(separator: " ").map(String.init))
+        let cpu = CPUInfo.thisMachine()
         var name = utsname()
         uname(&name)
         let host = withUnsafeBytes(of: &name.nodename) { raw in
@@ -139,15 +129,15 @@ public struct BenchMachine: Codable, Sendable {
             return Double(lanes * fmaUnits * 2) * clock
         }
         return BenchMachine(
-            cpuModel: field("model name") ?? "unknown",
+            cpuModel: cpu.modelName ?? "unknown",
             host: host,
-            cpuMHzReported: field("cpu MHz").flatMap(Double.init),
+            cpuMHzReported: cpu.reportedMHz,
             clockGHz: clock,
             clockMethod: clock == nil
                 ? "not measured (no one-cycle add chain on this architecture)"
                 : "timed a chain of \(PeakLoops.addChainLength) dependent 1-cycle integer adds per iteration against the \(timer == .cpu ? "thread CPU-time" : "monotonic") clock (best of 41 runs of ~1 ms); /proc/cpuinfo 'cpu MHz' on a VM reports the host's nominal clock, not the turbo clock the core runs at",
             hasAVX2FMA: avx2,
-            hasAVX512: flags.contains("avx512f"),
+            hasAVX512: SIMDFeatures.thisMachine().avx512f == true,
             measuredPeakGflopsDouble: measuredD,
             measuredPeakGflopsFloat: measuredF,
             computedPeakGflopsDouble: computed(4),

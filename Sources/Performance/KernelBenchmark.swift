@@ -1,4 +1,5 @@
 import Foundation
+import Comm
 import Kernels
 import Reports
 
@@ -73,7 +74,7 @@ public enum KernelBenchmark {
         var results: [BenchKernelResult] = []
         var done = 0
         var skippedReference: [String] = []
-        let started = benchNow()
+        let started = monotonicSeconds()
         for (w, batch) in shapes {
             let bench = BenchKernelCase<T>(width: w, batch: batch, storeZ: storeZ, vzeroupper: !noVzeroupper, seed: UInt64(w * 1_000_003 + batch))
             for kernel in kernels {
@@ -103,7 +104,7 @@ public enum KernelBenchmark {
                 }
             }
         }
-        log(String(format: "done in %.1f s", benchNow() - started))
+        log(String(format: "done in %.1f s", monotonicSeconds() - started))
         if !skippedReference.isEmpty {
             notes.append("reference not timed (w·w·B > 2^26, seconds per call; --full-reference times it): "
                          + Array(Set(skippedReference)).sorted().joined(separator: ", "))

@@ -5,6 +5,7 @@ import MGRIT
 import Performance
 import Reports
 import Studies
+import Topology
 
 /// `layerpar scaling model`: calibrates ``MGRITCostModel`` here and prints and writes its predictions.
 struct ScalingModelCommand: ParsableCommand {
@@ -44,11 +45,7 @@ struct ScalingModelCommand: ParsableCommand {
     @Option(help: "Write the predicted curves as CSV here.") var csv: String?
     @Option(help: "Plot model (and --measured) to this PNG; needs --json.") var plot: String?
 
-    func list(_ s: String, _ name: String) throws -> [Int] {
-        let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) >= 1 }) else { throw ValidationError("--\(name) '\(s)' must be positive integers") }
-        return v.map { $0! }
-    }
+    func list(_ s: String, _ name: String) throws -> [Int] { try positiveIntegers(s, option: name, rule: "must be positive integers") }
 
     func validate() throws {
         _ = try list(depths, "depths")
@@ -63,14 +60,8 @@ struct ScalingModelCommand: ParsableCommand {
         }
     }
 
-    /// Clock of this machine in GHz from /proc/cpuinfo (nil if unknown).
-    static func clockGHz() -> Double? {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("cpu MHz") {
-            if let v = line.split(separator: ":").last.flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }) { return v / 1000 }
-        }
-        return nil
-    }
+    /// Clock of this machine in GHz as /proc/cpuinfo reports it (nil if unknown).
+    static func clockGHz() -> Double? { CPUInfo.thisMachine().reportedMHz.map { $0 / 1000 } }
 
     func calibrate(depth: Int, setup: ScalingSolverSetup, kernels: KernelStepTimes) throws -> MGRITCostModel {
         var perLayer: [MGRITCostModel.DepthTime] = []
@@ -90,7 +81,7 @@ struct ScalingModelCommand: ParsableCommand {
         if setup.coarseStep == .cPointLayer, setup.storePreactivations, let f = m.forwardKernelCalls, let a = m.adjointKernelCalls {
             kernelOnly = kernels.mgritSeconds(depth: depth, forwardCalls: f, adjointCalls: a)
         }
-        return MGRITCostModel(depth: depth, width: width, batch: batch, cfactor: 4, setup: setup, points: m.levels.map(\.points),
+        return MGRITCostModel(depth: depth, width: width, batch: batch, cfactor: setup.coarsening, setup: setup, points: m.levels.map(\.points),
                               levelSeconds: level, remainderSeconds: max(m.seconds - level.reduce(0, +), 0),
                               forwardIterations: m.forwardIterations, adjointIterations: m.adjointIterations,
                               serialSeconds: try timeLayerSerial(c, repeats: 5),

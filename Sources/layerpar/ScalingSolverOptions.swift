@@ -9,13 +9,9 @@ struct ScalingSolverOptions: ParsableArguments {
     @Option(help: "Maximum MGRIT iterations per pass.") var maxIter: Int = 50
     @Option(help: "Run exactly this many MGRIT iterations per pass instead of stopping at --tol: no residual norm and so no allreduce at all (times the cycle alone).")
     var iterations: Int?
-    @Option(help: "Maximum number of MGRIT levels.") var maxLevels: Int = 30
-    @Option(help: "Smallest number of points of a coarse level (coarsening stops before a level would have fewer).") var minCoarse: Int = 2
-    @Option(help: "MGRIT cycle: F (the paper) or V (each level once per iteration).") var cycle: MGRITCycle = .F
+    @OptionGroup(title: "MGRIT") var mgrit: MGRITOptionGroup
     @Option(help: "Coarse step over k layers: cPointLayer (the paper), intervalAverage or secondOrder (see `layerpar convergence --help`).")
     var coarseStep: CoarseStep = .cPointLayer
-    @Flag(help: "Skip relaxation on the first down-cycle (XBraid's skip): iteration 1 only injects, solves the coarsest level and interpolates.")
-    var skipFirstDown = false
     @Flag(inversion: .prefixedNo, help: "Adjoint MGRIT keeps the pre-activations zⁿ, as the layer-serial baseline does (--no-store-preactivations: recompute them in every adjoint step).")
     var storePreactivations = true
 
@@ -23,13 +19,12 @@ struct ScalingSolverOptions: ParsableArguments {
         guard tol > 0, tol.isFinite else { throw ValidationError("--tol must be a positive number, got \(tol)") }
         guard maxIter >= 1 else { throw ValidationError("--max-iter must be ≥ 1, got \(maxIter)") }
         if let iterations, iterations < 1 { throw ValidationError("--iterations must be ≥ 1, got \(iterations)") }
-        guard maxLevels >= 1 else { throw ValidationError("--max-levels must be ≥ 1, got \(maxLevels)") }
-        guard minCoarse >= 2 else { throw ValidationError("--min-coarse must be ≥ 2, got \(minCoarse)") }
+        try mgrit.requireDefaults(except: ["--min-coarse", "--cycle", "--skip-first-down"], command: "scaling")
     }
 
     var setup: ScalingSolverSetup {
-        ScalingSolverSetup(tolerance: tol, maxIterations: maxIter, fixedIterations: iterations, maxLevels: maxLevels,
-                           minCoarse: minCoarse, cycle: cycle, coarseStep: coarseStep, skipFirstDown: skipFirstDown,
-                           storePreactivations: storePreactivations)
+        ScalingSolverSetup(tolerance: tol, maxIterations: maxIter, fixedIterations: iterations, coarsening: mgrit.factor,
+                           maxLevels: mgrit.maxLevels, minCoarse: mgrit.minCoarse, cycle: mgrit.cycle, coarseStep: coarseStep,
+                           skipFirstDown: mgrit.skipFirstDown, storePreactivations: storePreactivations)
     }
 }

@@ -20,11 +20,7 @@ struct ScalingStudyOptions: ParsableArguments {
     @Option(help: "Plot (matplotlib) to this PNG; needs --json.") var plot: String?
 
     func rankList() throws -> [Int] {
-        let v = ranks.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) >= 1 }) else {
-            throw ValidationError("--ranks '\(ranks)' must be a comma-separated list of positive integers")
-        }
-        return v.map { $0! }
+        try positiveIntegers(ranks, option: "ranks")
     }
 
     /// The library's form of these options.
@@ -64,9 +60,7 @@ struct ScalingStrong: ParsableCommand {
     @OptionGroup var study: ScalingStudyOptions
 
     func depthList() throws -> [Int] {
-        let v = depths.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) >= 1 }) else { throw ValidationError("--depths '\(depths)' must be positive integers") }
-        return v.map { $0! }
+        try positiveIntegers(depths, option: "depths", rule: "must be positive integers")
     }
 
     func validate() throws {

@@ -50,8 +50,7 @@ struct Train: ParsableCommand {
     @Option(help: "Adjoint MGRIT tolerance (default: 1e-8 for f1, 1e-6 otherwise); 0: exactly --max-backward-iterations iterations, as for --tol-forward.") var tolBackward: Double?
     @Option(help: "Cap on forward MGRIT iterations per step.") var maxForwardIterations: Int = 10
     @Option(help: "Cap on adjoint MGRIT iterations per step.") var maxBackwardIterations: Int = 10
-    @Option(help: "MGRIT coarsening factor.") var coarsening: Int = 4
-    @Option(help: "Maximum number of MGRIT levels.") var maxLevels: Int = 10
+    @OptionGroup(title: "MGRIT (one-shot: F-cycles, FCF)") var mgrit: MGRITOptionGroup
 
     @Option(help: "Noise experiment: add uniform [-c, c] noise to each hidden layer's output (serial mode).") var noiseForward: Double = 0
     @Option(help: "Noise experiment: add uniform [-c, c] noise to each hidden layer's adjoint (serial mode).") var noiseBackward: Double = 0
@@ -72,6 +71,7 @@ struct Train: ParsableCommand {
         if (train == nil) != (validation == nil) { throw ValidationError("--train and --validation go together") }
         if targets < 1 { throw ValidationError("--targets must be at least 1, got \(targets)") }
         _ = try schedule()
+        try mgrit.requireDefaults(except: [], command: "train")
         do { try configuration().validate() } catch let e as TrainingError { throw ValidationError(e.message) }
     }
 
@@ -103,7 +103,7 @@ struct Train: ParsableCommand {
             initLow: initLow, initHigh: initHigh, iterations: iterations, targetLoss: targetLoss, timeLimit: timeLimit,
             tolForward: tolForward ?? (isF1 ? 1e-8 : 1e-4), tolBackward: tolBackward ?? (isF1 ? 1e-8 : 1e-6),
             maxForwardIterations: maxForwardIterations, maxBackwardIterations: maxBackwardIterations,
-            coarsening: coarsening, maxLevels: maxLevels,
+            coarsening: mgrit.factor, maxLevels: mgrit.maxLevels,
             noiseForward: noiseForward, noiseBackward: noiseBackward, seed: seed,
             evalEvery: evalEvery, progressEvery: progressEvery, checkpointEvery: checkpointEvery, nanAtStep: debugNanAtStep)
     }

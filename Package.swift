@@ -1,12 +1,16 @@
 // swift-tools-version: 6.1
 // LayerParallel: layer-parallel training of deep residual networks with MGRIT.
-// Module graph (arrows = may import), as in DESIGN.md:
-//   layerpar ─► Training ─► ResNet ─► Kernels ─► CKernels
-//      │           │          │
-//      │           ▼          ▼
-//      │         MGRIT ◄──────┘     MGRIT imports only Comm's protocol
-//      └─► Topology               Comm ─► CMPI
+// Module graph (arrows = may import), as in DESIGN.md; tools/check-imports
+// fails the build's tests on an import this file does not declare:
+//   layerpar ─► Performance ─► Studies ─► Training ─► ResNet ─► Kernels ─► CKernels, COpenBLAS
+//      │            │                       │          │
+//      │            └─► CXSMM               ▼          ▼
+//      │                                  MGRIT ◄──────┘     MGRIT imports only Comm's protocol
+//      └─► Topology (CHwloc, CNuma)         │
+//                                           ▼
+//                                         Comm ─► CMPI      (Reports: files and plots, used by all)
 //   Training ─► TensorIO (safetensors/npz files, no dependencies)
+//   layerpar imports no C module.
 import PackageDescription
 
 // Kernels are compiled optimised in every configuration: debug test runs would
@@ -26,6 +30,8 @@ let package = Package(
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Topology", targets: ["Topology"]),
         .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "Studies", targets: ["Studies"]),
+        .library(name: "Performance", targets: ["Performance"]),
         .library(name: "TensorIO", targets: ["TensorIO"]),
     ],
     dependencies: [
@@ -50,18 +56,22 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CKernels", "COpenBLAS"]),
         .target(name: "Comm", dependencies: ["CMPI"]),
         .target(name: "MGRIT", dependencies: ["Comm"]),
-        .target(name: "ResNet", dependencies: ["Kernels", "MGRIT"]),
-        .target(name: "Training", dependencies: ["ResNet", "MGRIT", "Comm", "Reports", "TensorIO"]),
+        .target(name: "ResNet", dependencies: ["Kernels", "MGRIT", "Comm"]),
+        .target(name: "Training", dependencies: ["ResNet", "Kernels", "MGRIT", "Comm", "Reports", "TensorIO"]),
         .target(name: "Topology", dependencies: ["CHwloc", "CNuma"]),
         .target(name: "Reports"),
         // safetensors and NumPy .npz (float64 tensors + string metadata), no dependencies:
         // what `layerpar export` writes and `predict` reads back.
         .target(name: "TensorIO"),
+        // The studies and the performance tooling the commands run (library code, testable):
+        // convergence, scaling measurement, rank-count snapshots; the cost model, the
+        // ping-pong fit, the kernel benchmark against OpenBLAS and LIBXSMM.
+        .target(name: "Studies", dependencies: ["Comm", "Kernels", "MGRIT", "ResNet", "Training", "Reports"]),
+        .target(name: "Performance", dependencies: ["Studies", "Comm", "Kernels", "MGRIT", "ResNet", "Reports", "Topology", "CXSMM"]),
 
         // MARK: the command-line tool
         .executableTarget(name: "layerpar", dependencies: [
-            "Kernels", "MGRIT", "Comm", "ResNet", "Training", "Topology", "Reports", "CXSMM",
-            "CKernels", "COpenBLAS",
+            "Kernels", "MGRIT", "Comm", "ResNet", "Training", "Topology", "Reports", "Studies", "Performance",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -69,11 +79,14 @@ let package = Package(
         // MARK: tests
         .testTarget(name: "SmokeTests", dependencies: ["COpenBLAS", "CMPI", "CHwloc", "CNuma"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"]),
-        .target(name: "_TestSupport", dependencies: ["Comm"], path: "Tests/_TestSupport"),
+        .target(name: "_TestSupport", dependencies: ["Comm", "Reports", "Training"], path: "Tests/_TestSupport"),
         .testTarget(name: "MGRITTests", dependencies: ["MGRIT", "Comm", "_TestSupport"]),
         .testTarget(name: "ResNetTests", dependencies: ["_TestSupport", "ResNet", "MGRIT", "Kernels", "Comm"]),
-        .testTarget(name: "CommTests", dependencies: ["Comm", "layerpar"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "Reports", "TensorIO", "layerpar"]),
-        .testTarget(name: "TopologyTests", dependencies: ["Topology", "layerpar"]),
+        .testTarget(name: "CommTests", dependencies: ["Comm"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "Comm", "Reports", "TensorIO", "_TestSupport"]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology", "_TestSupport"]),
+        // Runs the built layerpar (plainly and under mpirun -np K) and decodes its
+        // result files with the libraries' own types.
+        .testTarget(name: "EndToEndTests", dependencies: ["layerpar", "Studies", "Performance", "Training", "Topology", "Comm", "Reports", "_TestSupport"]),
     ]
 )

@@ -3,14 +3,14 @@
 ///
 /// 64 bytes is one cache line on x86-64 and the width of two ymm registers:
 /// rows that start on a line boundary never split a vector load across lines.
-final class AlignedStorage<Scalar: KernelScalar>: @unchecked Sendable {
+public final class AlignedStorage<Scalar: KernelScalar>: @unchecked Sendable {
     /// Alignment in bytes of every allocation.
-    static var alignment: Int { 64 }
+    public static var alignment: Int { 64 }
 
-    let base: UnsafeMutablePointer<Scalar>
-    let count: Int
+    public let base: UnsafeMutablePointer<Scalar>
+    public let count: Int
 
-    init(count: Int) {
+    public init(count: Int) {
         precondition(count >= 0, "negative element count \(count)")
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Scalar>.stride

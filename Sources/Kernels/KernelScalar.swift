@@ -40,6 +40,15 @@ public protocol KernelScalar: BinaryFloatingPoint, Sendable {
     static func _dot(_ n: Int, _ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>) -> Self
     /// x[0..<n] *= a (CBLAS scal).
     static func _scal(_ n: Int, _ a: Self, _ x: UnsafeMutablePointer<Self>)
+    /// Row-major CBLAS GEMM: C = alpha·op(A)·op(B) + beta·C (C is m×n, k inner);
+    /// the unfused baseline of the kernel benchmark.
+    static func _gemm(transA: Bool, transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Self,
+                      _ A: UnsafePointer<Self>, _ lda: Int, _ B: UnsafePointer<Self>, _ ldb: Int,
+                      _ beta: Self, _ C: UnsafeMutablePointer<Self>, _ ldc: Int)
+}
+
+@inline(__always) private func cblasTrans(_ t: Bool) -> CBLAS_TRANSPOSE {
+    t ? CblasTrans : CblasNoTrans
 }
 
 /// Activation of a dense (non-residual) layer.
@@ -118,6 +127,13 @@ extension Double: KernelScalar {
     public static func _scal(_ n: Int, _ a: Double, _ x: UnsafeMutablePointer<Double>) {
         cblas_dscal(blasint(n), a, x, 1)
     }
+    public static func _gemm(transA: Bool, transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Double,
+                             _ A: UnsafePointer<Double>, _ lda: Int, _ B: UnsafePointer<Double>, _ ldb: Int,
+                             _ beta: Double, _ C: UnsafeMutablePointer<Double>, _ ldc: Int) {
+        cblas_dgemm(CblasRowMajor, cblasTrans(transA), cblasTrans(transB),
+                    blasint(m), blasint(n), blasint(k), alpha, A, blasint(lda), B, blasint(ldb),
+                    beta, C, blasint(ldc))
+    }
 }
 
 extension Float: KernelScalar {
@@ -187,5 +203,12 @@ extension Float: KernelScalar {
     }
     public static func _scal(_ n: Int, _ a: Float, _ x: UnsafeMutablePointer<Float>) {
         cblas_sscal(blasint(n), a, x, 1)
+    }
+    public static func _gemm(transA: Bool, transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                             _ A: UnsafePointer<Float>, _ lda: Int, _ B: UnsafePointer<Float>, _ ldb: Int,
+                             _ beta: Float, _ C: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        cblas_sgemm(CblasRowMajor, cblasTrans(transA), cblasTrans(transB),
+                    blasint(m), blasint(n), blasint(k), alpha, A, blasint(lda), B, blasint(ldb),
+                    beta, C, blasint(ldc))
     }
 }

@@ -13,20 +13,13 @@ public enum Plot {
         guard let scriptPath = locate(script) else {
             throw ReportError("plot script \(script) not found (looked next to the executable and in the current directory)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", scriptPath] + arguments
-        let errPipe = Pipe()
-        process.standardError = errPipe
-        process.standardOutput = FileHandle.nullDevice
-        do { try process.run() } catch {
-            throw ReportError("cannot start python3 for \(script): \(error.localizedDescription)")
+        let r: ChildProcess.Result
+        do { r = try ChildProcess.run("python3", [scriptPath] + arguments, timeout: 300) } catch {
+            throw ReportError("cannot start python3 for \(script): \(error)")
         }
-        let err = errPipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let text = String(decoding: err, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw ReportError("plot \(script) failed (exit \(process.terminationStatus)): \(text)")
+        guard r.status == 0 else {
+            let text = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw ReportError("plot \(script) failed (exit \(r.status)\(r.timedOut ? ", stopped after 300 s" : "")): \(text)")
         }
     }
 

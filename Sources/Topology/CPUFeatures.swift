@@ -60,21 +60,40 @@ enum CPUModelFacts {
            let khz = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)), khz > 0 {
             return (khz / 1e6, "cpufreq cpuinfo_max_freq of cpu0 (maximum, includes turbo)")
         }
-        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
-        for line in cpuinfo.split(separator: "\n") where line.hasPrefix("model name") {
-            // Intel names carry the base clock: "… CPU E5-2630 v4 @ 2.20GHz".
-            if let at = line.range(of: "@ "), let ghz = Double(line[at.upperBound...].replacingOccurrences(of: "GHz", with: "")
-                .trimmingCharacters(in: .whitespaces)) {
-                return (ghz, "base clock in /proc/cpuinfo model name")
-            }
-            break
+        let info = CPUInfo.thisMachine()
+        // Intel names carry the base clock: "… CPU E5-2630 v4 @ 2.20GHz".
+        if let name = info.modelName, let at = name.range(of: "@ "),
+           let ghz = Double(name[at.upperBound...].replacingOccurrences(of: "GHz", with: "").trimmingCharacters(in: .whitespaces)) {
+            return (ghz, "base clock in /proc/cpuinfo model name")
         }
-        for line in cpuinfo.split(separator: "\n") where line.hasPrefix("cpu MHz") {
-            if let v = line.split(separator: ":").last, let mhz = Double(v.trimmingCharacters(in: .whitespaces)) {
-                return (mhz / 1000, "/proc/cpuinfo \"cpu MHz\" (current clock as the hypervisor reports it; "
-                        + "on VMs this may understate the turbo clock)")
-            }
+        if let mhz = info.reportedMHz {
+            return (mhz / 1000, "/proc/cpuinfo \"cpu MHz\" (current clock as the hypervisor reports it; "
+                    + "on VMs this may understate the turbo clock)")
         }
         return nil
+    }
+}
+
+/// What /proc/cpuinfo says about the first CPU — the one reader of that file.
+/// Instruction-set features come from CPUID instead (``SIMDFeatures/thisMachine()``).
+public struct CPUInfo: Sendable, Equatable {
+    /// `model name` ("Intel(R) Xeon(R) CPU E5-2630 v4 @ 2.20GHz"), if present.
+    public var modelName: String?
+    /// `cpu MHz`: the clock as the kernel reports it. On a VM that is the
+    /// hypervisor's figure, often the host's nominal clock and not the turbo clock
+    /// the core runs at: measure the clock where it matters.
+    public var reportedMHz: Double?
+
+    public static func thisMachine() -> CPUInfo {
+        let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        func field(_ name: String) -> String? {
+            for line in text.split(separator: "\n") where line.hasPrefix(name) {
+                if let colon = line.firstIndex(of: ":") {
+                    return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                }
+            }
+            return nil
+        }
+        return CPUInfo(modelName: field("model name"), reportedMHz: field("cpu MHz").flatMap(Double.init))
     }
 }

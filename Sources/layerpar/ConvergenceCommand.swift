@@ -4,9 +4,8 @@ import Foundation
 import MGRIT
 import Reports
 import ResNet
+import Studies
 
-extension MGRITCycle: ExpressibleByArgument {}
-extension MGRITRelaxation: ExpressibleByArgument {}
 extension CoarseStep: ExpressibleByArgument {}
 
 /// `layerpar convergence`: the paper's Figure 1 — residual histories of forward
@@ -25,14 +24,9 @@ struct Convergence: ParsableCommand {
     @Option(help: "Comma-separated depths (hidden layers).") var depths: String = "160,640,2560,10240"
     @Option(help: "Comma-separated widths.") var widths: String = "16"
     @Option(help: "Batch size (samples per state).") var batch: Int = 64
-    @Option(help: "Coarsening factor m ≥ 2.") var cfactor: Int = 4
-    @Option(help: "Cycle: F or V.") var cycle: MGRITCycle = .F
-    @Option(help: "Relaxation: F or FCF.") var relax: MGRITRelaxation = .FCF
-    @Option(help: "CF sweeps of FCF relaxation.") var sweeps: Int = 1
-    @Option(help: "Maximum number of levels.") var maxLevels: Int = 30
+    @OptionGroup(title: "MGRIT") var mgrit: MGRITOptionGroup
     @Option(help: "Coarse step over k layers: cPointLayer (the C-point's layer with kβ, the paper), intervalAverage (mean W, b of the k layers with kβ) or secondOrder (mean W, b, two-stage step exact to second order).") var coarseStep: CoarseStep = .cPointLayer
     @Flag(help: "Adjoint keeps the pre-activations zⁿ (N more states) instead of recomputing them (one kernel call per step less).") var storePreactivations = false
-    @Flag(help: "Skip relaxation on the first down-cycle (XBraid's skip): iteration 1 is a coarse-grid prediction and ‖r_1‖ is measured after it.") var skipFirstDown = false
     @Option(help: "Stop when ‖r_k‖/‖r_1‖ ≤ this.") var tol: Double = 1e-12
     @Option(help: "Maximum MGRIT iterations per pass.") var maxIter: Int = 30
     @Option(help: "Random seed of parameters and inputs.") var seed: UInt64 = 1
@@ -41,14 +35,6 @@ struct Convergence: ParsableCommand {
     @Option(help: "Write all runs as JSON here.") var json: String?
     @Option(help: "Write one row per run and iteration as CSV here.") var csv: String?
     @Option(help: "Plot log residual vs iteration (needs --json or --csv; matplotlib).") var plot: String?
-
-    func parsedList(_ s: String, _ name: String) throws -> [Int] {
-        let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !v.isEmpty, v.allSatisfy({ $0 != nil && $0! >= 1 }) else {
-            throw ValidationError("--\(name) '\(s)' must be a comma-separated list of positive integers")
-        }
-        return v.map { $0! }
-    }
 
     func range() throws -> ClosedRange<Double> {
         let p = initRange.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
@@ -59,13 +45,12 @@ struct Convergence: ParsableCommand {
     }
 
     var options: MGRITOptions {
-        MGRITOptions(coarsening: cfactor, maxLevels: maxLevels, cycle: cycle, relaxation: relax, sweeps: sweeps,
-                     skipFirstDown: skipFirstDown, relativeTolerance: tol, maxIterations: maxIter)
+        mgrit.options(MGRITOptions(relativeTolerance: tol, maxIterations: maxIter))
     }
 
     func cases() throws -> [(depth: Int, width: Int)] {
         if widthStudy { return [16, 32, 64, 128, 256, 512, 1000].map { (40, $0) } }
-        let d = try parsedList(depths, "depths"), w = try parsedList(widths, "widths")
+        let d = try positiveIntegers(depths, option: "depths"), w = try positiveIntegers(widths, option: "widths")
         return w.flatMap { width in d.map { (depth: $0, width: width) } }
     }
 
@@ -77,21 +62,13 @@ struct Convergence: ParsableCommand {
         if plot != nil && json == nil && csv == nil { throw ValidationError("--plot needs --json or --csv to plot from") }
     }
 
-    struct Output: Codable {
-        var command = "convergence"
-        var version = LayerPar.version
-        var ranks: Int
-        var configuration: [String: String]
-        var runs: [ConvergenceRun]
-    }
-
     func run() throws {
         let cases = try cases(), range = try range(), opts = options
         try withWorld { comm in
             var runs: [ConvergenceRun] = []
             let root = comm.rank == 0
             func log(_ s: String) { if root { FileHandle.standardError.write(Data((s + "\n").utf8)) } }
-            log("convergence: \(cases.count) networks, \(comm.size) rank(s), \(cycle)-cycle \(relax) m=\(cfactor) tol=\(tol)")
+            log("convergence: \(cases.count) networks, \(comm.size) rank(s), \(mgrit.cycle)-cycle \(mgrit.relax) m=\(mgrit.factor) tol=\(tol)")
             for c in cases {
                 let r = try ConvergenceStudy.run(ConvergenceCase(depth: c.depth, width: c.width, batch: batch,
                                                                  initRange: range, seed: seed, storePreactivations: storePreactivations),
@@ -110,11 +87,11 @@ struct Convergence: ParsableCommand {
             guard root else { return }
             printTable(runs)
             let config: [String: String] = [
-                "batch": "\(batch)", "cfactor": "\(cfactor)", "cycle": cycle.rawValue, "relax": relax.rawValue,
-                "sweeps": "\(sweeps)", "max_levels": "\(maxLevels)", "tol": "\(tol)", "max_iter": "\(maxIter)",
-                "seed": "\(seed)", "init_range": initRange, "beta": "0.1", "coarse_step": coarseStep.rawValue, "skip_first_down": "\(skipFirstDown)", "store_preactivations": "\(storePreactivations)",
+                "batch": "\(batch)", "cfactor": "\(mgrit.factor)", "cycle": mgrit.cycle.rawValue, "relax": mgrit.relax.rawValue,
+                "sweeps": "\(mgrit.sweeps)", "max_levels": "\(mgrit.maxLevels)", "tol": "\(tol)", "max_iter": "\(maxIter)",
+                "seed": "\(seed)", "init_range": initRange, "beta": "0.1", "coarse_step": coarseStep.rawValue, "skip_first_down": "\(mgrit.skipFirstDown)", "store_preactivations": "\(storePreactivations)",
             ]
-            if let json { try AtomicFile.writeJSON(Output(ranks: comm.size, configuration: config, runs: runs), to: json) }
+            if let json { try AtomicFile.writeJSON(ConvergenceOutput(ranks: comm.size, configuration: config, runs: runs), to: json) }
             if let csv {
                 var t = CSVTable(columns: ["depth", "width", "batch", "pass", "iteration", "residual", "relative"])
                 for r in runs {
@@ -127,7 +104,7 @@ struct Convergence: ParsableCommand {
             if let plot {
                 var args = [plot]
                 if let json { args += ["--json", json] } else if let csv { args += ["--csv", csv] }
-                args += ["--title", "MGRIT \(cycle)-cycle \(relax), m=\(cfactor), init [\(initRange)], coarse \(coarseStep.rawValue)"]
+                args += ["--title", "MGRIT \(mgrit.cycle)-cycle \(mgrit.relax), m=\(mgrit.factor), init [\(initRange)], coarse \(coarseStep.rawValue)"]
                 try Plot.run(script: "tools/plots/convergence.py", arguments: args)
             }
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Reports
 
 /// `layerpar`: layer-parallel training of deep residual networks with MGRIT.
 ///
@@ -6,7 +7,7 @@ import ArgumentParser
 /// happens on the main thread, in program order.
 @main
 struct LayerPar: ParsableCommand {
-    static let version = "0.1.0"
+    static let version = LayerParallel.version
 
     static let configuration = CommandConfiguration(
         commandName: "layerpar",

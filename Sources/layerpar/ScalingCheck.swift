@@ -3,6 +3,7 @@ import Comm
 import Foundation
 import MGRIT
 import Reports
+import Studies
 
 /// `layerpar scaling check` (hidden): one forward + adjoint MGRIT solve on the
 /// ranks it runs with, written as JSON (rank 0) for comparisons across rank
@@ -17,7 +18,7 @@ struct ScalingCheck: ParsableCommand {
     @Option(help: "Hidden layers.") var depth: Int = 64
     @Option(help: "Width of the hidden layers.") var width: Int = 16
     @Option(help: "Batch size.") var batch: Int = 8
-    @Option(help: "Coarsening factor.") var cfactor: Int = 4
+    @OptionGroup(title: "MGRIT") var mgrit: MGRITOptionGroup
     @Option(help: "Absolute ℓ² residual tolerance of both passes.") var tol: Double = 1e-13
     @Option(help: "Maximum MGRIT iterations per pass.") var maxIter: Int = 30
     @Option(help: "Random seed.") var seed: UInt64 = 1
@@ -27,31 +28,17 @@ struct ScalingCheck: ParsableCommand {
 
     func validate() throws {
         guard depth >= 1, width >= 1, batch >= 1 else { throw ValidationError("--depth, --width and --batch must be ≥ 1") }
-        guard cfactor >= 2 else { throw ValidationError("--cfactor must be ≥ 2, got \(cfactor)") }
         guard tol > 0, maxIter >= 1 else { throw ValidationError("--tol must be > 0 and --max-iter ≥ 1") }
-    }
-
-    struct Output: Codable {
-        var command = "layerpar scaling check"
-        var version = LayerPar.version
-        var ranks: Int
-        var depth: Int, width: Int, batch: Int, cfactor: Int, tolerance: Double, seed: UInt64
-        var snapshot: SolveSnapshot
-        /// max |MGRIT − serial| / max |serial| for states, adjoints and gradients.
-        var serialStateError: Double
-        var serialAdjointError: Double
-        var serialGradientError: Double
     }
 
     func run() throws {
         try withWorld(messageBytes: 8 * width * batch) { comm in
             let c = ScalingCase(depth: depth, width: width, batch: batch, seed: seed)
-            let options = MGRITOptions(coarsening: cfactor, cycle: .F, relaxation: .FCF, sweeps: 1,
-                                       absoluteTolerance: tol, maxIterations: maxIter)
+            let options = mgrit.options(MGRITOptions(absoluteTolerance: tol, maxIterations: maxIter))
             let snap = try ScalingSolve.snapshot(c, options: options, comm: comm, poisonInput: nanRank == comm.rank)
             guard comm.isRoot else { return }
             let serial = try ScalingSolve.serialSnapshot(c)
-            let out = Output(ranks: comm.size, depth: depth, width: width, batch: batch, cfactor: cfactor, tolerance: tol,
+            let out = ScalingCheckOutput(ranks: comm.size, depth: depth, width: width, batch: batch, cfactor: mgrit.factor, tolerance: tol,
                              seed: seed, snapshot: snap,
                              serialStateError: relativeMaxError(snap.states, serial.states),
                              serialAdjointError: relativeMaxError(snap.adjoints, serial.adjoints),

@@ -53,8 +53,7 @@ struct Train: ParsableCommand {
     @Option(help: "Adjoint MGRIT tolerance (default: 1e-8 for f1, 1e-6 otherwise); 0: exactly --max-backward-iterations iterations, as for --tol-forward.") var tolBackward: Double?
     @Option(help: "Cap on forward MGRIT iterations per step.") var maxForwardIterations: Int = 10
     @Option(help: "Cap on adjoint MGRIT iterations per step.") var maxBackwardIterations: Int = 10
-    @Option(help: "MGRIT coarsening factor.") var coarsening: Int = 4
-    @Option(help: "Maximum number of MGRIT levels.") var maxLevels: Int = 10
+    @OptionGroup(title: "MGRIT (one-shot: F-cycles, FCF)") var mgrit: MGRITOptionGroup
     @Option(help: "Where each step's MGRIT solves start (parallel mode): example (each example from its own C-point states at its last visit), previous (the previous step's states, another batch's), or none (the initial guess).")
     var warmStart: WarmStartPolicy = .example
     @Option(help: "Bound in MiB on one rank's per-example warm-start store (training examples × owned C-points × width × 8 B, forward and adjoint).")
@@ -79,6 +78,7 @@ struct Train: ParsableCommand {
         if (train == nil) != (validation == nil) { throw ValidationError("--train and --validation go together") }
         if targets < 1 { throw ValidationError("--targets must be at least 1, got \(targets)") }
         _ = try schedule()
+        try mgrit.requireDefaults(except: [], command: "train")
         do { try configuration().validate() } catch let e as TrainingError { throw ValidationError(e.message) }
     }
 
@@ -110,7 +110,7 @@ struct Train: ParsableCommand {
             initLow: initLow, initHigh: initHigh, iterations: iterations, targetLoss: targetLoss, timeLimit: timeLimit,
             tolForward: tolForward ?? (isF1 ? 1e-8 : 1e-4), tolBackward: tolBackward ?? (isF1 ? 1e-8 : 1e-6),
             maxForwardIterations: maxForwardIterations, maxBackwardIterations: maxBackwardIterations,
-            coarsening: coarsening, maxLevels: maxLevels, warmStart: warmStart, warmStartMemoryMiB: warmStartMemory,
+            coarsening: mgrit.factor, maxLevels: mgrit.maxLevels, warmStart: warmStart, warmStartMemoryMiB: warmStartMemory,
             noiseForward: noiseForward, noiseBackward: noiseBackward, seed: seed,
             evalEvery: evalEvery, progressEvery: progressEvery, checkpointEvery: checkpointEvery, nanAtStep: debugNanAtStep)
     }

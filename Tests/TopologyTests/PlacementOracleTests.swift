@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Topology
+import _TestSupport
 
 /// The spread plan equals hwloc's own distribution (`hwloc-distrib --single`)
 /// and the cores/sockets/NUMA nodes it names equal `hwloc-calc`'s answers.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Topology
+import _TestSupport
 
 @Suite("Preset, report and inputs")
 struct PresetAndReportTests {

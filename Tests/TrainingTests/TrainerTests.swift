@@ -106,48 +106,6 @@ struct TrainerTests {
         #expect(second.parameters == full.parameters)
     }
 
-    @Test("Layer-parallel training on 2 MPI ranks gives the 1-rank history (and, tight, the serial one)")
-    func twoRanks() throws {
-        let base = tempDir("ranks")
-        let common = ["train", "--task", "f2", "--train-samples", "200", "--validation-samples", "50", "--depth", "12",
-                      "--width", "8", "--batch-size", "16", "--iterations", "6", "--eval-every", "3", "--seed", "5",
-                      "--tol-forward", "1e-13", "--tol-backward", "1e-13", "--max-forward-iterations", "40",
-                      "--max-backward-iterations", "40"]
-        let one = runLayerpar(common + ["--mode", "parallel", "--out", base + "/one"])
-        #expect(one.status == 0, "\(one.stderr)")
-        let two = runLayerpar(common + ["--mode", "parallel", "--out", base + "/two"], ranks: 2)
-        #expect(two.status == 0, "\(two.stderr)")
-        let serial = runLayerpar(common + ["--mode", "serial", "--out", base + "/serial"])
-        #expect(serial.status == 0, "\(serial.stderr)")
-        func batchLosses(_ d: String) throws -> [Double] {
-            try String(contentsOfFile: d + "/history.csv", encoding: .utf8).split(separator: "\n").dropFirst()
-                .map { Double($0.split(separator: ",", omittingEmptySubsequences: false)[2])! }
-        }
-        let a = try batchLosses(base + "/one"), b = try batchLosses(base + "/two"), c = try batchLosses(base + "/serial")
-        #expect(a.count == 7 && b.count == 7 && c.count == 7)
-        #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-12 * abs($0) })
-        #expect(zip(a, c).allSatisfy { abs($0 - $1) <= 1e-8 * abs($0) })
-        let summary = try String(contentsOfFile: base + "/two/summary.json", encoding: .utf8)
-        #expect(summary.contains("\"ranks\" : 2"))
-    }
-
-    @Test("--bind on 2 MPI ranks records each rank's binding, read back from the OS, in the summary")
-    func bindRecordsEachRank() throws {
-        let dir = tempDir("bind")
-        let run = runLayerpar(["train", "--task", "f2", "--train-samples", "100", "--validation-samples", "20",
-                               "--depth", "4", "--width", "8", "--batch-size", "16", "--iterations", "2",
-                               "--mode", "parallel", "--bind", "--out", dir], ranks: 2)
-        #expect(run.status == 0, "\(run.stderr)")
-        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))
-        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
-        let lines = try #require(json?["rankBindings"] as? [String])
-        #expect(lines.count == 2)
-        for (r, line) in lines.enumerated() {
-            #expect(line.hasPrefix("rank \(r): "), "\(line)")
-            #expect(line.contains("bound to PUs") && !line.contains("not bound"), "\(line)")
-        }
-    }
-
     @Test("A NaN loss stops with a message naming the step; the last good checkpoint survives")
     func nanStops() throws {
         let dir = tempDir("nan")
@@ -192,23 +150,6 @@ struct TrainerTests {
                                       path: "prev").header.step == 14)
     }
 
-    @Test("Bad options are rejected with messages that name the problem")
-    func options() throws {
-        func message(_ args: [String]) -> String {
-            let r = runLayerpar(["train"] + args)
-            #expect(r.status != 0, "layerpar train \(args) should fail")
-            return r.stderr
-        }
-        #expect(message(["--out", "x", "--iterations", "5"]).contains("--task"))
-        #expect(message(["--task", "f2", "--out", "x"]).contains("stopping rule"))
-        #expect(message(["--task", "f2", "--out", "x", "--iterations", "5", "--lr", "-1"]).contains("--lr"))
-        #expect(message(["--task", "f2", "--out", "x", "--iterations", "5", "--noise-forward", "1e-3", "--noise-backward", "1e-3"]).contains("not both"))
-        #expect(message(["--task", "f2", "--out", "x", "--iterations", "5", "--lr-schedule", "weird"]).contains("--lr-schedule"))
-        #expect(message(["--task", "f2", "--train", "a.csv", "--validation", "b.csv", "--out", "x", "--iterations", "5"]).contains("exclude"))
-        #expect(message(["--task", "f3", "--out", "x", "--iterations", "5"]).contains("f3"))
-        #expect(message(["--task", "f2", "--out", "x", "--iterations", "0"]).contains("--iterations"))
-    }
-
     @Test("Training on a bad CSV file fails before any step, naming file, line and column")
     func badCSV() throws {
         let dir = tempDir("csv")
@@ -233,41 +174,4 @@ struct TrainerTests {
         #expect(s?.stopReason == .deadNetwork)
         #expect(s?.stopMessage.contains("constant") == true)
     }
-}
-
-/// The `layerpar` executable built beside this test bundle.
-func layerparPath() -> String {
-    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-    for _ in 0..<4 {
-        let p = dir.appendingPathComponent("layerpar").path
-        if FileManager.default.isExecutableFile(atPath: p) { return p }
-        dir = dir.deletingLastPathComponent()
-    }
-    return Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("layerpar").path
-}
-
-/// Runs `layerpar ARGS` (under `mpirun -np ranks` if given) and returns its exit status and
-/// standard error; a run longer than `timeout` seconds is killed and reported as status -2.
-func runLayerpar(_ args: [String], ranks: Int? = nil, timeout: Double = 120) -> (status: Int32, stderr: String, stdout: String) {
-    let p = Process()
-    if let ranks {
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["mpirun", "--oversubscribe", "--allow-run-as-root", "-np", String(ranks), layerparPath()] + args
-    } else {
-        p.executableURL = URL(fileURLWithPath: layerparPath())
-        p.arguments = args
-    }
-    // A child must not believe it belongs to an MPI job the test process might be part of.
-    p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") && !$0.key.hasPrefix("PMI_") }
-    let deadline = DispatchTime.now() + timeout
-    p.terminationHandler = nil
-    DispatchQueue.global().asyncAfter(deadline: deadline) { [p] in if p.isRunning { p.terminate() } }
-    let err = Pipe(), out = Pipe()
-    p.standardError = err
-    p.standardOutput = out
-    do { try p.run() } catch { return (-1, "cannot run \(layerparPath()): \(error)", "") }
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: e, as: UTF8.self), String(decoding: o, as: UTF8.self))
 }

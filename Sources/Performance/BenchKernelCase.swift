@@ -1,19 +1,18 @@
-import CKernels
 import Kernels
 import ResNet
 import Foundation
 
 /// The two residual-layer kernels the benchmark times.
-enum BenchKernel: String, CaseIterable, Codable, Sendable {
+public enum BenchKernel: String, CaseIterable, Codable, Sendable {
     case forward
     case adjoint
 
     /// GEMMs per call: the forward is W·X, the adjoint Wᵀ·G and G·Xᵀ.
-    var gemmCount: Int { self == .forward ? 1 : 2 }
+    public var gemmCount: Int { self == .forward ? 1 : 2 }
 }
 
 /// The implementations compared for each kernel and shape.
-enum BenchImpl: String, CaseIterable, Codable, Sendable {
+public enum BenchImpl: String, CaseIterable, Codable, Sendable {
     /// Our plain C kernel (`*_ref`).
     case reference
     /// Our fused AVX2+FMA kernel.
@@ -30,35 +29,33 @@ enum BenchImpl: String, CaseIterable, Codable, Sendable {
 }
 
 /// One runnable implementation: `run(n)` makes n back-to-back calls.
-struct BenchRunner {
-    let impl: BenchImpl
+public struct BenchRunner {
+    public let impl: BenchImpl
     /// Why the implementation cannot run on this shape, or nil.
-    let unavailable: String?
-    let run: (Int) -> Void
+    public let unavailable: String?
+    public let run: (Int) -> Void
 }
 
-/// A 64-byte-aligned, zero-initialised buffer (as the Kernels module allocates).
-final class BenchBuffer<T: BenchScalar> {
-    let pointer: UnsafeMutablePointer<T>
-    let count: Int
+/// A 64-byte-aligned, zero-initialised buffer (Kernels' ``AlignedStorage``).
+public final class BenchBuffer<T: BenchScalar> {
+    private let storage: AlignedStorage<T>
+    public let pointer: UnsafeMutablePointer<T>
+    public let count: Int
 
-    init(_ count: Int) {
-        self.count = max(count, 1)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: self.count * MemoryLayout<T>.stride, alignment: 64)
-        pointer = raw.bindMemory(to: T.self, capacity: self.count)
-        pointer.initialize(repeating: 0, count: self.count)
+    public init(_ count: Int) {
+        storage = AlignedStorage(count: max(count, 1))
+        pointer = storage.base
+        self.count = storage.count
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
-
-    var const: UnsafePointer<T> { UnsafePointer(pointer) }
+    public var const: UnsafePointer<T> { UnsafePointer(pointer) }
 
     /// Fills with uniform values in [-scale, scale] from a fixed-seed generator.
-    func fillRandom(scale: T, generator: inout SplitMix64Stream) {
+    public func fillRandom(scale: T, generator: inout SplitMix64Stream) {
         for i in 0..<count { pointer[i] = T(generator.uniform(-1...1)) * scale }
     }
 
-    func zero() { pointer.update(repeating: 0, count: count) }
+    public func zero() { pointer.update(repeating: 0, count: count) }
 }
 
 /// All buffers of one benchmark shape (width w, batch B) and the runners of
@@ -72,20 +69,20 @@ final class BenchBuffer<T: BenchScalar> {
 ///            dWᵀ(w×w) += X·Gᵀ          is            C += A·B  with A = Xᵗ (X
 ///            transposed into a scratch buffer: LIBXSMM 1.17 cannot transpose A,
 ///            and with the batch contiguous both operands of G·Xᵀ would need it).
-final class BenchKernelCase<T: BenchScalar> {
-    let w: Int
-    let batch: Int
-    let beta: T = 0.5
-    let storeZ: Bool
+public final class BenchKernelCase<T: BenchScalar> {
+    public let w: Int
+    public let batch: Int
+    public let beta: T = 0.5
+    public let storeZ: Bool
     /// Whether LIBXSMM calls are followed by vzeroupper (see Sources/CXSMM/shim.h).
-    let vzeroupper: Bool
+    public let vzeroupper: Bool
     /// Leading dimensions: of w-wide rows (W, dW) and of batch rows (X, Y, Z, Λ, G),
     /// and of the column-major w×B transpose of X.
-    let ldw: Int, ld: Int, ldxt: Int
+    public let ldw: Int, ld: Int, ldxt: Int
 
-    let W, b, X, Y, Z, Lp, L, dW, db, G, Xt: BenchBuffer<T>
+    public let W, b, X, Y, Z, Lp, L, dW, db, G, Xt: BenchBuffer<T>
 
-    init(width: Int, batch: Int, storeZ: Bool, vzeroupper: Bool, seed: UInt64) {
+    public init(width: Int, batch: Int, storeZ: Bool, vzeroupper: Bool, seed: UInt64) {
         w = width
         self.batch = batch
         self.storeZ = storeZ
@@ -117,14 +114,14 @@ final class BenchKernelCase<T: BenchScalar> {
     }
 
     /// GEMM flops of one call: 2·w·w·B per GEMM.
-    func flops(_ kernel: BenchKernel) -> Double {
+    public func flops(_ kernel: BenchKernel) -> Double {
         2 * Double(w) * Double(w) * Double(batch) * Double(kernel.gemmCount)
     }
 
     // MARK: the separate loops of the unfused baselines (plain Swift, as a user writes them)
 
     /// Y = X + β·ReLU(Z + b) after Z = W·X; stores Z + b back if Z is kept.
-    func forwardEpilogue() {
+    public func forwardEpilogue() {
         let beta = self.beta, storeZ = self.storeZ
         for i in 0..<w {
             let bi = b.pointer[i]
@@ -139,7 +136,7 @@ final class BenchKernelCase<T: BenchScalar> {
 
     /// G = scale·ReLU'(Z) ⊙ Λ⁺, Λ = Λ⁺ (the GEMM then adds β·Wᵀ·G), db += β·G·1.
     /// Four partial sums per row let the reduction vectorise.
-    func adjointPrologue(gScale: T) {
+    public func adjointPrologue(gScale: T) {
         let beta = self.beta
         for i in 0..<w {
             let z = Z.pointer + i * ld, lp = Lp.pointer + i * ld
@@ -166,7 +163,7 @@ final class BenchKernelCase<T: BenchScalar> {
     }
 
     /// Xᵗ (column-major w×B, leading dimension ldxt) = X.
-    func transposeX() {
+    public func transposeX() {
         for i in 0..<w {
             let x = X.pointer + i * ld
             for j in 0..<batch { Xt.pointer[i + j * ldxt] = x[j] }
@@ -175,7 +172,7 @@ final class BenchKernelCase<T: BenchScalar> {
 
     // MARK: runners
 
-    func runners(_ kernel: BenchKernel, avx2Unavailable: String?) -> [BenchRunner] {
+    public func runners(_ kernel: BenchKernel, avx2Unavailable: String?) -> [BenchRunner] {
         switch kernel {
         case .forward: return forwardRunners(avx2Unavailable: avx2Unavailable)
         case .adjoint: return adjointRunners(avx2Unavailable: avx2Unavailable)
@@ -259,7 +256,7 @@ final class BenchKernelCase<T: BenchScalar> {
     // MARK: correctness check of every implementation against the reference
 
     /// The outputs of one call from a clean state: Y (and Z + b if kept), or Λ, dW, db.
-    func outputs(_ kernel: BenchKernel, runner: BenchRunner) -> [T] {
+    public func outputs(_ kernel: BenchKernel, runner: BenchRunner) -> [T] {
         switch kernel {
         case .forward:
             Y.zero()

@@ -2,199 +2,12 @@ import ArgumentParser
 import Comm
 import Foundation
 import MGRIT
+import Performance
 import Reports
+import Studies
+import Topology
 
-/// A performance model of one forward + adjoint MGRIT solve on P ranks.
-///
-/// Calibration (one rank, this machine): a one-rank solve of the same case gives
-/// the iterations (which do not depend on P: the solver is bitwise rank-count
-/// invariant) and, per level `l`, the compute time `C_l` of all its steps; the
-/// remainder `R` (gradient sweep, bookkeeping) is spread over the ranks.
-///
-/// On P ranks every level's work divides by the largest share of that level's
-/// points one rank owns (block distribution, as the solver does) — but by no
-/// more than one interval's share `m/n_l`, because an F-relaxation runs the
-/// `m−1` F-points of an interval in order even when they lie on several ranks —
-/// except the coarsest level, which is solved by a sequential relay:
-///
-///     T(P) = Σ_{l<L} C_l·max(f_l(P), m/n_l) + C_L + R/P
-///          + Σ_{l≥1} V_l·(4·k_l·τ)  + V_L·(P_L − 1)·τ  + I·⌈log₂P⌉·(α + 8·n₁/β_bw)
-///
-/// with `f_l(P)` the largest owned fraction of level l, `τ = α + 8wB/β_bw` one
-/// boundary-state message (read off the measured ping-pong table when there is
-/// one), `V_l` the visits of level l (from the cycle's recursion, times the
-/// iterations I of both passes), `k_l = 1` if more than one rank owns points of
-/// level l, 4 message rounds per visit (three F-relaxations and the FAS
-/// right-hand side), `P_L` the ranks owning coarsest points, and one allreduce of
-/// the `n₁` C-point residuals per iteration. Level 0 has 2 rounds per iteration
-/// plus one per coarse correction. The serial pass is measured. All compute terms
-/// are multiplied by the machine's clock ratio and, with cache scaling, by
-/// ``computeScale(ranks:)``.
-struct MGRITCostModel: Codable {
-    var depth: Int
-    var width: Int
-    var batch: Int
-    var cfactor: Int
-    /// How the calibration solved (stopping rule, hierarchy, adjoint storage).
-    var setup: ScalingSolverSetup
-    var points: [Int]
-    /// Compute seconds per level, forward + adjoint, one rank.
-    var levelSeconds: [Double]
-    var remainderSeconds: Double
-    var forwardIterations: Int
-    var adjointIterations: Int
-    var serialSeconds: Double
-    /// The same solve and passes priced from the kernel timings alone (kernel calls ×
-    /// seconds per call); nil where the count cannot be priced that way (a coarse step
-    /// other than the paper's, or an adjoint that recomputes z).
-    var kernelOnlySeconds: Double?
-    var serialKernelOnlySeconds: Double
-    /// Layer-serial seconds per layer at depth `depth / 2ᵏ` (k = 0, 1, …): how the cost
-    /// of a step falls as a rank's share of the layers comes to fit in its caches.
-    /// Empty: no cache scaling.
-    var serialPerLayerByDepth: [DepthTime] = []
-    struct DepthTime: Codable { var depth: Int; var secondsPerLayer: Double }
-
-    /// The calibrated one-rank solve: all levels plus the remainder.
-    var oneRankSeconds: Double { levelSeconds.reduce(0, +) + remainderSeconds }
-
-    /// Compute on `p` ranks costs this factor of the one-rank calibration per step:
-    /// the layer-serial time per layer at the per-rank depth `depth/p` (rounded up to
-    /// the nearest measured depth) over that at the full depth. 1 without the table.
-    func computeScale(ranks p: Int) -> Double {
-        guard let full = serialPerLayerByDepth.first(where: { $0.depth == depth })?.secondsPerLayer, full > 0 else { return 1 }
-        let share = (depth + p - 1) / p
-        guard let t = serialPerLayerByDepth.filter({ $0.depth >= share }).min(by: { $0.depth < $1.depth }) else { return 1 }
-        return t.secondsPerLayer / full
-    }
-
-    /// Largest fraction of level `l`'s points that one of `p` ranks owns.
-    func maxOwnedFraction(level l: Int, ranks p: Int) -> (fraction: Double, owners: Int) {
-        var stride = 1
-        for _ in 0 ..< l { stride *= cfactor }
-        let n = depth + 1
-        let base = n / p, extra = n % p
-        var best = 0, owners = 0
-        // Ranks differ only in size (base or base+1) and alignment: evaluate every
-        // rank for p ≤ 4096 (cheap), which is all the model is asked for.
-        for r in 0 ..< p {
-            let lo = r * base + min(r, extra), hi = lo + base + (r < extra ? 1 : 0)   // [lo, hi)
-            guard hi > lo else { continue }
-            let c = (hi - 1) / stride - (lo + stride - 1) / stride + 1
-            if c > 0 { owners += 1; best = max(best, c) }
-        }
-        return (Double(best) / Double(points[l]), owners)
-    }
-
-    /// Visits of each level in one iteration (level 0 once; a V-cycle visits every level once).
-    var visitsPerIteration: [Int] {
-        let L = points.count - 1
-        var v = [Int](repeating: 0, count: points.count)
-        v[0] = 1
-        guard L >= 1 else { return v }
-        if setup.cycle == .V { return [Int](repeating: 1, count: points.count) }
-        func vCycle(_ l: Int) { v[l] += 1; if l < L { vCycle(l + 1) } }
-        func fCycle(_ l: Int) {
-            v[l] += 1
-            guard l < L else { return }
-            fCycle(l + 1)
-            if l + 1 < L { vCycle(l + 1) }
-        }
-        fCycle(1)
-        return v
-    }
-
-    /// Predicted seconds on `p` ranks of `machine` (its message times; compute
-    /// times scaled by its `timeScale`).
-    func predict(ranks p: Int, on machine: ModelMachine) -> Double {
-        let L = points.count - 1
-        let iters = Double(forwardIterations + adjointIterations)
-        let timeScale = machine.timeScale * computeScale(ranks: p)
-        let tau = machine.messageSeconds(bytes: 8 * width * batch)
-        let visits = visitsPerIteration
-        var t = remainderSeconds * timeScale / Double(p)
-        for l in 0 ... L {
-            let (f, owners) = maxOwnedFraction(level: l, ranks: p)
-            if l == L {   // coarsest (with one level, the whole solve): a sequential relay
-                t += levelSeconds[l] * timeScale
-                t += iters * Double(visits[l]) * Double(max(owners - 1, 0)) * tau
-            } else {
-                let oneInterval = p > 1 ? min(1, Double(cfactor) / Double(points[l])) : 1
-                t += levelSeconds[l] * timeScale * max(f, oneInterval)
-                let rounds = l == 0 ? 3.0 : 4.0
-                if owners > 1 { t += iters * Double(visits[l]) * rounds * tau }
-            }
-        }
-        if p > 1 {
-            let n1 = Double(points.count > 1 ? points[1] : 1)
-            t += iters * ceil(log2(Double(p))) * machine.messageSeconds(bytes: 8 * Int(n1))
-        }
-        return t
-    }
-}
-
-/// A set of machine parameters for the model.
-struct ModelMachine: Codable {
-    var name: String
-    var latencySeconds: Double
-    var bandwidthBytesPerSecond: Double
-    /// Multiplies this machine's measured compute times (clock ratio).
-    var timeScale: Double
-    var source: String
-    /// Measured one-way times by message size (ping-pong), sorted by size; within
-    /// its range a message's time is read off it (linear between sizes) instead of the fit.
-    var pingPong: [CommSelfTest.PingPongRow]? = nil
-
-    /// One-way time of a `bytes`-byte message.
-    func messageSeconds(bytes: Int) -> Double {
-        if let t = pingPong, let first = t.first, let last = t.last,
-           bytes >= first.bytes, bytes <= last.bytes {
-            for (a, b) in zip(t, t.dropFirst()) where bytes <= b.bytes {
-                if b.bytes == a.bytes { return b.oneWaySeconds }
-                let x = Double(bytes - a.bytes) / Double(b.bytes - a.bytes)
-                return a.oneWaySeconds + x * (b.oneWaySeconds - a.oneWaySeconds)
-            }
-            return last.oneWaySeconds
-        }
-        return latencySeconds + Double(bytes) / bandwidthBytesPerSecond
-    }
-}
-
-struct ModelCurve: Codable {
-    var machine: String
-    var kind: String
-    var depth: Int
-    var ranks: [Int]
-    var seconds: [Double]
-    var serialSeconds: Double
-    var speedup: [Double]
-    /// Smallest P with predicted speed-up ≥ 1 (nil: none in range).
-    var breakEvenRanks: Int?
-}
-
-struct ModelCheck: Codable {
-    var depth: Int
-    var ranks: Int
-    var measuredSeconds: Double
-    var predictedSeconds: Double
-    var relativeError: Double
-}
-
-struct ScalingModelOutput: Codable {
-    var command = "layerpar scaling model"
-    var version = LayerPar.version
-    var width: Int
-    var batch: Int
-    var setup: ScalingSolverSetup
-    /// Seconds per fused-kernel call at width × batch (this machine).
-    var kernelTimes: KernelStepTimes
-    var machines: [ModelMachine]
-    var calibrations: [MGRITCostModel]
-    var curves: [ModelCurve]
-    var checks: [ModelCheck]
-    var notes: [String]
-}
-
+/// `layerpar scaling model`: calibrates ``MGRITCostModel`` here and prints and writes its predictions.
 struct ScalingModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
@@ -232,11 +45,7 @@ struct ScalingModelCommand: ParsableCommand {
     @Option(help: "Write the predicted curves as CSV here.") var csv: String?
     @Option(help: "Plot model (and --measured) to this PNG; needs --json.") var plot: String?
 
-    func list(_ s: String, _ name: String) throws -> [Int] {
-        let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) >= 1 }) else { throw ValidationError("--\(name) '\(s)' must be positive integers") }
-        return v.map { $0! }
-    }
+    func list(_ s: String, _ name: String) throws -> [Int] { try positiveIntegers(s, option: name, rule: "must be positive integers") }
 
     func validate() throws {
         _ = try list(depths, "depths")
@@ -251,14 +60,8 @@ struct ScalingModelCommand: ParsableCommand {
         }
     }
 
-    /// Clock of this machine in GHz from /proc/cpuinfo (nil if unknown).
-    static func clockGHz() -> Double? {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("cpu MHz") {
-            if let v = line.split(separator: ":").last.flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }) { return v / 1000 }
-        }
-        return nil
-    }
+    /// Clock of this machine in GHz as /proc/cpuinfo reports it (nil if unknown).
+    static func clockGHz() -> Double? { CPUInfo.thisMachine().reportedMHz.map { $0 / 1000 } }
 
     func calibrate(depth: Int, setup: ScalingSolverSetup, kernels: KernelStepTimes) throws -> MGRITCostModel {
         var perLayer: [MGRITCostModel.DepthTime] = []
@@ -278,7 +81,7 @@ struct ScalingModelCommand: ParsableCommand {
         if setup.coarseStep == .cPointLayer, setup.storePreactivations, let f = m.forwardKernelCalls, let a = m.adjointKernelCalls {
             kernelOnly = kernels.mgritSeconds(depth: depth, forwardCalls: f, adjointCalls: a)
         }
-        return MGRITCostModel(depth: depth, width: width, batch: batch, cfactor: 4, setup: setup, points: m.levels.map(\.points),
+        return MGRITCostModel(depth: depth, width: width, batch: batch, cfactor: setup.coarsening, setup: setup, points: m.levels.map(\.points),
                               levelSeconds: level, remainderSeconds: max(m.seconds - level.reduce(0, +), 0),
                               forwardIterations: m.forwardIterations, adjointIterations: m.adjointIterations,
                               serialSeconds: try timeLayerSerial(c, repeats: 5),
@@ -305,7 +108,7 @@ struct ScalingModelCommand: ParsableCommand {
         // Ping-pong on this machine.
         var alpha = latencyUs.map { $0 * 1e-6 }, bw = bandwidthGbs.map { $0 * 1e9 }
         var source = "given"
-        var table: [CommSelfTest.PingPongRow]?
+        var table: [PingPongRow]?
         if alpha == nil || bw == nil {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("layerpar-pingpong-\(getpid()).json")
             defer { try? FileManager.default.removeItem(at: file) }
@@ -313,7 +116,7 @@ struct ScalingModelCommand: ParsableCommand {
             let limit = eagerLimit ?? Launch.eagerLimit(forMessageBytes: 8 * width * batch)
             try ScalingLauncher.run(ranks: 2, arguments: ["comm-selftest", "--repetitions", "500", "--output", file.path], timeout: 120,
                                     eagerLimit: limit)
-            let r = try JSONDecoder().decode(CommSelfTest.Report.self, from: Data(contentsOf: file))
+            let r = try JSONDecoder().decode(CommCheckReport.self, from: Data(contentsOf: file))
             guard let fit = r.pingPong else { throw ValidationError("the ping-pong of `layerpar comm-selftest` on 2 ranks reported nothing") }
             if alpha == nil && bw == nil {
                 table = fit.table.sorted { $0.bytes < $1.bytes }

@@ -1,8 +1,9 @@
-import CKernels
 import Foundation
+import Kernels
+import Topology
 
 /// The clock that times benchmark samples.
-enum BenchClock: String, Codable, Sendable {
+public enum BenchClock: String, Codable, Sendable {
     /// CLOCK_MONOTONIC: wall time, which includes time the thread spent
     /// preempted by other processes.
     case wall
@@ -11,7 +12,7 @@ enum BenchClock: String, Codable, Sendable {
     /// charged for the 20 ms another process ran in the middle of it.
     case cpu
 
-    func now() -> Double {
+    public func now() -> Double {
         var t = timespec()
         clock_gettime(self == .wall ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &t)
         return Double(t.tv_sec) + 1e-9 * Double(t.tv_nsec)
@@ -19,23 +20,21 @@ enum BenchClock: String, Codable, Sendable {
 
     /// Seconds one call of `body` takes.
     @inline(never)
-    func time(_ body: () -> Void) -> Double {
+    public func time(_ body: () -> Void) -> Double {
         let t0 = now()
         body()
         return now() - t0
     }
 }
 
-/// Monotonic wall-clock seconds.
-func benchNow() -> Double { BenchClock.wall.now() }
 
 /// The minimum time per call of `run` over repeated samples.
-struct BenchTiming {
+public struct BenchTiming {
     /// Seconds per call (minimum over samples).
-    var seconds: Double
-    var samples: Int
+    public var seconds: Double
+    public var samples: Int
     /// Calls per sample.
-    var inner: Int
+    public var inner: Int
 
     /// Each sample makes enough back-to-back calls to last ≥ `minSample`
     /// seconds, so timer resolution and call overhead vanish; the minimum of
@@ -43,7 +42,7 @@ struct BenchTiming {
     /// adds time. Calls slower than a quarter second get fewer samples (at most
     /// about one second in all), so slow reference kernels at large shapes do
     /// not dominate the run.
-    static func measure(clock: BenchClock, repeats: Int, minSample: Double = 1e-3,
+    public static func measure(clock: BenchClock, repeats: Int, minSample: Double = 1e-3,
                         _ run: (Int) -> Void) -> BenchTiming {
         let benchTime = clock.time
         // Warm-up (page faults, caches). A call this slow is its own sample:
@@ -70,67 +69,58 @@ struct BenchTiming {
 }
 
 /// What one core can do: its clock and FP peak, measured and computed.
-struct BenchMachine: Codable, Sendable {
-    var cpuModel: String
-    var host: String
+public struct BenchMachine: Codable, Sendable {
+    public var cpuModel: String
+    public var host: String
     /// `cpu MHz` of /proc/cpuinfo (the hypervisor's figure on a VM), if present.
-    var cpuMHzReported: Double?
+    public var cpuMHzReported: Double?
     /// Clock estimated from a chain of dependent one-cycle integer adds.
-    var clockGHz: Double?
-    var clockMethod: String
-    var hasAVX2FMA: Bool
-    var hasAVX512: Bool
+    public var clockGHz: Double?
+    public var clockMethod: String
+    public var hasAVX2FMA: Bool
+    public var hasAVX512: Bool
     /// GFLOP/s of the FMA-throughput loop (AVX2, independent chains), per precision.
-    var measuredPeakGflopsDouble: Double?
-    var measuredPeakGflopsFloat: Double?
+    public var measuredPeakGflopsDouble: Double?
+    public var measuredPeakGflopsFloat: Double?
     /// lanes × 2 FMA units × 2 flops × clock, per precision.
-    var computedPeakGflopsDouble: Double?
-    var computedPeakGflopsFloat: Double?
-    var peakMethod: String
+    public var computedPeakGflopsDouble: Double?
+    public var computedPeakGflopsFloat: Double?
+    public var peakMethod: String
 
     /// FMA units per core assumed in the computed peak (two on every x86 core
     /// with AVX2 since Haswell/Zen 2).
-    static let fmaUnits = 2
+    public static let fmaUnits = 2
 
-    static func probe(clock timer: BenchClock) -> BenchMachine {
+    public static func probe(clock timer: BenchClock) -> BenchMachine {
         let benchTime = timer.time
-        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        func field(_ name: String) -> String? {
-            for line in cpuinfo.split(separator: "\n") where line.hasPrefix(name) {
-                if let colon = line.firstIndex(of: ":") {
-                    return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-                }
-            }
-            return nil
-        }
-        let flags = Set((field("flags") ?? "").split(separator: " ").map(String.init))
+        let cpu = CPUInfo.thisMachine()
         var name = utsname()
         uname(&name)
         let host = withUnsafeBytes(of: &name.nodename) { raw in
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
-        let avx2 = lp_cpu_supports_avx2_fma() != 0
+        let avx2 = KernelFamily.avx2.isSupported
 
         // Clock: 64 dependent adds per iteration, one cycle each. Runs of about
         // 1 ms, best of 41: on a shared core a longer run is almost always
         // preempted, which would pass for a lower clock; the minimum is the
         // run the core had to itself (as for the kernels' minima).
         var clock: Double?
-        if lp_peak_add_chain(1) >= 0 {
+        if PeakLoops.addChain(1) >= 0 {
             let iters = 50_000
             var best = Double.infinity
-            for _ in 0..<41 { best = min(best, benchTime { _ = lp_peak_add_chain(iters) }) }
-            clock = Double(iters) * Double(LP_PEAK_ADD_CHAIN) / best / 1e9
+            for _ in 0..<41 { best = min(best, benchTime { _ = PeakLoops.addChain(iters) }) }
+            clock = Double(iters) * Double(PeakLoops.addChainLength) / best / 1e9
         }
         var measuredD: Double?, measuredF: Double?
         if avx2 {
             let iters = 300_000  // ≈ 0.5 ms at 3.5 GHz
             var bestD = Double.infinity, bestF = Double.infinity
             for _ in 0..<41 {
-                bestD = min(bestD, benchTime { _ = lp_peak_fma_f64(iters) })
-                bestF = min(bestF, benchTime { _ = lp_peak_fma_f32(iters) })
+                bestD = min(bestD, benchTime { _ = PeakLoops.fmaDouble(iters) })
+                bestF = min(bestF, benchTime { _ = PeakLoops.fmaFloat(iters) })
             }
-            let perIter = Double(LP_PEAK_FMA_CHAINS) * 2
+            let perIter = Double(PeakLoops.fmaChains) * 2
             measuredD = Double(iters) * perIter * 4 / bestD / 1e9
             measuredF = Double(iters) * perIter * 8 / bestF / 1e9
         }
@@ -139,28 +129,28 @@ struct BenchMachine: Codable, Sendable {
             return Double(lanes * fmaUnits * 2) * clock
         }
         return BenchMachine(
-            cpuModel: field("model name") ?? "unknown",
+            cpuModel: cpu.modelName ?? "unknown",
             host: host,
-            cpuMHzReported: field("cpu MHz").flatMap(Double.init),
+            cpuMHzReported: cpu.reportedMHz,
             clockGHz: clock,
             clockMethod: clock == nil
                 ? "not measured (no one-cycle add chain on this architecture)"
-                : "timed a chain of \(LP_PEAK_ADD_CHAIN) dependent 1-cycle integer adds per iteration against the \(timer == .cpu ? "thread CPU-time" : "monotonic") clock (best of 41 runs of ~1 ms); /proc/cpuinfo 'cpu MHz' on a VM reports the host's nominal clock, not the turbo clock the core runs at",
+                : "timed a chain of \(PeakLoops.addChainLength) dependent 1-cycle integer adds per iteration against the \(timer == .cpu ? "thread CPU-time" : "monotonic") clock (best of 41 runs of ~1 ms); /proc/cpuinfo 'cpu MHz' on a VM reports the host's nominal clock, not the turbo clock the core runs at",
             hasAVX2FMA: avx2,
-            hasAVX512: flags.contains("avx512f"),
+            hasAVX512: SIMDFeatures.thisMachine().avx512f == true,
             measuredPeakGflopsDouble: measuredD,
             measuredPeakGflopsFloat: measuredF,
             computedPeakGflopsDouble: computed(4),
             computedPeakGflopsFloat: computed(8),
-            peakMethod: "measured: \(LP_PEAK_FMA_CHAINS) independent chains of 256-bit FMAs (best of 41 runs of ~0.5 ms); computed: 256-bit AVX2 lanes (4 double / 8 float) × \(fmaUnits) FMA units × 2 flops × measured clock"
+            peakMethod: "measured: \(PeakLoops.fmaChains) independent chains of 256-bit FMAs (best of 41 runs of ~0.5 ms); computed: 256-bit AVX2 lanes (4 double / 8 float) × \(fmaUnits) FMA units × 2 flops × measured clock"
         )
     }
 
-    func measuredPeak(_ p: BenchPrecision) -> Double? {
+    public func measuredPeak(_ p: BenchPrecision) -> Double? {
         p == .double ? measuredPeakGflopsDouble : measuredPeakGflopsFloat
     }
 
-    func computedPeak(_ p: BenchPrecision) -> Double? {
+    public func computedPeak(_ p: BenchPrecision) -> Double? {
         p == .double ? computedPeakGflopsDouble : computedPeakGflopsFloat
     }
 }

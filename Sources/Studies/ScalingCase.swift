@@ -10,19 +10,26 @@ import ResNet
 /// terminal adjoint `λᴺ` uniform in `[−1, 1]/B` (the gradient of a mean loss).
 /// Everything comes from seeded SplitMix64 streams, so every rank builds the
 /// same network whatever the rank count.
-struct ScalingCase {
-    var depth: Int
-    var width: Int
-    var batch: Int
-    var seed: UInt64 = 1
-    var beta = 0.1
+public struct ScalingCase {
+    public init(depth: Int, width: Int, batch: Int, seed: UInt64 = 1) {
+        self.depth = depth
+        self.width = width
+        self.batch = batch
+        self.seed = seed
+    }
 
-    func makeStack() throws -> HiddenStack {
+    public var depth: Int
+    public var width: Int
+    public var batch: Int
+    public var seed: UInt64 = 1
+    public var beta = 0.1
+
+    public func makeStack() throws -> HiddenStack {
         try HiddenStack.uniform(width: width, depth: depth, beta: beta, range: 0 ... 1e-3, seed: seed)
     }
 
     /// `x⁰` and `λᴺ`.
-    func makeBoundaryData() -> (input: Matrix<Double>, terminal: Matrix<Double>) {
+    public func makeBoundaryData() -> (input: Matrix<Double>, terminal: Matrix<Double>) {
         var rng = SplitMix64Stream(seed: seed ^ 0xB0DA_1A57)
         let x0 = Matrix<Double>(rows: width, cols: batch), lN = Matrix<Double>(rows: width, cols: batch)
         for i in 0 ..< width { for j in 0 ..< batch { x0[i, j] = rng.uniform(0 ... 1) } }
@@ -34,7 +41,7 @@ struct ScalingCase {
 /// Sums a vector of per-point blocks over ranks: each rank fills the blocks of
 /// the points it owns and leaves zeros elsewhere, so the sum (x + 0 = x exactly)
 /// reproduces every rank's values bit for bit on every rank.
-func assembleOwned(_ comm: any Communicator, blocks: Int, blockSize: Int,
+public func assembleOwned(_ comm: any Communicator, blocks: Int, blockSize: Int,
                    fill: (Int, UnsafeMutableBufferPointer<Double>) -> Bool) throws -> [Double] {
     var flat = [Double](repeating: 0, count: blocks * blockSize)
     flat.withUnsafeMutableBufferPointer { all in
@@ -47,7 +54,7 @@ func assembleOwned(_ comm: any Communicator, blocks: Int, blockSize: Int,
 }
 
 /// ‖a − b‖∞ / max(‖b‖∞, tiny).
-func relativeMaxError(_ a: [Double], _ b: [Double]) -> Double {
+public func relativeMaxError(_ a: [Double], _ b: [Double]) -> Double {
     precondition(a.count == b.count)
     var diff = 0.0, scale = 0.0
     for (x, y) in zip(a, b) {
@@ -58,23 +65,23 @@ func relativeMaxError(_ a: [Double], _ b: [Double]) -> Double {
 }
 
 /// The result of one forward + adjoint MGRIT solve, assembled on every rank.
-struct SolveSnapshot: Codable {
-    var forwardResiduals: [Double]
-    var adjointResiduals: [Double]
-    var forwardIterations: Int
-    var adjointIterations: Int
+public struct SolveSnapshot: Codable, Equatable {
+    public var forwardResiduals: [Double]
+    public var adjointResiduals: [Double]
+    public var forwardIterations: Int
+    public var adjointIterations: Int
     /// `x⁰ … xᴺ`, each w×B row-major, concatenated.
-    var states: [Double]
+    public var states: [Double]
     /// `λ⁰ … λᴺ` (λⁿ = ∂L/∂xⁿ), each w×B row-major, concatenated.
-    var adjoints: [Double]
+    public var adjoints: [Double]
     /// `dW⁰, db⁰, dW¹, db¹, …` (each dWⁿ w×w row-major, then dbⁿ).
-    var gradient: [Double]
+    public var gradient: [Double]
 }
 
-enum ScalingSolve {
+public enum ScalingSolve {
     /// Forward MGRIT from `x⁰`, adjoint MGRIT from `λᴺ` with the gradient sweep,
     /// then states, adjoints and gradients summed over ranks into one snapshot.
-    static func snapshot(_ c: ScalingCase, options: MGRITOptions, comm: any Communicator,
+    public static func snapshot(_ c: ScalingCase, options: MGRITOptions, comm: any Communicator,
                          poisonInput: Bool = false) throws -> SolveSnapshot {
         let stack = try c.makeStack()
         let (x0, lN) = c.makeBoundaryData()
@@ -105,7 +112,7 @@ enum ScalingSolve {
     }
 
     /// The layer-serial forward and backward passes of the same case (the oracle).
-    static func serialSnapshot(_ c: ScalingCase) throws -> SolveSnapshot {
+    public static func serialSnapshot(_ c: ScalingCase) throws -> SolveSnapshot {
         let stack = try c.makeStack()
         let (x0, lN) = c.makeBoundaryData()
         let (states, _) = try LayerSerial.forward(stack, input: x0)

@@ -1,4 +1,5 @@
 import Foundation
+import Reports
 
 /// Runs the built `layerpar` (plainly or under `mpirun -np K`) from a test, with
 /// a time limit, capturing stdout and stderr.
@@ -66,51 +67,14 @@ struct MPIRun {
 
     static func run(_ executable: String, _ arguments: [String], environment extra: [String: String],
                     timeout: Double) throws -> Result {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("layerpar-mpirun-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let outURL = dir.appendingPathComponent("stdout"), errURL = dir.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-        defer { try? out.close(); try? err.close() }
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
         // A test process that initialised MPI in-process (SmokeTests does) carries
-        // Open MPI/PMIx job variables: a child mpirun inheriting them believes it
-        // runs inside that job, and a plain child would think mpirun started it.
-        var env = ProcessInfo.processInfo.environment.filter { key, _ in
-            !["OMPI_", "PMIX_", "PMI_", "ORTE_", "OPAL_"].contains { key.hasPrefix($0) }
-        }
+        // Open MPI/PMIx job variables: ChildProcess's environment leaves them out.
+        var env = ChildProcess.environmentOutsideMPIJob
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         for (k, v) in extra { env[k] = v }
-        process.environment = env
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        let start = Date()
-        try process.run()
-        var timedOut = false
-        while process.isRunning {
-            if Date().timeIntervalSince(start) > timeout {
-                timedOut = true
-                process.terminate()
-                let killAt = Date().addingTimeInterval(5)
-                while process.isRunning && Date() < killAt { usleep(50_000) }
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                break
-            }
-            usleep(20_000)
-        }
-        process.waitUntilExit()
-        let seconds = Date().timeIntervalSince(start)
-        let stdout = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
-        let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
-        return Result(status: process.terminationStatus, stdout: stdout, stderr: stderr,
-                      seconds: seconds, timedOut: timedOut)
+        let r = try ChildProcess.run(executable, arguments, environment: env, timeout: timeout)
+        return Result(status: r.status, stdout: r.stdout, stderr: r.stderr, seconds: r.seconds, timedOut: r.timedOut)
     }
 
     /// A fresh scratch directory for one test's output files.

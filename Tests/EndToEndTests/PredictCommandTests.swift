@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 import Training
+import _TestSupport
 
 /// Values of column `name` of a CSV file written by layerpar or tools/predict.py.
 func csvColumn(_ path: String, _ name: String) throws -> [Double] {
@@ -147,21 +148,4 @@ struct PredictCommandTests {
         fails(["predict", "--model", dir + "/bad.lpck", "--input", dir + "/five.csv"] + out, "checksum mismatch")
         #expect(!FileManager.default.fileExists(atPath: dir + "/p.csv"))
     }
-}
-
-/// Runs a tool from PATH and waits for it (output through files, so it never blocks on a pipe).
-func runTool(_ tool: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let base = NSTemporaryDirectory() + "layerpar-tool-\(getpid())-\(UInt32.random(in: 0 ... .max))"
-    _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
-    _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
-    defer { try? FileManager.default.removeItem(atPath: base + ".out"); try? FileManager.default.removeItem(atPath: base + ".err") }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = [tool] + arguments
-    p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
-    p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
-    try p.run()
-    p.waitUntilExit()
-    return (p.terminationStatus, (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
-            (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
 }

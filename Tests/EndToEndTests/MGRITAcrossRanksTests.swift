@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Studies
 
 /// The real solver on several ranks: `layerpar scaling check` solves one forward
 /// and one adjoint MGRIT pass (with the gradient sweep) and writes residual
@@ -10,22 +11,8 @@ import Testing
 /// the layer-serial passes.
 @Suite("MGRIT across rank counts", .serialized)
 struct MGRITAcrossRanksTests {
-    struct Snapshot: Decodable, Equatable {
-        var forwardResiduals: [Double]
-        var adjointResiduals: [Double]
-        var forwardIterations: Int
-        var adjointIterations: Int
-        var states: [Double]
-        var adjoints: [Double]
-        var gradient: [Double]
-    }
-    struct Output: Decodable {
-        var ranks: Int
-        var snapshot: Snapshot
-        var serialStateError: Double
-        var serialAdjointError: Double
-        var serialGradientError: Double
-    }
+    typealias Snapshot = SolveSnapshot
+    typealias Output = ScalingCheckOutput
 
     static func solve(_ args: [String], ranks: Int?) throws -> Output {
         let dir = try MPIRun.scratchDirectory("check")

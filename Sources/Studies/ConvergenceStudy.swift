@@ -14,15 +14,25 @@ import Training
 /// terminal adjoint comes from a closing dense layer width → 1 and the loss
 /// ½·mean (prediction − f1 target)². Opening and closing layers are drawn with
 /// the same range and seed, so every rank builds the same network.
-struct ConvergenceCase {
-    var depth: Int
-    var width: Int
-    var batch: Int
-    var beta = 0.1
-    var initRange: ClosedRange<Double>
-    var seed: UInt64
+public struct ConvergenceCase {
+    public init(depth: Int, width: Int, batch: Int, initRange: ClosedRange<Double>, seed: UInt64,
+                storePreactivations: Bool = false) {
+        self.depth = depth
+        self.width = width
+        self.batch = batch
+        self.initRange = initRange
+        self.seed = seed
+        self.storePreactivations = storePreactivations
+    }
+
+    public var depth: Int
+    public var width: Int
+    public var batch: Int
+    public var beta = 0.1
+    public var initRange: ClosedRange<Double>
+    public var seed: UInt64
     /// Adjoint keeps zⁿ instead of recomputing it (``ResNetAdjointSolver/storePreactivations``).
-    var storePreactivations = false
+    public var storePreactivations = false
 
     /// The network: hidden layers from the seeded stream of ``HiddenStack/uniform(width:depth:beta:range:seed:)``,
     /// then the opening weights (row-major) and bias and the closing weights and bias from a second stream.
@@ -42,37 +52,37 @@ struct ConvergenceCase {
 }
 
 /// Results of one pass (forward or adjoint) of one case.
-struct ConvergenceRun: Codable {
-    var depth: Int
-    var width: Int
-    var batch: Int
-    var pass: String
-    var residuals: [Double]
-    var relative: [Double]
-    var iterations: Int
-    var converged: Bool
-    var seconds: Double
+public struct ConvergenceRun: Codable {
+    public var depth: Int
+    public var width: Int
+    public var batch: Int
+    public var pass: String
+    public var residuals: [Double]
+    public var relative: [Double]
+    public var iterations: Int
+    public var converged: Bool
+    public var seconds: Double
     /// First k with ‖r_k‖/‖r_1‖ ≤ 1e-10 (k counts measured residuals, the paper's r_k; with
     /// --skip-first-down the unmeasured first iteration is not counted), if reached.
-    var iterationsTo1e10: Int?
-    var levels: Int
+    public var iterationsTo1e10: Int?
+    public var levels: Int
     /// Problem steps of all levels and ranks per iteration, divided by the layer count:
     /// the work of one iteration in layer-serial passes (a forward step is one kernel
     /// call, an adjoint step two: the pre-activation is recomputed).
-    var stepsPerIterationOverDepth: Double
+    public var stepsPerIterationOverDepth: Double
     /// Kernel calls of all ranks per iteration divided by those of the layer-serial pass
     /// (forward: N; backward: 2N, one forward call recomputing zⁿ and one adjoint call per layer).
-    var kernelCallsPerIterationOverSerial: Double
+    public var kernelCallsPerIterationOverSerial: Double
     /// States (w×B each) over all ranks, divided by depth + 1: for the forward pass
     /// what its solve allocates; for the adjoint the peak of the forward + adjoint
     /// solve (forward fine states kept, adjoint hierarchy allocated).
-    var statesOverFineStates: Double
+    public var statesOverFineStates: Double
 }
 
-enum ConvergenceStudy {
+public enum ConvergenceStudy {
     /// Builds the case's network, runs forward and adjoint MGRIT, and returns both runs
     /// (identical on every rank). Throws errors of the solver or the kernels.
-    static func run(_ c: ConvergenceCase, options: MGRITOptions, coarseStep: CoarseStep,
+    public static func run(_ c: ConvergenceCase, options: MGRITOptions, coarseStep: CoarseStep,
                     comm: any Communicator) throws -> [ConvergenceRun] {
         let net = try c.makeNetwork()
         let data = RegressionTask.f1.generate(count: c.batch, seed: c.seed, stream: .trainData)

@@ -1,101 +1,68 @@
-import ArgumentParser
 import Comm
 import Foundation
 import Kernels
 import MGRIT
-import Reports
 import ResNet
 
 /// Time split of one MGRIT level, over a forward plus an adjoint solve, in seconds.
-struct LevelSplit: Codable {
-    var level: Int
-    var points: Int
+public struct LevelSplit: Codable {
+    public var level: Int
+    public var points: Int
     /// Mean over ranks: time on this level outside the communicator (kernels, axpys).
-    var computeSeconds: Double
+    public var computeSeconds: Double
     /// Mean over ranks: time posting isend/irecv on this level.
-    var postSeconds: Double
+    public var postSeconds: Double
     /// Mean over ranks: time polling receives (testAll) between intervals on this level.
-    var testSeconds: Double?
+    public var testSeconds: Double?
     /// Mean over ranks: time blocked in waitAll on this level (neighbour not ready yet, or transfer).
-    var waitSeconds: Double
+    public var waitSeconds: Double
     /// Max over ranks of the time spent on this level (including waits).
-    var maxSeconds: Double
+    public var maxSeconds: Double
     /// Max over ranks of the problem steps on this level.
-    var maxSteps: Int
+    public var maxSteps: Int
 }
 
 /// One timed configuration on P ranks (written by `layerpar scaling run`).
-struct ScalingMeasurement: Codable {
-    var ranks: Int
-    var depth: Int
-    var width: Int
-    var batch: Int
+public struct ScalingMeasurement: Codable {
+    public var ranks: Int
+    public var depth: Int
+    public var width: Int
+    public var batch: Int
     /// Stopping rule, hierarchy and adjoint storage of the solves.
-    var setup: ScalingSolverSetup
+    public var setup: ScalingSolverSetup
     /// Ranks bound to cores (`--bind`): each rank's binding as read back from the OS.
-    var bindings: [String]?
+    public var bindings: [String]?
     /// Open MPI's shared-memory eager limit in the run (nil: its default, 4096 B).
-    var eagerLimitBytes: Int?
+    public var eagerLimitBytes: Int?
     /// More ranks than cores: times are not meaningful (correctness only).
-    var oversubscribed: Bool
-    var cores: Int
+    public var oversubscribed: Bool
+    public var cores: Int
     /// Forward + adjoint solve (with the gradient sweep), slowest rank, each repeat.
-    var secondsPerRepeat: [Double]
+    public var secondsPerRepeat: [Double]
     /// Minimum of ``secondsPerRepeat`` (the least disturbed repeat; its split is reported).
-    var seconds: Double
-    var forwardSeconds: Double
-    var adjointSeconds: Double
-    var forwardIterations: Int
-    var adjointIterations: Int
+    public var seconds: Double
+    public var forwardSeconds: Double
+    public var adjointSeconds: Double
+    public var forwardIterations: Int
+    public var adjointIterations: Int
     /// Per level, of the fastest repeat.
-    var levels: [LevelSplit]
+    public var levels: [LevelSplit]
     /// Mean over ranks: residual-norm allreduces.
-    var reduceSeconds: Double
+    public var reduceSeconds: Double
     /// Max over ranks of (wait seconds / solve seconds).
-    var waitFraction: Double
+    public var waitFraction: Double
     /// Fused-kernel calls of the forward and the adjoint solve (with the gradient
     /// sweep), summed over ranks, in one repeat.
-    var forwardKernelCalls: Int?
-    var adjointKernelCalls: Int?
+    public var forwardKernelCalls: Int?
+    public var adjointKernelCalls: Int?
     /// Max over ranks of ((post + poll + wait + residual allreduce) seconds / solve seconds).
-    var communicationFraction: Double
+    public var communicationFraction: Double
 }
 
-/// `layerpar scaling run` (hidden): times one configuration on the ranks it runs
-/// with; `scaling strong|weak` start it under `mpirun -np P` and collect its JSON.
-struct ScalingRun: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "run",
-        abstract: "Time forward + adjoint MGRIT of one configuration on this job's ranks (started by scaling strong|weak).",
-        shouldDisplay: false)
-
-    @Option(help: "Hidden layers.") var depth: Int
-    @Option(help: "Width.") var width: Int = 16
-    @Option(help: "Batch size.") var batch: Int = 64
-    @Option(help: "Timed repeats, at least; more until they add up to 0.2 s on the slowest rank (after one warm-up).") var repeats: Int = 5
-    @Option(help: "Write the measurement as JSON here (rank 0).") var output: String
-    @OptionGroup(title: "Solver (the paper's set-up by default)") var solver: ScalingSolverOptions
-    @OptionGroup(title: "Placement") var placement: PlacementOptions
-
-    func validate() throws {
-        guard depth >= 1, width >= 1, batch >= 1, repeats >= 1 else {
-            throw ValidationError("--depth, --width, --batch and --repeats must be ≥ 1")
-        }
-    }
-
-    func run() throws {
-        try withWorld(messageBytes: 8 * width * batch) { world in
-            // Bind before the network and the solver's states are allocated (first touch on the rank's node).
-            let binding = try placement.apply(rank: world.rank, ranks: world.size)
-            var m = try Self.measure(ScalingCase(depth: depth, width: width, batch: batch), setup: solver.setup,
-                                     repeats: repeats, world: world)
-            if let binding { m.bindings = try gatherLines(describe(binding), comm: world) }
-            m.eagerLimitBytes = getenv(Launch.eagerLimitVariable).flatMap { Int(String(cString: $0)) }
-            if world.isRoot { try AtomicFile.writeJSON(m, to: output) }
-        }
-    }
-
-    static func measure(_ c: ScalingCase, setup: ScalingSolverSetup, repeats: Int, minimumSeconds: Double = 0.2,
+/// One forward + adjoint MGRIT solve timed on the ranks it runs with, split per level
+/// (`layerpar scaling run` writes it; `scaling strong|weak` start that under `mpirun -np P`).
+public enum ScalingRun {
+    public static func measure(_ c: ScalingCase, setup: ScalingSolverSetup, repeats: Int, minimumSeconds: Double = 0.2,
                         world: any Communicator) throws -> ScalingMeasurement {
         let comm = InstrumentedCommunicator(world)
         // MGRITSolver tags its messages `level·4 + kind` (MGRITSolver.tag): the
@@ -184,7 +151,7 @@ struct ScalingRun: ParsableCommand {
 /// serial order). Fastest of at least `repeats` after one warm-up, repeated until
 /// the timed passes add up to `minimumSeconds` too (a pass of a shallow network
 /// takes microseconds: a few repeats would catch the clock ramping up).
-func timeLayerSerial(_ c: ScalingCase, repeats: Int, minimumSeconds: Double = 0.2) throws -> Double {
+public func timeLayerSerial(_ c: ScalingCase, repeats: Int, minimumSeconds: Double = 0.2) throws -> Double {
     let stack = try c.makeStack()
     let (x0, lN) = c.makeBoundaryData()
     let gradient = HiddenGradient(like: stack)
@@ -198,7 +165,7 @@ func timeLayerSerial(_ c: ScalingCase, repeats: Int, minimumSeconds: Double = 0.
 /// The fastest of `body`'s timed calls after one untimed warm-up call: at least
 /// `repeats` of them, and more until they add up to `minimumSeconds` (capped at
 /// 100 000 calls). On a shared machine other load only ever adds time.
-func fastestSeconds(atLeast repeats: Int, minimumSeconds: Double, _ body: () throws -> Void) rethrows -> Double {
+public func fastestSeconds(atLeast repeats: Int, minimumSeconds: Double, _ body: () throws -> Void) rethrows -> Double {
     try body()
     var best = Double.infinity, total = 0.0, n = 0
     while n < repeats || (total < minimumSeconds && n < 100_000) {

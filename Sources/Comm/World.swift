@@ -1,4 +1,3 @@
-import Comm
 import Foundation
 
 /// The ranks this process runs with.
@@ -36,7 +35,7 @@ import Foundation
 /// ``Launch/eagerLimit(forMessageBytes:)``): above the 4 KiB default a message
 /// goes by rendezvous and moves only while its receiver is inside MPI, which at
 /// width 16 and batch 64 (8 KiB) doubled the P = 2 communication time.
-func withWorld<R>(messageBytes: Int? = nil, _ body: (any Communicator) throws -> R) throws -> R {
+public func withWorld<R>(messageBytes: Int? = nil, _ body: (any Communicator) throws -> R) throws -> R {
     let environment = ProcessInfo.processInfo.environment
     let fault = try environment["LAYERPAR_COMM_FAULT"].map { try FaultInjection(parsing: $0) }
     guard Launch.underMPILauncher(environment) else {
@@ -76,11 +75,11 @@ func withWorld<R>(messageBytes: Int? = nil, _ body: (any Communicator) throws ->
 
 /// Rank 0 alone prints results and writes result files; other ranks stay quiet.
 extension Communicator {
-    var isRoot: Bool { rank == 0 }
+    public var isRoot: Bool { rank == 0 }
 }
 
 /// A user error found while setting up the world, printed as its text.
-struct ValidationErrorText: Error, CustomStringConvertible {
-    let description: String
-    init(_ text: String) { description = text }
+public struct ValidationErrorText: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ text: String) { description = text }
 }

@@ -1,22 +1,23 @@
 import Comm
 import Kernels
 import ResNet
+import Studies
 
 /// Seconds per call of the fused kernels one MGRIT or layer-serial step makes,
 /// at width × batch: the same kernels `layerpar bench kernels` measures, timed
 /// here at the scaling case's shape (``fastestSeconds(atLeast:minimumSeconds:_:)``
 /// of each kind of call).
-struct KernelStepTimes: Codable {
+public struct KernelStepTimes: Codable {
     /// `x + β·ReLU(Wx + b)` (an MGRIT forward step).
-    var forward: Double
+    public var forward: Double
     /// The same, also storing `z = Wx + b` (the layer-serial forward pass, the adjoint's z).
-    var forwardKeepingZ: Double
+    public var forwardKeepingZ: Double
     /// `λ = λ⁺ + Wᵀ(β·ReLU'(z) ⊙ λ⁺)` (an MGRIT adjoint step).
-    var adjoint: Double
+    public var adjoint: Double
     /// The same, also accumulating `dW += Gxᵀ`, `db += G·1` (the gradient sweep, the layer-serial backward pass).
-    var adjointWithGradient: Double
+    public var adjointWithGradient: Double
 
-    static func measure(width: Int, batch: Int, minimumSeconds: Double = 0.05) throws -> KernelStepTimes {
+    public static func measure(width: Int, batch: Int, minimumSeconds: Double = 0.05) throws -> KernelStepTimes {
         let c = ScalingCase(depth: 1, width: width, batch: batch)
         let stack = try c.makeStack()
         let (x, lambdaNext) = c.makeBoundaryData()
@@ -41,11 +42,11 @@ struct KernelStepTimes: Codable {
     /// and the paper's coarse step (every forward-solver call one `forward`; the
     /// adjoint's calls: `depth` × `forwardKeepingZ` for z, `depth` × `adjointWithGradient`
     /// in the gradient sweep, the rest `adjoint`).
-    func mgritSeconds(depth: Int, forwardCalls: Int, adjointCalls: Int) -> Double {
+    public func mgritSeconds(depth: Int, forwardCalls: Int, adjointCalls: Int) -> Double {
         Double(forwardCalls) * forward + Double(depth) * (forwardKeepingZ + adjointWithGradient)
             + Double(adjointCalls - 2 * depth) * adjoint
     }
 
     /// Kernel seconds of the layer-serial forward (keeping z) and backward passes.
-    func serialSeconds(depth: Int) -> Double { Double(depth) * (forwardKeepingZ + adjointWithGradient) }
+    public func serialSeconds(depth: Int) -> Double { Double(depth) * (forwardKeepingZ + adjointWithGradient) }
 }

@@ -1,19 +1,12 @@
 import Foundation
 import Testing
+import Performance
+import Studies
 
 /// `layerpar scaling strong|weak|model` end to end, on tiny cases (a few seconds).
 @Suite("Scaling commands", .serialized)
 struct ScalingCommandTests {
-    struct Measurement: Decodable {
-        var ranks: Int, depth: Int, oversubscribed: Bool, cores: Int
-        var seconds: Double, forwardIterations: Int, adjointIterations: Int, waitFraction: Double, reduceSeconds: Double
-        var bindings: [String]?
-        var eagerLimitBytes: Int?
-        struct Level: Decodable { var level: Int; var points: Int; var computeSeconds: Double; var waitSeconds: Double; var maxSteps: Int }
-        var levels: [Level]
-    }
-    struct Point: Decodable { var measurement: Measurement; var serialSeconds: Double; var speedup: Double; var efficiency: Double }
-    struct Study: Decodable { var kind: String; var note: String; var points: [Point] }
+    typealias Study = ScalingStudyOutput
 
     @Test("strong and weak studies launch mpirun per rank count and report consistent points")
     func studies() throws {
@@ -91,12 +84,7 @@ struct ScalingCommandTests {
         #expect(r.stderr.contains("without mpirun"), "\(r.transcript)")
     }
 
-    struct Model: Decodable {
-        struct Calibration: Decodable { var depth: Int; var levelSeconds: [Double]; var remainderSeconds: Double; var serialSeconds: Double }
-        struct Curve: Decodable { var machine: String; var kind: String; var depth: Int; var ranks: [Int]; var seconds: [Double]; var speedup: [Double]; var serialSeconds: Double; var breakEvenRanks: Int? }
-        var calibrations: [Calibration]
-        var curves: [Curve]
-    }
+    typealias Model = ScalingModelOutput
 
     /// `layerpar scaling model` on batch 8 with given latency and bandwidth, up to 16 ranks.
     static func model(depth: Int, weakRanks: String, _ extra: [String], in dir: URL) throws -> Model {

@@ -1,19 +1,14 @@
 import Comm
 import Foundation
 import Testing
+import Performance
 
 /// The MPI communicator, exercised through `layerpar comm-selftest` on 1…4 and 7
 /// ranks (oversubscribed: this checks correctness, not speed), and the abort path.
 /// Serialized: each test starts up to 7 processes on a small machine.
 @Suite("MPI communicator across ranks", .serialized)
 struct MPICommunicatorTests {
-    struct SelfTestReport: Decodable {
-        var ranks: Int
-        var checksPassed: Bool
-        var ringSizes: [Int]
-        struct Fit: Decodable { var latencySeconds: Double; var bandwidthBytesPerSecond: Double }
-        var pingPong: Fit?
-    }
+    typealias SelfTestReport = CommCheckReport
 
     @Test("ring exchange, allreduce and barrier are correct on K ranks", arguments: [1, 2, 3, 4, 7])
     func selfTest(ranks: Int) throws {
@@ -32,8 +27,13 @@ struct MPICommunicatorTests {
         if ranks >= 2 {
             let fit = try #require(report.pingPong)
             // Shared-memory MPI on one node: microseconds, not milliseconds; bandwidth ≥ 10 MB/s.
-            #expect(fit.latencySeconds > 0 && fit.latencySeconds < 1e-3)
-            #expect(fit.bandwidthBytesPerSecond > 1e7)
+            // With more ranks than cores a rank waits for a time slice, so the time of a
+            // message is the scheduler's, not MPI's: there only a finite positive fit is asserted.
+            #expect(fit.latencySeconds > 0 && fit.latencySeconds.isFinite)
+            if ranks <= ProcessInfo.processInfo.activeProcessorCount {
+                #expect(fit.latencySeconds < 1e-3)
+                #expect(fit.bandwidthBytesPerSecond > 1e7)
+            }
 
         } else {
             #expect(report.pingPong == nil)

@@ -1,0 +1,165 @@
+import Comm
+import Foundation
+import Reports
+
+/// What `scaling strong|weak` measure with: the case's shape, the timing, the
+/// solver set-up, extra `scaling run` arguments (placement) and the result files.
+public struct ScalingStudySettings {
+    public var width: Int
+    public var batch: Int
+    public var repeats: Int
+    /// Seconds before one configuration's run is killed.
+    public var timeout: Double
+    /// Open MPI shared-memory eager limit of the runs (nil: each run raises it itself; 0: Open MPI's default).
+    public var eagerLimit: Int?
+    public var setup: ScalingSolverSetup
+    /// Appended to every `scaling run` (e.g. `--bind --placement …`).
+    public var runArguments: [String] = []
+    public var json: String?
+    public var csv: String?
+    public var plot: String?
+
+    public init(width: Int, batch: Int, repeats: Int, timeout: Double, eagerLimit: Int?, setup: ScalingSolverSetup,
+         runArguments: [String] = [], json: String? = nil, csv: String? = nil, plot: String? = nil) {
+        self.width = width
+        self.batch = batch
+        self.repeats = repeats
+        self.timeout = timeout
+        self.eagerLimit = eagerLimit
+        self.setup = setup
+        self.runArguments = runArguments
+        self.json = json
+        self.csv = csv
+        self.plot = plot
+    }
+}
+
+/// One configuration's result with the serial baseline it is compared to.
+public struct ScalingPoint: Codable {
+    public var measurement: ScalingMeasurement
+    public var serialSeconds: Double
+    /// S = T_serial / T_parallel(P) (the paper's S_LS).
+    public var speedup: Double
+    /// S / P.
+    public var efficiency: Double
+}
+
+public struct ScalingStudyOutput: Codable {
+    public var command: String
+    public var version = LayerParallel.version
+    public var kind: String
+    public var host: String
+    public var cores: Int
+    public var width: Int
+    public var batch: Int
+    public var setup: ScalingSolverSetup
+    public var note: String
+    /// Layer-serial forward + backward seconds by depth (one process, no MPI).
+    public var serialSeconds: [String: Double]
+    public var points: [ScalingPoint]
+}
+
+/// Runs `mpirun -np P <this executable> scaling run …` and reads its JSON.
+public enum ScalingLauncher {
+    public static func selfPath() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    public static func mpirun() throws -> String {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let path = "\(dir)/mpirun"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        throw StudyError("mpirun not found on PATH (install Open MPI: tools/setup)")
+    }
+
+    /// Starts `arguments` of this executable on `ranks` ranks; returns when it ends
+    /// (killed after `timeout` seconds). Throws with the run's stderr if it fails.
+    /// `eagerLimit`: passed as `--mca btl_vader_eager_limit` (0: Open MPI's default, 4096,
+    /// set explicitly so the run does not raise it).
+    public static func run(ranks: Int, arguments: [String], timeout: Double, eagerLimit: Int? = nil) throws {
+        var args = ["--oversubscribe", "-np", String(ranks)]
+        if let eagerLimit { args += ["--mca", "btl_vader_eager_limit", String(eagerLimit == 0 ? 4096 : eagerLimit)] }
+        if geteuid() == 0 { args.append("--allow-run-as-root") }
+        // This process is not an MPI job: ChildProcess's default environment makes sure mpirun does not think it runs inside one.
+        let r = try ChildProcess.run(try mpirun(), args + [selfPath()] + arguments, timeout: timeout)
+        if r.timedOut {
+            throw StudyError("mpirun -np \(ranks) \(arguments.joined(separator: " ")) took over \(Int(timeout)) s and was stopped")
+        }
+        guard r.status == 0 else {
+            throw StudyError("mpirun -np \(ranks) \(arguments.joined(separator: " ")) failed (exit \(r.status)):\n\(r.stderr)")
+        }
+    }
+
+    /// Times one configuration on `ranks` ranks.
+    public static func measure(depth: Int, ranks: Int, _ o: ScalingStudySettings) throws -> ScalingMeasurement {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("layerpar-scaling-\(getpid())-\(depth)-\(ranks).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try run(ranks: ranks, arguments: ["scaling", "run", "--depth", String(depth), "--width", String(o.width),
+                                          "--batch", String(o.batch), "--repeats", String(o.repeats), "--output", file.path]
+                                          + o.setup.arguments + o.runArguments,
+                                          timeout: o.timeout, eagerLimit: o.eagerLimit)
+        return try JSONDecoder().decode(ScalingMeasurement.self, from: Data(contentsOf: file))
+    }
+}
+
+public enum ScalingStudy {
+    /// Runs the (depth, P) pairs, prints a table, writes JSON/CSV/plot.
+    /// `timeSerial` runs the layer-serial timing it is given (the command binds the
+    /// thread as one rank would be bound, when asked to).
+    public static func run(kind: String, command: String, pairs: [(depth: Int, ranks: Int)], _ o: ScalingStudySettings,
+                    timeSerial: (() throws -> Double) throws -> Double = { try $0() }) throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        var serial: [Int: Double] = [:]
+        for d in Set(pairs.map(\.depth)).sorted() {
+            serial[d] = try timeSerial {
+                try timeLayerSerial(ScalingCase(depth: d, width: o.width, batch: o.batch), repeats: o.repeats)
+            }
+            FileHandle.standardError.write(Data("scaling: layer-serial depth \(d): \(String(format: "%.4f", serial[d]!)) s\n".utf8))
+        }
+        var points: [ScalingPoint] = []
+        for (d, p) in pairs {
+            FileHandle.standardError.write(Data("scaling: depth \(d) on \(p) rank(s)…\n".utf8))
+            let m = try ScalingLauncher.measure(depth: d, ranks: p, o)
+            let s = serial[d]! / m.seconds
+            points.append(ScalingPoint(measurement: m, serialSeconds: serial[d]!, speedup: s, efficiency: s / Double(p)))
+        }
+        let note = "This machine has \(cores) cores: runs with P ≤ \(cores) are real measurements; runs with P > \(cores) are oversubscribed and check correctness only — their times are not scaling data."
+        print("\(kind) scaling, width \(o.width), batch \(o.batch), \(o.setup.summary)")
+        print(" depth  ranks  T_serial[s]  T_MGRIT[s]  speed-up  effic.  it f/b   wait%  comm%")
+        for pt in points {
+            let m = pt.measurement
+            print(String(format: "%6d  %5d  %11.4f  %10.4f  %8.3f  %6.3f  %2d/%-2d  %6.1f  %5.1f%@",
+                         m.depth, m.ranks, pt.serialSeconds, m.seconds, pt.speedup, pt.efficiency,
+                         m.forwardIterations, m.adjointIterations, 100 * m.waitFraction, 100 * m.communicationFraction,
+                         m.oversubscribed ? "  (oversubscribed: correctness only)" : ""))
+            for line in m.bindings ?? [] { print("        \(line)") }
+        }
+        let limits = Set(points.map { $0.measurement.ranks > 1 ? $0.measurement.eagerLimitBytes ?? 4096 : -1 }).subtracting([-1]).sorted()
+        if !limits.isEmpty {
+            print("Open MPI shared-memory eager limit in the runs: \(limits.map { "\($0) B" }.joined(separator: ", ")) (boundary state: \(8 * o.width * o.batch) B)")
+        }
+        print(note)
+        let out = ScalingStudyOutput(command: command, kind: kind, host: ProcessInfo.processInfo.hostName, cores: cores,
+                                     width: o.width, batch: o.batch, setup: o.setup, note: note,
+                                     serialSeconds: Dictionary(uniqueKeysWithValues: serial.map { (String($0.key), $0.value) }),
+                                     points: points)
+        if let json = o.json { try AtomicFile.writeJSON(out, to: json) }
+        if let csv = o.csv {
+            var t = CSVTable(columns: ["kind", "depth", "ranks", "oversubscribed", "serial_seconds", "mgrit_seconds", "speedup",
+                                      "efficiency", "forward_iterations", "adjoint_iterations", "wait_fraction",
+                                      "communication_fraction", "levels"])
+            for pt in points {
+                let m = pt.measurement
+                try t.append([.text(kind), .int(m.depth), .int(m.ranks), .text(m.oversubscribed ? "yes" : "no"),
+                              .double(pt.serialSeconds), .double(m.seconds), .double(pt.speedup), .double(pt.efficiency),
+                              .int(m.forwardIterations), .int(m.adjointIterations), .double(m.waitFraction),
+                              .double(m.communicationFraction), .int(m.levels.count)])
+            }
+            try t.write(to: csv)
+        }
+        if let plot = o.plot, let json = o.json {
+            try Plot.run(script: "tools/plots/scaling.py", arguments: ["--measured", json, "--out", plot])
+        }
+    }
+}

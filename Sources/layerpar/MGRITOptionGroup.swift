@@ -1,0 +1,70 @@
+import ArgumentParser
+import MGRIT
+
+extension MGRITCycle: ExpressibleByArgument {}
+extension MGRITRelaxation: ExpressibleByArgument {}
+
+/// MGRIT's hierarchy and cycle: one set of flags, one default each, for
+/// `train`, `convergence`, `scaling` (run, strong, weak, model, check) and
+/// `reproduce`. The stopping rule stays with each command (train: per pass and
+/// absolute; convergence: relative; scaling: absolute or a fixed count), because
+/// it means something different in each.
+///
+/// The defaults are the paper's: F-cycles, FCF relaxation with one CF sweep,
+/// m = 4, as many levels as fit (at most 30, coarsest at least 2 points).
+/// ``options(_:)`` maps the flags onto ``MGRITOptions``, whose `validate()` is the
+/// one place the values are checked.
+struct MGRITOptionGroup: ParsableArguments {
+    @Option(help: "Coarsening factor m ≥ 2 between MGRIT levels (the paper: 4).") var coarsening: Int = MGRITOptions().coarsening
+    /// The spelling `convergence` and `scaling check` used before the option group.
+    @Option(name: .customLong("cfactor"), help: ArgumentHelp("Old spelling of --coarsening.", visibility: .hidden))
+    var cfactor: Int?
+    @Option(help: "Maximum number of MGRIT levels (1: a sequential solve).") var maxLevels: Int = MGRITOptions().maxLevels
+    @Option(help: "Smallest number of points of a coarse level (coarsening stops before a level would have fewer).")
+    var minCoarse: Int = MGRITOptions().minCoarseSize
+    @Option(help: "MGRIT cycle: F (the paper) or V (each level once per iteration).") var cycle: MGRITCycle = MGRITOptions().cycle
+    @Option(help: "Relaxation: F or FCF (the paper).") var relax: MGRITRelaxation = MGRITOptions().relaxation
+    @Option(help: "CF sweeps of FCF relaxation.") var sweeps: Int = MGRITOptions().sweeps
+    @Flag(help: "Skip relaxation on the first down-cycle (XBraid's skip): iteration 1 only injects, solves the coarsest level and interpolates (its residual is not measured).")
+    var skipFirstDown = MGRITOptions().skipFirstDown
+
+    /// The coarsening factor, under either spelling.
+    var factor: Int { cfactor ?? coarsening }
+
+    /// `base` (stopping rule, storage, residual check) with this hierarchy and cycle.
+    func options(_ base: MGRITOptions = MGRITOptions()) -> MGRITOptions {
+        var o = base
+        o.coarsening = factor
+        o.maxLevels = maxLevels
+        o.minCoarseSize = minCoarse
+        o.cycle = cycle
+        o.relaxation = relax
+        o.sweeps = sweeps
+        o.skipFirstDown = skipFirstDown
+        return o
+    }
+
+    func validate() throws {
+        if cfactor != nil && coarsening != MGRITOptions().coarsening {
+            throw ValidationError("--cfactor is the old name of --coarsening: give one of them")
+        }
+        do { try options().validate() } catch let e as MGRITError {
+            throw ValidationError("\(e.description) (--coarsening, --max-levels, --min-coarse, --sweeps)")
+        }
+    }
+
+    /// For commands whose solver runs the paper's cycle with only the hierarchy's
+    /// size adjustable (`supported` names what they take): any other flag of the
+    /// group set to a non-default value is an error, not silently ignored.
+    func requireDefaults(except supported: Set<String>, command: String) throws {
+        let d = MGRITOptions()
+        let set: [(String, Bool)] = [
+            ("--min-coarse", minCoarse != d.minCoarseSize), ("--cycle", cycle != d.cycle), ("--relax", relax != d.relaxation),
+            ("--sweeps", sweeps != d.sweeps), ("--skip-first-down", skipFirstDown != d.skipFirstDown),
+        ]
+        if let bad = set.first(where: { $0.1 && !supported.contains($0.0) }) {
+            let takes = (["--coarsening", "--max-levels"] + supported.sorted()).joined(separator: ", ")
+            throw ValidationError("\(command) takes only \(takes) of the MGRIT options; \(bad.0) is not supported there")
+        }
+    }
+}

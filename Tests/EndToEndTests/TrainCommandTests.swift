@@ -1,0 +1,97 @@
+import Foundation
+import _TestSupport
+import Testing
+import Training
+
+/// `layerpar train` run as a command (plainly and under mpirun).
+@Suite("layerpar train", .serialized)
+struct TrainCommandTests {
+    @Test("Layer-parallel training on 2 MPI ranks gives the 1-rank history (and, tight, the serial one)")
+    func twoRanks() throws {
+        let base = tempDir("ranks")
+        let common = ["train", "--task", "f2", "--train-samples", "200", "--validation-samples", "50", "--depth", "12",
+                      "--width", "8", "--batch-size", "16", "--iterations", "6", "--eval-every", "3", "--seed", "5",
+                      "--tol-forward", "1e-13", "--tol-backward", "1e-13", "--max-forward-iterations", "40",
+                      "--max-backward-iterations", "40"]
+        let one = runLayerpar(common + ["--mode", "parallel", "--out", base + "/one"])
+        #expect(one.status == 0, "\(one.stderr)")
+        let two = runLayerpar(common + ["--mode", "parallel", "--out", base + "/two"], ranks: 2)
+        #expect(two.status == 0, "\(two.stderr)")
+        let serial = runLayerpar(common + ["--mode", "serial", "--out", base + "/serial"])
+        #expect(serial.status == 0, "\(serial.stderr)")
+        func batchLosses(_ d: String) throws -> [Double] {
+            try String(contentsOfFile: d + "/history.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+                .map { Double($0.split(separator: ",", omittingEmptySubsequences: false)[2])! }
+        }
+        let a = try batchLosses(base + "/one"), b = try batchLosses(base + "/two"), c = try batchLosses(base + "/serial")
+        #expect(a.count == 7 && b.count == 7 && c.count == 7)
+        #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-12 * abs($0) })
+        #expect(zip(a, c).allSatisfy { abs($0 - $1) <= 1e-8 * abs($0) })
+        let summary = try String(contentsOfFile: base + "/two/summary.json", encoding: .utf8)
+        #expect(summary.contains("\"ranks\" : 2"))
+    }
+
+    @Test("--bind on 2 MPI ranks records each rank's binding, read back from the OS, in the summary")
+    func bindRecordsEachRank() throws {
+        let dir = tempDir("bind")
+        let run = runLayerpar(["train", "--task", "f2", "--train-samples", "100", "--validation-samples", "20",
+                               "--depth", "4", "--width", "8", "--batch-size", "16", "--iterations", "2",
+                               "--mode", "parallel", "--bind", "--out", dir], ranks: 2)
+        #expect(run.status == 0, "\(run.stderr)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))
+        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        let lines = try #require(json?["rankBindings"] as? [String])
+        #expect(lines.count == 2)
+        for (r, line) in lines.enumerated() {
+            #expect(line.hasPrefix("rank \(r): "), "\(line)")
+            #expect(line.contains("bound to PUs") && !line.contains("not bound"), "\(line)")
+        }
+    }
+
+    @Test("Bad options are rejected with messages that name the problem")
+    func options() throws {
+        func message(_ args: [String]) -> String {
+            let r = runLayerpar(["train"] + args)
+            #expect(r.status != 0, "layerpar train \(args) should fail")
+            return r.stderr
+        }
+        #expect(message(["--out", "x", "--iterations", "5"]).contains("--task"))
+        #expect(message(["--task", "f2", "--out", "x"]).contains("stopping rule"))
+        #expect(message(["--task", "f2", "--out", "x", "--iterations", "5", "--lr", "-1"]).contains("--lr"))
+        #expect(message(["--task", "f2", "--out", "x", "--iterations", "5", "--noise-forward", "1e-3", "--noise-backward", "1e-3"]).contains("not both"))
+        #expect(message(["--task", "f2", "--out", "x", "--iterations", "5", "--lr-schedule", "weird"]).contains("--lr-schedule"))
+        #expect(message(["--task", "f2", "--train", "a.csv", "--validation", "b.csv", "--out", "x", "--iterations", "5"]).contains("exclude"))
+        #expect(message(["--task", "f3", "--out", "x", "--iterations", "5"]).contains("f3"))
+        #expect(message(["--task", "f2", "--out", "x", "--iterations", "0"]).contains("--iterations"))
+    }
+}
+
+func tempDir(_ name: String) -> String {
+    let d = NSTemporaryDirectory() + "layerpar-train-command-tests-\(getpid())-\(name)"
+    try? FileManager.default.removeItem(atPath: d)
+    return d
+}
+
+/// The `layerpar` executable built beside this test bundle.
+func layerparPath() -> String {
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    for _ in 0..<4 {
+        let p = dir.appendingPathComponent("layerpar").path
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+        dir = dir.deletingLastPathComponent()
+    }
+    return Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("layerpar").path
+}
+
+/// Runs `layerpar ARGS` (under `mpirun -np ranks` if given) and returns its exit status and
+/// standard error; a run longer than `timeout` seconds is killed and reported as status -2.
+func runLayerpar(_ args: [String], ranks: Int? = nil, timeout: Double = 120) -> (status: Int32, stderr: String, stdout: String) {
+    let (exe, arguments) = ranks.map { ("mpirun", ["--oversubscribe", "--allow-run-as-root", "-np", String($0), layerparPath()] + args) }
+        ?? (layerparPath(), args)
+    do {
+        let r = try runTool(exe, arguments, timeout: timeout)
+        return (r.status, r.stderr, r.stdout)
+    } catch {
+        return (-1, "cannot run \(layerparPath()): \(error)", "")
+    }
+}

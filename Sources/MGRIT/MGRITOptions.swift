@@ -11,7 +11,7 @@ public enum MGRITCycle: String, CaseIterable, Codable, Sendable {
 }
 
 /// Relaxation on every level but the coarsest.
-public enum MGRITRelaxation: String, CaseIterable, Sendable {
+public enum MGRITRelaxation: String, CaseIterable, Codable, Sendable {
     /// F-relaxation: propagate from each C-point through its F-points.
     case F
     /// FCF-relaxation: F, then `sweeps` times (C-relaxation, F-relaxation).

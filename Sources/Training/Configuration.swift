@@ -1,3 +1,4 @@
+import MGRIT
 import ResNet
 
 /// How the hidden stack's forward and backward passes are computed.
@@ -54,6 +55,8 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     /// Bound in MiB on the per-example warm-start store of one rank (nil: 4096).
     /// A resource limit, not part of the run: a resume may change it.
     public var warmStartMemoryMiB: Int?
+    /// Cycle, relaxation, hierarchy and coarse step of the one-shot solves (nil: ``SolverSettings``'s defaults).
+    public var solver: SolverSettings?
     /// Noise experiments (layer-serial): uniform noise in [−c, c] on each hidden
     /// layer's output (forward) or adjoint (backward); 0 = off.
     public var noiseForward: Double
@@ -72,7 +75,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
                 tolForward: Double = 1e-8, tolBackward: Double = 1e-8,
                 maxForwardIterations: Int = 10, maxBackwardIterations: Int = 10,
                 coarsening: Int = 4, maxLevels: Int = 10,
-                warmStart: WarmStartPolicy = .example, warmStartMemoryMiB: Int? = nil,
+                warmStart: WarmStartPolicy = .example, warmStartMemoryMiB: Int? = nil, solver: SolverSettings? = nil,
                 noiseForward: Double = 0, noiseBackward: Double = 0, seed: UInt64 = 1,
                 evalEvery: Int = 25, progressEvery: Int = 100, checkpointEvery: Int = 1000, nanAtStep: Int? = nil) {
         self.data = data
@@ -96,6 +99,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         self.maxLevels = maxLevels
         self.warmStart = warmStart
         self.warmStartMemoryMiB = warmStartMemoryMiB
+        self.solver = solver
         self.noiseForward = noiseForward
         self.noiseBackward = noiseBackward
         self.seed = seed
@@ -126,6 +130,11 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         try need(initHigh >= initLow, "--init-high must be ≥ --init-low")
         try need(evalEvery >= 1 && progressEvery >= 1 && checkpointEvery >= 1, "--eval-every, --progress-every and --checkpoint-every must be at least 1")
         try need(coarsening >= 2, "--coarsening must be at least 2")
+        do {
+            try (solver ?? SolverSettings()).apply(to: MGRITOptions(), coarsening: coarsening, maxLevels: maxLevels).validate()
+        } catch {
+            throw TrainingError("MGRIT options: \(error)")
+        }
         if let m = warmStartMemoryMiB { try need(m >= 0 && m <= 1 << 40, "--warm-start-memory must be 0…2⁴⁰ MiB, got \(m)") }
         if case .task(let task, let train, let validation) = data {
             try need(train >= 1 && validation >= 1, "training and validation sets need at least one sample")
@@ -143,6 +152,8 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         a.progressEvery = 1; b.progressEvery = 1
         a.checkpointEvery = 1; b.checkpointEvery = 1
         a.warmStartMemoryMiB = nil; b.warmStartMemoryMiB = nil
+        // A configuration recorded before the solver settings existed ran their defaults.
+        a.solver = a.solver ?? SolverSettings(); b.solver = b.solver ?? SolverSettings()
         return a == b
     }
 

@@ -36,14 +36,16 @@ public final class ParallelEngine: GradientEngine {
         self.comm = comm
         workspace = NetworkWorkspace(shape: network.shape, capacity: batchSize, hiddenStates: false)
         func options(tolerance: Double, iterations: Int) -> MGRITOptions {
-            let o = MGRITOptions(coarsening: config.coarsening, maxLevels: config.maxLevels,
-                                 absoluteTolerance: tolerance, maxIterations: iterations)
+            let o = (config.solver ?? SolverSettings()).apply(
+                to: MGRITOptions(absoluteTolerance: tolerance, maxIterations: iterations),
+                coarsening: config.coarsening, maxLevels: config.maxLevels)
             return tolerance == 0 ? o.fixedIterations(iterations, measureLast: true) : o
         }
         let fo = options(tolerance: config.tolForward, iterations: config.maxForwardIterations)
         let bo = options(tolerance: config.tolBackward, iterations: config.maxBackwardIterations)
         // The solvers read the network's parameters through views: nothing is copied per step.
-        forwardSolver = try ResNetForwardSolver(stack: network.hidden, batch: batchSize, options: fo, comm: comm)
+        forwardSolver = try ResNetForwardSolver(stack: network.hidden, batch: batchSize, options: fo, comm: comm,
+                                                coarseStep: (config.solver ?? SolverSettings()).coarseStep)
         adjointSolver = try ResNetAdjointSolver(forward: forwardSolver, options: bo, comm: comm)
         warmStart = config.warmStartPolicy
         warmStartMemoryBytes = (config.warmStartMemoryMiB ?? 4096) << 20

@@ -25,6 +25,14 @@ struct MGRITOptionGroup: ParsableArguments {
     @Option(help: "MGRIT cycle: F (the paper) or V (each level once per iteration).") var cycle: MGRITCycle = MGRITOptions().cycle
     @Option(help: "Relaxation: F or FCF (the paper).") var relax: MGRITRelaxation = MGRITOptions().relaxation
     @Option(help: "CF sweeps of FCF relaxation.") var sweeps: Int = MGRITOptions().sweeps
+    @Option(help: "Coarsening factor of the fine level alone (default: --coarsening); a larger one, as XBraid's heat example finds best, shortens the coarse levels.")
+    var fineCoarsening: Int?
+    @Option(help: "Relaxation of the fine level alone (default: --relax); F with --relax FCF is LayerParallelLearning's nrelax0 = 0.")
+    var fineRelax: MGRITRelaxation?
+    @Option(help: "C-relaxation weight ω, 0 < ω < 2, on every level with FCF (XBraid's braid_SetCRelaxWt; 1: unweighted).")
+    var cRelaxWeight: Double = MGRITOptions().cRelaxationWeight
+    @Option(help: "C-relaxation weight of the fine level alone (default: --c-relax-weight).")
+    var fineCRelaxWeight: Double?
     @Flag(help: "Skip relaxation on the first down-cycle (XBraid's skip): iteration 1 only injects, solves the coarsest level and interpolates (its residual is not measured).")
     var skipFirstDown = MGRITOptions().skipFirstDown
 
@@ -41,6 +49,10 @@ struct MGRITOptionGroup: ParsableArguments {
         o.relaxation = relax
         o.sweeps = sweeps
         o.skipFirstDown = skipFirstDown
+        o.fineCoarsening = fineCoarsening
+        o.fineRelaxation = fineRelax
+        o.cRelaxationWeight = cRelaxWeight
+        o.fineCRelaxationWeight = fineCRelaxWeight
         return o
     }
 
@@ -49,7 +61,7 @@ struct MGRITOptionGroup: ParsableArguments {
             throw ValidationError("--cfactor is the old name of --coarsening: give one of them")
         }
         do { try options().validate() } catch let e as MGRITError {
-            throw ValidationError("\(e.description) (--coarsening, --max-levels, --min-coarse, --sweeps)")
+            throw ValidationError("\(e.description) (--coarsening, --fine-coarsening, --max-levels, --min-coarse, --sweeps, --c-relax-weight, --fine-c-relax-weight)")
         }
     }
 
@@ -61,6 +73,8 @@ struct MGRITOptionGroup: ParsableArguments {
         let set: [(String, Bool)] = [
             ("--min-coarse", minCoarse != d.minCoarseSize), ("--cycle", cycle != d.cycle), ("--relax", relax != d.relaxation),
             ("--sweeps", sweeps != d.sweeps), ("--skip-first-down", skipFirstDown != d.skipFirstDown),
+            ("--fine-coarsening", fineCoarsening != nil), ("--fine-relax", fineRelax != nil),
+            ("--c-relax-weight", cRelaxWeight != d.cRelaxationWeight), ("--fine-c-relax-weight", fineCRelaxWeight != nil),
         ]
         if let bad = set.first(where: { $0.1 && !supported.contains($0.0) }) {
             let takes = (["--coarsening", "--max-levels"] + supported.sorted()).joined(separator: ", ")

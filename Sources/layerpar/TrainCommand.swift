@@ -11,6 +11,7 @@ extension TrainingMode: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension NormalizationKind: ExpressibleByArgument {}
 extension WarmStartPolicy: ExpressibleByArgument {}
+extension SolverPreset: ExpressibleByArgument {}
 
 /// `layerpar train`: trains the paper's ResNet on task f1/f2 or on CSV files,
 /// layer-serial or layer-parallel (one-shot MGRIT), and writes history, summary,
@@ -49,10 +50,16 @@ struct Train: ParsableCommand {
     @Option(help: "Stop when the full training loss (evaluated every --eval-every steps) is at most this.") var targetLoss: Double?
     @Option(help: "Stop after this many seconds of training time.") var timeLimit: Double?
 
-    @Option(help: "Forward MGRIT tolerance on the ℓ² residual norm (default: 1e-8 for f1, 1e-4 otherwise); 0 runs exactly --max-forward-iterations iterations with no residual reduction but the last.") var tolForward: Double?
+    @Option(help: "One-shot configuration the solver flags below refine: paper (solve to --tol-forward/--tol-backward), layerparallel (LayerParallelLearning: exactly 2 forward and 2 adjoint iterations, F-relaxation on the fine level), torchbraid (exactly 2 forward, 1 adjoint iteration).")
+    var preset: SolverPreset = .paper
+    @Option(help: "Forward MGRIT tolerance on the ℓ² residual norm (paper preset; default: 1e-8 for f1, 1e-4 otherwise); 0 runs exactly --max-forward-iterations iterations with no residual reduction but the last.") var tolForward: Double?
     @Option(help: "Adjoint MGRIT tolerance (default: 1e-8 for f1, 1e-6 otherwise); 0: exactly --max-backward-iterations iterations, as for --tol-forward.") var tolBackward: Double?
-    @Option(help: "Cap on forward MGRIT iterations per step.") var maxForwardIterations: Int = 10
-    @Option(help: "Cap on adjoint MGRIT iterations per step.") var maxBackwardIterations: Int = 10
+    @Option(help: "Cap on forward MGRIT iterations per step (default 10).") var maxForwardIterations: Int?
+    @Option(help: "Cap on adjoint MGRIT iterations per step (default 10).") var maxBackwardIterations: Int?
+    @Option(help: "Run exactly K forward MGRIT iterations per step, no tolerance (the residual of the last is still reported).") var forwardIterations: Int?
+    @Option(help: "Run exactly K adjoint MGRIT iterations per step, no tolerance.") var backwardIterations: Int?
+    @Option(help: "Coarse step over k layers: cPointLayer (the C-point's layer with kβ, the paper), intervalAverage (mean W, b of the k layers with kβ) or secondOrder (mean W, b, two-stage step exact to second order).")
+    var coarseStep: CoarseStep = .cPointLayer
     @OptionGroup(title: "MGRIT (one-shot: F-cycles, FCF)") var mgrit: MGRITOptionGroup
     @Option(help: "Where each step's MGRIT solves start (parallel mode): example (each example from its own C-point states at its last visit), previous (the previous step's states, another batch's), or none (the initial guess).")
     var warmStart: WarmStartPolicy = .example
@@ -78,7 +85,15 @@ struct Train: ParsableCommand {
         if (train == nil) != (validation == nil) { throw ValidationError("--train and --validation go together") }
         if targets < 1 { throw ValidationError("--targets must be at least 1, got \(targets)") }
         _ = try schedule()
-        try mgrit.requireDefaults(except: [], command: "train")
+        for (k, name) in [(forwardIterations, "--forward-iterations"), (backwardIterations, "--backward-iterations")] {
+            if let k, k < 1 { throw ValidationError("\(name) must be at least 1, got \(k)") }
+        }
+        if forwardIterations != nil && (tolForward != nil || maxForwardIterations != nil) {
+            throw ValidationError("--forward-iterations runs a fixed count: give it or --tol-forward/--max-forward-iterations, not both")
+        }
+        if backwardIterations != nil && (tolBackward != nil || maxBackwardIterations != nil) {
+            throw ValidationError("--backward-iterations runs a fixed count: give it or --tol-backward/--max-backward-iterations, not both")
+        }
         do { try configuration().validate() } catch let e as TrainingError { throw ValidationError(e.message) }
     }
 
@@ -100,6 +115,33 @@ struct Train: ParsableCommand {
         }
     }
 
+    /// Fixed iteration counts: the flags, else the preset's (nil: solve to the tolerance).
+    var fixed: (forward: Int?, backward: Int?) {
+        let p: (Int?, Int?) = switch preset {
+        case .paper: (nil, nil)
+        case .layerparallel: (tolForward == nil && maxForwardIterations == nil ? 2 : nil, tolBackward == nil && maxBackwardIterations == nil ? 2 : nil)
+        case .torchbraid: (tolForward == nil && maxForwardIterations == nil ? 2 : nil, tolBackward == nil && maxBackwardIterations == nil ? 1 : nil)
+        }
+        return (forwardIterations ?? p.0, backwardIterations ?? p.1)
+    }
+
+    /// The option group's cycle, relaxation and hierarchy, the preset's fine relaxation, and the coarse step.
+    func solverSettings() -> SolverSettings {
+        var s = SolverSettings()
+        let o = mgrit.options()
+        s.cycle = o.cycle
+        s.relaxation = o.relaxation
+        s.fineRelaxation = o.fineRelaxation ?? (preset == .layerparallel ? .F : nil)
+        s.sweeps = o.sweeps
+        s.skipFirstDown = o.skipFirstDown
+        s.minCoarse = o.minCoarseSize
+        s.fineCoarsening = o.fineCoarsening
+        s.cRelaxationWeight = o.cRelaxationWeight
+        s.fineCRelaxationWeight = o.fineCRelaxationWeight
+        s.coarseStep = coarseStep
+        return s
+    }
+
     func configuration() throws -> TrainingConfiguration {
         let data: DataSource = task.map { .task($0, train: trainSamples, validation: validationSamples) }
             ?? .files(train: train ?? "", validation: validation ?? "", targets: targets)
@@ -108,9 +150,12 @@ struct Train: ParsableCommand {
             data: data, normalization: normalize, mode: mode, depth: depth ?? (isF1 ? 322 : 50), width: width, beta: beta, batchSize: batchSize,
             optimizer: OptimizerSettings(kind: optimizer, learningRate: lr, schedule: try schedule(), momentum: momentum),
             initLow: initLow, initHigh: initHigh, iterations: iterations, targetLoss: targetLoss, timeLimit: timeLimit,
-            tolForward: tolForward ?? (isF1 ? 1e-8 : 1e-4), tolBackward: tolBackward ?? (isF1 ? 1e-8 : 1e-6),
-            maxForwardIterations: maxForwardIterations, maxBackwardIterations: maxBackwardIterations,
+            tolForward: fixed.forward != nil ? 0 : tolForward ?? (isF1 ? 1e-8 : 1e-4),
+            tolBackward: fixed.backward != nil ? 0 : tolBackward ?? (isF1 ? 1e-8 : 1e-6),
+            maxForwardIterations: fixed.forward ?? maxForwardIterations ?? 10,
+            maxBackwardIterations: fixed.backward ?? maxBackwardIterations ?? 10,
             coarsening: mgrit.factor, maxLevels: mgrit.maxLevels, warmStart: warmStart, warmStartMemoryMiB: warmStartMemory,
+            solver: solverSettings(),
             noiseForward: noiseForward, noiseBackward: noiseBackward, seed: seed,
             evalEvery: evalEvery, progressEvery: progressEvery, checkpointEvery: checkpointEvery, nanAtStep: debugNanAtStep)
     }

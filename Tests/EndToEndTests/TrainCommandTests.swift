@@ -31,6 +31,42 @@ struct TrainCommandTests {
         #expect(summary.contains("\"ranks\" : 2"))
     }
 
+    @Test("Presets and fixed iteration counts run exactly their MGRIT iterations; the summary records the solver; bad combinations are refused")
+    func presetsAndFixedIterations() throws {
+        let base = tempDir("presets")
+        let common = ["train", "--task", "f2", "--train-samples", "64", "--validation-samples", "16", "--depth", "16",
+                      "--width", "6", "--batch-size", "16", "--iterations", "4", "--mode", "parallel"]
+        struct Row { var forwardIterations: Int; var forwardResidual: Double?; var backwardIterations: Int }
+        func run(_ name: String, _ extra: [String]) throws -> (history: [Row], summary: RunSummary) {
+            let r = runLayerpar(common + extra + ["--out", base + "/" + name])
+            #expect(r.status == 0, "\(name): \(r.stderr)")
+            let s = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: base + "/\(name)/summary.json")))
+            let rows = try String(contentsOfFile: base + "/\(name)/history.csv", encoding: .utf8).split(separator: "\n").dropFirst(2)
+                .map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+                .map { Row(forwardIterations: Int($0[5])!, forwardResidual: Double($0[6]), backwardIterations: Int($0[7])!) }
+            return (rows, s)
+        }
+        let torch = try run("torchbraid", ["--preset", "torchbraid"])
+        #expect(torch.history.count == 4 && torch.history.allSatisfy { $0.forwardIterations == 2 && $0.backwardIterations == 1 })
+        #expect(torch.history.allSatisfy { ($0.forwardResidual ?? -1) > 0 }, "the last iteration's residual is reported")
+        let lpl = try run("layerparallel", ["--preset", "layerparallel"])
+        #expect(lpl.history.allSatisfy { $0.forwardIterations == 2 && $0.backwardIterations == 2 })
+        #expect(lpl.summary.configuration.solver?.fineRelaxation == .F)
+        let fixed = try run("fixed", ["--forward-iterations", "3", "--backward-iterations", "1", "--cycle", "V", "--fine-coarsening", "8",
+                                      "--c-relax-weight", "1.3", "--coarse-step", "intervalAverage"])
+        #expect(fixed.history.allSatisfy { $0.forwardIterations == 3 && $0.backwardIterations == 1 })
+        let solver = try #require(fixed.summary.configuration.solver)
+        #expect(solver.cycle == .V && solver.fineCoarsening == 8 && solver.cRelaxationWeight == 1.3 && solver.coarseStep == .intervalAverage)
+        func refused(_ extra: [String], _ text: String) {
+            let r = runLayerpar(common + extra + ["--out", base + "/bad"])
+            #expect(r.status != 0 && r.stderr.contains(text), "\(extra): \(r.stderr)")
+        }
+        refused(["--forward-iterations", "2", "--tol-forward", "1e-3"], "not both")
+        refused(["--backward-iterations", "0"], "--backward-iterations")
+        refused(["--c-relax-weight", "2.5"], "ω")
+        refused(["--fine-coarsening", "1"], "fineCoarsening")
+    }
+
     @Test("--bind on 2 MPI ranks records each rank's binding, read back from the OS, in the summary")
     func bindRecordsEachRank() throws {
         let dir = tempDir("bind")

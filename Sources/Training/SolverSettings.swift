@@ -1,0 +1,52 @@
+import MGRIT
+import ResNet
+
+/// The one-shot solver of `--mode parallel` beyond the tolerances and caps of
+/// ``TrainingConfiguration``: the cycle and relaxation (per level), the
+/// hierarchy's size, the C-relaxation weight and how coarse steps are
+/// rediscretised. Stored in checkpoints and summaries; a configuration recorded
+/// before these settings existed has none and ran the defaults here.
+public struct SolverSettings: Sendable, Codable, Equatable {
+    public var cycle: MGRITCycle = .F
+    public var relaxation: MGRITRelaxation = .FCF
+    /// The fine level's relaxation (nil: ``relaxation``); `.F` is LayerParallelLearning's `nrelax0 = 0`.
+    public var fineRelaxation: MGRITRelaxation? = nil
+    public var sweeps: Int = 1
+    public var skipFirstDown: Bool = false
+    public var minCoarse: Int = 2
+    /// The fine level's coarsening factor (nil: the configuration's `coarsening`).
+    public var fineCoarsening: Int? = nil
+    /// C-relaxation weight ω on every level, and on the fine level (nil: the same).
+    public var cRelaxationWeight: Double = 1
+    public var fineCRelaxationWeight: Double? = nil
+    public var coarseStep: CoarseStep = .cPointLayer
+
+    public init() {}
+
+    /// `base` (stopping rule) with these settings and the configuration's `coarsening`/`maxLevels`.
+    public func apply(to base: MGRITOptions, coarsening: Int, maxLevels: Int) -> MGRITOptions {
+        var o = base
+        o.coarsening = coarsening
+        o.maxLevels = maxLevels
+        o.cycle = cycle
+        o.relaxation = relaxation
+        o.fineRelaxation = fineRelaxation
+        o.sweeps = sweeps
+        o.skipFirstDown = skipFirstDown
+        o.minCoarseSize = minCoarse
+        o.fineCoarsening = fineCoarsening
+        o.cRelaxationWeight = cRelaxationWeight
+        o.fineCRelaxationWeight = fineCRelaxationWeight
+        return o
+    }
+}
+
+/// Published one-shot configurations (`train --preset`).
+public enum SolverPreset: String, Sendable, Codable, CaseIterable {
+    /// The paper's: solve to (t_f, t_b) = (1e-8, 1e-8) for f1 and (1e-4, 1e-6) otherwise, at most 10 iterations, F-cycles with FCF.
+    case paper
+    /// LayerParallelLearning's configuration files: exactly 2 forward and 2 adjoint iterations, F-relaxation on the fine level.
+    case layerparallel
+    /// torchbraid's training drivers: exactly 2 forward and 1 adjoint iteration.
+    case torchbraid
+}

@@ -23,6 +23,21 @@ public struct SolverSettings: Sendable, Codable, Equatable {
 
     public init() {}
 
+    /// The cycle, relaxation and per-level settings of `o` (its stopping rule, storage,
+    /// coarsening and maxLevels are the configuration's business), and `coarseStep`.
+    public init(_ o: MGRITOptions, coarseStep: CoarseStep = .cPointLayer) {
+        cycle = o.cycle
+        relaxation = o.relaxation
+        fineRelaxation = o.fineRelaxation
+        sweeps = o.sweeps
+        skipFirstDown = o.skipFirstDown
+        minCoarse = o.minCoarseSize
+        fineCoarsening = o.fineCoarsening
+        cRelaxationWeight = o.cRelaxationWeight
+        fineCRelaxationWeight = o.fineCRelaxationWeight
+        self.coarseStep = coarseStep
+    }
+
     /// `base` (stopping rule) with these settings and the configuration's `coarsening`/`maxLevels`.
     public func apply(to base: MGRITOptions, coarsening: Int, maxLevels: Int) -> MGRITOptions {
         var o = base

@@ -127,18 +127,8 @@ struct Train: ParsableCommand {
 
     /// The option group's cycle, relaxation and hierarchy, the preset's fine relaxation, and the coarse step.
     func solverSettings() -> SolverSettings {
-        var s = SolverSettings()
-        let o = mgrit.options()
-        s.cycle = o.cycle
-        s.relaxation = o.relaxation
-        s.fineRelaxation = o.fineRelaxation ?? (preset == .layerparallel ? .F : nil)
-        s.sweeps = o.sweeps
-        s.skipFirstDown = o.skipFirstDown
-        s.minCoarse = o.minCoarseSize
-        s.fineCoarsening = o.fineCoarsening
-        s.cRelaxationWeight = o.cRelaxationWeight
-        s.fineCRelaxationWeight = o.fineCRelaxationWeight
-        s.coarseStep = coarseStep
+        var s = SolverSettings(mgrit.options(), coarseStep: coarseStep)
+        if preset == .layerparallel { s.fineRelaxation = s.fineRelaxation ?? .F }
         return s
     }
 

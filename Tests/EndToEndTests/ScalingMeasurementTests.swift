@@ -1,6 +1,5 @@
 import Comm
 import Foundation
-import MGRIT
 import Performance
 import Studies
 import Testing

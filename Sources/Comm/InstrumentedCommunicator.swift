@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Time and traffic of one kind of communication, accumulated over calls.
 public struct CommStatistics: Sendable, Codable, Equatable {
     /// Messages started (isend) and bytes in them.
@@ -48,20 +42,14 @@ public struct CommStatistics: Sendable, Codable, Equatable {
 /// long each took, split by a caller-set ``phase`` label (e.g. `"level 2"`).
 ///
 /// Semantics are exactly those of the wrapped communicator; only clocks are read.
-/// Used by `layerpar scaling` to split a solve's time into compute, posting, and
-/// waiting per MGRIT level.
+/// Used by tests to count a solver's calls (e.g. its residual reductions). The
+/// solver's own per-level split is ``MGRIT``'s `MGRITStatistics`.
 public final class InstrumentedCommunicator: Communicator {
     public let base: any Communicator
     /// Label under which the following calls are recorded.
     public var phase: String = "all"
     /// Accumulated statistics by phase label.
     public private(set) var byPhase: [String: CommStatistics] = [:]
-    /// If set, point-to-point calls are recorded under `phaseOfTag(tag)` instead
-    /// of ``phase`` (a `waitAll` under the phase of its first request), so a
-    /// caller whose tags encode e.g. the MGRIT level gets a per-level split
-    /// without labelling anything.
-    public var phaseOfTag: ((Int) -> String)?
-    private var requestPhase: [Int: String] = [:]
 
     public init(_ base: any Communicator) { self.base = base }
 
@@ -76,34 +64,29 @@ public final class InstrumentedCommunicator: Communicator {
 
     public func isend(_ buffer: UnsafePointer<Double>, count: Int, to: Int, tag: Int) throws -> CommRequest {
         let t0 = monotonicSeconds()
-        let phase = phaseOfTag?(tag) ?? self.phase
+        let phase = self.phase
         defer {
             byPhase[phase, default: CommStatistics()].postSeconds += monotonicSeconds() - t0
             byPhase[phase, default: CommStatistics()].sends += 1
             byPhase[phase, default: CommStatistics()].bytesSent += count * MemoryLayout<Double>.size
         }
-        let request = try base.isend(buffer, count: count, to: to, tag: tag)
-        if phaseOfTag != nil { requestPhase[request.handle] = phase }
-        return request
+        return try base.isend(buffer, count: count, to: to, tag: tag)
     }
 
     public func irecv(_ buffer: UnsafeMutablePointer<Double>, count: Int, from: Int, tag: Int) throws -> CommRequest {
         let t0 = monotonicSeconds()
-        let phase = phaseOfTag?(tag) ?? self.phase
+        let phase = self.phase
         defer {
             byPhase[phase, default: CommStatistics()].postSeconds += monotonicSeconds() - t0
             byPhase[phase, default: CommStatistics()].receives += 1
             byPhase[phase, default: CommStatistics()].bytesReceived += count * MemoryLayout<Double>.size
         }
-        let request = try base.irecv(buffer, count: count, from: from, tag: tag)
-        if phaseOfTag != nil { requestPhase[request.handle] = phase }
-        return request
+        return try base.irecv(buffer, count: count, from: from, tag: tag)
     }
 
     public func waitAll(_ requests: inout [CommRequest]) throws {
         let t0 = monotonicSeconds()
-        let phase = requests.first.flatMap { requestPhase[$0.handle] } ?? self.phase
-        for r in requests { requestPhase[r.handle] = nil }
+        let phase = self.phase
         defer {
             byPhase[phase, default: CommStatistics()].waitSeconds += monotonicSeconds() - t0
             byPhase[phase, default: CommStatistics()].waitCalls += 1
@@ -113,15 +96,12 @@ public final class InstrumentedCommunicator: Communicator {
 
     public func testAll(_ requests: inout [CommRequest]) throws -> Bool {
         let t0 = monotonicSeconds()
-        let phase = requests.first.flatMap { requestPhase[$0.handle] } ?? self.phase
+        let phase = self.phase
         defer {
             byPhase[phase, default: CommStatistics()].testSeconds += monotonicSeconds() - t0
             byPhase[phase, default: CommStatistics()].testCalls += 1
         }
-        let handles = requests.map(\.handle)
-        let done = try base.testAll(&requests)
-        if done { for h in handles { requestPhase[h] = nil } }
-        return done
+        return try base.testAll(&requests)
     }
 
     public func allreduceSum(_ values: [Double]) throws -> [Double] {
@@ -150,11 +130,4 @@ public final class InstrumentedCommunicator: Communicator {
         }
         try base.barrier()
     }
-}
-
-/// Seconds on the monotonic clock (CLOCK_MONOTONIC), for intervals only.
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

@@ -18,7 +18,7 @@ extension MGRITSolver {
 
     func postReceive(_ L: Level, _ kind: Kind) throws -> CommRequest? {
         guard let left = L.leftRank else { return nil }
-        let t0 = clock.now
+        let t0 = monotonicSeconds()
         defer { L.postSeconds += seconds(since: t0) }
         return try comm.irecv(L.recvBuffer, count: bufferCount, from: left, tag: tag(L, kind))
     }
@@ -26,7 +26,7 @@ extension MGRITSolver {
     func finishReceive(_ L: Level, _ request: inout CommRequest?) throws {
         guard let r = request else { return }
         var rs = [r]
-        let t0 = clock.now
+        let t0 = monotonicSeconds()
         try comm.waitAll(&rs)
         L.waitSeconds += seconds(since: t0)
         problem.unpack(from: UnsafeBufferPointer(start: L.recvBuffer, count: bufferCount), into: L.ghost)
@@ -39,7 +39,7 @@ extension MGRITSolver {
     func poll(_ L: Level, _ request: inout CommRequest?) throws {
         guard let r = request else { return }
         var rs = [r]
-        let t0 = clock.now
+        let t0 = monotonicSeconds()
         let done = try comm.testAll(&rs)
         L.pollSeconds += seconds(since: t0)
         guard done else { return }
@@ -53,12 +53,12 @@ extension MGRITSolver {
     func sendLast(_ L: Level, _ kind: Kind) throws {
         guard let right = L.rightRank else { return }
         if !L.pendingSends.isEmpty {
-            let t0 = clock.now
+            let t0 = monotonicSeconds()
             try comm.waitAll(&L.pendingSends)
             L.waitSeconds += seconds(since: t0)
         }
         problem.pack(L.u[L.hi - L.lo], into: UnsafeMutableBufferPointer(start: L.sendBuffer, count: bufferCount))
-        let t0 = clock.now
+        let t0 = monotonicSeconds()
         L.pendingSends.append(try comm.isend(L.sendBuffer, count: bufferCount, to: right, tag: tag(L, kind)))
         L.postSeconds += seconds(since: t0)
     }
@@ -67,7 +67,7 @@ extension MGRITSolver {
     /// outlives the call that started it).
     func completeSends() throws {
         for L in levels where !L.pendingSends.isEmpty {
-            let t0 = clock.now
+            let t0 = monotonicSeconds()
             try comm.waitAll(&L.pendingSends)
             let t = seconds(since: t0)
             L.seconds += t
@@ -89,7 +89,7 @@ extension MGRITSolver {
     }
 
     private func timedReduce<T>(_ body: () throws -> T) rethrows -> T {
-        let t0 = clock.now
+        let t0 = monotonicSeconds()
         defer { reduceSeconds += seconds(since: t0) }
         return try body()
     }

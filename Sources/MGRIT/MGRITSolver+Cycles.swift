@@ -1,3 +1,5 @@
+import Comm
+
 // The solve driver and the cycles (XBraid's drive.c): iterations, residual
 // checks and stopping, the V- and F-cycle recursion, the skipped first
 // down-cycle, and the planning of level visits from that same recursion.
@@ -16,7 +18,7 @@ extension MGRITSolver {
     ///   infinite (on every rank alike, so no rank hangs); errors of the problem
     ///   or the communicator.
     public func solve(warmStart: Bool = false) throws -> MGRITStatistics {
-        let start = clock.now
+        let start = monotonicSeconds()
         for L in levels { L.resetCounters(); L.consistent = false; L.allocate(problem) }
         reduceSeconds = 0
         if warmStart {
@@ -82,8 +84,11 @@ extension MGRITSolver {
     /// (F-relaxation, then C-relaxation), in time order within each interval.
     /// A problem whose fine step also accumulates something (the adjoint's weight
     /// gradients) sees each fine step exactly once. Costs `N` fine steps over all ranks.
-    public func sweep() throws {
+    /// Returns the fine level's counters over the sweep (outside the solve's statistics).
+    @discardableResult
+    public func sweep() throws -> MGRITSweepStatistics {
         let f = levels[0]
+        let before = (steps: f.steps, seconds: f.seconds, post: f.postSeconds, poll: f.pollSeconds, wait: f.waitSeconds)
         if f.cPointsOnly {
             try fRelax(f) { c in try self.update(f, point: c, from: self.predecessor(f, c)) }
         } else {
@@ -91,6 +96,15 @@ extension MGRITSolver {
             try cRelax(f)
         }
         try completeSends()
+        var s = MGRITSweepStatistics()
+        s.steps = f.steps - before.steps
+        s.seconds = f.seconds - before.seconds
+        s.postSeconds = f.postSeconds - before.post
+        s.pollSeconds = f.pollSeconds - before.poll
+        s.waitSeconds = f.waitSeconds - before.wait
+        // The communicator's parts nest in the level's time; max(0, …) absorbs rounding.
+        s.computeSeconds = max(0, s.seconds - (s.postSeconds + s.pollSeconds + s.waitSeconds))
+        return s
     }
 
     // MARK: - Cycles
@@ -207,5 +221,24 @@ extension MGRITOptions {
     /// this configuration's cycle and ``skipFirstDown``.
     public func plannedVisits(levelCount: Int, iterations: Int, converged: Bool = false) -> [Int] {
         cycle.visits(levelCount: levelCount, iterations: iterations, skipFirstDown: skipFirstDown, converged: converged)
+    }
+}
+
+extension MGRITOptions {
+    /// Residual-norm checks (each one global reduction on more than one rank) in a
+    /// solve of `iterations` iterations (``MGRITStatistics/iterations``) on
+    /// `levelCount` levels, as ``MGRITSolver/solve(warmStart:)`` makes them: per
+    /// ``residualCheck``, never in the skipped first down-cycle, none for a
+    /// one-level hierarchy (a sequential solve).
+    public func plannedResidualChecks(levelCount: Int, iterations: Int) -> Int {
+        guard levelCount > 1 else { return 0 }
+        return (1 ... max(iterations, 1)).filter { k in
+            guard k <= iterations, !(k == 1 && skipFirstDown) else { return false }
+            return switch residualCheck {
+            case .everyIteration: true
+            case .lastIteration: k == maxIterations
+            case .never: false
+            }
+        }.count
     }
 }

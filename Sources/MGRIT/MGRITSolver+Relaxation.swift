@@ -1,3 +1,5 @@
+import Comm
+
 // Relaxation, restriction and correction (XBraid's relax.c, restrict and
 // interpolation): the work on one level, in the order that makes the results
 // bitwise independent of the rank count. Cross-rank exchanges are in
@@ -70,7 +72,7 @@ extension MGRITSolver {
     func fRelax(_ L: Level, atC: ((Int) throws -> Void)? = nil) throws {
         L.consistent = true
         guard L.owns else { return }
-        let t0 = clock.now
+        let t0 = monotonicSeconds()
         defer { L.seconds += seconds(since: t0) }
         var recv = try postReceive(L, .relax)
         let m = L.m
@@ -104,7 +106,7 @@ extension MGRITSolver {
     func cRelax(_ L: Level, weight: Double = 1) throws {
         L.consistent = false
         guard L.owns, L.firstC <= L.hi else { return }
-        let t0 = clock.now
+        let t0 = monotonicSeconds()
         defer { L.seconds += seconds(since: t0) }
         for c in stride(from: max(L.firstC, L.m), through: L.lastC, by: L.m) {
             try cUpdate(L, point: c, weight: weight)
@@ -116,7 +118,7 @@ extension MGRITSolver {
     func restrict(_ L: Level, measure: Bool) throws -> Double? {
         let C = levels[L.index + 1]
         C.consistent = false
-        let t0 = clock.now
+        let t0 = monotonicSeconds()
         var squares: [(Int, Double)] = []
         C.allocate(problem)
         func at(_ c: Int) throws {
@@ -140,7 +142,7 @@ extension MGRITSolver {
         if L.cPointsOnly {
             try fRelax(L, atC: at)                  // the final F-relaxation, fused
         } else if L.owns, L.firstC <= L.hi {
-            let t1 = clock.now
+            let t1 = monotonicSeconds()
             for c in stride(from: max(L.firstC, L.m), through: L.lastC, by: L.m) { try at(c) }
             L.seconds += seconds(since: t1)
         }
@@ -151,7 +153,7 @@ extension MGRITSolver {
     /// Second part of the FAS right-hand side on level C: `Gⱼ −= Φ_C(Uⱼ₋₁)`.
     func restrictRHS(_ C: Level) throws {
         guard C.owns else { return }
-        let t0 = clock.now
+        let t0 = monotonicSeconds()
         defer { C.seconds += seconds(since: t0) }
         var recv = try postReceive(C, .restrict)
         try sendLast(C, .restrict)
@@ -182,7 +184,7 @@ extension MGRITSolver {
     func coarsestSolve(_ L: Level) throws {
         L.visits += 1
         guard L.owns else { return }
-        let t0 = clock.now
+        let t0 = monotonicSeconds()
         defer { L.seconds += seconds(since: t0) }
         var recv = try postReceive(L, .coarsest)
         try finishReceive(L, &recv)

@@ -76,7 +76,6 @@ public final class MGRITSolver<P: MGRITProblem> {
 
     var levels: [Level] = []
     let bufferCount: Int
-    let clock = ContinuousClock()
     /// Seconds in the residual norm's reductions during the current solve.
     var reduceSeconds = 0.0
 
@@ -161,10 +160,8 @@ public final class MGRITSolver<P: MGRITProblem> {
 
     // MARK: - Timing
 
-    /// Seconds on ``clock`` since `t`.
+    /// Seconds on Comm's monotonic clock (``monotonicSeconds()``, the package's one
+    /// interval clock) since `t`, a reading of it.
     @inline(__always)
-    func seconds(since t: ContinuousClock.Instant) -> Double {
-        let d = clock.now - t
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
+    func seconds(since t: Double) -> Double { monotonicSeconds() - t }
 }

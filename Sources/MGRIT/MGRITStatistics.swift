@@ -44,6 +44,10 @@ public struct MGRITStatistics: Sendable, Equatable {
     /// every level once. Planned without solving by
     /// ``MGRITCycle/visits(levelCount:iterations:skipFirstDown:converged:)``.
     public var visitsPerLevel: [Int] = []
+    /// The fine level's counters over the ``MGRITSolver/sweep()`` a caller ran after
+    /// this solve (the adjoint's gradient sweep: ``MGRITSolver/sweep()`` returns them,
+    /// the caller stores them here); nil if none ran. Not in any per-level field.
+    public var sweep: MGRITSweepStatistics? = nil
     /// Seconds this rank spent in the residual norm's global reductions
     /// (`allreduceSum`); 0 on one rank and without residual checks.
     public var reduceSeconds: Double = 0
@@ -62,4 +66,22 @@ public struct MGRITStatistics: Sendable, Equatable {
 
     /// All steps of all levels on this rank.
     public var totalSteps: Int { stepsPerLevel.reduce(0, +) }
+}
+
+/// What one ``MGRITSolver/sweep()`` did on this rank: the fine level's step count
+/// and its time, split as ``MGRITStatistics`` splits a level's
+/// (``computeSeconds`` + ``postSeconds`` + ``pollSeconds`` + ``waitSeconds`` = ``seconds``
+/// up to rounding).
+public struct MGRITSweepStatistics: Sendable, Equatable {
+    /// Calls of the problem's step (one per owned fine point `i ≥ 1`).
+    public var steps = 0
+    /// Wall seconds of the sweep, including waits for the left neighbour.
+    public var seconds = 0.0
+    /// Seconds outside the communicator. Never negative.
+    public var computeSeconds = 0.0
+    public var postSeconds = 0.0
+    public var pollSeconds = 0.0
+    public var waitSeconds = 0.0
+
+    public init() {}
 }

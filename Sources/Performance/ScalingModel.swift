@@ -22,16 +22,25 @@ import Studies
 ///
 /// with `f_l(P)` the largest owned fraction of level l, `τ = α + 8wB/β_bw` one
 /// boundary-state message (read off the measured ping-pong table when there is
-/// one), `V_l` the visits of level l (from the cycle's recursion, times the
-/// iterations I of both passes), `k_l = 1` if more than one rank owns points of
-/// level l, 4 message rounds per visit (three F-relaxations and the FAS
-/// right-hand side), `P_L` the ranks owning coarsest points, and one allreduce of
-/// the `n₁` C-point residuals per iteration. Level 0 has 2 rounds per iteration
-/// plus one per coarse correction. The serial pass is measured. All compute terms
-/// are multiplied by the machine's clock ratio and, with cache scaling, by
-/// ``computeScale(ranks:)``.
+/// one), `V_l` the visits of level l in both passes, `k_l = 1` if more than one
+/// rank owns points of level l, 4 message rounds per visit (three F-relaxations
+/// and the FAS right-hand side), `P_L` the ranks owning coarsest points, and one
+/// allreduce of the `n₁` C-point residuals per residual check (`I` of them).
+/// Level 0 has 2 rounds per iteration plus one per coarse correction. The serial
+/// pass is measured. All compute terms are multiplied by the machine's clock
+/// ratio and, with cache scaling, by ``computeScale(ranks:)``.
+///
+/// Nothing of the solver's structure is re-derived here: the levels, their points
+/// and coarsening factors are ``MGRITHierarchy``'s, the owned points those of
+/// ``MGRITHierarchy/ownedPoints(level:partition:)`` under
+/// ``TimePartition/block(stepCount:size:)``, the visits `V_l`
+/// ``MGRITOptions/plannedVisits(levelCount:iterations:converged:)`` of each pass
+/// (the skipped first down-cycle and a converged last iteration included) and the
+/// residual checks ``MGRITOptions/plannedResidualChecks(levelCount:iterations:)``.
+/// Both passes are priced on the forward partition (the adjoint's reversed one
+/// owns the same number of fine points per rank).
 public struct MGRITCostModel: Codable {
-    public init(depth: Int, width: Int, batch: Int, cfactor: Int, setup: ScalingSolverSetup, points: [Int], levelSeconds: [Double], remainderSeconds: Double, forwardIterations: Int, adjointIterations: Int, serialSeconds: Double, kernelOnlySeconds: Double? = nil, serialKernelOnlySeconds: Double, serialPerLayerByDepth: [DepthTime] = []) {
+    public init(depth: Int, width: Int, batch: Int, cfactor: Int, setup: ScalingSolverSetup, points: [Int], levelSeconds: [Double], remainderSeconds: Double, forwardIterations: Int, adjointIterations: Int, forwardConverged: Bool? = nil, adjointConverged: Bool? = nil, serialSeconds: Double, kernelOnlySeconds: Double? = nil, serialKernelOnlySeconds: Double, serialPerLayerByDepth: [DepthTime] = []) {
         self.depth = depth
         self.width = width
         self.batch = batch
@@ -42,6 +51,8 @@ public struct MGRITCostModel: Codable {
         self.remainderSeconds = remainderSeconds
         self.forwardIterations = forwardIterations
         self.adjointIterations = adjointIterations
+        self.forwardConverged = forwardConverged
+        self.adjointConverged = adjointConverged
         self.serialSeconds = serialSeconds
         self.kernelOnlySeconds = kernelOnlySeconds
         self.serialKernelOnlySeconds = serialKernelOnlySeconds
@@ -51,15 +62,23 @@ public struct MGRITCostModel: Codable {
     public var depth: Int
     public var width: Int
     public var batch: Int
+    /// The coarsening factor of ``setup`` (recorded; the model reads every level's
+    /// factor from ``hierarchy()``).
     public var cfactor: Int
     /// How the calibration solved (stopping rule, hierarchy, adjoint storage).
     public var setup: ScalingSolverSetup
+    /// Points per level of the calibrated solve (recorded; equal to ``hierarchy()``'s).
     public var points: [Int]
     /// Compute seconds per level, forward + adjoint, one rank.
     public var levelSeconds: [Double]
     public var remainderSeconds: Double
     public var forwardIterations: Int
     public var adjointIterations: Int
+    /// Whether each calibration pass met its tolerance (its last iteration then
+    /// visits no coarse level). nil in files written before it was recorded: then
+    /// taken as "stopped before the iteration limit" (``passConverged``).
+    public var forwardConverged: Bool? = nil
+    public var adjointConverged: Bool? = nil
     public var serialSeconds: Double
     /// The same solve and passes priced from the kernel timings alone (kernel calls ×
     /// seconds per call); nil where the count cannot be priced that way (a coarse step
@@ -89,66 +108,67 @@ public struct MGRITCostModel: Codable {
         return t.secondsPerLayer / full
     }
 
-    /// Largest fraction of level `l`'s points that one of `p` ranks owns.
-    public func maxOwnedFraction(level l: Int, ranks p: Int) -> (fraction: Double, owners: Int) {
-        var stride = 1
-        for _ in 0 ..< l { stride *= cfactor }
-        let n = depth + 1
-        let base = n / p, extra = n % p
-        var best = 0, owners = 0
-        // Ranks differ only in size (base or base+1) and alignment: evaluate every
-        // rank for p ≤ 4096 (cheap), which is all the model is asked for.
-        for r in 0 ..< p {
-            let lo = r * base + min(r, extra), hi = lo + base + (r < extra ? 1 : 0)   // [lo, hi)
-            guard hi > lo else { continue }
-            let c = (hi - 1) / stride - (lo + stride - 1) / stride + 1
-            if c > 0 { owners += 1; best = max(best, c) }
-        }
-        return (Double(best) / Double(points[l]), owners)
+    /// The solver's hierarchy for ``depth`` and ``setup`` (what the calibration ran).
+    public func hierarchy() throws -> MGRITHierarchy {
+        try MGRITHierarchy(stepCount: depth, options: setup.mgritOptions())
     }
 
-    /// Visits of each level in one iteration (level 0 once; a V-cycle visits every level once).
-    public var visitsPerIteration: [Int] {
-        let L = points.count - 1
-        var v = [Int](repeating: 0, count: points.count)
-        v[0] = 1
-        guard L >= 1 else { return v }
-        if setup.cycle == .V { return [Int](repeating: 1, count: points.count) }
-        func vCycle(_ l: Int) { v[l] += 1; if l < L { vCycle(l + 1) } }
-        func fCycle(_ l: Int) {
-            v[l] += 1
-            guard l < L else { return }
-            fCycle(l + 1)
-            if l + 1 < L { vCycle(l + 1) }
-        }
-        fCycle(1)
-        return v
+    /// A pass of `iterations` iterations converged: as recorded, or for older
+    /// calibrations, with a tolerance and fewer iterations than allowed.
+    func passConverged(_ recorded: Bool?, iterations: Int) -> Bool {
+        recorded ?? (setup.fixedIterations == nil && iterations < setup.maxIterations)
+    }
+
+    /// Visits of each level in the calibrated forward plus adjoint solve, as the
+    /// solvers' ``MGRITStatistics/visitsPerLevel`` report them (the same on any P).
+    public func visitsPerLevel() throws -> [Int] {
+        let options = setup.mgritOptions(), n = try hierarchy().levelCount
+        let f = options.plannedVisits(levelCount: n, iterations: forwardIterations,
+                                      converged: passConverged(forwardConverged, iterations: forwardIterations))
+        let a = options.plannedVisits(levelCount: n, iterations: adjointIterations,
+                                      converged: passConverged(adjointConverged, iterations: adjointIterations))
+        return zip(f, a).map(+)
+    }
+
+    /// Residual-norm allreduces of the calibrated forward plus adjoint solve on more than one rank.
+    public func residualChecks() throws -> Int {
+        let options = setup.mgritOptions(), n = try hierarchy().levelCount
+        return options.plannedResidualChecks(levelCount: n, iterations: forwardIterations)
+            + options.plannedResidualChecks(levelCount: n, iterations: adjointIterations)
+    }
+
+    /// Largest number of level `l`'s points that one of `p` ranks owns under the
+    /// solver's block distribution, and how many ranks own any.
+    public func largestShare(of hierarchy: MGRITHierarchy, level l: Int, ranks p: Int) throws -> (points: Int, owners: Int) {
+        let owned = hierarchy.ownedPoints(level: l, partition: try TimePartition.block(stepCount: depth, size: p))
+        return (owned.map(\.count).max() ?? 0, owned.filter { !$0.isEmpty }.count)
     }
 
     /// Predicted seconds on `p` ranks of `machine` (its message times; compute
     /// times scaled by its `timeScale`).
-    public func predict(ranks p: Int, on machine: ModelMachine) -> Double {
-        let L = points.count - 1
-        let iters = Double(forwardIterations + adjointIterations)
+    public func predict(ranks p: Int, on machine: ModelMachine) throws -> Double {
+        let h = try hierarchy()
+        let n = h.pointsPerLevel, L = h.levelCount - 1
         let timeScale = machine.timeScale * computeScale(ranks: p)
         let tau = machine.messageSeconds(bytes: 8 * width * batch)
-        let visits = visitsPerIteration
+        let visits = try visitsPerLevel()
         var t = remainderSeconds * timeScale / Double(p)
         for l in 0 ... L {
-            let (f, owners) = maxOwnedFraction(level: l, ranks: p)
+            let (share, owners) = try largestShare(of: h, level: l, ranks: p)
             if l == L {   // coarsest (with one level, the whole solve): a sequential relay
                 t += levelSeconds[l] * timeScale
-                t += iters * Double(visits[l]) * Double(max(owners - 1, 0)) * tau
+                t += Double(visits[l]) * Double(max(owners - 1, 0)) * tau
             } else {
-                let oneInterval = p > 1 ? min(1, Double(cfactor) / Double(points[l])) : 1
+                let f = Double(share) / Double(n[l])
+                let oneInterval = p > 1 ? min(1, Double(h.factor(level: l)) / Double(n[l])) : 1
                 t += levelSeconds[l] * timeScale * max(f, oneInterval)
                 let rounds = l == 0 ? 3.0 : 4.0
-                if owners > 1 { t += iters * Double(visits[l]) * rounds * tau }
+                if owners > 1 { t += Double(visits[l]) * rounds * tau }
             }
         }
         if p > 1 {
-            let n1 = Double(points.count > 1 ? points[1] : 1)
-            t += iters * ceil(log2(Double(p))) * machine.messageSeconds(bytes: 8 * Int(n1))
+            let n1 = Double(n.count > 1 ? n[1] : 1)
+            t += Double(try residualChecks()) * ceil(log2(Double(p))) * machine.messageSeconds(bytes: 8 * Int(n1))
         }
         return t
     }

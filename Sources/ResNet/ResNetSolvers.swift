@@ -110,7 +110,7 @@ public final class ResNetAdjointSolver {
         var stats = try solver.solve(warmStart: warmStart)
         problem.gradient = gradient
         defer { problem.gradient = nil }
-        try solver.sweep()
+        stats.sweep = try solver.sweep()   // in no level of `stats`: its own split
         let owned = solver.ownedRange
         stats.stepsPerLevel[0] += owned.count - (owned.contains(0) ? 1 : 0)   // the gradient sweep
         return stats

@@ -4,11 +4,14 @@ import Kernels
 import MGRIT
 import ResNet
 
-/// Time split of one MGRIT level, over a forward plus an adjoint solve, in seconds.
+/// Time split of one MGRIT level, over a forward plus an adjoint solve, in seconds,
+/// read from the solvers' own ``MGRITStatistics`` (the adjoint's gradient sweep is
+/// not in any level: see ``ScalingMeasurement/sweepSeconds``).
 public struct LevelSplit: Codable {
     public var level: Int
     public var points: Int
-    /// Mean over ranks: time on this level outside the communicator (kernels, axpys).
+    /// Mean over ranks: time on this level outside the communicator (kernels, axpys,
+    /// packing), ``MGRITStatistics/computeSecondsPerLevel``.
     public var computeSeconds: Double
     /// Mean over ranks: time posting isend/irecv on this level.
     public var postSeconds: Double
@@ -16,10 +19,14 @@ public struct LevelSplit: Codable {
     public var testSeconds: Double?
     /// Mean over ranks: time blocked in waitAll on this level (neighbour not ready yet, or transfer).
     public var waitSeconds: Double
-    /// Max over ranks of the time spent on this level (including waits).
+    /// Max over ranks of the time spent on this level (including waits); on one rank
+    /// the four parts above add up to it.
     public var maxSeconds: Double
-    /// Max over ranks of the problem steps on this level.
+    /// Max over ranks of the problem steps on this level (level 0: with the gradient sweep).
     public var maxSteps: Int
+    /// Times the forward and the adjoint cycle entered this level
+    /// (``MGRITStatistics/visitsPerLevel``, the same on every rank; nil in older files).
+    public var visits: Int? = nil
 }
 
 /// One timed configuration on P ranks (written by `layerpar scaling run`).
@@ -45,17 +52,27 @@ public struct ScalingMeasurement: Codable {
     public var adjointSeconds: Double
     public var forwardIterations: Int
     public var adjointIterations: Int
+    /// Whether each pass met its tolerance (``MGRITStatistics/converged``: the last
+    /// iteration then visits no coarse level); nil in older files.
+    public var forwardConverged: Bool? = nil
+    public var adjointConverged: Bool? = nil
     /// Per level, of the fastest repeat.
     public var levels: [LevelSplit]
-    /// Mean over ranks: residual-norm allreduces.
+    /// Mean over ranks: residual-norm allreduces of both passes (``MGRITStatistics/reduceSeconds``).
     public var reduceSeconds: Double
-    /// Max over ranks of (wait seconds / solve seconds).
+    /// Mean over ranks: the adjoint's gradient sweep (``MGRITSolver/sweep()`` after the
+    /// adjoint solve, ``MGRITStatistics/sweep``), which is in no level; nil in older files.
+    public var sweepSeconds: Double? = nil
+    /// Mean over ranks: the part of ``sweepSeconds`` posting, polling and waiting.
+    public var sweepCommunicationSeconds: Double? = nil
+    /// Max over ranks of (wait seconds, the levels' and the sweep's / solve seconds).
     public var waitFraction: Double
     /// Fused-kernel calls of the forward and the adjoint solve (with the gradient
     /// sweep), summed over ranks, in one repeat.
     public var forwardKernelCalls: Int?
     public var adjointKernelCalls: Int?
-    /// Max over ranks of ((post + poll + wait + residual allreduce) seconds / solve seconds).
+    /// Max over ranks of ((post + poll + wait, of the levels and the sweep, + residual
+    /// allreduce) seconds / solve seconds).
     public var communicationFraction: Double
 }
 
@@ -64,23 +81,18 @@ public struct ScalingMeasurement: Codable {
 public enum ScalingRun {
     public static func measure(_ c: ScalingCase, setup: ScalingSolverSetup, repeats: Int, minimumSeconds: Double = 0.2,
                         world: any Communicator) throws -> ScalingMeasurement {
-        let comm = InstrumentedCommunicator(world)
-        // MGRITSolver tags its messages `level·4 + kind` (MGRITSolver.tag): the
-        // level is tag / 4. Allreduces (the residual norm) stay under `phase`.
-        comm.phaseOfTag = { "level \($0 / 4)" }
-        comm.phase = "norm"
         let stack = try c.makeStack()
         let (x0, lN) = c.makeBoundaryData()
         let options = setup.mgritOptions()
-        let forward = try ResNetForwardSolver(stack: stack, batch: c.batch, options: options, comm: comm,
+        let forward = try ResNetForwardSolver(stack: stack, batch: c.batch, options: options, comm: world,
                                               coarseStep: setup.coarseStep)
-        let adjoint = try ResNetAdjointSolver(forward: forward, options: options, comm: comm,
+        let adjoint = try ResNetAdjointSolver(forward: forward, options: options, comm: world,
                                               storePreactivations: setup.storePreactivations)
         let gradient = HiddenGradient(like: stack)
         let levelCount = forward.solver.levelCount
         let points = forward.solver.pointsPerLevel
 
-        struct Repeat { var total, fwd, adj: Double; var fIt, aIt: Int; var levelSeconds: [Double]; var stats: [String: CommStatistics]; var steps: [Int] }
+        struct Repeat { var total, fwd, adj: Double; var f, a: MGRITStatistics }
         var kernelCalls = (forward: 0, adjoint: 0)
         var runs: [Repeat] = []
         // Repeat 0 is the warm-up; then at least `repeats`, and until the timed solves add up
@@ -89,7 +101,6 @@ public enum ScalingRun {
         while try rep <= repeats || (world.allreduceMax(total) < minimumSeconds && rep <= 10_000) {
             defer { rep += 1 }
             gradient.zero()
-            comm.reset()
             try world.barrier()
             let calls = (forward.problem.kernelCalls, adjoint.problem.kernelCalls)
             let t0 = monotonicSeconds()
@@ -100,10 +111,7 @@ public enum ScalingRun {
             guard rep > 0 else { continue }
             total += t2 - t0
             kernelCalls = (forward.problem.kernelCalls - calls.0, adjoint.problem.kernelCalls - calls.1)
-            let levelSeconds = (0 ..< levelCount).map { f.secondsPerLevel[$0] + a.secondsPerLevel[$0] }
-            let steps = (0 ..< levelCount).map { f.stepsPerLevel[$0] + a.stepsPerLevel[$0] }
-            runs.append(Repeat(total: t2 - t0, fwd: t1 - t0, adj: t2 - t1, fIt: f.iterations, aIt: a.iterations,
-                               levelSeconds: levelSeconds, stats: comm.byPhase, steps: steps))
+            runs.append(Repeat(total: t2 - t0, fwd: t1 - t0, adj: t2 - t1, f: f, a: a))
         }
         // Slowest rank per repeat.
         let totals = try world.allreduceMax(runs.map(\.total))
@@ -111,37 +119,43 @@ public enum ScalingRun {
         let best = totals.indices.min { totals[$0] < totals[$1] }!
         let r = runs[best]
         let p = Double(world.size)
-        // Per level: [compute, post, poll, wait] summed over ranks, and maxima.
+        // Forward + adjoint, per level.
+        func both(_ part: KeyPath<MGRITStatistics, [Double]>) -> [Double] { zip(r.f[keyPath: part], r.a[keyPath: part]).map(+) }
+        let compute = both(\.computeSecondsPerLevel), post = both(\.postSecondsPerLevel)
+        let poll = both(\.pollSecondsPerLevel), wait = both(\.waitSecondsPerLevel)
+        let levelSeconds = both(\.secondsPerLevel)
+        let steps = zip(r.f.stepsPerLevel, r.a.stepsPerLevel).map { Double($0 + $1) }
+        let visits = zip(r.f.visitsPerLevel, r.a.visitsPerLevel).map(+)
+        let sweep = r.a.sweep ?? MGRITSweepStatistics()
+        let sweepComm = sweep.postSeconds + sweep.pollSeconds + sweep.waitSeconds
+        let reduce = r.f.reduceSeconds + r.a.reduceSeconds
+        // Per level: [compute, post, poll, wait] summed over ranks, then the rest.
         var local: [Double] = []
-        for l in 0 ..< levelCount {
-            let s = r.stats["level \(l)"] ?? CommStatistics()
-            local += [r.levelSeconds[l] - s.postSeconds - s.testSeconds - s.waitSeconds, s.postSeconds, s.testSeconds, s.waitSeconds]
-        }
-        let norm = r.stats["norm"] ?? CommStatistics()
-        local.append(norm.reduceSeconds)
-        local += [Double(kernelCalls.forward), Double(kernelCalls.adjoint)]
+        for l in 0 ..< levelCount { local += [compute[l], post[l], poll[l], wait[l]] }
+        local += [reduce, Double(kernelCalls.forward), Double(kernelCalls.adjoint), sweep.seconds, sweepComm]
         let sums = try world.allreduceSum(local)
-        let wait = r.stats.values.reduce(0) { $0 + $1.waitSeconds }
-        let post = r.stats.values.reduce(0) { $0 + $1.postSeconds + $1.testSeconds }
-        let maxima = try world.allreduceMax(r.levelSeconds + r.steps.map(Double.init)
-                                            + [wait / r.total, (wait + post + norm.reduceSeconds) / r.total, r.fwd, r.adj])
+        let waitAll = wait.reduce(0, +) + sweep.waitSeconds
+        let commAll = waitAll + post.reduce(0, +) + poll.reduce(0, +) + sweep.postSeconds + sweep.pollSeconds + reduce
+        let maxima = try world.allreduceMax(levelSeconds + steps + [waitAll / r.total, commAll / r.total, r.fwd, r.adj])
         let levels = (0 ..< levelCount).map { l in
             LevelSplit(level: l, points: points[l], computeSeconds: sums[4 * l] / p, postSeconds: sums[4 * l + 1] / p,
                        testSeconds: sums[4 * l + 2] / p, waitSeconds: sums[4 * l + 3] / p,
-                       maxSeconds: maxima[l], maxSteps: Int(maxima[levelCount + l]))
+                       maxSeconds: maxima[l], maxSteps: Int(maxima[levelCount + l]), visits: visits[l])
         }
-        let k = 2 * levelCount
+        let k = 2 * levelCount, n = 4 * levelCount
         let cores = ProcessInfo.processInfo.activeProcessorCount
         return ScalingMeasurement(ranks: world.size, depth: c.depth, width: c.width, batch: c.batch, setup: setup, bindings: nil,
                                   eagerLimitBytes: nil,
                                   oversubscribed: world.size > cores, cores: cores,
                                   secondsPerRepeat: totals, seconds: totals[best],
                                   forwardSeconds: maxima[k + 2], adjointSeconds: maxima[k + 3],
-                                  forwardIterations: r.fIt, adjointIterations: r.aIt, levels: levels,
-                                  reduceSeconds: sums[4 * levelCount] / p,
+                                  forwardIterations: r.f.iterations, adjointIterations: r.a.iterations,
+                                  forwardConverged: r.f.converged, adjointConverged: r.a.converged, levels: levels,
+                                  reduceSeconds: sums[n] / p,
+                                  sweepSeconds: sums[n + 3] / p, sweepCommunicationSeconds: sums[n + 4] / p,
                                   waitFraction: maxima[k],
-                                  forwardKernelCalls: Int(sums[4 * levelCount + 1]),
-                                  adjointKernelCalls: Int(sums[4 * levelCount + 2]),
+                                  forwardKernelCalls: Int(sums[n + 1]),
+                                  adjointKernelCalls: Int(sums[n + 2]),
                                   communicationFraction: maxima[k + 1])
     }
 }

@@ -90,6 +90,8 @@ public enum Bandwidth {
         var best = Double.infinity
         for _ in 0..<repetitions {
             shared.wait()
+            // DispatchTime reads CLOCK_MONOTONIC, the clock of Comm's monotonicSeconds()
+            // (Topology sits beside Comm in the module graph and does not import it).
             let t0 = DispatchTime.now().uptimeNanoseconds
             shared.wait()
             let t1 = DispatchTime.now().uptimeNanoseconds

@@ -47,11 +47,8 @@ extension GradientEngine {
     public var warmStartBytes: Int { 0 }
 }
 
-@inline(__always) func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
+/// Training's timings read Comm's one monotonic clock.
+@inline(__always) func now() -> Double { monotonicSeconds() }
 
 /// Exact layer-by-layer passes, optionally with the noise of the paper's
 /// experiments: uniform in [−c, c], drawn for every neuron and sample of each

@@ -153,12 +153,5 @@ struct CommHelperTests {
         #expect(comm.total.totalSeconds >= 0 && comm.total.totalSeconds < 1)
         comm.reset()
         #expect(comm.byPhase.isEmpty)
-        // Attribution by tag: requests and their waitAll land in the tag's phase.
-        comm.phaseOfTag = { "level \($0 / 4)" }
-        comm.phase = "norm"
-        requests = [try comm.irecv(recv, count: 2, from: 0, tag: 9), try comm.isend(send, count: 2, to: 0, tag: 9)]
-        try comm.waitAll(&requests)
-        #expect(comm.byPhase["level 2"]?.sends == 1 && comm.byPhase["level 2"]?.waitCalls == 1)
-        #expect(comm.byPhase["norm"] == nil)
     }
 }

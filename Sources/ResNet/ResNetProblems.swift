@@ -20,6 +20,23 @@ private enum BatchOps {
     }
 }
 
+/// The state operations the forward and adjoint problems share: states are
+/// width × batch ``Matrix``es of the hidden stack, packed row by row for messages.
+public protocol ResNetBatchProblem: MGRITProblem where State == Matrix<Double> {
+    var stack: HiddenStack { get }
+    var batch: Int { get }
+}
+
+extension ResNetBatchProblem {
+    public func makeState() -> State { Matrix(rows: stack.width, cols: batch) }
+    public func sum(_ alpha: Double, _ x: State, _ beta: Double, _ y: State) { BatchOps.sum(alpha, x, beta, y) }
+    public func copy(_ x: State, into y: State) { try! y.copy(from: x) }
+    public func norm(_ u: State) -> Double { u.norm() }
+    public var bufferCount: Int { stack.width * batch }
+    public func pack(_ u: State, into buffer: UnsafeMutableBufferPointer<Double>) { u.pack(into: buffer) }
+    public func unpack(from buffer: UnsafeBufferPointer<Double>, into u: State) { u.unpack(from: buffer) }
+}
+
 /// How a coarse step over `k` layers `n₀ … n₀+k−1` is rediscretised.
 public enum CoarseStep: String, CaseIterable, Codable, Sendable {
     /// The layer at the interval's C-point with step `kβ`:
@@ -79,7 +96,7 @@ final class IntervalAverages {
 /// larger step on the ODE the ResNet discretises, as in Günther et al. 2020.
 /// Initial guess: every point equal to the input `x⁰` (layers change the state
 /// by O(β) each). States are w×B matrices (``Matrix``), packed row by row.
-public final class ResNetForwardProblem: MGRITProblem {
+public final class ResNetForwardProblem: ResNetBatchProblem {
     public typealias State = Matrix<Double>
     public let stack: HiddenStack
     public let batch: Int
@@ -103,7 +120,6 @@ public final class ResNetForwardProblem: MGRITProblem {
     }
 
     public var stepCount: Int { stack.depth }
-    public func makeState() -> State { Matrix(rows: stack.width, cols: batch) }
     public func initialGuess(at index: Int, into u: State) throws { try u.copy(from: input) }
     public func step(from u: State, into v: State, start: Int, stop: Int, level: Int) throws {
         kernelCalls += 1
@@ -121,12 +137,6 @@ public final class ResNetForwardProblem: MGRITProblem {
         }
         try LayerKernels.residualForward(beta: stack.beta * k, W: W, b: b, X: u, Y: v)
     }
-    public func sum(_ alpha: Double, _ x: State, _ beta: Double, _ y: State) { BatchOps.sum(alpha, x, beta, y) }
-    public func copy(_ x: State, into y: State) { try! y.copy(from: x) }
-    public func norm(_ u: State) -> Double { u.norm() }
-    public var bufferCount: Int { stack.width * batch }
-    public func pack(_ u: State, into buffer: UnsafeMutableBufferPointer<Double>) { u.pack(into: buffer) }
-    public func unpack(from buffer: UnsafeBufferPointer<Double>, into u: State) { u.unpack(from: buffer) }
 }
 
 /// The backward (adjoint) pass as an MGRIT problem in reversed time.
@@ -146,7 +156,7 @@ public final class ResNetForwardProblem: MGRITProblem {
 ///
 /// When ``gradient`` is set, fine steps also accumulate `dWⁿ`, `dbⁿ` in the
 /// same fused kernel call.
-public final class ResNetAdjointProblem: MGRITProblem {
+public final class ResNetAdjointProblem: ResNetBatchProblem {
     public typealias State = Matrix<Double>
     public let stack: HiddenStack
     public let batch: Int
@@ -179,7 +189,6 @@ public final class ResNetAdjointProblem: MGRITProblem {
     }
 
     public var stepCount: Int { stack.depth }
-    public func makeState() -> State { Matrix(rows: stack.width, cols: batch) }
     /// `λᴺ` at point 0, zero elsewhere (a guess that needs nothing from other ranks).
     public func initialGuess(at index: Int, into u: State) throws {
         if index == 0 { try u.copy(from: terminalAdjoint) } else { u.zero() }
@@ -221,10 +230,4 @@ public final class ResNetAdjointProblem: MGRITProblem {
                                          lambdaNext: u, lambda: v, dW: g?.dW[n], db: g?.db[n])
         kernelCalls += 1
     }
-    public func sum(_ alpha: Double, _ x: State, _ beta: Double, _ y: State) { BatchOps.sum(alpha, x, beta, y) }
-    public func copy(_ x: State, into y: State) { try! y.copy(from: x) }
-    public func norm(_ u: State) -> Double { u.norm() }
-    public var bufferCount: Int { stack.width * batch }
-    public func pack(_ u: State, into buffer: UnsafeMutableBufferPointer<Double>) { u.pack(into: buffer) }
-    public func unpack(from buffer: UnsafeBufferPointer<Double>, into u: State) { u.unpack(from: buffer) }
 }

@@ -69,33 +69,28 @@ final class ExampleWarmStart {
         try solver.resetToInitialGuess()
         let columns = batch.enumerated().filter { seen[$0.element] }   // (column, example) pairs with a stored start
         guard !columns.isEmpty else { return }
-        let E = examples, w = width
-        values.withUnsafeBufferPointer { v in
-            for (k, point) in points.enumerated() {
-                solver.state(at: point)?.withUnsafeMutablePointer { u, ld in
-                    for i in 0 ..< w {
-                        let src = v.baseAddress! + (k * w + i) * E, dst = u + i * ld
-                        for (j, e) in columns { dst[j] = src[e] }
-                    }
-                }
-            }
-        }
+        forEachRow(of: solver) { store, state in for (j, e) in columns { state[j] = store[e] } }
     }
 
     /// Records the solver's C-points for `batch` after a solve.
     func scatter<P: MGRITProblem>(from solver: MGRITSolver<P>, batch: [Int]) where P.State == Matrix<Double> {
+        forEachRow(of: solver) { store, state in for (j, e) in batch.enumerated() { store[e] = state[j] } }
+        for e in batch { seen[e] = true }
+    }
+
+    /// Calls `body` with each (store row over examples, state row over batch columns)
+    /// pair of feature `i` of every owned C-point.
+    private func forEachRow<P: MGRITProblem>(of solver: MGRITSolver<P>,
+                                             _ body: (_ store: UnsafeMutablePointer<Double>, _ state: UnsafeMutablePointer<Double>) -> Void)
+        where P.State == Matrix<Double> {
         let E = examples, w = width
         values.withUnsafeMutableBufferPointer { v in
             for (k, point) in points.enumerated() {
                 solver.state(at: point)?.withUnsafeMutablePointer { u, ld in
-                    for i in 0 ..< w {
-                        let dst = v.baseAddress! + (k * w + i) * E, src = u + i * ld
-                        for (j, e) in batch.enumerated() { dst[e] = src[j] }
-                    }
+                    for i in 0 ..< w { body(v.baseAddress! + (k * w + i) * E, u + i * ld) }
                 }
             }
         }
-        for e in batch { seen[e] = true }
     }
 
     /// The store laid out over *all* fine C-points `m, 2m, …` of the

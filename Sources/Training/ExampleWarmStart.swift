@@ -33,7 +33,9 @@ final class ExampleWarmStart {
     /// The fine level's coarsening factor and the problem's step count (the global C-point layout).
     let fineCoarsening: Int
     let stepCount: Int
-    /// Point-major, then feature, then example: `values[(p·width + i)·examples + e]`.
+    /// Example-major, then point, then feature: `values[(e·points + p)·width + i]`, so
+    /// one example's start is one contiguous block (a batch touches `B` blocks, not
+    /// `points·width·B` scattered doubles of a store that is far larger than the caches).
     private(set) var values: [Double]
     /// Whether each example has been recorded (identical on every rank).
     private(set) var seen: [Bool]
@@ -69,39 +71,41 @@ final class ExampleWarmStart {
         try solver.resetToInitialGuess()
         let columns = batch.enumerated().filter { seen[$0.element] }   // (column, example) pairs with a stored start
         guard !columns.isEmpty else { return }
-        forEachRow(of: solver) { store, state in for (j, e) in columns { state[j] = store[e] } }
+        forEachColumn(of: solver, columns) { block, state, ld in
+            for i in 0 ..< width { state[i * ld] = block[i] }
+        }
     }
 
     /// Records the solver's C-points for `batch` after a solve.
     func scatter<P: MGRITProblem>(from solver: MGRITSolver<P>, batch: [Int]) where P.State == Matrix<Double> {
-        forEachRow(of: solver) { store, state in for (j, e) in batch.enumerated() { store[e] = state[j] } }
+        forEachColumn(of: solver, Array(batch.enumerated())) { block, state, ld in
+            for i in 0 ..< width { block[i] = state[i * ld] }
+        }
         for e in batch { seen[e] = true }
     }
 
-    /// Calls `body` with each (store row over examples, state row over batch columns)
-    /// pair of feature `i` of every owned C-point.
-    private func forEachRow<P: MGRITProblem>(of solver: MGRITSolver<P>,
-                                             _ body: (_ store: UnsafeMutablePointer<Double>, _ state: UnsafeMutablePointer<Double>) -> Void)
+    /// Calls `body(store block of example e at point k, state column j of point k, ld)` for
+    /// every (column j, example e) and owned C-point k, example by example.
+    private func forEachColumn<P: MGRITProblem>(of solver: MGRITSolver<P>, _ columns: [(offset: Int, element: Int)],
+                                                _ body: (UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>, Int) -> Void)
         where P.State == Matrix<Double> {
-        let E = examples, w = width
+        let states = points.map { solver.state(at: $0)! }   // owned C-points are stored on every storage
+        let P = points.count, w = width
         values.withUnsafeMutableBufferPointer { v in
-            for (k, point) in points.enumerated() {
-                solver.state(at: point)?.withUnsafeMutablePointer { u, ld in
-                    for i in 0 ..< w { body(v.baseAddress! + (k * w + i) * E, u + i * ld) }
+            for (j, e) in columns {
+                for (k, u) in states.enumerated() {
+                    u.withUnsafeMutablePointer { p, ld in body(v.baseAddress! + (e * P + k) * w, p + j, ld) }
                 }
             }
         }
     }
 
-    /// The store laid out over *all* fine C-points `m, 2m, …` of the
-    /// problem (zeros for points other ranks own), so a sum over ranks assembles it.
+    /// The store laid out over *all* fine C-points `m, 2m, …` of the problem, point-major,
+    /// then feature, then example (zeros for points other ranks own), so a sum over ranks
+    /// assembles it: `[(g·width + i)·examples + e]` for global C-point `g`.
     func exportGlobal() -> [Double] {
-        let m = fineCoarsening, all = stepCount / m, block = width * examples
-        var out = [Double](repeating: 0, count: all * block)
-        for (k, point) in points.enumerated() {
-            let g = point / m - 1
-            out.replaceSubrange(g * block ..< (g + 1) * block, with: values[k * block ..< (k + 1) * block])
-        }
+        var out = [Double](repeating: 0, count: globalCount)
+        forEachGlobal { local, global in out[global] = values[local] }
         return out
     }
 
@@ -110,11 +114,17 @@ final class ExampleWarmStart {
 
     /// Restores this rank's points from ``exportGlobal()``'s layout.
     func importGlobal(_ global: ArraySlice<Double>, seen: [Bool]) {
-        let m = fineCoarsening, block = width * examples, base = global.startIndex
+        let base = global.startIndex
+        forEachGlobal { local, g in values[local] = global[base + g] }
+        self.seen = seen
+    }
+
+    /// (index in ``values``, index in the global layout) of every stored value.
+    private func forEachGlobal(_ body: (Int, Int) -> Void) {
+        let m = fineCoarsening, P = points.count, w = width, E = examples
         for (k, point) in points.enumerated() {
             let g = point / m - 1
-            values.replaceSubrange(k * block ..< (k + 1) * block, with: global[base + g * block ..< base + (g + 1) * block])
+            for i in 0 ..< w { for e in 0 ..< E { body((e * P + k) * w + i, (g * w + i) * E + e) } }
         }
-        self.seen = seen
     }
 }

@@ -144,7 +144,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     }
 
     /// The same run with another stopping rule / reporting cadence (what `--resume` may change).
-    func sameRun(as other: TrainingConfiguration) -> Bool {
+    public func sameRun(as other: TrainingConfiguration) -> Bool {
         var a = self, b = other
         for c in [\TrainingConfiguration.iterations] { a[keyPath: c] = nil; b[keyPath: c] = nil }
         a.targetLoss = nil; b.targetLoss = nil
@@ -154,6 +154,8 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         a.warmStartMemoryMiB = nil; b.warmStartMemoryMiB = nil
         // A configuration recorded before the solver settings existed ran their defaults.
         a.solver = a.solver ?? SolverSettings(); b.solver = b.solver ?? SolverSettings()
+        // …and started from the previous step's states: `--warm-start previous` resumes them.
+        a.warmStart = a.warmStartPolicy; b.warmStart = b.warmStartPolicy
         return a == b
     }
 

@@ -52,3 +52,23 @@ struct WarmStartTests {
         #expect(s.warmStartBytesPerRank == 300 * 4 * 6 * 8)
     }
 }
+
+@Suite("Configurations recorded before the solver options")
+struct OlderConfigurationTests {
+    @Test("a configuration without warm-start and solver fields is the same run as previous + default solver, not as example")
+    func olderConfigurationResumes() {
+        var old = smallConfig(iterations: 5, mode: .parallel)
+        old.warmStart = nil
+        old.solver = nil
+        var previous = old
+        previous.warmStart = .previous
+        previous.solver = SolverSettings()
+        var example = previous
+        example.warmStart = .example
+        #expect(old.sameRun(as: previous))
+        #expect(!old.sameRun(as: example))
+        var other = previous
+        other.solver?.cycle = .V
+        #expect(!old.sameRun(as: other))
+    }
+}

@@ -38,6 +38,17 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         self.coarseStep = coarseStep
     }
 
+    /// One line for people, e.g. `F-cycles, FCF (fine level F), 1 CF sweep, ω 1, coarse step cPointLayer`.
+    public var summary: String {
+        var parts = ["\(cycle.rawValue)-cycles", relaxation.rawValue + (fineRelaxation.map { " (fine level \($0.rawValue))" } ?? ""),
+                     "\(sweeps) CF sweep\(sweeps == 1 ? "" : "s")"]
+        if let m = fineCoarsening { parts.append("fine coarsening \(m)") }
+        parts.append("ω \(cRelaxationWeight)" + (fineCRelaxationWeight.map { " (fine level \($0))" } ?? ""))
+        if skipFirstDown { parts.append("skip first down-cycle") }
+        parts.append("min coarse \(minCoarse), coarse step \(coarseStep.rawValue)")
+        return parts.joined(separator: ", ")
+    }
+
     /// `base` (stopping rule) with these settings and the configuration's `coarsening`/`maxLevels`.
     public func apply(to base: MGRITOptions, coarsening: Int, maxLevels: Int) -> MGRITOptions {
         var o = base

@@ -30,6 +30,7 @@ public struct ModelProvenance: Sendable, Codable, Equatable {
             lines.append(String(format: "MGRIT:         tol forward %g, backward %g; at most %d / %d iterations; coarsening %d, at most %d levels; warm start %@",
                                 c.tolForward, c.tolBackward, c.maxForwardIterations, c.maxBackwardIterations, c.coarsening, c.maxLevels,
                                 c.warmStartPolicy.rawValue))
+            lines.append("solver:        \((c.solver ?? SolverSettings()).summary)")
         }
         lines.append("network:       depth \(c.depth), width \(c.width), β \(c.beta), ReLU")
         lines.append("optimiser:     \(c.optimizer.kind.rawValue), lr \(c.optimizer.learningRate), batch \(c.batchSize), \(steps) steps, seed \(c.seed)")

@@ -77,13 +77,6 @@ public final class NetworkWorkspace {
     /// Two adjoint buffers (width × ``batch``) that the layer-serial backward pass alternates.
     public var lambdaBuffers: (Matrix<Double>, Matrix<Double>) { views.lambda }
 
-    /// Predictions of the last forward pass, sample-major (sample s, output k at `s*outputs + k`).
-    public func predictions() -> [Double] {
-        var out = [Double](repeating: 0, count: batch * shape.outputs)
-        for k in 0..<shape.outputs { for j in 0..<batch { out[j * shape.outputs + k] = output[k, j] } }
-        return out
-    }
-
     /// Fraction of (neuron, sample) pairs whose opening-layer ReLU is on in the last forward pass.
     public func openingActiveFraction() -> Double {
         var on = 0
@@ -196,13 +189,13 @@ public final class Network: @unchecked Sendable {
 
     /// Backward pass after ``closingForwardAndLoss(_:last:targets:samples:)``: writes the full
     /// gradient into `g` (overwritten). `perturb` is applied to each hidden layer's adjoint λⁿ
-    /// after it is computed. With `adjoints` (depth + 1 buffers) every λⁿ is kept there.
-    public func backward(_ ws: NetworkWorkspace, gradient g: NetworkParameters, adjoints: [Matrix<Double>]? = nil,
-                         perturb: LayerPerturbation? = nil) throws {
+    /// after it is computed. (``LayerSerial/adjoints(_:states:preactivations:terminalAdjoint:gradient:)``
+    /// keeps every λⁿ of the hidden stack.)
+    public func backward(_ ws: NetworkWorkspace, gradient g: NetworkParameters, perturb: LayerPerturbation? = nil) throws {
         g.flat.zero()
         let N = shape.depth, (a, b) = ws.lambdaBuffers
         // λⁿ alternates between the two buffers, λᴺ in `a`.
-        let buffer: (Int) -> Matrix<Double> = adjoints.map { all in { all[$0] } } ?? { (N - $0) % 2 == 0 ? a : b }
+        let buffer: (Int) -> Matrix<Double> = { (N - $0) % 2 == 0 ? a : b }
         try closingAdjoint(ws, last: ws.state(N), gradient: g, lambda: buffer(N))
         try LayerSerial.backward(hidden, states: ws.states, preactivations: ws.preactivations,
                                  gradient: g.hiddenGradient, adjoint: buffer, perturb: perturb)

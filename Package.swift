@@ -19,6 +19,11 @@ let kernelCFlags: [CSetting] = [
     .unsafeFlags(["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]),
 ]
 
+// The numerical modules are generic across module boundaries (MGRITSolver<Problem> in
+// MGRIT, its problems in ResNet, Matrix<Scalar> in Kernels): without cross-module
+// optimisation their callers run unspecialised code through witness tables.
+let numericSwiftFlags: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"])]
+
 let package = Package(
     name: "LayerParallel",
     products: [
@@ -53,11 +58,11 @@ let package = Package(
                        providers: [.apt(["libnuma-dev", "numactl"])]),
 
         // MARK: Swift library modules
-        .target(name: "Kernels", dependencies: ["CKernels", "COpenBLAS"]),
-        .target(name: "Comm", dependencies: ["CMPI"]),
-        .target(name: "MGRIT", dependencies: ["Comm"]),
-        .target(name: "ResNet", dependencies: ["Kernels", "MGRIT", "Comm"]),
-        .target(name: "Training", dependencies: ["ResNet", "Kernels", "MGRIT", "Comm", "Reports", "TensorIO"]),
+        .target(name: "Kernels", dependencies: ["CKernels", "COpenBLAS"], swiftSettings: numericSwiftFlags),
+        .target(name: "Comm", dependencies: ["CMPI"], swiftSettings: numericSwiftFlags),
+        .target(name: "MGRIT", dependencies: ["Comm"], swiftSettings: numericSwiftFlags),
+        .target(name: "ResNet", dependencies: ["Kernels", "MGRIT", "Comm"], swiftSettings: numericSwiftFlags),
+        .target(name: "Training", dependencies: ["ResNet", "Kernels", "MGRIT", "Comm", "Reports", "TensorIO"], swiftSettings: numericSwiftFlags),
         .target(name: "Topology", dependencies: ["CHwloc", "CNuma"]),
         .target(name: "Reports"),
         // safetensors and NumPy .npz (float64 tensors + string metadata), no dependencies:

@@ -6,10 +6,13 @@ import MGRIT
 ///
 /// Keeps every fine state it owns (``MGRITStorage/allPoints``: `(N+1)` w×B
 /// states over all ranks), because the adjoint is linearised around them. The
-/// coarse levels (`u` and `g` at ≈ `N/(m−1)` points, ⅔N states for m = 4) exist
-/// only during a solve: they are rebuilt from the fine states by every cycle and
-/// are released afterwards. A second ``solve(input:warmStart:)`` with
-/// `warmStart: true` starts from the previous fine states (one-shot training).
+/// coarse levels (`u` and `g` at ≈ `N/(m−1)` points, ⅔N states for m = 4) are
+/// rebuilt from the fine states by every cycle; they stay allocated between
+/// solves (one-shot training solves thousands of times: allocating them anew
+/// each time cost ≈ 5 % of a step), and ``MGRITSolver/releaseCoarseLevels()``
+/// frees them for a caller that keeps the solver only for its fine states. A
+/// second ``solve(input:warmStart:)`` with `warmStart: true` starts from the
+/// previous fine states (one-shot training).
 public final class ResNetForwardSolver {
     public let stack: HiddenStack
     public let problem: ResNetForwardProblem
@@ -35,7 +38,7 @@ public final class ResNetForwardSolver {
     public func solve(input: Matrix<Double>? = nil, warmStart: Bool = false) throws -> MGRITStatistics {
         if let input { try problem.input.copy(from: input) }
         problem.averages.reset()
-        defer { solver.releaseCoarseLevels(); problem.averages.reset() }
+        defer { problem.averages.reset() }
         return try solver.solve(warmStart: warmStart)
     }
 
@@ -59,14 +62,20 @@ public final class ResNetForwardSolver {
 /// Memory: by default the fine level keeps only C-points and `λ⁰`
 /// (``MGRITStorage/cPointsOnly``, ≈ `N/m` states), since the gradient sweep
 /// recomputes every F-point adjoint anyway; the coarse levels (≈ ⅔N for m = 4)
-/// exist only during the solve. With the forward solver's `N+1` states the
-/// peak of a forward + adjoint solve is ≈ `(1 + 1/m + 2/(m−1))·N` states
-/// (1.92 N for m = 4); the linearisation points are recomputed, not stored.
+/// stay allocated between solves, as the forward solver's do. With the forward
+/// solver's `N+1` states the peak of a forward + adjoint solve is ≈
+/// `(1 + 1/m + 2/(m−1))·N` states (1.92 N for m = 4) when the forward solver's
+/// coarse levels are released, `2/(m−1)·N` more when they are kept; the
+/// linearisation points are recomputed, not stored (unless `storePreactivations`).
 public final class ResNetAdjointSolver {
     public let forward: ResNetForwardSolver
     public let problem: ResNetAdjointProblem
     public let solver: MGRITSolver<ResNetAdjointProblem>
     public let storePreactivations: Bool
+    /// `zⁿ` of the owned layers (`storePreactivations`), kept between solves, and the
+    /// output the forward call that computes them discards.
+    private var preactivations: [Int: Matrix<Double>] = [:]
+    private lazy var scratch = problem.makeState()
 
     /// - Parameters:
     ///   - storage: fine-level storage of the adjoint (default: C-points only).
@@ -94,18 +103,17 @@ public final class ResNetAdjointSolver {
     public func solve(terminalAdjoint: Matrix<Double>?, gradient: HiddenGradient, warmStart: Bool = false) throws -> MGRITStatistics {
         if let t = terminalAdjoint { try problem.terminalAdjoint.copy(from: t) }
         problem.averages.reset()
-        defer { solver.releaseCoarseLevels(); problem.averages.reset(); problem.storedZ = nil }
+        defer { problem.averages.reset(); problem.storedZ = nil }
         if storePreactivations {
-            let stack = forward.stack, y = problem.makeState()
-            var zs: [Int: Matrix<Double>] = [:]
+            let stack = forward.stack
             for n in forward.ownedRange where n < stack.depth {
-                let z = problem.makeState()
+                let z = preactivations[n] ?? problem.makeState()
+                preactivations[n] = z
                 try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[n], b: stack.biases[n],
-                                                 X: forward.state(at: n)!, Y: y, Z: z)
-                zs[n] = z
+                                                 X: forward.state(at: n)!, Y: scratch, Z: z)
             }
-            problem.kernelCalls += zs.count
-            problem.storedZ = zs
+            problem.kernelCalls += preactivations.count
+            problem.storedZ = preactivations
         }
         var stats = try solver.solve(warmStart: warmStart)
         problem.gradient = gradient

@@ -93,6 +93,7 @@ public enum ConvergenceStudy {
                                               coarseStep: coarseStep)
         try net.openingForward(ws, into: forward.problem.input)
         let fStats = try forward.solve()
+        forward.solver.releaseCoarseLevels()   // the adjoint's peak counts the forward's fine states only
         let fCalls = try comm.allreduceSum(Double(forward.problem.kernelCalls))
         let adjoint = try ResNetAdjointSolver(forward: forward, options: options, comm: comm,
                                               storePreactivations: c.storePreactivations)

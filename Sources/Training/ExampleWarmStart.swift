@@ -69,35 +69,41 @@ final class ExampleWarmStart {
     /// Sets the solver's start for `batch` (example indices, one per column).
     func gather<P: MGRITProblem>(into solver: MGRITSolver<P>, batch: [Int]) throws where P.State == Matrix<Double> {
         try solver.resetToInitialGuess()
-        let columns = batch.enumerated().filter { seen[$0.element] }   // (column, example) pairs with a stored start
-        guard !columns.isEmpty else { return }
-        forEachColumn(of: solver, columns) { block, state, ld in
-            for i in 0 ..< width { state[i * ld] = block[i] }
-        }
+        guard batch.contains(where: { seen[$0] }) else { return }
+        transfer(solver, batch, toStore: false)
     }
 
     /// Records the solver's C-points for `batch` after a solve.
     func scatter<P: MGRITProblem>(from solver: MGRITSolver<P>, batch: [Int]) where P.State == Matrix<Double> {
-        forEachColumn(of: solver, Array(batch.enumerated())) { block, state, ld in
-            for i in 0 ..< width { block[i] = state[i * ld] }
-        }
+        transfer(solver, batch, toStore: true)
         for e in batch { seen[e] = true }
     }
 
-    /// Calls `body(store block of example e at point k, state column j of point k, ld)` for
-    /// every (column j, example e) and owned C-point k, example by example.
-    private func forEachColumn<P: MGRITProblem>(of solver: MGRITSolver<P>, _ columns: [(offset: Int, element: Int)],
-                                                _ body: (UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>, Int) -> Void)
+    /// Copies, for every batch column j of example e and owned C-point k, the state
+    /// column (k, j) to the store block (e, k) (`toStore`) or back (only for examples
+    /// seen before). Example by example, so each example's block is read or written
+    /// front to back (the store is far larger than the caches; the states are not).
+    private func transfer<P: MGRITProblem>(_ solver: MGRITSolver<P>, _ batch: [Int], toStore: Bool)
         where P.State == Matrix<Double> {
-        let states = points.map { solver.state(at: $0)! }   // owned C-points are stored on every storage
         let P = points.count, w = width
+        let states = points.map { solver.state(at: $0)! }   // owned C-points are stored on every storage
+        let bases = states.map(\.baseAddress), lds = states.map(\.ld)
         values.withUnsafeMutableBufferPointer { v in
-            for (j, e) in columns {
-                for (k, u) in states.enumerated() {
-                    u.withUnsafeMutablePointer { p, ld in body(v.baseAddress! + (e * P + k) * w, p + j, ld) }
+            let store = v.baseAddress!
+            for (j, e) in batch.enumerated() where toStore || seen[e] {
+                var block = store + e * P * w
+                for k in 0 ..< P {
+                    let column = bases[k] + j, ld = lds[k]
+                    if toStore {
+                        for i in 0 ..< w { block[i] = column[i * ld] }
+                    } else {
+                        for i in 0 ..< w { column[i * ld] = block[i] }
+                    }
+                    block += w
                 }
             }
         }
+        withExtendedLifetime(states) {}
     }
 
     /// The store laid out over *all* fine C-points `m, 2m, …` of the problem, point-major,

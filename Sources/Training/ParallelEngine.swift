@@ -46,7 +46,11 @@ public final class ParallelEngine: GradientEngine {
         // The solvers read the network's parameters through views: nothing is copied per step.
         forwardSolver = try ResNetForwardSolver(stack: network.hidden, batch: batchSize, options: fo, comm: comm,
                                                 coarseStep: (config.solver ?? SolverSettings()).coarseStep)
-        adjointSolver = try ResNetAdjointSolver(forward: forwardSolver, options: bo, comm: comm)
+        // zⁿ = Wⁿxⁿ + bⁿ is computed once per step (N forward calls over all ranks) and
+        // reused by every adjoint step and the gradient sweep, instead of recomputed in
+        // each: N more states of memory for ≈ 1.6 N fewer kernel calls per adjoint iteration.
+        adjointSolver = try ResNetAdjointSolver(forward: forwardSolver, options: bo, comm: comm,
+                                                storePreactivations: true)
         warmStart = config.warmStartPolicy
         warmStartMemoryBytes = (config.warmStartMemoryMiB ?? 4096) << 20
     }

@@ -16,3 +16,14 @@ public func monotonicSeconds() -> Double {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
+
+/// CPU seconds this thread has run (`CLOCK_THREAD_CPUTIME_ID`): the work of a
+/// computation on a machine shared with other jobs, where wall intervals also
+/// count the time the thread waited for a core. A rank that spins in an MPI wait
+/// is running, so across ranks it counts waiting as work.
+@inlinable
+public func threadCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}

@@ -14,6 +14,9 @@ public struct HistoryRow: Sendable, Codable, Equatable {
     public var forwardResidual: Double?
     public var backwardIterations: Int
     public var backwardResidual: Double?
+    /// Cumulative CPU seconds of the training thread over the same steps as `seconds`
+    /// (nil in runs recorded before it was measured).
+    public var cpuSeconds: Double? = nil
 }
 
 /// Everything needed to continue a run exactly where it stopped.

@@ -31,9 +31,14 @@ public struct RunSummary: Codable, Sendable {
     /// First evaluation at which the full training loss was ≤ the target (resolution: evalEvery).
     public var iterationsToTarget: Int?
     public var secondsToTarget: Double?
+    /// CPU seconds of the training thread to the same evaluation (nil if not measured).
+    public var cpuSecondsToTarget: Double?
     /// First evaluation with training loss below 0.9 × the affine-fit loss: where the plateau ends.
     public var plateauEndIteration: Int?
     public var trainSeconds: Double
+    /// CPU seconds of the training thread over the training steps (forward, backward,
+    /// update; no evaluation): the work, robust to other jobs on a shared machine.
+    public var trainCPUSeconds: Double?
     /// Mean seconds per optimiser step by phase.
     public var secondsPerStep: PhaseTimes
     public var meanForwardMGRITIterations: Double?
@@ -99,6 +104,7 @@ public final class Trainer {
     public private(set) var step = 0
     public private(set) var history: [HistoryRow] = []
     var trainSeconds = 0.0
+    var trainCPUSeconds = 0.0
     var timing = TimingTotals()
     var resumedFrom: Int?
     let evalWorkspace: NetworkWorkspace
@@ -169,6 +175,7 @@ public final class Trainer {
                 history[history.count - 1] = last
             }
             trainSeconds = c.header.trainSeconds
+            trainCPUSeconds = c.header.history.last?.cpuSeconds ?? 0
             timing = c.header.timing
             resumedFrom = step
             log("resumed from \(Checkpoint.path(in: dir)) at step \(step)")
@@ -189,7 +196,8 @@ public final class Trainer {
             let e = try evaluate()
             lastTrain = e.train; lastVal = e.validation
             history.append(HistoryRow(iteration: 0, seconds: 0, batchLoss: e.train, trainLoss: e.train, validationLoss: e.validation,
-                                      forwardIterations: 0, forwardResidual: nil, backwardIterations: 0, backwardResidual: nil))
+                                      forwardIterations: 0, forwardResidual: nil, backwardIterations: 0, backwardResidual: nil,
+                                      cpuSeconds: 0))
             log(String(format: "step %6d  train %.4e  val %.4e  (initial; affine-fit loss %.4e, %d parameters, %@ mode, %d rank%@)",
                        0, e.train, e.validation, affineLoss, network.layout.count, config.mode.rawValue, comm.size, comm.size == 1 ? "" : "s"))
         }
@@ -202,6 +210,7 @@ public final class Trainer {
                 if t >= tl { stop = (.timeLimit, String(format: "time limit %.1f s reached", tl)); break }
             }
             let batch = sampler.next()
+            let cpu0 = threadCPUSeconds()
             var r = try engine.compute(gradient: gradient, data: train, batch: batch, step: step)
             if config.nanAtStep == step + 1 { r.loss = .nan }
             guard r.loss.isFinite, gradient.flat.withUnsafeMutableBufferPointer({ $0.allSatisfy(\.isFinite) }) else {
@@ -214,12 +223,14 @@ public final class Trainer {
                 gradient.flat.withUnsafeMutableBufferPointer { optimizer.update(p, gradient: UnsafeBufferPointer($0), settings: config.optimizer) }
             }
             let tu = now() - t0
+            trainCPUSeconds += threadCPUSeconds() - cpu0
             step += 1
             timing.forward += r.forwardSeconds; timing.backward += r.backwardSeconds; timing.update += tu; timing.steps += 1
             trainSeconds += r.forwardSeconds + r.backwardSeconds + tu
             var row = HistoryRow(iteration: step, seconds: trainSeconds, batchLoss: r.loss, trainLoss: nil, validationLoss: nil,
                                  forwardIterations: r.forwardIterations, forwardResidual: r.forwardResidual.isNaN ? nil : r.forwardResidual,
-                                 backwardIterations: r.backwardIterations, backwardResidual: r.backwardResidual.isNaN ? nil : r.backwardResidual)
+                                 backwardIterations: r.backwardIterations, backwardResidual: r.backwardResidual.isNaN ? nil : r.backwardResidual,
+                                 cpuSeconds: trainCPUSeconds)
             let last = config.iterations.map { step >= $0 } ?? false
             if step % config.evalEvery == 0 || last {
                 let e = try evaluate()
@@ -296,8 +307,8 @@ public final class Trainer {
             lowestTrainLoss: bestTrain?.trainLoss, lowestTrainLossIteration: bestTrain?.iteration,
             lowestValidationLoss: bestVal?.validationLoss, lowestValidationLossIteration: bestVal?.iteration,
             lowestBatchLoss: steps.map(\.batchLoss).min(),
-            iterationsToTarget: hit?.iteration, secondsToTarget: hit?.seconds,
-            plateauEndIteration: plateau?.iteration, trainSeconds: trainSeconds,
+            iterationsToTarget: hit?.iteration, secondsToTarget: hit?.seconds, cpuSecondsToTarget: hit?.cpuSeconds,
+            plateauEndIteration: plateau?.iteration, trainSeconds: trainSeconds, trainCPUSeconds: trainCPUSeconds,
             secondsPerStep: PhaseTimes(forward: timing.forward / n, backward: timing.backward / n, update: timing.update / n,
                                        evaluation: timing.evaluation / n,
                                        total: (timing.forward + timing.backward + timing.update) / n),
@@ -309,14 +320,16 @@ public final class Trainer {
     }
 
     public static let historyColumns = ["iteration", "seconds", "batch_loss", "train_loss", "validation_loss",
-                                        "forward_mgrit_iterations", "forward_residual", "backward_mgrit_iterations", "backward_residual"]
+                                        "forward_mgrit_iterations", "forward_residual", "backward_mgrit_iterations", "backward_residual",
+                                        "cpu_seconds"]
 
     public static func historyTable(_ history: [HistoryRow]) throws -> CSVTable {
         var t = CSVTable(columns: historyColumns)
         func opt(_ v: Double?) -> CSVValue { v.map { .double($0) } ?? "" }
         for h in history {
             try t.append([.int(h.iteration), .double(h.seconds), .double(h.batchLoss), opt(h.trainLoss), opt(h.validationLoss),
-                          .int(h.forwardIterations), opt(h.forwardResidual), .int(h.backwardIterations), opt(h.backwardResidual)])
+                          .int(h.forwardIterations), opt(h.forwardResidual), .int(h.backwardIterations), opt(h.backwardResidual),
+                          opt(h.cpuSeconds)])
         }
         return t
     }

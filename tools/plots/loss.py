@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Loss curves of one or more `layerpar train` runs (history.csv).
 
-usage: loss.py OUT.png [--title T] [--reference L] [--x iteration|seconds]
+usage: loss.py OUT.png [--title T] [--reference L] [--x iteration|seconds|cpu_seconds]
                --run LABEL HISTORY.csv [--run LABEL HISTORY.csv ...]
 
 Plots the batch loss (thin) and the full training / validation losses (markers
@@ -18,7 +18,8 @@ import matplotlib.pyplot as plt
 def read(path):
     rows = list(csv.DictReader(open(path)))
     def col(name):
-        return [(float(r["iteration"]), float(r["seconds"]), float(r[name])) for r in rows if r.get(name)]
+        return [(float(r["iteration"]), float(r["seconds"]), float(r[name]), float(r.get("cpu_seconds") or "nan"))
+                for r in rows if r.get(name)]
     return col("batch_loss"), col("train_loss"), col("validation_loss")
 
 
@@ -27,11 +28,11 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--title", default="")
     ap.add_argument("--reference", type=float)
-    ap.add_argument("--x", choices=["iteration", "seconds"], default="iteration")
+    ap.add_argument("--x", choices=["iteration", "seconds", "cpu_seconds"], default="iteration")
     ap.add_argument("--train-only", action="store_true", help="only the full training loss (many runs)")
     ap.add_argument("--run", nargs=2, action="append", metavar=("LABEL", "CSV"), required=True)
     a = ap.parse_args()
-    xi = 0 if a.x == "iteration" else 1
+    xi = {"iteration": 0, "seconds": 1, "cpu_seconds": 3}[a.x]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for k, (label, path) in enumerate(a.run):
         batch, train, val = read(path)
@@ -45,7 +46,7 @@ def main():
     if a.reference:
         ax.axhline(a.reference, color="k", lw=1, label=f"reference {a.reference:g}")
     ax.set_yscale("log")
-    ax.set_xlabel("optimiser iteration" if xi == 0 else "training time (s)")
+    ax.set_xlabel({0: "optimiser iteration", 1: "training time (s)", 3: "training CPU time (s)"}[xi])
     ax.set_ylabel("loss ½·mean (pred − target)²")
     ax.set_title(a.title)
     ax.grid(True, which="both", alpha=0.3)

@@ -6,10 +6,11 @@ import Reports
 import Studies
 import Training
 
-/// `layerpar reproduce tables|noise`: the paper's training experiments
-/// (Tables 1–3, Figures 3–5) run with our code, side by side with the paper.
+/// `layerpar reproduce tables|noise|oneshot`: the paper's training experiments
+/// (Tables 1–3, Figures 3–5) run with our code, side by side with the paper, and
+/// the one-shot study (layer-serial against each layer-parallel set-up).
 struct Reproduce: ParsableCommand {
-    enum Experiment: String, ExpressibleByArgument, CaseIterable { case tables, noise }
+    enum Experiment: String, ExpressibleByArgument, CaseIterable { case tables, noise, oneshot }
 
     static let configuration = CommandConfiguration(
         abstract: "Rerun the paper's training experiments and put our numbers beside its Tables 1–3 and Figures 3–5.",
@@ -19,16 +20,22 @@ struct Reproduce: ParsableCommand {
             iterations to the reference losses 5e-4 / 6e-3, plateau lengths) and fig3-*.png (loss vs time), \
             fig4-*.png (loss vs iteration). noise: layer-serial training with uniform noise on each hidden \
             layer's output (forward) or adjoint (backward), c = 1e-1 … 1e-10; writes noise.md / noise.json, \
-            fig5a.png, fig5b.png. --quick shrinks everything to a few minutes.
+            fig5a.png, fig5b.png. oneshot: f2 (depth 50) and f1 (depth 322) trained to the reference loss \
+            (6e-3 / 5e-4) over --seeds, layer-serial and each one-shot set-up (--variants; the paper's \
+            tolerances, fixed 2/1 with and without per-example warm starts, 1/1 with F-relaxation on the fine \
+            level); writes oneshot.md / oneshot.json / oneshot.csv (steps, CPU and wall time to the reference, \
+            CPU ms per step, work ratios W and w against serial) and oneshot-TASK.png (loss vs CPU time). \
+            --quick shrinks everything to a few minutes.
             Example: mpirun -np 2 layerpar reproduce tables --quick --out results/reproduce
             """)
 
-    @Argument(help: "tables or noise.") var experiment: Experiment
+    @Argument(help: "tables, noise or oneshot.") var experiment: Experiment
     @Flag(help: "Minutes instead of hours: f2 only at full depth, fewer iterations and seeds, fewer noise levels.") var quick = false
     @Option(help: "Output directory.") var out: String = "results/reproduce"
     @Option(help: "Comma-separated seeds (default: 1,2,3; quick: 1).") var seeds: String?
-    @Option(help: "Optimiser iterations for f1 (default 12000; quick 0 = f1 skipped).") var iterationsF1: Int?
-    @Option(help: "Optimiser iterations for f2 (default 4000; quick 1200: past the plateau, short of 6e-3).") var iterationsF2: Int?
+    @Option(help: "Optimiser iterations for f1 (default 12000; quick 0 = f1 skipped; oneshot: the cap, default 15000).") var iterationsF1: Int?
+    @Option(help: "Optimiser iterations for f2 (default 4000; quick 1200: past the plateau, short of 6e-3; oneshot: the cap, default 8000).") var iterationsF2: Int?
+    @Option(help: "oneshot: comma-separated set-ups to run (default: all of \(OneShotVariant.standard.map(\.name).joined(separator: ", "))); serial is always run.") var variants: String?
     @Option(help: "Adam learning rate for every run.") var lr: Double = 3e-3
     @Option(help: "Mini-batch size for every run.") var batchSize: Int = 64
     @Option(help: "Evaluate full training/validation losses every k steps.") var evalEvery: Int = 25
@@ -41,6 +48,17 @@ struct Reproduce: ParsableCommand {
         if let i = iterationsF2, i < 0 { throw ValidationError("--iterations-f2 must be ≥ 0") }
         if lr <= 0 { throw ValidationError("--lr must be positive") }
         if batchSize < 1 || evalEvery < 1 { throw ValidationError("--batch-size and --eval-every must be ≥ 1") }
+        if variants != nil && experiment != .oneshot { throw ValidationError("--variants applies to reproduce oneshot only") }
+        _ = try variantList()
+    }
+
+    func variantList() throws -> [OneShotVariant] {
+        guard let variants else { return OneShotVariant.standard }
+        let names = variants.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        for n in names where !OneShotVariant.standard.contains(where: { $0.name == n }) {
+            throw ValidationError("--variants: unknown set-up '\(n)' (known: \(OneShotVariant.standard.map(\.name).joined(separator: ", ")))")
+        }
+        return OneShotVariant.standard.filter { $0.name == "serial" || names.contains($0.name) }
     }
 
     func seedList() throws -> [UInt64] {
@@ -99,6 +117,29 @@ struct Reproduce: ParsableCommand {
                     }
                 }
                 if comm.rank == 0 { try report.writeTables(runs) }
+            case .oneshot:
+                let chosen = try variantList()
+                let caps = [(RegressionTask.f2, iterationsF2 ?? 8000), (.f1, iterationsF1 ?? (quick ? 0 : 15000))]
+                var results: [OneShotRun] = []
+                for (task, cap) in caps where cap > 0 {
+                    for seed in seedValues {
+                        for v in chosen {
+                            var c = v.apply(to: base(task: task, iterations: cap, seed: seed))
+                            c.targetLoss = c.data.referenceLoss
+                            let name = "\(task.rawValue)-\(v.name)-seed\(seed)"
+                            train(name, c)
+                            let r = runs.last!
+                            results.append(OneShotRun(task: task.rawValue, variant: v.name, seed: seed,
+                                                      ranks: c.mode == .parallel ? comm.size : 1, summary: r.summary,
+                                                      error: r.error, directory: r.directory))
+                        }
+                    }
+                }
+                if comm.rank == 0 {
+                    let note = "Adam lr \(lr), batch \(batchSize), 5000 training / 1000 validation samples, full losses every \(evalEvery) steps "
+                        + "(steps to the reference have that resolution); kernels \(KernelFamily.active.rawValue); parallel set-ups on \(comm.size) rank\(comm.size == 1 ? "" : "s"), serial on 1."
+                    try OneShotReport(out: out, variants: chosen).write(results, note: note)
+                }
             case .noise:
                 let task: RegressionTask = quick ? .f2 : .f1
                 let iters = quick ? (iterationsF2 ?? 1500) : (iterationsF1 ?? 8000)

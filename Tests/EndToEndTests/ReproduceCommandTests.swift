@@ -1,0 +1,53 @@
+import Foundation
+import Studies
+import Testing
+import Training
+
+/// `layerpar reproduce oneshot` run as a command: its files, and the ratios it reports
+/// recomputed from the runs' own summaries.
+@Suite("layerpar reproduce oneshot", .serialized)
+struct ReproduceCommandTests {
+    struct Report: Decodable { var rows: [OneShotReport.Row]; var runs: [OneShotRun] }
+
+    @Test("A short one-shot study writes its tables; W and w are the runs' CPU-time ratios against serial")
+    func shortStudy() throws {
+        let out = tempDir("oneshot")
+        let r = runLayerpar(["reproduce", "oneshot", "--quick", "--variants", "2-1-none", "--iterations-f2", "40",
+                             "--eval-every", "20", "--out", out], timeout: 300)
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/oneshot.json")))
+        #expect(report.runs.map(\.variant) == ["serial", "2-1-none"])
+        #expect(report.rows.map(\.variant) == ["serial", "2-1-none"])
+        let serial = try #require(report.runs[0].summary), parallel = try #require(report.runs[1].summary)
+        #expect(serial.steps == 40 && parallel.steps == 40 && serial.configuration.mode == .serial)
+        #expect(parallel.configuration.tolForward == 0 && parallel.configuration.maxForwardIterations == 2
+                && parallel.configuration.maxBackwardIterations == 1 && parallel.configuration.warmStart == WarmStartPolicy.none)
+        #expect(parallel.meanForwardMGRITIterations == 2 && parallel.meanBackwardMGRITIterations == 1)
+        let cs = try #require(serial.trainCPUSeconds), cp = try #require(parallel.trainCPUSeconds)
+        #expect(cs > 0 && cp > 0)
+        let row = report.rows[1]
+        let w = try #require(row.stepWorkRatio[0])
+        #expect(abs(w - cp / cs) <= 1e-12 * w, "w per step = CPU time per step over serial's (both ran 40 steps)")
+        // 40 steps do not reach 6e-3: no time to the reference, so no W.
+        #expect(row.stepsToReference == [nil] && row.workRatio == [nil] && row.medianWorkRatio == nil)
+        #expect(report.rows[0].medianStepWorkRatio == 1)
+        let csv = try String(contentsOfFile: out + "/oneshot.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 3 && csv[0].hasPrefix("task,variant,ranks,seed"))
+        let md = try String(contentsOfFile: out + "/oneshot.md", encoding: .utf8)
+        #expect(md.contains("| f2 | 2-1-none | 1 |"))
+        // The CPU-time column of the history grows with the steps and ends at the summary's total.
+        let history = try String(contentsOfFile: report.runs[1].directory + "/history.csv", encoding: .utf8).split(separator: "\n")
+        let header = history[0].split(separator: ",")
+        let k = try #require(header.firstIndex(of: "cpu_seconds"))
+        let cpu = history.dropFirst().map { Double($0.split(separator: ",", omittingEmptySubsequences: false)[k])! }
+        #expect(cpu.first == 0 && zip(cpu, cpu.dropFirst()).allSatisfy { $0 <= $1 } && cpu.last == cp)
+    }
+
+    @Test("Unknown set-ups and --variants outside oneshot are refused with the option's name")
+    func badVariants() {
+        let unknown = runLayerpar(["reproduce", "oneshot", "--variants", "2-1-none,nope", "--out", tempDir("bad")])
+        #expect(unknown.status != 0 && unknown.stderr.contains("--variants") && unknown.stderr.contains("nope"), "\(unknown.stderr)")
+        let tables = runLayerpar(["reproduce", "tables", "--variants", "2-1-none", "--out", tempDir("bad2")])
+        #expect(tables.status != 0 && tables.stderr.contains("--variants"), "\(tables.stderr)")
+    }
+}

@@ -117,12 +117,79 @@ public final class ResNetForwardProblem: ResNetBatchProblem {
         averages = IntervalAverages(stack: stack)
         input = Matrix(rows: stack.width, cols: batch)
         yScratch = Matrix(rows: stack.width, cols: batch)
+        recorded = Array(repeating: nil, count: stack.depth)
+        fromSerial = Array(repeating: 0, count: stack.depth)
+        intoSerial = Array(repeating: 0, count: stack.depth + 1)
     }
 
+    // MARK: Recorded pre-activations
+
+    /// Whether fine steps keep `zⁿ = Wⁿxⁿ + bⁿ` (``preactivation(at:)``): the fused
+    /// forward kernel writes it beside `xⁿ⁺¹` at no extra call, so the adjoint solve
+    /// can linearise around it instead of recomputing it.
+    public var recordsPreactivations = false
+    private var recorded: [Matrix<Double>?]
+    /// Write order: `serial` counts the writes to states; `fromSerial[n]` is the
+    /// serial of the fine step from point n (which recorded `zⁿ`), `intoSerial[n]`
+    /// that of the last write into point n's state by any operation of this problem
+    /// (step, sum, copy, unpack, initial guess). The solver is generic over the
+    /// problem and can change a state only through these operations, so `zⁿ` is that
+    /// of the current `xⁿ` exactly when `fromSerial[n] > intoSerial[n]`.
+    private var serial = 0, solveStart = 0
+    private var fromSerial: [Int], intoSerial: [Int]
+    /// Fine point of each fine state object (``trackFineStates(_:)``).
+    private var fineIndex: [ObjectIdentifier: Int] = [:]
+
+    /// Names the solver's fine states (point index → state), so writes into them are
+    /// tracked; call it whenever they may have been reallocated.
+    public func trackFineStates(_ states: [(Int, Matrix<Double>)]) {
+        fineIndex = Dictionary(uniqueKeysWithValues: states.map { (ObjectIdentifier($0.1), $0.0) })
+    }
+
+    /// Starts a solve: pre-activations recorded before it (other parameters, states
+    /// written from outside between solves) no longer count.
+    public func beginSolve() { serial += 1; solveStart = serial }
+
+    /// `zⁿ` of the current fine state `xⁿ` and layer n's current parameters, if the
+    /// last fine step from point n in this solve came after the last write into `xⁿ`; else nil.
+    public func preactivation(at n: Int) -> Matrix<Double>? {
+        guard n >= 0, n < stack.depth, fromSerial[n] > solveStart, fromSerial[n] > intoSerial[n] else { return nil }
+        return recorded[n]
+    }
+
+    /// A write into `y` by an operation that does not name its point (a hash lookup).
+    @inline(__always) private func wrote(_ y: State) {
+        guard recordsPreactivations, let j = fineIndex[ObjectIdentifier(y)] else { return }
+        wrote(point: j)
+    }
+
+    @inline(__always) private func wrote(point j: Int) {
+        serial += 1
+        intoSerial[j] = serial
+    }
+
+    public func sum(_ alpha: Double, _ x: State, _ beta: Double, _ y: State) { wrote(y); BatchOps.sum(alpha, x, beta, y) }
+    public func copy(_ x: State, into y: State) { wrote(y); try! y.copy(from: x) }
+    public func unpack(from buffer: UnsafeBufferPointer<Double>, into u: State) { wrote(u); u.unpack(from: buffer) }
+
+    // MARK: MGRITProblem
+
     public var stepCount: Int { stack.depth }
-    public func initialGuess(at index: Int, into u: State) throws { try u.copy(from: input) }
+    public func initialGuess(at index: Int, into u: State) throws {
+        if recordsPreactivations && fineIndex[ObjectIdentifier(u)] != nil { wrote(point: index) }
+        try u.copy(from: input)
+    }
     public func step(from u: State, into v: State, start: Int, stop: Int, level: Int) throws {
         kernelCalls += 1
+        if recordsPreactivations && level == 0 {   // a fine step: point start → stop = start + 1
+            wrote(point: stop)
+            let z = recorded[start] ?? makeState()
+            recorded[start] = z
+            try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[start], b: stack.biases[start], X: u, Y: v, Z: z)
+            serial += 1
+            fromSerial[start] = serial
+            return
+        }   // coarse steps write coarse states only
         let k = Double(stop - start)
         let (W, b) = coarseStep.usesAverages && level > 0
             ? averages.parameters(first: start, count: stop - start) : (stack.weights[start], stack.biases[start])

@@ -17,6 +17,7 @@ public final class ResNetForwardSolver {
     public let stack: HiddenStack
     public let problem: ResNetForwardProblem
     public let solver: MGRITSolver<ResNetForwardProblem>
+    private var tracksFineStates = false
 
     /// - Parameters:
     ///   - partition: layer ownership; default: block distribution of the `N+1` points over `comm`.
@@ -39,6 +40,13 @@ public final class ResNetForwardSolver {
         if let input { try problem.input.copy(from: input) }
         problem.averages.reset()
         defer { problem.averages.reset() }
+        if problem.recordsPreactivations {
+            if !tracksFineStates {   // the fine level is allocated once, with the solver
+                problem.trackFineStates(solver.ownedRange.compactMap { n in solver.state(at: n).map { (n, $0) } })
+                tracksFineStates = true
+            }
+            problem.beginSolve()
+        }
         return try solver.solve(warmStart: warmStart)
     }
 
@@ -76,17 +84,25 @@ public final class ResNetAdjointSolver {
     /// output the forward call that computes them discards.
     private var preactivations: [Int: Matrix<Double>] = [:]
     private lazy var scratch = problem.makeState()
+    /// The `zⁿ` of the current solve: recorded by the forward solve or computed here.
+    private var used: [Int: Matrix<Double>] = [:]
+    /// Layers whose `zⁿ` the last solve took from the forward solve (no kernel call).
+    public private(set) var reusedPreactivations = 0
 
     /// - Parameters:
     ///   - storage: fine-level storage of the adjoint (default: C-points only).
     ///   - storePreactivations: keep `zⁿ = Wⁿxⁿ + bⁿ` of every owned layer during a
-    ///     solve (computed once, `N` forward calls over all ranks) instead of recomputing
-    ///     it in every adjoint step: halves the kernel calls of the fine adjoint steps for
-    ///     `N` more states of memory (peak ≈ 2.9 N instead of 1.9 N states).
+    ///     solve instead of recomputing it in every adjoint step: halves the kernel calls
+    ///     of the fine adjoint steps for `N` more states of memory (peak ≈ 2.9 N instead
+    ///     of 1.9 N states). The forward solver then records `zⁿ` in its fine steps (the
+    ///     fused kernel writes it for free); layers whose state changed after their last
+    ///     fine step (in fixed-iteration solves, ≈ N/m of them) are recomputed, one
+    ///     forward call each.
     public init(forward: ResNetForwardSolver, options: MGRITOptions, comm: any Communicator,
                 storage: MGRITStorage = .cPointsOnly, storePreactivations: Bool = false) throws {
         self.forward = forward
         self.storePreactivations = storePreactivations
+        if storePreactivations { forward.problem.recordsPreactivations = true }
         var options = options
         options.storage = storage
         let fwd = forward.solver
@@ -105,15 +121,24 @@ public final class ResNetAdjointSolver {
         problem.averages.reset()
         defer { problem.averages.reset(); problem.storedZ = nil }
         if storePreactivations {
+            // zⁿ the forward solve's last fine step from xⁿ recorded (that of the final xⁿ),
+            // else one forward call into a buffer of our own.
             let stack = forward.stack
+            reusedPreactivations = 0
             for n in forward.ownedRange where n < stack.depth {
+                if let z = forward.problem.preactivation(at: n) {
+                    used[n] = z
+                    reusedPreactivations += 1
+                    continue
+                }
                 let z = preactivations[n] ?? problem.makeState()
                 preactivations[n] = z
                 try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[n], b: stack.biases[n],
                                                  X: forward.state(at: n)!, Y: scratch, Z: z)
+                problem.kernelCalls += 1
+                used[n] = z
             }
-            problem.kernelCalls += preactivations.count
-            problem.storedZ = preactivations
+            problem.storedZ = used
         }
         var stats = try solver.solve(warmStart: warmStart)
         problem.gradient = gradient

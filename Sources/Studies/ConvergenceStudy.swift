@@ -106,7 +106,8 @@ public enum ConvergenceStudy {
         // Per layer: 2 calls (recomputed zⁿ), or 1 call plus the one-time zⁿ call when stored.
         let serialAdjointCalls = Double(c.depth) * (c.storePreactivations ? 1 : 2)
         // Without the gradient sweep and the one-time zⁿ computation.
-        let aCalls = try comm.allreduceSum(Double(adjoint.problem.kernelCalls)) - 2 * Double(c.depth)
+        // (Stored zⁿ the forward solve recorded were not computed again: count them as that call.)
+        let aCalls = try comm.allreduceSum(Double(adjoint.problem.kernelCalls + adjoint.reusedPreactivations)) - 2 * Double(c.depth)
 
         let fineStates = Double(c.depth + 1)
         let fStates = try comm.allreduceSum(Double(fStats.statesAllocated))

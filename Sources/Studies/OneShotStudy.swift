@@ -56,7 +56,7 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
                        forwardIterations: 2, backwardIterations: 1),
         OneShotVariant(name: "2-1-none", description: "2 forward / 1 adjoint iterations, FCF, no warm start",
                        forwardIterations: 2, backwardIterations: 1, warmStart: .none),
-        OneShotVariant(name: "2-1-fineF-none", description: "2 / 1 iterations, F-relaxation on the fine level, no warm start",
+        OneShotVariant(name: "2-1-fineF-none", description: "2 / 1 iterations, F-relaxation on the fine level, no warm start (train's default, --preset oneshot)",
                        forwardIterations: 2, backwardIterations: 1, warmStart: .none, solver: fineF()),
         OneShotVariant(name: "1-1-fineF-example", description: "1 / 1 iterations, F-relaxation on the fine level, per-example warm starts",
                        forwardIterations: 1, backwardIterations: 1, solver: fineF()),

@@ -27,9 +27,11 @@ public struct ModelProvenance: Sendable, Codable, Equatable {
         lines.append("trained by:    \(tool ?? "layerpar (version not recorded)")")
         lines.append("mode:          \(c.mode.rawValue) on \(ranks.map { "\($0) rank\($0 == 1 ? "" : "s")" } ?? "an unrecorded number of ranks")")
         if c.mode == .parallel {
-            lines.append(String(format: "MGRIT:         tol forward %g, backward %g; at most %d / %d iterations; coarsening %d, at most %d levels; warm start %@",
-                                c.tolForward, c.tolBackward, c.maxForwardIterations, c.maxBackwardIterations, c.coarsening, c.maxLevels,
-                                c.warmStartPolicy.rawValue))
+            func pass(_ tol: Double, _ k: Int) -> String {
+                tol == 0 ? "exactly \(k) iteration\(k == 1 ? "" : "s")" : String(format: "to %g, at most %d iterations", tol, k)
+            }
+            lines.append("MGRIT:         forward \(pass(c.tolForward, c.maxForwardIterations)), adjoint \(pass(c.tolBackward, c.maxBackwardIterations)); "
+                         + "coarsening \(c.coarsening), at most \(c.maxLevels) levels; warm start \(c.warmStartPolicy.rawValue)")
             lines.append("solver:        \((c.solver ?? SolverSettings()).summary)")
         }
         lines.append("network:       depth \(c.depth), width \(c.width), β \(c.beta), ReLU")

@@ -50,8 +50,8 @@ struct Train: ParsableCommand {
     @Option(help: "Stop when the full training loss (evaluated every --eval-every steps) is at most this.") var targetLoss: Double?
     @Option(help: "Stop after this many seconds of training time.") var timeLimit: Double?
 
-    @Option(help: "One-shot configuration the solver flags below refine: paper (solve to --tol-forward/--tol-backward), layerparallel (LayerParallelLearning: exactly 2 forward and 2 adjoint iterations, F-relaxation on the fine level), torchbraid (exactly 2 forward, 1 adjoint iteration).")
-    var preset: SolverPreset = .paper
+    @Option(help: "One-shot configuration the solver flags below refine: oneshot (exactly 2 forward and 1 adjoint iteration, F-relaxation on the fine level, no warm start: the least work to the reference loss in `layerpar reproduce oneshot`), paper (solve to --tol-forward/--tol-backward, per-example warm starts), layerparallel (LayerParallelLearning: exactly 2 forward and 2 adjoint iterations, F-relaxation on the fine level), torchbraid (exactly 2 forward, 1 adjoint iteration).")
+    var preset: SolverPreset = .oneshot
     @Option(help: "Forward MGRIT tolerance on the ℓ² residual norm (paper preset; default: 1e-8 for f1, 1e-4 otherwise); 0 runs exactly --max-forward-iterations iterations with no residual reduction but the last.") var tolForward: Double?
     @Option(help: "Adjoint MGRIT tolerance (default: 1e-8 for f1, 1e-6 otherwise); 0: exactly --max-backward-iterations iterations, as for --tol-forward.") var tolBackward: Double?
     @Option(help: "Cap on forward MGRIT iterations per step (default 10).") var maxForwardIterations: Int?
@@ -61,8 +61,8 @@ struct Train: ParsableCommand {
     @Option(help: "Coarse step over k layers: cPointLayer (the C-point's layer with kβ, the paper), intervalAverage (mean W, b of the k layers with kβ) or secondOrder (mean W, b, two-stage step exact to second order).")
     var coarseStep: CoarseStep = .cPointLayer
     @OptionGroup(title: "MGRIT (one-shot: F-cycles, FCF)") var mgrit: MGRITOptionGroup
-    @Option(help: "Where each step's MGRIT solves start (parallel mode): example (each example from its own C-point states at its last visit), previous (the previous step's states, another batch's), or none (the initial guess).")
-    var warmStart: WarmStartPolicy = .example
+    @Option(help: "Where each step's MGRIT solves start (parallel mode): example (each example from its own C-point states at its last visit), previous (the previous step's states, another batch's), or none (the initial guess). Default: none with --preset oneshot, example otherwise.")
+    var warmStart: WarmStartPolicy?
     @Option(help: "Bound in MiB on one rank's per-example warm-start store (training examples × owned C-points × width × 8 B, forward and adjoint).")
     var warmStartMemory: Int = 4096
 
@@ -119,6 +119,7 @@ struct Train: ParsableCommand {
     var fixed: (forward: Int?, backward: Int?) {
         let p: (Int?, Int?) = switch preset {
         case .paper: (nil, nil)
+        case .oneshot: (tolForward == nil && maxForwardIterations == nil ? 2 : nil, tolBackward == nil && maxBackwardIterations == nil ? 1 : nil)
         case .layerparallel: (tolForward == nil && maxForwardIterations == nil ? 2 : nil, tolBackward == nil && maxBackwardIterations == nil ? 2 : nil)
         case .torchbraid: (tolForward == nil && maxForwardIterations == nil ? 2 : nil, tolBackward == nil && maxBackwardIterations == nil ? 1 : nil)
         }
@@ -128,7 +129,7 @@ struct Train: ParsableCommand {
     /// The option group's cycle, relaxation and hierarchy, the preset's fine relaxation, and the coarse step.
     func solverSettings() -> SolverSettings {
         var s = SolverSettings(mgrit.options(), coarseStep: coarseStep)
-        if preset == .layerparallel { s.fineRelaxation = s.fineRelaxation ?? .F }
+        if preset == .layerparallel || preset == .oneshot { s.fineRelaxation = s.fineRelaxation ?? .F }
         return s
     }
 
@@ -144,7 +145,7 @@ struct Train: ParsableCommand {
             tolBackward: fixed.backward != nil ? 0 : tolBackward ?? (isF1 ? 1e-8 : 1e-6),
             maxForwardIterations: fixed.forward ?? maxForwardIterations ?? 10,
             maxBackwardIterations: fixed.backward ?? maxBackwardIterations ?? 10,
-            coarsening: mgrit.factor, maxLevels: mgrit.maxLevels, warmStart: warmStart, warmStartMemoryMiB: warmStartMemory,
+            coarsening: mgrit.factor, maxLevels: mgrit.maxLevels, warmStart: warmStart ?? (preset == .oneshot ? WarmStartPolicy.none : .example), warmStartMemoryMiB: warmStartMemory,
             solver: solverSettings(),
             noiseForward: noiseForward, noiseBackward: noiseBackward, seed: seed,
             evalEvery: evalEvery, progressEvery: progressEvery, checkpointEvery: checkpointEvery, nanAtStep: debugNanAtStep)

@@ -100,11 +100,11 @@ struct PredictCommandTests {
         let dir = tempDir("two-ranks")
         let r = runLayerpar(["train", "--task", "f2", "--train-samples", "200", "--validation-samples", "100", "--depth", "12",
                              "--width", "8", "--batch-size", "16", "--iterations", "20", "--eval-every", "10",
-                             "--mode", "parallel", "--fine-relax", "F", "--out", dir], ranks: 2)
+                             "--mode", "parallel", "--preset", "paper", "--fine-relax", "F", "--out", dir], ranks: 2)
         try #require(r.status == 0, "\(r.stderr)")
         let info = runLayerpar(["predict", "--model", dir, "--info"])
         #expect(info.stdout.contains("mode:          parallel on 2 ranks"), "\(info.stdout)")
-        #expect(info.stdout.contains("MGRIT:         tol forward 0.0001, backward 1e-06"), "\(info.stdout)")
+        #expect(info.stdout.contains("MGRIT:         forward to 0.0001, at most 10 iterations, adjoint to 1e-06, at most 10 iterations"), "\(info.stdout)")
         #expect(info.stdout.contains("solver:        F-cycles, FCF (fine level F), 1 CF sweep"), "\(info.stdout)")
         // The validation set as CSV (features and scaled targets), predicted by the model.
         let validation = RegressionTask.f2.generate(count: 100, seed: 1, stream: .validationData)

@@ -12,7 +12,7 @@ struct TrainCommandTests {
         let common = ["train", "--task", "f2", "--train-samples", "200", "--validation-samples", "50", "--depth", "12",
                       "--width", "8", "--batch-size", "16", "--iterations", "6", "--eval-every", "3", "--seed", "5",
                       "--tol-forward", "1e-13", "--tol-backward", "1e-13", "--max-forward-iterations", "40",
-                      "--max-backward-iterations", "40"]
+                      "--max-backward-iterations", "40", "--preset", "paper"]
         let one = runLayerpar(common + ["--mode", "parallel", "--out", base + "/one"])
         #expect(one.status == 0, "\(one.stderr)")
         let two = runLayerpar(common + ["--mode", "parallel", "--out", base + "/two"], ranks: 2)
@@ -46,6 +46,11 @@ struct TrainCommandTests {
                 .map { Row(forwardIterations: Int($0[5])!, forwardResidual: Double($0[6]), backwardIterations: Int($0[7])!) }
             return (rows, s)
         }
+        // The default preset: exactly 2 forward / 1 adjoint iterations, fine F, no warm start.
+        let standard = try run("default", [])
+        #expect(standard.history.count == 4 && standard.history.allSatisfy { $0.forwardIterations == 2 && $0.backwardIterations == 1 })
+        #expect(standard.summary.configuration.solver?.fineRelaxation == .F && standard.summary.warmStart == WarmStartPolicy.none)
+        #expect(standard.summary.configuration.tolForward == 0 && standard.summary.configuration.tolBackward == 0)
         let torch = try run("torchbraid", ["--preset", "torchbraid"])
         #expect(torch.history.count == 4 && torch.history.allSatisfy { $0.forwardIterations == 2 && $0.backwardIterations == 1 })
         #expect(torch.history.allSatisfy { ($0.forwardResidual ?? -1) > 0 }, "the last iteration's residual is reported")

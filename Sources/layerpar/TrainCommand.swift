@@ -50,7 +50,7 @@ struct Train: ParsableCommand {
     @Option(help: "Stop when the full training loss (evaluated every --eval-every steps) is at most this.") var targetLoss: Double?
     @Option(help: "Stop after this many seconds of training time.") var timeLimit: Double?
 
-    @Option(help: "One-shot configuration the solver flags below refine: oneshot (exactly 2 forward and 1 adjoint iteration, F-relaxation on the fine level, no warm start: the least work to the reference loss in `layerpar reproduce oneshot`), paper (solve to --tol-forward/--tol-backward, per-example warm starts), layerparallel (LayerParallelLearning: exactly 2 forward and 2 adjoint iterations, F-relaxation on the fine level), torchbraid (exactly 2 forward, 1 adjoint iteration).")
+    @Option(help: "One-shot configuration the solver flags below refine: oneshot (exactly 2 forward and 1 adjoint iteration, F-relaxation on a fine level coarsened by 16, no warm start: the least work to the reference loss in `layerpar reproduce oneshot`), paper (solve to --tol-forward/--tol-backward, per-example warm starts), layerparallel (LayerParallelLearning: exactly 2 forward and 2 adjoint iterations, F-relaxation on the fine level), torchbraid (exactly 2 forward, 1 adjoint iteration).")
     var preset: SolverPreset = .oneshot
     @Option(help: "Forward MGRIT tolerance on the ℓ² residual norm (paper preset; default: 1e-8 for f1, 1e-4 otherwise); 0 runs exactly --max-forward-iterations iterations with no residual reduction but the last.") var tolForward: Double?
     @Option(help: "Adjoint MGRIT tolerance (default: 1e-8 for f1, 1e-6 otherwise); 0: exactly --max-backward-iterations iterations, as for --tol-forward.") var tolBackward: Double?
@@ -130,6 +130,7 @@ struct Train: ParsableCommand {
     func solverSettings() -> SolverSettings {
         var s = SolverSettings(mgrit.options(), coarseStep: coarseStep)
         if preset == .layerparallel || preset == .oneshot { s.fineRelaxation = s.fineRelaxation ?? .F }
+        if preset == .oneshot { s.fineCoarsening = s.fineCoarsening ?? 16 }
         return s
     }
 

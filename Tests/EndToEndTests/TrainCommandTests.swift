@@ -50,6 +50,7 @@ struct TrainCommandTests {
         let standard = try run("default", [])
         #expect(standard.history.count == 4 && standard.history.allSatisfy { $0.forwardIterations == 2 && $0.backwardIterations == 1 })
         #expect(standard.summary.configuration.solver?.fineRelaxation == .F && standard.summary.warmStart == WarmStartPolicy.none)
+        #expect(standard.summary.configuration.solver?.fineCoarsening == 16 && standard.summary.configuration.solver?.cycle == .F)
         #expect(standard.summary.configuration.tolForward == 0 && standard.summary.configuration.tolBackward == 0)
         let torch = try run("torchbraid", ["--preset", "torchbraid"])
         #expect(torch.history.count == 4 && torch.history.allSatisfy { $0.forwardIterations == 2 && $0.backwardIterations == 1 })

@@ -50,7 +50,7 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
     /// The set-ups of the study: the serial baseline, the paper's tolerances,
     /// torchbraid's 2/1 with and without per-example warm starts, 2/1 with
     /// F-relaxation on the fine level (LayerParallelLearning's `nrelax0 = 0`), also
-    /// with a fine coarsening factor of 16 (train's default), and 1/1 fine F.
+    /// with a fine coarsening factor of 16 (train's `--preset oneshot`), and 1/1 fine F.
     public static let standard: [OneShotVariant] = [
         OneShotVariant(name: "serial", description: "layer-serial (exact passes)", mode: .serial),
         OneShotVariant(name: "paper", description: "tolerances (1e-8/1e-8 f1, 1e-4/1e-6 f2), FCF, per-example warm starts"),
@@ -60,7 +60,7 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
                        forwardIterations: 2, backwardIterations: 1, warmStart: .none),
         OneShotVariant(name: "2-1-fineF-none", description: "2 / 1 iterations, F-relaxation on the fine level, no warm start",
                        forwardIterations: 2, backwardIterations: 1, warmStart: .none, solver: fineF()),
-        OneShotVariant(name: "2-1-fineF16-none", description: "2 / 1 iterations, F-relaxation on a fine level coarsened by 16, no warm start (train's default, --preset oneshot)",
+        OneShotVariant(name: "2-1-fineF16-none", description: "2 / 1 iterations, F-relaxation on a fine level coarsened by 16, no warm start (train --preset oneshot)",
                        forwardIterations: 2, backwardIterations: 1, warmStart: .none, solver: fineF(coarsening: 16)),
         OneShotVariant(name: "1-1-fineF-example", description: "1 / 1 iterations, F-relaxation on the fine level, per-example warm starts",
                        forwardIterations: 1, backwardIterations: 1, solver: fineF()),

@@ -69,11 +69,11 @@ public struct SolverSettings: Sendable, Codable, Equatable {
 
 /// One-shot configurations (`train --preset`): ours and the published ones.
 public enum SolverPreset: String, Sendable, Codable, CaseIterable {
-    /// The default: exactly 2 forward and 1 adjoint iteration, F-relaxation on the fine level,
-    /// fine coarsening factor 16, no warm start — the least work to the reference loss in
-    /// `layerpar reproduce oneshot`.
+    /// Exactly 2 forward and 1 adjoint iteration, F-relaxation on the fine level, fine
+    /// coarsening factor 16, no warm start — the least work to f2's reference loss in
+    /// `layerpar reproduce oneshot`; f1 at depth 322 stalls short of its reference with it.
     case oneshot
-    /// The paper's: solve to (t_f, t_b) = (1e-8, 1e-8) for f1 and (1e-4, 1e-6) otherwise, at most 10 iterations, F-cycles with FCF.
+    /// The default, the paper's: solve to (t_f, t_b) = (1e-8, 1e-8) for f1 and (1e-4, 1e-6) otherwise, at most 10 iterations, F-cycles with FCF.
     case paper
     /// LayerParallelLearning's configuration files: exactly 2 forward and 2 adjoint iterations, F-relaxation on the fine level.
     case layerparallel

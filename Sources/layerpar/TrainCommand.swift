@@ -50,8 +50,8 @@ struct Train: ParsableCommand {
     @Option(help: "Stop when the full training loss (evaluated every --eval-every steps) is at most this.") var targetLoss: Double?
     @Option(help: "Stop after this many seconds of training time.") var timeLimit: Double?
 
-    @Option(help: "One-shot configuration the solver flags below refine: oneshot (exactly 2 forward and 1 adjoint iteration, F-relaxation on a fine level coarsened by 16, no warm start: the least work to the reference loss in `layerpar reproduce oneshot`), paper (solve to --tol-forward/--tol-backward, per-example warm starts), layerparallel (LayerParallelLearning: exactly 2 forward and 2 adjoint iterations, F-relaxation on the fine level), torchbraid (exactly 2 forward, 1 adjoint iteration).")
-    var preset: SolverPreset = .oneshot
+    @Option(help: "One-shot configuration the solver flags below refine: paper (solve to --tol-forward/--tol-backward, per-example warm starts; the one set-up that reaches the reference loss of f1 and f2 in `layerpar reproduce oneshot`), oneshot (exactly 2 forward and 1 adjoint iteration, F-relaxation on a fine level coarsened by 16, no warm start: the least work to f2's reference loss there, a third of paper's, but f1 at depth 322 stalls short of its reference), layerparallel (LayerParallelLearning: exactly 2 forward and 2 adjoint iterations, F-relaxation on the fine level), torchbraid (exactly 2 forward, 1 adjoint iteration).")
+    var preset: SolverPreset = .paper
     @Option(help: "Forward MGRIT tolerance on the ℓ² residual norm (paper preset; default: 1e-8 for f1, 1e-4 otherwise); 0 runs exactly --max-forward-iterations iterations with no residual reduction but the last.") var tolForward: Double?
     @Option(help: "Adjoint MGRIT tolerance (default: 1e-8 for f1, 1e-6 otherwise); 0: exactly --max-backward-iterations iterations, as for --tol-forward.") var tolBackward: Double?
     @Option(help: "Cap on forward MGRIT iterations per step (default 10).") var maxForwardIterations: Int?

@@ -46,8 +46,8 @@ struct TrainCommandTests {
                 .map { Row(forwardIterations: Int($0[5])!, forwardResidual: Double($0[6]), backwardIterations: Int($0[7])!) }
             return (rows, s)
         }
-        // The default preset: exactly 2 forward / 1 adjoint iterations, fine F, no warm start.
-        let standard = try run("default", [])
+        // --preset oneshot: exactly 2 forward / 1 adjoint iterations, fine F at factor 16, no warm start.
+        let standard = try run("oneshot", ["--preset", "oneshot"])
         #expect(standard.history.count == 4 && standard.history.allSatisfy { $0.forwardIterations == 2 && $0.backwardIterations == 1 })
         #expect(standard.summary.configuration.solver?.fineRelaxation == .F && standard.summary.warmStart == WarmStartPolicy.none)
         #expect(standard.summary.configuration.solver?.fineCoarsening == 16 && standard.summary.configuration.solver?.cycle == .F)

@@ -9,6 +9,10 @@ public struct Decomposition: Codable, Sendable, Equatable {
     public var layerGroups: Int
     /// Examples of every mini-batch each batch group takes, in group order.
     public var shares: [Int]
+    /// Mean seconds per step rank 0 spent in the gradient reduction and warm-start
+    /// exchange after its own backward pass (the steps of this process; part of the
+    /// backward phase). nil with one batch group.
+    public var reduceSecondsPerStep: Double?
 
     public init(dataGroups: Int, layerGroups: Int, shares: [Int]) {
         self.dataGroups = dataGroups
@@ -20,9 +24,11 @@ public struct Decomposition: Codable, Sendable, Equatable {
 /// The gradient engine of a ``ProcessGrid``: plain when there is one batch group
 /// (D = 1: today's layer-serial or layer-parallel engine on all ranks), else a
 /// ``DataParallelEngine`` whose groups run the mode's engine on their share.
-public func makeGradientEngine(config: TrainingConfiguration, network: Network, grid: ProcessGrid) throws -> any GradientEngine {
+/// `gradientBuckets`: see ``DataParallelEngine/init(config:network:grid:gradientBuckets:)``.
+public func makeGradientEngine(config: TrainingConfiguration, network: Network, grid: ProcessGrid,
+                               gradientBuckets: Int = DataParallelEngine.defaultBuckets) throws -> any GradientEngine {
     if grid.dataGroups == 1 { return try makeGradientEngine(config: config, network: network, comm: grid.world) }
-    return try DataParallelEngine(config: config, network: network, grid: grid)
+    return try DataParallelEngine(config: config, network: network, grid: grid, gradientBuckets: gradientBuckets)
 }
 
 /// Data-parallel gradients over the D batch groups of a ``ProcessGrid``.
@@ -38,6 +44,16 @@ public func makeGradientEngine(config: TrainingConfiguration, network: Network, 
 /// share-weighted sum of the groups' — and one in-place `allreduceSum` over the
 /// whole world of `[gradient…, loss]` gives every rank the batch's loss and
 /// gradient; all ranks then take the same optimiser step.
+///
+/// Layer-serial groups overlap the reduction with the backward pass, as DDP does:
+/// the gradient is cut into `gradientBuckets` buckets of consecutive layers in the
+/// order the backward pass finishes them (closing and the last hidden layers first,
+/// the opening layer last); as soon as a bucket's layers are done its share-weighted
+/// values are summed by a non-blocking in-place allreduce (`MPI_Iallreduce`), and the
+/// requests are polled after every further layer (Open MPI progresses a non-blocking
+/// collective only inside MPI calls). The loss goes in its own one-value reduction,
+/// started after the forward pass. One bucket is one blocking reduction after the
+/// backward pass.
 ///
 /// Layer-parallel groups with per-example warm starts also exchange the batch's
 /// C-point states over ``ProcessGrid/batches`` after each step, so every group
@@ -57,11 +73,25 @@ public final class DataParallelEngine: GradientEngine {
     let buffer: UnsafeMutableBufferPointer<Double>
     /// The batch's warm-start blocks, exchanged over ``ProcessGrid/batches`` (layer-parallel groups).
     var exchange: UnsafeMutableBufferPointer<Double>?
-    /// Seconds spent in the gradient reduction so far (this rank).
+    /// Seconds spent in the gradient reduction so far (this rank) and the steps they cover.
     public private(set) var reduceSeconds = 0.0
+    public private(set) var reduceSteps = 0
 
-    public init(config: TrainingConfiguration, network: Network, grid: ProcessGrid) throws {
+    /// Buckets of the overlapped reduction (layer-serial groups).
+    public static let defaultBuckets = 4
+    let buckets: Int
+    let network: Network
+    /// The layer-serial group's buffers (nil for a layer-parallel group).
+    let workspace: NetworkWorkspace?
+    /// The loss's one-value reduction, pinned while it runs.
+    let lossBuffer: UnsafeMutableBufferPointer<Double>
+
+    /// - Parameter gradientBuckets: how many pieces the layer-serial gradient is
+    ///   reduced in, overlapped with the backward pass (≥ 1; 1: one reduction after it).
+    public init(config: TrainingConfiguration, network: Network, grid: ProcessGrid,
+                gradientBuckets: Int = DataParallelEngine.defaultBuckets) throws {
         let D = grid.dataGroups, B = config.batchSize
+        guard gradientBuckets >= 1 else { throw TrainingError("--gradient-buckets must be at least 1, got \(gradientBuckets)") }
         guard B >= D else {
             throw TrainingError("--batch-size \(B) cannot be split over --data-groups \(D): batch group \(B) would get no examples (give a batch of at least D)")
         }
@@ -72,12 +102,14 @@ public final class DataParallelEngine: GradientEngine {
             throw TrainingError("--mode serial runs each batch group's layers on one rank: --data-groups must be the rank count \(grid.world.size), got \(D)")
         }
         self.grid = grid
+        self.network = network
+        buckets = min(gradientBuckets, max(1, network.shape.depth))
         batchSize = B
         shares = try BlockDistribution(count: B, parts: D)
         share = shares.range(of: grid.batchGroup)
         switch config.mode {
         case .serial:
-            inner = SerialEngine(network: network, batchSize: share.count, seed: config.seed)
+            inner = SerialEngine(network: network, batchSize: share.count, seed: config.seed)   // for its state only
         case .parallel:
             guard config.warmStartPolicy != .previous else {
                 throw TrainingError("--warm-start previous starts from the last batch's states, which no batch group holds whole: use --warm-start example or none with --data-groups")
@@ -86,19 +118,25 @@ public final class DataParallelEngine: GradientEngine {
             engine.reducesGradient = false   // one reduction over the world, below
             inner = engine
         }
+        workspace = config.mode == .serial ? NetworkWorkspace(shape: network.shape, capacity: share.count) : nil
         buffer = .allocate(capacity: network.layout.count + 1)
         buffer.initialize(repeating: 0)
+        lossBuffer = .allocate(capacity: 1)
+        lossBuffer.initialize(repeating: 0)
     }
 
     deinit {
         buffer.deallocate()
+        lossBuffer.deallocate()
         exchange?.deallocate()
     }
 
     /// The decomposition, for the run summary.
     public var decomposition: Decomposition {
-        Decomposition(dataGroups: grid.dataGroups, layerGroups: grid.layerGroups,
-                      shares: (0 ..< grid.dataGroups).map { shares.range(of: $0).count })
+        var d = Decomposition(dataGroups: grid.dataGroups, layerGroups: grid.layerGroups,
+                              shares: (0 ..< grid.dataGroups).map { shares.range(of: $0).count })
+        d.reduceSecondsPerStep = reduceSteps > 0 ? reduceSeconds / Double(reduceSteps) : nil
+        return d
     }
 
     /// Prepares the group's engine, and makes one reduction over the world so that
@@ -123,6 +161,7 @@ public final class DataParallelEngine: GradientEngine {
 
     public func compute(gradient: NetworkParameters, data: Dataset, batch: [Int], step: Int) throws -> StepResult {
         precondition(batch.count == batchSize, "the batch groups are built for one batch size")
+        if let workspace { return try overlapped(gradient: gradient, data: data, batch: batch, workspace: workspace) }
         var r = try inner.compute(gradient: gradient, data: data, batch: Array(batch[share]), step: step)
         let t0 = now()
         let weight = Double(share.count) / Double(batchSize)
@@ -147,8 +186,59 @@ public final class DataParallelEngine: GradientEngine {
         r.loss = buffer[n]
         let t = now() - t0
         reduceSeconds += t
+        reduceSteps += 1
         r.backwardSeconds += t
         return r
+    }
+
+    /// The layer-serial group's step with its reduction in buckets overlapped with the
+    /// backward pass (the layer hook runs right after each hidden layer's dWⁿ, dbⁿ).
+    func overlapped(gradient: NetworkParameters, data: Dataset, batch: [Int], workspace ws: NetworkWorkspace) throws -> StepResult {
+        let net = network, N = net.shape.depth, layout = gradient.layout, world = grid.world
+        let local = Array(batch[share])
+        let weight = Double(share.count) / Double(batchSize)
+        let t0 = now()
+        data.features.withUnsafeBufferPointer { net.load(features: $0, samples: local, batch: local.count, into: ws) }
+        try net.forward(ws)
+        let loss = try data.targets.withUnsafeBufferPointer {
+            try net.closingForwardAndLoss(ws, last: ws.state(N), targets: $0, samples: local)
+        }
+        let t1 = now()
+        lossBuffer[0] = loss * weight
+        var pending: [CommRequest] = []
+        var failure: Error?
+        let g = gradient.flat.baseAddress   // the gradient's storage: pinned while `gradient` lives
+        /// Weights the values in `range` and starts their sum.
+        func start(_ range: Range<Int>) throws {
+            for i in range { g[i] *= weight }
+            if let r = try world.startAllreduceSum(inPlace: UnsafeMutableBufferPointer(start: g + range.lowerBound, count: range.count)) {
+                pending.append(r)
+            }
+        }
+        if let r = try world.startAllreduceSum(inPlace: lossBuffer) { pending.append(r) }
+        // Bucket k holds hidden layers [edges[k+1], edges[k]) — the first also the closing layer, the last the opening one.
+        let per = (N + buckets - 1) / buckets
+        var done = layout.count   // values from here on are started
+        let hook: LayerPerturbation = { n, _ in
+            guard failure == nil else { return }
+            do {
+                if n > 0 && n % per == 0 {
+                    try start(layout.hiddenWeights(n) ..< done)
+                    done = layout.hiddenWeights(n)
+                } else if !pending.isEmpty {
+                    _ = try world.testAll(&pending)
+                }
+            } catch { failure = error }
+        }
+        try net.backward(ws, gradient: gradient, perturb: hook)
+        if let failure { throw failure }
+        let t2 = now()
+        try start(0 ..< done)
+        try world.waitAll(&pending)
+        let t3 = now()
+        reduceSeconds += t3 - t2
+        reduceSteps += 1
+        return StepResult(loss: lossBuffer[0], forwardSeconds: t1 - t0, backwardSeconds: t3 - t1)
     }
 
     /// The group's state in the layout and scale of one group solving the whole batch,

@@ -321,7 +321,7 @@ public final class Trainer {
             resumedFromStep: resumedFrom, topology: topologySummary, rankBindings: rankBindings,
             warmStart: config.mode == .parallel ? config.warmStartPolicy : nil,
             warmStartBytesPerRank: config.mode == .parallel ? engine.warmStartBytes : nil,
-            decomposition: decomposition)
+            decomposition: (engine as? DataParallelEngine)?.decomposition ?? decomposition)
     }
 
     public static let historyColumns = ["iteration", "seconds", "batch_loss", "train_loss", "validation_loss",

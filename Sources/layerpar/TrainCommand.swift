@@ -73,6 +73,8 @@ struct Train: ParsableCommand {
 
     @Option(help: "Data parallelism: split the job's P ranks (mpirun -np P) into D batch groups of L = P/D ranks; each group takes its share of every mini-batch (B/D examples, shares differing by one when D does not divide B) and solves the layers on its L ranks (layer-serial with --mode serial, which needs D = P; one-shot MGRIT with --mode parallel); one gradient allreduce over all ranks per step. D must divide P and be at most --batch-size. --mode serial --data-groups P is plain data-parallel training. A checkpoint resumes on any decomposition.")
     var dataGroups: Int = 1
+    @Option(help: "With --data-groups and --mode serial: reduce the gradient in this many buckets of consecutive layers, each started (MPI_Iallreduce) as soon as the backward pass has finished its layers, so the reduction overlaps the rest of the pass; 1: one reduction after the backward pass.")
+    var gradientBuckets: Int = DataParallelEngine.defaultBuckets
 
     @OptionGroup(title: "Placement") var placement: PlacementOptions
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
@@ -105,6 +107,7 @@ struct Train: ParsableCommand {
     func validateDecomposition() throws {
         guard let ranks = Launch.worldSize(ProcessInfo.processInfo.environment) else { return }
         do { try ProcessGrid.check(ranks: ranks, dataGroups: dataGroups) } catch let e as CommError { throw ValidationError("\(e.call) \(dataGroups): \(e.message)") }
+        if gradientBuckets < 1 { throw ValidationError("--gradient-buckets must be at least 1, got \(gradientBuckets)") }
         if dataGroups > batchSize {
             throw ValidationError("--data-groups \(dataGroups) exceeds --batch-size \(batchSize): a batch group would get no examples")
         }
@@ -179,15 +182,10 @@ struct Train: ParsableCommand {
             let grid = try ProcessGrid(world: comm, dataGroups: dataGroups)
             defer { try? grid.free() }
             do {
-                var dataParallel: DataParallelEngine?
                 let trainer = try Trainer(config: config, outputDirectory: out, comm: comm, resume: resume,
-                                          engineFactory: {
-                                              let engine = try makeGradientEngine(config: $0, network: $1, grid: grid)
-                                              dataParallel = engine as? DataParallelEngine
-                                              return engine
-                                          }, log: log)
-                trainer.decomposition = dataParallel?.decomposition
-                    ?? Decomposition(dataGroups: 1, layerGroups: comm.size, shares: [config.batchSize])
+                                          engineFactory: { try makeGradientEngine(config: $0, network: $1, grid: grid, gradientBuckets: gradientBuckets) },
+                                          log: log)
+                trainer.decomposition = Decomposition(dataGroups: 1, layerGroups: comm.size, shares: [config.batchSize])
                 trainer.version = LayerPar.version
                 trainer.kernelsDescription = KernelFamily.active.rawValue
                 trainer.topologySummary = topologySummary()

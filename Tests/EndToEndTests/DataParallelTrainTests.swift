@@ -41,8 +41,13 @@ struct DataParallelTrainTests {
         #expect(a.count == 13)
         #expect(Self.same(a, b, tolerance: 1e-12), "\(a)\n\(b)")
         let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: base + "/two/summary.json")))
-        #expect(summary.decomposition == Decomposition(dataGroups: 2, layerGroups: 1, shares: [8, 7]))
+        let d = try #require(summary.decomposition)
+        #expect(d.dataGroups == 2 && d.layerGroups == 1 && d.shares == [8, 7] && (d.reduceSecondsPerStep ?? -1) >= 0)
         #expect(summary.ranks == 2)
+        // One reduction after the backward pass instead of 4 overlapped buckets: the same sums (2 ranks: a + b).
+        let blocking = runLayerpar(serial + ["--iterations", "12", "--data-groups", "2", "--gradient-buckets", "1", "--out", base + "/blocking"], ranks: 2)
+        #expect(blocking.status == 0, "\(blocking.stderr)")
+        #expect(try Self.losses(base + "/blocking") == b)
 
         // 5 steps on (2,1), steps 6–9 on (1,1), steps 10–12 on (2,1) again: the uninterrupted one-rank history.
         let split = base + "/split"
@@ -76,7 +81,7 @@ struct DataParallelTrainTests {
             #expect(Self.same(reference, histories[run.name] ?? [], tolerance: 1e-9), "\(run.name): \(histories[run.name] ?? [])")
         }
         let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: base + "/2x2/summary.json")))
-        #expect(summary.decomposition == Decomposition(dataGroups: 2, layerGroups: 2, shares: [8, 7]))
+        #expect(summary.decomposition.map { [$0.dataGroups, $0.layerGroups] + $0.shares } == [2, 2, 8, 7])
 
         // 5 steps on (2,2), the rest on (1,2): the per-example warm starts travel in the checkpoint.
         let split = base + "/split"
@@ -123,6 +128,7 @@ struct DataParallelTrainTests {
         refused(["--mode", "serial"], ranks: 2, "needs --data-groups 2")
         refused(["--mode", "serial", "--data-groups", "2", "--batch-size", "1"], ranks: 2, "a batch group would get no examples")
         refused(["--mode", "serial", "--data-groups", "0"], ranks: nil, "--data-groups")
+        refused(["--mode", "serial", "--gradient-buckets", "0"], ranks: nil, "--gradient-buckets")
         refused(["--mode", "parallel", "--data-groups", "2", "--warm-start", "previous"], ranks: 2, "--warm-start previous")
     }
 }

@@ -51,9 +51,10 @@ public func makeGradientEngine(config: TrainingConfiguration, network: Network, 
 /// the opening layer last); as soon as a bucket's layers are done its share-weighted
 /// values are summed by a non-blocking in-place allreduce (`MPI_Iallreduce`), and the
 /// requests are polled after every further layer (Open MPI progresses a non-blocking
-/// collective only inside MPI calls). The loss goes in its own one-value reduction,
-/// started after the forward pass. One bucket is one blocking reduction after the
-/// backward pass.
+/// collective only inside MPI calls). The last bucket (the opening layer and the
+/// first hidden layers) and the loss are summed by one blocking reduction after the
+/// backward pass, so a step makes `gradientBuckets` reductions: with one bucket, a
+/// single allreduce after the backward pass.
 ///
 /// Layer-parallel groups with per-example warm starts also exchange the batch's
 /// C-point states over ``ProcessGrid/batches`` after each step, so every group
@@ -83,8 +84,6 @@ public final class DataParallelEngine: GradientEngine {
     let network: Network
     /// The layer-serial group's buffers (nil for a layer-parallel group).
     let workspace: NetworkWorkspace?
-    /// The loss's one-value reduction, pinned while it runs.
-    let lossBuffer: UnsafeMutableBufferPointer<Double>
 
     /// - Parameter gradientBuckets: how many pieces the layer-serial gradient is
     ///   reduced in, overlapped with the backward pass (≥ 1; 1: one reduction after it).
@@ -121,13 +120,10 @@ public final class DataParallelEngine: GradientEngine {
         workspace = config.mode == .serial ? NetworkWorkspace(shape: network.shape, capacity: share.count) : nil
         buffer = .allocate(capacity: network.layout.count + 1)
         buffer.initialize(repeating: 0)
-        lossBuffer = .allocate(capacity: 1)
-        lossBuffer.initialize(repeating: 0)
     }
 
     deinit {
         buffer.deallocate()
-        lossBuffer.deallocate()
         exchange?.deallocate()
     }
 
@@ -204,27 +200,23 @@ public final class DataParallelEngine: GradientEngine {
             try net.closingForwardAndLoss(ws, last: ws.state(N), targets: $0, samples: local)
         }
         let t1 = now()
-        lossBuffer[0] = loss * weight
         var pending: [CommRequest] = []
         var failure: Error?
         let g = gradient.flat.baseAddress   // the gradient's storage: pinned while `gradient` lives
-        /// Weights the values in `range` and starts their sum.
-        func start(_ range: Range<Int>) throws {
-            for i in range { g[i] *= weight }
-            if let r = try world.startAllreduceSum(inPlace: UnsafeMutableBufferPointer(start: g + range.lowerBound, count: range.count)) {
-                pending.append(r)
-            }
-        }
-        if let r = try world.startAllreduceSum(inPlace: lossBuffer) { pending.append(r) }
-        // Bucket k holds hidden layers [edges[k+1], edges[k]) — the first also the closing layer, the last the opening one.
+        // Bucket k holds hidden layers [n, previous n) — the first also the closing layer; the last bucket,
+        // the opening layer with the first hidden layers, goes with the loss through `buffer`.
         let per = (N + buckets - 1) / buckets
         var done = layout.count   // values from here on are started
         let hook: LayerPerturbation = { n, _ in
             guard failure == nil else { return }
             do {
                 if n > 0 && n % per == 0 {
-                    try start(layout.hiddenWeights(n) ..< done)
-                    done = layout.hiddenWeights(n)
+                    let range = layout.hiddenWeights(n) ..< done
+                    for i in range { g[i] *= weight }
+                    if let r = try world.startAllreduceSum(inPlace: UnsafeMutableBufferPointer(start: g + range.lowerBound, count: range.count)) {
+                        pending.append(r)
+                    }
+                    done = range.lowerBound
                 } else if !pending.isEmpty {
                     _ = try world.testAll(&pending)
                 }
@@ -233,12 +225,15 @@ public final class DataParallelEngine: GradientEngine {
         try net.backward(ws, gradient: gradient, perturb: hook)
         if let failure { throw failure }
         let t2 = now()
-        try start(0 ..< done)
+        for i in 0 ..< done { buffer[i] = g[i] * weight }
+        buffer[done] = loss * weight
+        try world.allreduceSum(inPlace: UnsafeMutableBufferPointer(rebasing: buffer[0 ... done]))
+        for i in 0 ..< done { g[i] = buffer[i] }
         try world.waitAll(&pending)
         let t3 = now()
         reduceSeconds += t3 - t2
         reduceSteps += 1
-        return StepResult(loss: lossBuffer[0], forwardSeconds: t1 - t0, backwardSeconds: t3 - t1)
+        return StepResult(loss: buffer[done], forwardSeconds: t1 - t0, backwardSeconds: t3 - t1)
     }
 
     /// The group's state in the layout and scale of one group solving the whole batch,

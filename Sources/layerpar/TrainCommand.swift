@@ -73,7 +73,7 @@ struct Train: ParsableCommand {
 
     @Option(help: "Data parallelism: split the job's P ranks (mpirun -np P) into D batch groups of L = P/D ranks; each group takes its share of every mini-batch (B/D examples, shares differing by one when D does not divide B) and solves the layers on its L ranks (layer-serial with --mode serial, which needs D = P; one-shot MGRIT with --mode parallel); one gradient allreduce over all ranks per step. D must divide P and be at most --batch-size. --mode serial --data-groups P is plain data-parallel training. A checkpoint resumes on any decomposition.")
     var dataGroups: Int = 1
-    @Option(help: "With --data-groups and --mode serial: reduce the gradient in this many buckets of consecutive layers, each started (MPI_Iallreduce) as soon as the backward pass has finished its layers, so the reduction overlaps the rest of the pass; 1: one reduction after the backward pass.")
+    @Option(help: "With --data-groups and --mode serial: reduce the gradient in this many buckets of consecutive layers, each started (MPI_Iallreduce) as soon as the backward pass has finished its layers, so the reduction overlaps the rest of the pass; 1 (default): one reduction of gradient and loss after the backward pass.")
     var gradientBuckets: Int = DataParallelEngine.defaultBuckets
 
     @OptionGroup(title: "Placement") var placement: PlacementOptions

@@ -64,7 +64,7 @@ struct DataParallelTrainTests {
     @Test("--mode parallel on (D, L) = (1,1), (1,2), (2,1), (2,2) (4 ranks, oversubscribed): the same loss history to the solver's error; a (2,2) checkpoint resumes on (1,2)")
     func twoDimensional() throws {
         let base = tempDir("two-dimensional")
-        let tight = Self.common + ["--mode", "parallel", "--tol-forward", "1e-13", "--tol-backward", "1e-13",
+        let tight = Self.common + ["--mode", "parallel", "--preset", "paper", "--warm-start", "example", "--tol-forward", "1e-13", "--tol-backward", "1e-13",
                                    "--max-forward-iterations", "40", "--max-backward-iterations", "40"]
         let runs: [(name: String, ranks: Int?, groups: Int)] = [("1x1", nil, 1), ("1x2", 2, 1), ("2x1", 2, 2), ("2x2", 4, 2)]
         var histories: [String: [[Double?]]] = [:]
@@ -98,7 +98,7 @@ struct DataParallelTrainTests {
         // 60 examples, batch 15 (shares 8 + 7): from step 5 on every example comes back, often in the other group.
         let inexact = ["train", "--task", "f2", "--train-samples", "60", "--validation-samples", "20", "--depth", "40",
                        "--width", "8", "--batch-size", "15", "--eval-every", "3", "--seed", "5", "--mode", "parallel",
-                       "--forward-iterations", "1", "--backward-iterations", "1"]
+                       "--preset", "paper", "--warm-start", "example", "--forward-iterations", "1", "--backward-iterations", "1"]
         let one = runLayerpar(inexact + ["--iterations", "12", "--out", base + "/one"])
         #expect(one.status == 0, "\(one.stderr)")
         let two = runLayerpar(inexact + ["--iterations", "12", "--data-groups", "2", "--out", base + "/two"], ranks: 2)

@@ -87,7 +87,7 @@ let package = Package(
         .target(name: "_TestSupport", dependencies: ["Comm", "Reports", "Training"], path: "Tests/_TestSupport"),
         .testTarget(name: "MGRITTests", dependencies: ["MGRIT", "Comm", "_TestSupport"]),
         .testTarget(name: "ResNetTests", dependencies: ["_TestSupport", "ResNet", "MGRIT", "Kernels", "Comm"]),
-        .testTarget(name: "CommTests", dependencies: ["Comm"]),
+        .testTarget(name: "CommTests", dependencies: ["Comm", "_TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "Comm", "Reports", "TensorIO", "_TestSupport"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "_TestSupport"]),
         // Runs the built layerpar (plainly and under mpirun -np K) and decodes its

@@ -33,6 +33,7 @@ static inline MPI_Errhandler CMPI_ERRORS_ARE_FATAL(void) { return MPI_ERRORS_ARE
 static inline int CMPI_ERR_IN_STATUS(void) { return MPI_ERR_IN_STATUS; }
 static inline int CMPI_ERR_PENDING(void) { return MPI_ERR_PENDING; }
 static inline int CMPI_THREAD_SERIALIZED(void) { return MPI_THREAD_SERIALIZED; }
+static inline void *CMPI_IN_PLACE(void) { return MPI_IN_PLACE; }
 
 /* The largest message tag this MPI accepts (MPI_TAG_UB attribute of
  * MPI_COMM_WORLD, at least 32767 by the standard); -1 if it cannot be read.

@@ -34,9 +34,46 @@ public protocol Communicator: AnyObject {
     func allreduceMax(_ values: [Double]) throws -> [Double]
     /// Blocks until every rank has called it.
     func barrier() throws
+
+    /// Sums `buffer` element-wise over all ranks, in place (`MPI_IN_PLACE`): no copy of
+    /// a long vector such as a gradient.
+    func allreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws
+    /// Starts ``allreduceSum(inPlace:)`` without waiting for it (`MPI_Iallreduce`):
+    /// returns a request to complete with ``waitAll(_:)`` or ``testAll(_:)``, during which
+    /// `buffer` stays pinned and untouched, or nil if the sum is already in `buffer`
+    /// (one rank; communicators without non-blocking collectives).
+    func startAllreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws -> CommRequest?
+
+    /// Splits the group into disjoint sub-groups, as `MPI_Comm_split`: the ranks that
+    /// pass the same `color` (≥ 0) form one communicator, ranked by `key`, ties by
+    /// rank here. Collective: every rank of this group calls it, in the same order
+    /// relative to its other collectives. The sub-communicator has its own requests
+    /// and collectives; ``free()`` releases it (a world communicator frees what is
+    /// left of its sub-communicators when it is finalised).
+    func split(color: Int, key: Int) throws -> any Communicator
+    /// Releases a communicator made by ``split(color:key:)``; it is unusable
+    /// afterwards. Idempotent; a no-op for communicators that hold nothing.
+    func free() throws
 }
 
 extension Communicator {
+    public func allreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws {
+        guard size > 1, buffer.count > 0 else { return }
+        let sum = try allreduceSum(Array(buffer))
+        _ = buffer.update(from: sum)
+    }
+
+    public func startAllreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws -> CommRequest? {
+        try allreduceSum(inPlace: buffer)
+        return nil
+    }
+
+    public func split(color: Int, key: Int) throws -> any Communicator {
+        throw CommError(call: "split", message: "\(type(of: self)) has no sub-communicators")
+    }
+
+    public func free() throws {}
+
     /// Sum of one value over all ranks.
     public func allreduceSum(_ value: Double) throws -> Double { try allreduceSum([value])[0] }
     /// Maximum of one value over all ranks.

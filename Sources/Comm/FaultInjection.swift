@@ -55,21 +55,34 @@ extension String {
 public final class FaultInjectingCommunicator: Communicator {
     public let base: any Communicator
     public let fault: FaultInjection
-    private var count = 0
+    /// Calls counted so far, shared with the sub-communicators split from this one.
+    private final class Counter { var count = 0 }
+    private let counter: Counter
+    /// Whether this process is the fault's rank (of the world it was made for).
+    private let armed: Bool
 
     public init(_ base: any Communicator, fault: FaultInjection) {
         self.base = base
         self.fault = fault
+        counter = Counter()
+        armed = base.rank == fault.rank
+    }
+
+    private init(_ base: any Communicator, fault: FaultInjection, counter: Counter, armed: Bool) {
+        self.base = base
+        self.fault = fault
+        self.counter = counter
+        self.armed = armed
     }
 
     public var rank: Int { base.rank }
     public var size: Int { base.size }
 
     private func tick(_ call: String) throws {
-        guard call == fault.call, rank == fault.rank else { return }
-        count += 1
-        if count > fault.after {
-            throw CommError(call: call, message: "rank \(rank): injected fault after \(fault.after) \(call) calls (LAYERPAR_COMM_FAULT)")
+        guard call == fault.call, armed else { return }
+        counter.count += 1
+        if counter.count > fault.after {
+            throw CommError(call: call, message: "rank \(fault.rank): injected fault after \(fault.after) \(call) calls (LAYERPAR_COMM_FAULT)")
         }
     }
 
@@ -100,4 +113,17 @@ public final class FaultInjectingCommunicator: Communicator {
         try tick("barrier")
         try base.barrier()
     }
+    public func allreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws {
+        try tick("allreduce")
+        try base.allreduceSum(inPlace: buffer)
+    }
+    public func startAllreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws -> CommRequest? {
+        try tick("allreduce")
+        return try base.startAllreduceSum(inPlace: buffer)
+    }
+    /// The fault stays with the world rank it names: its calls on any sub-communicator count.
+    public func split(color: Int, key: Int) throws -> any Communicator {
+        FaultInjectingCommunicator(try base.split(color: color, key: key), fault: fault, counter: counter, armed: armed)
+    }
+    public func free() throws { try base.free() }
 }

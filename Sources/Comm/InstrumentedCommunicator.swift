@@ -130,4 +130,30 @@ public final class InstrumentedCommunicator: Communicator {
         }
         try base.barrier()
     }
+
+    public func allreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws {
+        let t0 = monotonicSeconds()
+        defer {
+            byPhase[phase, default: CommStatistics()].reduceSeconds += monotonicSeconds() - t0
+            byPhase[phase, default: CommStatistics()].reduceCalls += 1
+        }
+        try base.allreduceSum(inPlace: buffer)
+    }
+
+    /// Counted as a reduction; its completion is timed by the wait or test that completes it.
+    public func startAllreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws -> CommRequest? {
+        let t0 = monotonicSeconds()
+        defer {
+            byPhase[phase, default: CommStatistics()].reduceSeconds += monotonicSeconds() - t0
+            byPhase[phase, default: CommStatistics()].reduceCalls += 1
+        }
+        return try base.startAllreduceSum(inPlace: buffer)
+    }
+
+    /// A sub-communicator of the base, instrumented on its own.
+    public func split(color: Int, key: Int) throws -> any Communicator {
+        InstrumentedCommunicator(try base.split(color: color, key: key))
+    }
+
+    public func free() throws { try base.free() }
 }

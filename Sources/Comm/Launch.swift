@@ -11,6 +11,17 @@ public enum Launch {
         markers.contains { environment[$0] != nil }
     }
 
+    /// The number of ranks the launcher started (`OMPI_COMM_WORLD_SIZE`, `PMI_SIZE`,
+    /// or `PMIX_SIZE`), known before MPI starts; 1 when started plainly; nil under a
+    /// launcher that does not say.
+    public static func worldSize(_ environment: [String: String]) -> Int? {
+        guard underMPILauncher(environment) else { return 1 }
+        for name in ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"] {
+            if let v = environment[name].flatMap({ Int($0) }), v >= 1 { return v }
+        }
+        return nil
+    }
+
     /// Open MPI's MCA parameter for the shared-memory eager limit (bytes, headers included).
     public static let eagerLimitVariable = "OMPI_MCA_btl_vader_eager_limit"
 

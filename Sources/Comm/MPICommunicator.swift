@@ -38,6 +38,10 @@ public final class MPICommunicator: Communicator {
     private var scratch: [MPI_Request?] = []
     private var statuses: [MPI_Status] = []
     private var finalized = false
+    /// Whether this communicator came from ``split(color:key:)`` (freed, never finalised).
+    private let isSub: Bool
+    /// Sub-communicators made from this one and not yet freed; freed before this one.
+    private var children: [MPICommunicator] = []
 
     /// Initialises MPI (if not yet initialised) and returns the world communicator.
     ///
@@ -59,11 +63,12 @@ public final class MPICommunicator: Communicator {
         var dup: MPI_Comm? = nil
         try check(MPI_Comm_dup(CMPI_COMM_WORLD(), &dup), "MPI_Comm_dup")
         try check(MPI_Comm_set_errhandler(dup, CMPI_ERRORS_RETURN()), "MPI_Comm_set_errhandler")
-        return try MPICommunicator(comm: dup)
+        return try MPICommunicator(comm: dup, isSub: false)
     }
 
-    private init(comm: MPI_Comm?) throws {
+    private init(comm: MPI_Comm?, isSub: Bool) throws {
         self.comm = comm
+        self.isSub = isSub
         var r: Int32 = 0, s: Int32 = 0
         try Self.check(MPI_Comm_rank(comm, &r), "MPI_Comm_rank")
         try Self.check(MPI_Comm_size(comm, &s), "MPI_Comm_size")
@@ -172,6 +177,66 @@ public final class MPICommunicator: Communicator {
         try check(MPI_Barrier(comm), "MPI_Barrier")
     }
 
+    public func allreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws {
+        guard buffer.count > 0 else { return }
+        try checkCount(buffer.count, "MPI_Allreduce")
+        try check(MPI_Allreduce(CMPI_IN_PLACE(), buffer.baseAddress, Int32(buffer.count), CMPI_DOUBLE(), CMPI_SUM(), comm),
+                  "MPI_Allreduce", detail: "in-place sum of \(buffer.count) doubles")
+    }
+
+    public func startAllreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws -> CommRequest? {
+        guard buffer.count > 0 else { return nil }
+        try checkCount(buffer.count, "MPI_Iallreduce")
+        var request: MPI_Request? = nil
+        try check(MPI_Iallreduce(CMPI_IN_PLACE(), buffer.baseAddress, Int32(buffer.count), CMPI_DOUBLE(), CMPI_SUM(), comm, &request),
+                  "MPI_Iallreduce", detail: "in-place sum of \(buffer.count) doubles")
+        return register(request)
+    }
+
+    private func checkCount(_ count: Int, _ call: String) throws {
+        guard !finalized else { throw CommError(call: call, message: "rank \(rank): communicator already freed") }
+        guard count <= Int(Int32.max) else {
+            throw CommError(call: call, message: "\(count) values exceed MPI's int count")
+        }
+    }
+
+    // MARK: sub-communicators
+
+    /// `MPI_Comm_split` of this communicator (errors return, as here). The result is
+    /// freed by ``free()``, or with this communicator (``finalize()`` for the world).
+    public func split(color: Int, key: Int) throws -> any Communicator {
+        guard !finalized else { throw CommError(call: "MPI_Comm_split", message: "rank \(rank): communicator already freed") }
+        guard (0...Int(Int32.max)).contains(color), (Int(Int32.min)...Int(Int32.max)).contains(key) else {
+            throw CommError(call: "MPI_Comm_split", message: "rank \(rank): color \(color) must be in 0...Int32.max, key \(key) an Int32")
+        }
+        var sub: MPI_Comm? = nil
+        try check(MPI_Comm_split(comm, Int32(color), Int32(key), &sub), "MPI_Comm_split", detail: "color \(color), key \(key)")
+        try check(MPI_Comm_set_errhandler(sub, CMPI_ERRORS_RETURN()), "MPI_Comm_set_errhandler")
+        let child = try MPICommunicator(comm: sub, isSub: true)
+        children.append(child)
+        return child
+    }
+
+    /// Frees a communicator made by ``split(color:key:)`` (and its own sub-communicators);
+    /// MPI stays initialised. The world is released by ``finalize()`` instead.
+    /// - Throws: ``CommError`` if requests are still pending.
+    public func free() throws {
+        guard isSub else { return }
+        try release()
+    }
+
+    /// Frees the sub-communicators, then this one's MPI_Comm.
+    private func release() throws {
+        guard !finalized else { return }
+        guard live.isEmpty else {
+            throw CommError(call: "MPI_Comm_free", message: "rank \(rank): \(live.count) requests still pending (missing waitAll)")
+        }
+        for child in children { try child.release() }
+        children.removeAll()
+        finalized = true
+        try check(MPI_Comm_free(&comm), "MPI_Comm_free")
+    }
+
     /// Gathers one `Double` array of equal length from every rank to every rank,
     /// concatenated in rank order (`MPI_Allgather`). Used by diagnostics and by
     /// result collection; not part of ``Communicator``.
@@ -212,18 +277,19 @@ public final class MPICommunicator: Communicator {
     /// Number of requests started and not yet completed by ``waitAll(_:)``.
     public var pendingRequests: Int { live.count }
 
-    /// Frees the communicator and finalises MPI. Call once, on every rank, after
-    /// the last communication; the object is unusable afterwards.
+    /// Frees the communicator (and every sub-communicator not yet freed) and
+    /// finalises MPI. Call once, on every rank, after the last communication; the
+    /// object is unusable afterwards. On a sub-communicator it only frees it.
     ///
     /// - Throws: ``CommError`` if requests are still pending (their buffers would
     ///   be written after the caller freed them) or MPI fails to finalise.
     public func finalize() throws {
         guard !finalized else { return }
+        guard !isSub else { try release(); return }
         guard live.isEmpty else {
             throw CommError(call: "MPI_Finalize", message: "rank \(rank): \(live.count) requests still pending (missing waitAll)")
         }
-        finalized = true
-        try check(MPI_Comm_free(&comm), "MPI_Comm_free")
+        try release()   // sub-communicators first, then our duplicate of the world
         try Self.check(MPI_Finalize(), "MPI_Finalize")
     }
 

@@ -77,4 +77,10 @@ public final class SerialCommunicator: Communicator {
     public func allreduceSum(_ values: [Double]) throws -> [Double] { values }
     public func allreduceMax(_ values: [Double]) throws -> [Double] { values }
     public func barrier() throws {}
+
+    /// Another one-rank communicator (its own requests).
+    public func split(color: Int, key: Int) throws -> any Communicator {
+        guard color >= 0 else { throw CommError(call: "split", message: "negative color \(color)") }
+        return SerialCommunicator()
+    }
 }

@@ -27,6 +27,8 @@ public struct CommCheckReport: Codable {
     public var errorReturnMessage: String?
     public var pingPong: PingPongFit?
     public var oversubscribed: Bool
+    /// Every D×L grid (D dividing the rank count) whose sub-communicators passed ``CommCheck/gridCheck(_:dataGroups:)``.
+    public var gridsChecked: [String]?
 }
 
 /// The checks and the ping-pong of `layerpar comm-selftest` (see there), on the
@@ -53,6 +55,7 @@ public enum CommCheck {
             }
         }
         try comm.barrier()
+        let grids = try (1 ... comm.size).filter { comm.size % $0 == 0 }.map { try gridCheck(comm, dataGroups: $0) }
         var errorMessage: String?
         if let mpi = comm as? MPICommunicator {
             let error = try mpi.provokeErrorReturn()
@@ -62,7 +65,41 @@ public enum CommCheck {
         let fit = comm.size >= 2 && repetitions > 0 ? try pingPong(comm, repetitions: repetitions) : nil
         let cores = ProcessInfo.processInfo.activeProcessorCount
         return CommCheckReport(ranks: comm.size, host: ProcessInfo.processInfo.hostName, ringSizes: sizes,
-                      checksPassed: true, errorReturnMessage: errorMessage, pingPong: fit, oversubscribed: comm.size > cores)
+                      checksPassed: true, errorReturnMessage: errorMessage, pingPong: fit, oversubscribed: comm.size > cores,
+                      gridsChecked: grids)
+    }
+
+    /// Splits `comm` into a ``ProcessGrid`` of `dataGroups` batch groups and checks its
+    /// sub-communicators against closed forms: sizes and ranks; sums of `world rank + 1`
+    /// over the layer group (`L·g·L + L(L+1)/2`) and over the batch group
+    /// (`L·D(D−1)/2 + D(l+1)`), blocking, in place and non-blocking; a ring exchange
+    /// inside each layer group (tags that collide with the world's traffic); then frees
+    /// them. Returns `"D×L"`.
+    public static func gridCheck(_ comm: any Communicator, dataGroups: Int) throws -> String {
+        let grid = try ProcessGrid(world: comm, dataGroups: dataGroups)
+        let D = grid.dataGroups, L = grid.layerGroups, g = grid.batchGroup, l = grid.layerRank
+        func fail(_ what: String) -> CommError { CommError(call: "grid \(grid.shape)", message: "rank \(comm.rank): \(what)") }
+        guard grid.layers.rank == l, grid.layers.size == L, grid.batches.rank == g, grid.batches.size == D,
+              comm.rank == g * L + l else { throw fail("layer rank \(grid.layers.rank)/\(grid.layers.size), batch rank \(grid.batches.rank)/\(grid.batches.size)") }
+        let me = Double(comm.rank + 1)
+        let overLayers = Double(L * g * L) + Double(L * (L + 1)) / 2
+        let overBatches = Double(L * D * (D - 1)) / 2 + Double(D * (l + 1))
+        let a = try grid.layers.allreduceSum(me)
+        var inPlace = [me, 2 * me]
+        try inPlace.withUnsafeMutableBufferPointer { try grid.batches.allreduceSum(inPlace: $0) }
+        let pinned = UnsafeMutableBufferPointer<Double>.allocate(capacity: 3)
+        defer { pinned.deallocate() }
+        _ = pinned.initialize(from: [me, -me, 0])
+        if let request = try grid.layers.startAllreduceSum(inPlace: pinned) {
+            var requests = [request]
+            try grid.layers.waitAll(&requests)
+        }
+        guard a == overLayers, inPlace == [overBatches, 2 * overBatches], Array(pinned) == [overLayers, -overLayers, 0] else {
+            throw fail("sums \(a), \(inPlace), \(Array(pinned)); want \(overLayers) over the layer group, \(overBatches) over the batch group")
+        }
+        try ringExchange(grid.layers, count: 64, baseTag: 0)
+        try grid.free()
+        return grid.shape
     }
 
     /// Each rank sends `count` doubles `v[k] = 1000·rank + k + tag` to both

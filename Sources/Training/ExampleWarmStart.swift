@@ -36,9 +36,9 @@ final class ExampleWarmStart {
     /// Example-major, then point, then feature: `values[(e·points + p)·width + i]`, so
     /// one example's start is one contiguous block (a batch touches `B` blocks, not
     /// `points·width·B` scattered doubles of a store that is far larger than the caches).
-    private(set) var values: [Double]
+    var values: [Double]
     /// Whether each example has been recorded (identical on every rank).
-    private(set) var seen: [Bool]
+    var seen: [Bool]
 
     init<P: MGRITProblem>(solver: MGRITSolver<P>, width: Int, examples: Int) where P.State == Matrix<Double> {
         points = Self.ownedCPoints(solver)

@@ -30,6 +30,10 @@ public final class ParallelEngine: GradientEngine {
     var forwardStore: ExampleWarmStart?
     var adjointStore: ExampleWarmStart?
     var solves = 0
+    /// Whether ``compute(gradient:data:batch:step:)`` sums the gradient and loss over
+    /// `comm` (false: each rank returns its own part, for a caller that reduces once
+    /// over a larger group, as ``DataParallelEngine`` does).
+    public var reducesGradient = true
 
     public init(network: Network, batchSize: Int, config: TrainingConfiguration, comm: any Communicator) throws {
         self.network = network
@@ -102,7 +106,7 @@ public final class ParallelEngine: GradientEngine {
         let bs = try adjointSolver.solve(terminalAdjoint: nil, gradient: gradient.hiddenGradient, warmStart: warm)
         adjointStore?.scatter(from: adjointSolver.solver, batch: batch)
         if let l0 = adjointSolver.inputAdjoint { try net.openingAdjoint(ws, lambda: l0, gradient: gradient) }
-        if comm.size > 1 {
+        if reducesGradient && comm.size > 1 {
             var g = gradient.toArray()
             g.append(loss)
             g = try comm.allreduceSum(g)

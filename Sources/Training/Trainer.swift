@@ -51,6 +51,8 @@ public struct RunSummary: Codable, Sendable {
     /// Layer-parallel: where the solves started, and the bytes of warm-start state rank 0 keeps.
     public var warmStart: WarmStartPolicy?
     public var warmStartBytesPerRank: Int?
+    /// Batch groups × layer groups of the job and each batch group's share (``DataParallelEngine``).
+    public var decomposition: Decomposition?
 }
 
 public struct PhaseTimes: Codable, Sendable {
@@ -94,6 +96,8 @@ public final class Trainer {
     public var topologySummary: String?
     /// Bindings of all ranks for the summary (set by the caller with `--bind`).
     public var rankBindings: [String]?
+    /// The job's batch × layer decomposition for the summary (set by the caller).
+    public var decomposition: Decomposition?
 
     /// The parameters (a copy of the network's flat vector, for checkpoints and tests).
     public var parameters: [Double] { network.parameters.toArray() }
@@ -316,7 +320,8 @@ public final class Trainer {
             meanBackwardMGRITIterations: par ? Double(steps.map(\.backwardIterations).reduce(0, +)) / Double(steps.count) : nil,
             resumedFromStep: resumedFrom, topology: topologySummary, rankBindings: rankBindings,
             warmStart: config.mode == .parallel ? config.warmStartPolicy : nil,
-            warmStartBytesPerRank: config.mode == .parallel ? engine.warmStartBytes : nil)
+            warmStartBytesPerRank: config.mode == .parallel ? engine.warmStartBytes : nil,
+            decomposition: (engine as? DataParallelEngine)?.decomposition ?? decomposition)
     }
 
     public static let historyColumns = ["iteration", "seconds", "batch_loss", "train_loss", "validation_loss",

@@ -51,6 +51,9 @@ struct TopologyCommand: ParsableCommand {
     @Option(name: .customLong("policy"), help: "Placement policy: spread (like hwloc-distrib) or compact.")
     var policy: PlacementPolicy = .spread
 
+    @Option(name: .customLong("data-groups"), help: "With --ranks: show where the D batch groups of `train --data-groups D` land (batch group g = L = ranks/D consecutive ranks, its layer blocks): their sockets, cores and NUMA nodes.")
+    var dataGroups: Int?
+
     @Flag(name: .customLong("oversubscribe"), help: "Allow more ranks × threads than PUs (PUs are then shared).")
     var oversubscribe = false
 
@@ -71,6 +74,10 @@ struct TopologyCommand: ParsableCommand {
         if threadsPerRank < 1 { throw ValidationError("--threads-per-rank must be at least 1, got \(threadsPerRank)") }
         if ranks == nil && !checkBinding && (rankfile != nil || threadsPerRank != 1 || oversubscribe) {
             throw ValidationError("--rankfile, --threads-per-rank and --oversubscribe need --ranks")
+        }
+        if let d = dataGroups {
+            guard let r = ranks, !json else { throw ValidationError("--data-groups needs --ranks (and the text table, not --json)") }
+            guard d >= 1, r % d == 0 else { throw ValidationError("--data-groups \(d) must divide --ranks \(r)") }
         }
         if bandwidth && sources > 0 {
             throw ValidationError("--bandwidth measures this machine; it cannot be combined with --xml, --synthetic or --preset")
@@ -107,6 +114,7 @@ struct TopologyCommand: ParsableCommand {
                 try AtomicFile.write(plan.rankfile(host: rankfileHost, topology: topology), to: rankfile)
             }
             print(json ? try jsonText(plan) : plan.table(), terminator: "")
+            if let dataGroups { print(try plan.gridTable(dataGroups: dataGroups), terminator: "") }
             if let rankfile, !json { print("rankfile written to \(rankfile)") }
             return
         }

@@ -71,6 +71,11 @@ struct Train: ParsableCommand {
 
     @Option(help: "Output directory.") var out: String
 
+    @Option(help: "Data parallelism: split the job's P ranks (mpirun -np P) into D batch groups of L = P/D ranks; each group takes its share of every mini-batch (B/D examples, shares differing by one when D does not divide B) and solves the layers on its L ranks (layer-serial with --mode serial, which needs D = P; one-shot MGRIT with --mode parallel); one gradient allreduce over all ranks per step. D must divide P and be at most --batch-size. --mode serial --data-groups P is plain data-parallel training. A checkpoint resumes on any decomposition.")
+    var dataGroups: Int = 1
+    @Option(help: "With --data-groups and --mode serial: reduce the gradient in this many buckets of consecutive layers, each started (MPI_Iallreduce) as soon as the backward pass has finished its layers, so the reduction overlaps the rest of the pass; 1 (default): one reduction of gradient and loss after the backward pass.")
+    var gradientBuckets: Int = DataParallelEngine.defaultBuckets
+
     @OptionGroup(title: "Placement") var placement: PlacementOptions
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
     @Option(help: "Random seed (data, initial weights, batches, noise).") var seed: UInt64 = 1
@@ -95,6 +100,23 @@ struct Train: ParsableCommand {
             throw ValidationError("--backward-iterations runs a fixed count: give it or --tol-backward/--max-backward-iterations, not both")
         }
         do { try configuration().validate() } catch let e as TrainingError { throw ValidationError(e.message) }
+        try validateDecomposition()
+    }
+
+    /// The grid against the rank count the launcher reports, before MPI starts.
+    func validateDecomposition() throws {
+        guard let ranks = Launch.worldSize(ProcessInfo.processInfo.environment) else { return }
+        do { try ProcessGrid.check(ranks: ranks, dataGroups: dataGroups) } catch let e as CommError { throw ValidationError("\(e.call) \(dataGroups): \(e.message)") }
+        if gradientBuckets < 1 { throw ValidationError("--gradient-buckets must be at least 1, got \(gradientBuckets)") }
+        if dataGroups > batchSize {
+            throw ValidationError("--data-groups \(dataGroups) exceeds --batch-size \(batchSize): a batch group would get no examples")
+        }
+        if mode == .serial && ranks > 1 && ranks / dataGroups > 1 {
+            throw ValidationError("--mode serial on \(ranks) ranks needs --data-groups \(ranks) (data-parallel: each rank takes a share of the batch); layer groups of \(ranks / dataGroups) ranks need --mode parallel")
+        }
+        if dataGroups > 1 && (noiseForward != 0 || noiseBackward != 0) {
+            throw ValidationError("--noise-forward/--noise-backward run on one batch group: drop --data-groups")
+        }
     }
 
     func schedule() throws -> LearningRateSchedule {
@@ -158,9 +180,13 @@ struct Train: ParsableCommand {
             let log: (String) -> Void = { line in
                 if comm.rank == 0 { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }
+            let grid = try ProcessGrid(world: comm, dataGroups: dataGroups)
+            defer { try? grid.free() }
             do {
                 let trainer = try Trainer(config: config, outputDirectory: out, comm: comm, resume: resume,
-                                          engineFactory: { try makeGradientEngine(config: $0, network: $1, comm: comm) }, log: log)
+                                          engineFactory: { try makeGradientEngine(config: $0, network: $1, grid: grid, gradientBuckets: gradientBuckets) },
+                                          log: log)
+                trainer.decomposition = Decomposition(dataGroups: 1, layerGroups: comm.size, shares: [config.batchSize])
                 trainer.version = LayerPar.version
                 trainer.kernelsDescription = KernelFamily.active.rawValue
                 trainer.topologySummary = topologySummary()

@@ -21,6 +21,8 @@ struct MPICommunicatorTests {
         #expect(report.ranks == ranks)
         #expect(report.checksPassed)
         #expect(report.ringSizes.contains(1 << 17))   // beyond the eager limit: rendezvous path ran
+        // MPI_Comm_split into every D×L grid: sub-communicator sums and exchanges checked, then freed.
+        #expect(report.gridsChecked == (1 ... ranks).filter { ranks % $0 == 0 }.map { "\($0)×\(ranks / $0)" })
         // MPI_ERRORS_RETURN: an invalid MPI call came back as a CommError naming the call and MPI's reason.
         #expect(result.stdout.contains("MPI error returned as expected: MPI_Isend failed: rank 0 (to rank \(ranks) of \(ranks)"), "\(result.transcript)")
         #expect(result.stdout.contains("MPI_ERR_RANK"), "\(result.transcript)")

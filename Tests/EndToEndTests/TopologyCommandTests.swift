@@ -14,6 +14,23 @@ struct TopologyCommandTests {
                             "layerpar not found near \(dir.path)")
     }
 
+    @Test("--data-groups shows each batch group's sockets: on the target node a group of consecutive ranks stays on one socket")
+    func grid() throws {
+        let exe = try layerpar()
+        let out = try runTool(exe, ["topology", "--preset", "xeon-e5-2630v4-2s", "--ranks", "8", "--data-groups", "4"])
+        #expect(out.status == 0, "\(out.stderr)")
+        let groups = out.stdout.split(separator: "\n").filter { $0.hasPrefix("batch group ") }
+        #expect(groups.count == 4, "\(out.stdout)")
+        // spread puts ranks 0–3 on socket 0 and 4–7 on socket 1: groups {0,1}, {2,3} on 0, {4,5}, {6,7} on 1.
+        for (g, line) in groups.enumerated() {
+            #expect(line.contains("ranks \(2 * g)-\(2 * g + 1), socket(s) \(g / 2),") && !line.contains("spans"), "\(line)")
+        }
+        let across = try runTool(exe, ["topology", "--preset", "xeon-e5-2630v4-2s", "--ranks", "8", "--data-groups", "1"])
+        #expect(across.stdout.contains("batch group 0: ranks 0-7, socket(s) 0-1") && across.stdout.contains("spans 2 sockets"), "\(across.stdout)")
+        let bad = try runTool(exe, ["topology", "--preset", "xeon-e5-2630v4-2s", "--ranks", "8", "--data-groups", "3"])
+        #expect(bad.status != 0 && bad.stderr.contains("--data-groups 3 must divide --ranks 8"), "\(bad.stderr)")
+    }
+
     @Test("option validation rejects conflicting or incomplete options with a message")
     func validation() throws {
         let exe = try layerpar()

@@ -17,6 +17,8 @@ public final class LocalGroup: @unchecked Sendable {
     var generation = 0
     var result: [Double] = []
     var failed = false
+    /// Groups made by ``LocalCommunicator/split(color:key:)``, by split number and color.
+    var subgroups: [[Int]: LocalGroup] = [:]
 
     init(size: Int) {
         self.size = size
@@ -77,8 +79,20 @@ public final class LocalGroup: @unchecked Sendable {
     func fail() {
         cond.lock()
         failed = true
+        let subs = Array(subgroups.values)
         cond.broadcast()
         cond.unlock()
+        subs.forEach { $0.fail() }
+    }
+
+    /// The sub-group of split number `index` and `color` (made by its first member).
+    func subgroup(index: Int, color: Int, size: Int) -> LocalGroup {
+        cond.lock()
+        defer { cond.unlock() }
+        if let g = subgroups[[index, color]] { return g }
+        let g = LocalGroup(size: size)
+        subgroups[[index, color]] = g
+        return g
     }
 
     /// Runs `body(comm)` on `size` threads and returns the results in rank order;
@@ -122,6 +136,7 @@ public final class LocalCommunicator: Communicator {
     public var size: Int { group.size }
     private var receives: [Int: (UnsafeMutablePointer<Double>, Int, LocalGroup.Key)] = [:]
     private var next = 0
+    private var splits = 0
 
     init(rank: Int, group: LocalGroup) {
         self.rank = rank
@@ -167,4 +182,19 @@ public final class LocalCommunicator: Communicator {
     }
 
     public func barrier() throws { _ = try allreduceSum([]) }
+
+    /// Every rank's (color, key) by one reduction, then the members of this rank's
+    /// color ordered by key and rank, as MPI_Comm_split orders them.
+    public func split(color: Int, key: Int) throws -> any Communicator {
+        guard color >= 0 else { throw CommError(call: "split", message: "negative color \(color)") }
+        var mine = [Double](repeating: 0, count: 2 * size)
+        mine[2 * rank] = Double(color)
+        mine[2 * rank + 1] = Double(key)
+        let all = try allreduceSum(mine)
+        let members = (0 ..< size).filter { all[2 * $0] == Double(color) }
+            .sorted { (all[2 * $0 + 1], $0) < (all[2 * $1 + 1], $1) }
+        defer { splits += 1 }
+        return LocalCommunicator(rank: members.firstIndex(of: rank)!,
+                                 group: group.subgroup(index: splits, color: color, size: members.count))
+    }
 }

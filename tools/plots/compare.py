@@ -17,6 +17,8 @@ def main():
     rows = [
         ("mode", lambda s: s["configuration"]["mode"]),
         ("ranks", lambda s: str(s["ranks"])),
+        ("batch groups × layer groups", lambda s: "—" if s.get("decomposition") is None else
+         "{} × {}".format(s["decomposition"]["dataGroups"], s["decomposition"]["layerGroups"])),
         ("steps", lambda s: str(s["steps"])),
         ("affine-fit (plateau) loss", lambda s: fmt(s["affineFitLoss"])),
         ("plateau end (iteration)", lambda s: fmt(s.get("plateauEndIteration"), "{}")),
@@ -28,6 +30,8 @@ def main():
         ("ms per step: backward", lambda s: fmt(1e3 * s["secondsPerStep"]["backward"], "{:.3f}")),
         ("ms per step: update", lambda s: fmt(1e3 * s["secondsPerStep"]["update"], "{:.3f}")),
         ("ms per step: evaluation", lambda s: fmt(1e3 * s["secondsPerStep"]["evaluation"], "{:.3f}")),
+        ("ms per step: training (forward + backward + update)", lambda s: fmt(1e3 * s["secondsPerStep"]["total"], "{:.3f}")),
+        ("step time / first run's", lambda s: fmt(s["secondsPerStep"]["total"] / runs[0]["secondsPerStep"]["total"], "{:.2f}")),
         ("mean MGRIT iterations fwd / bwd", lambda s: "—" if s.get("meanForwardMGRITIterations") is None else
          "{:.2f} / {:.2f}".format(s["meanForwardMGRITIterations"], s["meanBackwardMGRITIterations"])),
         ("stop", lambda s: s["stopMessage"]),

@@ -1,0 +1,125 @@
+import Foundation
+import Studies
+
+/// The time of one training step (forward + backward of the hidden stack and the
+/// gradient reduction) on a grid of D batch groups × L layer groups, P = D·L ranks,
+/// for a mini-batch of B examples — the model behind `layerpar scaling advise`.
+///
+///     T(D, L) = T_group(L, b) + T_allreduce(P, n),   b = ⌈B/D⌉ (the largest share)
+///
+/// `T_group(1, b)` is the layer-serial forward + backward passes at batch `b`,
+/// measured here; `T_group(L > 1, b)` is ``MGRITCostModel``'s prediction for L ranks,
+/// calibrated at batch `b` (so both the work per layer and the boundary messages
+/// shrink with the share). The reduction sums the `n` parameters' gradient over all
+/// P ranks (data-parallel groups, and the layer ranks of a layer-parallel group,
+/// which each hold part of it), priced as a ring allreduce on the machine's message
+/// model: `2⌈log₂P⌉·α + 2·(P−1)/P·8n/β` — no overlap with the backward pass is
+/// assumed (an upper bound for the overlapped layer-serial groups). Compute scales
+/// with the machine's `timeScale`; iterations of MGRIT do not depend on L or b
+/// beyond what the calibration at `b` measured.
+public struct GridPrediction: Codable, Sendable {
+    public var dataGroups: Int
+    public var layerGroups: Int
+    /// Largest share of the batch (examples).
+    public var share: Int
+    public var computeSeconds: Double
+    public var allreduceSeconds: Double
+    public var seconds: Double { computeSeconds + allreduceSeconds }
+}
+
+public struct GridAdvice: Codable, Sendable {
+    public var machine: String
+    public var depth: Int
+    public var width: Int
+    public var batch: Int
+    public var ranks: Int
+    public var parameters: Int
+    /// Layer-serial step on one rank at the full batch (the baseline).
+    public var serialSeconds: Double
+    /// Every (D, L) with D·L = P and a share ≥ 1, in order of D.
+    public var grids: [GridPrediction]
+    /// The fastest of ``grids``.
+    public var best: GridPrediction { grids.min { $0.seconds < $1.seconds }! }
+    /// Pure data parallelism (D = P), if the batch allows it.
+    public var pureData: GridPrediction? { grids.first { $0.layerGroups == 1 } }
+}
+
+public enum DataParallelModel {
+    /// The allreduce of `doubles` values over `ranks` ranks on `machine` (ring / recursive halving).
+    public static func allreduceSeconds(doubles: Int, ranks p: Int, on machine: ModelMachine) -> Double {
+        guard p > 1 else { return 0 }
+        let bytes = 8.0 * Double(doubles)
+        return 2 * ceil(log2(Double(p))) * machine.latencySeconds + 2 * Double(p - 1) / Double(p) * bytes / machine.bandwidthBytesPerSecond
+    }
+
+    /// Parameters of the paper's network: opening 6 → w, `depth` hidden w × w layers, closing w → 1.
+    public static func parameterCount(depth: Int, width w: Int, inputs: Int = 6, outputs: Int = 1) -> Int {
+        w * inputs + w + depth * (w * w + w) + outputs * w + outputs
+    }
+
+    /// Calibrations by batch share, made once and reused across machines and rank counts.
+    public final class Calibrations {
+        let width: Int
+        let setup: ScalingSolverSetup
+        let kernels: KernelStepTimes
+        var mgrit: [[Int]: MGRITCostModel] = [:]
+        var serial: [[Int]: Double] = [:]
+        public init(width: Int, setup: ScalingSolverSetup) throws {
+            self.width = width
+            self.setup = setup
+            kernels = try KernelStepTimes.measure(width: width, batch: 64)
+        }
+        func serialSeconds(depth: Int, batch: Int) throws -> Double {
+            if let t = serial[[depth, batch]] { return t }
+            let t = try timeLayerSerial(ScalingCase(depth: depth, width: width, batch: batch), repeats: 5)
+            serial[[depth, batch]] = t
+            return t
+        }
+        func model(depth: Int, batch: Int) throws -> MGRITCostModel {
+            if let m = mgrit[[depth, batch]] { return m }
+            let m = try ScalingModelStudy.calibrate(depth: depth, width: width, batch: batch, setup: setup, kernels: kernels,
+                                                    cacheScaling: false, maxRanks: 1)
+            mgrit[[depth, batch]] = m
+            return m
+        }
+    }
+
+    /// Predictions for every grid of `ranks` ranks.
+    public static func advise(depth: Int, batch: Int, ranks: Int, on machine: ModelMachine,
+                              calibrations c: Calibrations) throws -> GridAdvice {
+        let n = parameterCount(depth: depth, width: c.width)
+        var grids: [GridPrediction] = []
+        for d in 1 ... ranks where ranks % d == 0 && d <= batch {
+            let l = ranks / d, b = (batch + d - 1) / d
+            let compute = l == 1 ? try c.serialSeconds(depth: depth, batch: b) * machine.timeScale
+                                 : try c.model(depth: depth, batch: b).predict(ranks: l, on: machine)
+            grids.append(GridPrediction(dataGroups: d, layerGroups: l, share: b, computeSeconds: compute,
+                                        allreduceSeconds: allreduceSeconds(doubles: n + 1, ranks: ranks, on: machine)))
+        }
+        guard !grids.isEmpty else { throw StudyError("no grid of \(ranks) ranks fits depth \(depth), batch \(batch)") }
+        return GridAdvice(machine: machine.name, depth: depth, width: c.width, batch: batch, ranks: ranks, parameters: n,
+                          serialSeconds: try c.serialSeconds(depth: depth, batch: batch) * machine.timeScale, grids: grids)
+    }
+
+    /// The lines `scaling advise` prints for one case.
+    public static func lines(_ a: GridAdvice) -> [String] {
+        var out = [String(format: "%@: depth %d, width %d, batch %d, %d ranks (%d parameters); layer-serial on one rank %.3f ms",
+                          a.machine, a.depth, a.width, a.batch, a.ranks, a.parameters, a.serialSeconds * 1e3)]
+        out.append("      D ×    L   share   compute [ms]  allreduce [ms]   step [ms]   vs serial")
+        for g in a.grids {
+            out.append(String(format: "  %5d × %4d   %5d   %12.4f  %14.4f  %10.4f   %8.3f%@", g.dataGroups, g.layerGroups, g.share,
+                              g.computeSeconds * 1e3, g.allreduceSeconds * 1e3, g.seconds * 1e3, g.seconds / a.serialSeconds,
+                              g.dataGroups == a.best.dataGroups ? "  ← best" : ""))
+        }
+        let best = a.best
+        let kind = best.layerGroups == 1 ? "pure data-parallel" : best.dataGroups == 1 ? "pure layer-parallel" : "2-D"
+        var verdict = "  best: \(best.dataGroups) × \(best.layerGroups) (\(kind))"
+        if let pure = a.pureData, best.layerGroups > 1 {
+            verdict += String(format: ", %.2f× faster than pure data-parallel", pure.seconds / best.seconds)
+        } else if a.pureData == nil {
+            verdict += " (batch \(a.batch) < \(a.ranks) ranks: pure data parallelism does not fit)"
+        }
+        out.append(verdict)
+        return out
+    }
+}

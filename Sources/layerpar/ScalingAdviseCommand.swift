@@ -1,0 +1,66 @@
+import ArgumentParser
+import Comm
+import Foundation
+import Performance
+import Reports
+import Studies
+
+/// `layerpar scaling advise`: which batch × layer grid trains fastest (``DataParallelModel``).
+struct ScalingAdvise: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "advise",
+        abstract: "Predicted time per training step of every D × L grid of P ranks (data-parallel, layer-parallel, 2-D), and the best.",
+        discussion: """
+            For each --depth, --batch and --ranks: every D batch groups × L layer groups with D·L = P and a share \
+            ⌈B/D⌉ ≥ 1; a group's time is the layer-serial passes at its share (measured here, L = 1) or the MGRIT \
+            cost model on L ranks calibrated at its share (as scaling model), plus one ring allreduce of the \
+            gradient over all P ranks on the machine's message model (ping-pong here; --cluster: the paper's \
+            cluster, as scaling model). Calibrates on one rank; start it without mpirun.
+            Example: layerpar scaling advise --depth 50,322,5120 --batch 16,64,256 --ranks 16,64,256 --cluster
+            """)
+
+    @Option(help: "Hidden layers (comma-separated list).") var depth: String
+    @Option(help: "Mini-batch size B (comma-separated list).") var batch: String
+    @Option(help: "Rank count P (comma-separated list).") var ranks: String
+    @Flag(help: "Predict for the paper's cluster (2 × E5-2630 v4 nodes) instead of this machine.") var cluster = false
+    @Option(help: "Width.") var width: Int = 16
+    @Option(help: "This machine's message latency in µs (default: measured by ping-pong).") var latencyUs: Double?
+    @Option(help: "This machine's bandwidth in GB/s (default: measured by ping-pong).") var bandwidthGbs: Double?
+    @Option(help: "Paper cluster: message latency in µs.") var clusterLatencyUs: Double = 1.5
+    @Option(help: "Paper cluster: bandwidth in GB/s.") var clusterBandwidthGbs: Double = 6
+    @OptionGroup(title: "Solver of the layer-parallel groups (as in scaling model)") var solver: ScalingSolverOptions
+    @Option(help: "Write every prediction as JSON here.") var json: String?
+
+    func list(_ s: String, _ name: String) throws -> [Int] { try positiveIntegers(s, option: name, rule: "must be positive integers") }
+
+    func validate() throws {
+        _ = try list(depth, "depth"); _ = try list(batch, "batch"); _ = try list(ranks, "ranks")
+        guard width >= 1 else { throw ValidationError("--width must be ≥ 1") }
+        if Launch.underMPILauncher(ProcessInfo.processInfo.environment) {
+            throw ValidationError("start `layerpar scaling advise` without mpirun (it runs its ping-pong under mpirun itself)")
+        }
+    }
+
+    func run() throws {
+        let request = ScalingModelRequest(
+            depths: [], weakRanks: [], layersPerRank: 1, maxRanks: 1, cacheScaling: false, width: width, batch: 64, setup: solver.setup,
+            latencySeconds: cluster ? 1e-6 : latencyUs.map { $0 * 1e-6 }, bandwidthBytesPerSecond: cluster ? 1e9 : bandwidthGbs.map { $0 * 1e9 },
+            eagerLimit: nil, clusterLatencySeconds: clusterLatencyUs * 1e-6, clusterBandwidthBytesPerSecond: clusterBandwidthGbs * 1e9,
+            clusterTimeScale: nil, measured: [])
+        let machines = try ScalingModelStudy.machines(request)
+        let machine = machines[cluster ? 1 : 0]
+        print("machine: \(machine.name); latency \(String(format: "%.2f", machine.latencySeconds * 1e6)) µs, bandwidth \(String(format: "%.2f", machine.bandwidthBytesPerSecond / 1e9)) GB/s, compute × \(String(format: "%.3f", machine.timeScale)) (\(machine.source))")
+        let calibrations = try DataParallelModel.Calibrations(width: width, setup: solver.setup)
+        var all: [GridAdvice] = []
+        for d in try list(depth, "depth") {
+            for b in try list(batch, "batch") {
+                for p in try list(ranks, "ranks") {
+                    let advice = try DataParallelModel.advise(depth: d, batch: b, ranks: p, on: machine, calibrations: calibrations)
+                    DataParallelModel.lines(advice).forEach { print($0) }
+                    all.append(advice)
+                }
+            }
+        }
+        if let json { try AtomicFile.writeJSON(all, to: json) }
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Performance
+import Training
+import Testing
+
+/// `layerpar scaling advise` and the model behind it.
+@Suite("Scaling advise", .serialized)
+struct ScalingAdviseTests {
+    @Test("the gradient allreduce term against its closed form, the parameter count against the trained network's")
+    func terms() throws {
+        let m = ModelMachine(name: "m", latencySeconds: 2e-6, bandwidthBytesPerSecond: 1e9, timeScale: 1, source: "test")
+        #expect(DataParallelModel.allreduceSeconds(doubles: 1000, ranks: 1, on: m) == 0)
+        // P = 4: 2·2 latencies + 2·(3/4)·8000 B / 1 GB/s.
+        #expect(abs(DataParallelModel.allreduceSeconds(doubles: 1000, ranks: 4, on: m) - (8e-6 + 12e-6)) < 1e-15)
+        // The network `train` builds counts its own parameters.
+        let dir = try MPIRun.scratchDirectory("advise-count")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try MPIRun.layerpar(["train", "--task", "f2", "--depth", "7", "--width", "5", "--train-samples", "10",
+                                     "--validation-samples", "5", "--batch-size", "5", "--iterations", "1", "--out", dir.path],
+                                    ranks: nil, timeout: 60)
+        #expect(r.succeeded, "\(r.transcript)")
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: dir.appendingPathComponent("summary.json")))
+        #expect(DataParallelModel.parameterCount(depth: 7, width: 5) == summary.parameterCount)
+    }
+
+    @Test("every D × L grid of P ranks with a share ≥ 1 is priced; the best is marked; D > B is left out")
+    func command() throws {
+        let dir = try MPIRun.scratchDirectory("advise")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let json = dir.appendingPathComponent("advise.json").path
+        let r = try MPIRun.layerpar(["scaling", "advise", "--depth", "8", "--batch", "2,8", "--ranks", "4", "--width", "4",
+                                     "--latency-us", "1", "--bandwidth-gbs", "1", "--json", json], ranks: nil, timeout: 120)
+        #expect(r.succeeded, "\(r.transcript)")
+        let advice = try JSONDecoder().decode([GridAdvice].self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        #expect(advice.map { $0.grids.map(\.dataGroups) } == [[1, 2], [1, 2, 4]])
+        #expect(advice[1].grids.map(\.share) == [8, 4, 2])
+        for a in advice {
+            #expect(a.grids.allSatisfy { $0.computeSeconds > 0 && $0.allreduceSeconds > 0 })
+            #expect(a.best.seconds == a.grids.map(\.seconds).min())
+        }
+        #expect(r.stdout.contains("← best") && r.stdout.contains("pure data parallelism does not fit"), "\(r.stdout)")
+    }
+}

@@ -32,6 +32,8 @@ struct ScalingSimulateCommand: ParsableCommand {
     @Option(help: "Layers per rank for weak scaling.") var layersPerRank: Int = 4
     @Flag(name: .customLong("validate"), help: "Measure T(1) and T(2) here for --depths and compare with their replay on this machine's platform (\"validation\" in the JSON).")
     var validateHere = false
+    @Option(help: "With --validate: rounds of (one-rank calibration, T(1), T(2)) interleaved; the fastest of each is kept.")
+    var validationRounds: Int = 3
     @Option(help: "Width.") var width: Int = 16
     @Option(help: "Batch size.") var batch: Int = 64
     @Option(help: "Repeats of the calibration and of measured runs (fastest kept).") var repeats: Int = 5
@@ -47,8 +49,8 @@ struct ScalingSimulateCommand: ParsableCommand {
         _ = try positiveIntegers(depths, option: "depths")
         _ = try positiveIntegers(ranks, option: "ranks")
         if !weakRanks.isEmpty { _ = try positiveIntegers(weakRanks, option: "weak-ranks") }
-        guard layersPerRank >= 1, width >= 1, batch >= 1, repeats >= 1 else {
-            throw ValidationError("--layers-per-rank, --width, --batch and --repeats must be ≥ 1")
+        guard layersPerRank >= 1, width >= 1, batch >= 1, repeats >= 1, validationRounds >= 1 else {
+            throw ValidationError("--layers-per-rank, --width, --batch, --repeats and --validation-rounds must be ≥ 1")
         }
         if let eagerLimit, eagerLimit < 0 { throw ValidationError("--eager-limit must be ≥ 0 bytes, got \(eagerLimit)") }
         if platform == nil && !validateHere { throw ValidationError("--platform FILE is needed (or --validate, which replays on this machine's platform)") }
@@ -62,11 +64,12 @@ struct ScalingSimulateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let request = SimulateRequest(
+        var request = SimulateRequest(
             depths: try positiveIntegers(depths, option: "depths"), ranks: try positiveIntegers(ranks, option: "ranks"),
             weakRanks: weakRanks.isEmpty ? [] : try positiveIntegers(weakRanks, option: "weak-ranks"), layersPerRank: layersPerRank,
             platform: platform, validate: validateHere, width: width, batch: batch, setup: solver.setup, repeats: repeats,
             traceDirectory: traceDir, eagerLimit: eagerLimit)
+        request.validationRounds = validationRounds
         let report = try SimulateStudy.run(request, command: CommandLine.arguments.joined(separator: " "))
         for line in report.lines { print(line) }
         if let json { try AtomicFile.writeJSON(report.output, to: json) }

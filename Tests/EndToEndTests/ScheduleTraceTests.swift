@@ -158,3 +158,26 @@ struct ScheduleTraceTests {
         #expect(!bad.succeeded && bad.stderr.contains("--platform: cannot read"))
     }
 }
+
+@Suite("scaling simulate --validate")
+struct SimulateValidationTests {
+    @Test("--validate measures T(1) and T(2) here and replays them on this machine's platform from the ping-pong")
+    func validate() throws {
+        let dir = try MPIRun.scratchDirectory("validate")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let json = dir.appendingPathComponent("v.json").path, traces = dir.appendingPathComponent("traces").path
+        let r = try MPIRun.layerpar(["scaling", "simulate", "--validate", "--depths", "16", "--ranks", "2", "--batch", "8",
+                                     "--repeats", "1", "--validation-rounds", "1", "--trace-dir", traces, "--json", json],
+                                    ranks: nil, timeout: 300)
+        #expect(r.succeeded, "\(r.transcript)")
+        let out = try JSONDecoder().decode(SimulateOutput.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        let v = out.validation ?? []
+        #expect(v.map(\.ranks) == [1, 2] && v.allSatisfy { $0.depth == 16 && $0.measuredSeconds > 0 && $0.simulatedSeconds > 0 })
+        #expect(v.allSatisfy { abs($0.relativeError - ($0.simulatedSeconds - $0.measuredSeconds) / $0.measuredSeconds) < 1e-12 })
+        // The platform written from the ping-pong is the one replayed on, and it describes this machine.
+        let d = try SimGridPlatform.describe(traces + "/this-machine.xml")
+        #expect(out.platformFile == traces + "/this-machine.xml" && d.slots.count >= 2 && d.latencySeconds > 0)
+        #expect(out.points.map(\.ranks) == [2])
+        #expect(r.stdout.contains("validation depth 16 P=2: measured"))
+    }
+}

@@ -69,21 +69,24 @@ public final class TracingCommunicator: Communicator {
     public func isend(_ buffer: UnsafePointer<Double>, count: Int, to: Int, tag: Int) throws -> CommRequest {
         flush()
         let r = try base.isend(buffer, count: count, to: to, tag: tag)
-        let bytes = count * MemoryLayout<Double>.size
-        lines.append("\(rank) isend \(to) \(tag) \(bytes)")
-        sends.append((to, tag, bytes))
-        keys[r.handle] = (rank, to, tag)
+        sends.append((to, tag, started(r, "isend", peer: to, tag: tag, count: count, key: (rank, to, tag))))
         return r
     }
 
     public func irecv(_ buffer: UnsafeMutablePointer<Double>, count: Int, from: Int, tag: Int) throws -> CommRequest {
         flush()
         let r = try base.irecv(buffer, count: count, from: from, tag: tag)
-        let bytes = count * MemoryLayout<Double>.size
-        lines.append("\(rank) irecv \(from) \(tag) \(bytes)")
-        receives.append((from, tag, bytes))
-        keys[r.handle] = (from, rank, tag)
+        receives.append((from, tag, started(r, "irecv", peer: from, tag: tag, count: count, key: (from, rank, tag))))
         return r
+    }
+
+    /// Writes the line of a started request and remembers its SMPI key; returns its bytes.
+    private func started(_ r: CommRequest, _ action: String, peer: Int, tag: Int, count: Int,
+                         key: (src: Int, dst: Int, tag: Int)) -> Int {
+        let bytes = count * MemoryLayout<Double>.size
+        lines.append("\(rank) \(action) \(peer) \(tag) \(bytes)")
+        keys[r.handle] = key
+        return bytes
     }
 
     private func write(_ action: String, _ requests: [CommRequest], forget: Bool) {

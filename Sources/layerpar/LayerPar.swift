@@ -27,6 +27,7 @@ struct LayerPar: ParsableCommand {
             Reproduce.self,
             CommSelfTest.self,
             Scaling.self,
+            Cluster.self,
         ]
     )
 }

@@ -6,5 +6,6 @@ import ArgumentParser
 struct Scaling: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Strong and weak scaling of layer-parallel MGRIT (the paper's Figure 2) and a performance model.",
-        subcommands: [ScalingStrong.self, ScalingWeak.self, ScalingModelCommand.self, ScalingAdvise.self, ScalingRunCommand.self, ScalingCheck.self])
+        subcommands: [ScalingStrong.self, ScalingWeak.self, ScalingModelCommand.self, ScalingAdvise.self, ScalingRunCommand.self,
+                      ScalingCheck.self, ScalingSimulateCommand.self])
 }

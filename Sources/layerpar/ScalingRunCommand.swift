@@ -1,6 +1,7 @@
 import ArgumentParser
 import Comm
 import Foundation
+import Performance
 import Reports
 import Studies
 
@@ -17,12 +18,23 @@ struct ScalingRunCommand: ParsableCommand {
     @Option(help: "Batch size.") var batch: Int = 64
     @Option(help: "Timed repeats, at least; more until they add up to 0.2 s on the slowest rank (after one warm-up).") var repeats: Int = 5
     @Option(help: "Write the measurement as JSON here (rank 0).") var output: String
+    @Option(help: "Also write the SimGrid time-independent traces of this case on --trace-ranks ranks into this folder (rank-R.ti, traces.txt for smpirun -replay, schedule.json): the real MGRIT solver's schedule over a problem that records each step's cost, measured here on one rank. Run plainly, not under mpirun.")
+    var trace: String?
+    @Option(help: "Ranks of the traced schedule (with --trace; 1 … depth + 1).") var traceRanks: Int = 2
     @OptionGroup(title: "Solver (the paper's set-up by default)") var solver: ScalingSolverOptions
     @OptionGroup(title: "Placement") var placement: PlacementOptions
 
     func validate() throws {
         guard depth >= 1, width >= 1, batch >= 1, repeats >= 1 else {
             throw ValidationError("--depth, --width, --batch and --repeats must be ≥ 1")
+        }
+        if trace != nil {
+            guard traceRanks >= 1 && traceRanks <= depth + 1 else {
+                throw ValidationError("--trace-ranks must be 1 … depth + 1 = \(depth + 1), got \(traceRanks)")
+            }
+            guard !Launch.underMPILauncher(ProcessInfo.processInfo.environment) else {
+                throw ValidationError("--trace calibrates on one rank and runs every traced rank in this process: start it without mpirun")
+            }
         }
     }
 
@@ -35,6 +47,13 @@ struct ScalingRunCommand: ParsableCommand {
             if let binding { m.bindings = try gatherLines(describe(binding), comm: world) }
             m.eagerLimitBytes = getenv(Launch.eagerLimitVariable).flatMap { Int(String(cString: $0)) }
             if world.isRoot { try AtomicFile.writeJSON(m, to: output) }
+            if let trace {
+                let c = ScalingCase(depth: depth, width: width, batch: batch)
+                let cal = try ScheduleCalibration.measure(c, setup: solver.setup, repeats: repeats)
+                let s = try Schedule.record(cal, ranks: traceRanks, cyclesPerSecond: SimGridPlatform.thisMachineClockHz())
+                let summary = try s.write(to: trace)
+                print("scaling run: \(summary.ranks) rank traces of depth \(depth) (\(summary.forwardIterations)/\(summary.adjointIterations) iterations, \(summary.messages) messages) in \(trace)")
+            }
         }
     }
 }

@@ -64,7 +64,7 @@ struct TopologyCommand: ParsableCommand {
     var rankfileHost = "localhost"
 
     @Flag(name: .customLong("check-binding"),
-          help: "Bind this process as its rank of the plan (rank from mpirun's OMPI_COMM_WORLD_RANK, ranks from --ranks or OMPI_COMM_WORLD_SIZE), allocate a NUMA-local buffer and print the binding read back from the OS, the current CPU and the share of local pages (this machine only).")
+          help: "Bind this process as its rank of the plan (rank from mpirun's OMPI_COMM_WORLD_RANK, ranks from OMPI_COMM_WORLD_SIZE; with --ranks R: R ranks per node and the node-local rank OMPI_COMM_WORLD_LOCAL_RANK), allocate a NUMA-local buffer and print the binding read back from the OS, the current CPU and the share of local pages (this machine only).")
     var checkBinding = false
 
     func validate() throws {
@@ -134,7 +134,9 @@ struct TopologyCommand: ParsableCommand {
 
     private func runBindingCheck() throws {
         let env = ProcessInfo.processInfo.environment
-        let rank = env["OMPI_COMM_WORLD_RANK"].flatMap { Int($0) } ?? 0
+        // With --ranks (ranks per node, as a cluster job's script passes), the node-local rank.
+        let rank = (ranks != nil ? env["OMPI_COMM_WORLD_LOCAL_RANK"] : nil).flatMap { Int($0) }
+            ?? env["OMPI_COMM_WORLD_RANK"].flatMap { Int($0) } ?? 0
         let size = ranks ?? env["OMPI_COMM_WORLD_SIZE"].flatMap { Int($0) } ?? 1
         let summary = try RunPlacement.bindRank(rank, of: size, threadsPerRank: threadsPerRank, policy: policy,
                                                 oversubscribe: oversubscribe)

@@ -56,6 +56,14 @@ public final class FaultInjectingCommunicator: Communicator {
     public let base: any Communicator
     public let fault: FaultInjection
     private var count = 0
+    /// The fault was injected (a hook that never fires names a call the command does not make that often).
+    public private(set) var fired = false
+
+    /// Why the hook did not fire on this rank, or nil (it fired, or it names another rank).
+    public var neverFired: String? {
+        guard rank == fault.rank, !fired else { return nil }
+        return "LAYERPAR_COMM_FAULT rank=\(fault.rank),call=\(fault.call),after=\(fault.after) never fired: rank \(rank) made \(count) \(fault.call) call(s)"
+    }
 
     public init(_ base: any Communicator, fault: FaultInjection) {
         self.base = base
@@ -69,6 +77,7 @@ public final class FaultInjectingCommunicator: Communicator {
         guard call == fault.call, rank == fault.rank else { return }
         count += 1
         if count > fault.after {
+            fired = true
             throw CommError(call: call, message: "rank \(rank): injected fault after \(fault.after) \(call) calls (LAYERPAR_COMM_FAULT)")
         }
     }

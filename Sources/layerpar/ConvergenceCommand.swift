@@ -58,12 +58,14 @@ struct Convergence: ParsableCommand {
         _ = try cases()
         _ = try range()
         guard batch >= 1 else { throw ValidationError("--batch must be ≥ 1, got \(batch)") }
+        try NumericCheck.nonNegative(tol, "--tol")
         do { try options.validate() } catch let e as MGRITError { throw ValidationError(e.description) }
         if plot != nil && json == nil && csv == nil { throw ValidationError("--plot needs --json or --csv to plot from") }
     }
 
     func run() throws {
         let cases = try cases(), range = try range(), opts = options
+        try OutputPath.checkFiles([("--json", json), ("--csv", csv), ("--plot", plot)])
         try withWorld { comm in
             var runs: [ConvergenceRun] = []
             let root = comm.rank == 0

@@ -69,10 +69,11 @@ struct Train: ParsableCommand {
     @Option(help: "Noise experiment: add uniform [-c, c] noise to each hidden layer's output (serial mode).") var noiseForward: Double = 0
     @Option(help: "Noise experiment: add uniform [-c, c] noise to each hidden layer's adjoint (serial mode).") var noiseBackward: Double = 0
 
-    @Option(help: "Output directory.") var out: String
+    @Option(help: "Output directory (created if missing; checked writable before training). One that already holds a run is refused unless --resume or --force.") var out: String
 
     @OptionGroup(title: "Placement") var placement: PlacementOptions
-    @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
+    @Flag(help: "Continue the run in --out from its checkpoint (checkpoint.lpck, or checkpoint.prev.lpck if that one is damaged).") var resume = false
+    @Flag(help: "Replace the run that --out already holds (its checkpoints, history and summary are deleted).") var force = false
     @Option(help: "Random seed (data, initial weights, batches, noise).") var seed: UInt64 = 1
     @Option(help: "Evaluate full training and validation losses every k steps.") var evalEvery: Int = 25
     @Option(help: "Print a progress line every k steps.") var progressEvery: Int = 100
@@ -103,13 +104,13 @@ struct Train: ParsableCommand {
         switch parts.first {
         case "constant" where parts.count == 1: return .constant
         case "step" where parts.count == 3:
-            guard let e = Int(parts[1]), e >= 1, let f = Double(parts[2]), f > 0 else { throw bad() }
+            guard let e = Int(parts[1]), e >= 1, let f = Double(parts[2]), f > 0, f.isFinite else { throw bad() }
             return .step(every: e, factor: f)
         case "cosine" where parts.count == 2:
             guard let s = Int(parts[1]), s >= 1 else { throw bad() }
             return .cosine(steps: s)
         case "inverse" where parts.count == 2:
-            guard let d = Double(parts[1]), d >= 0 else { throw bad() }
+            guard let d = Double(parts[1]), d >= 0, d.isFinite else { throw bad() }
             return .inverseTime(decay: d)
         default: throw bad()
         }
@@ -152,7 +153,9 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let config = try configuration()
-        try withWorld(messageBytes: 8 * config.width * config.batchSize) { comm in
+        try RunDirectory.check(out, resume: resume, force: force)
+        StopSignal.install()
+        try runStoppable { try withWorld(messageBytes: 8 * config.width * config.batchSize) { comm in
             let log: (String) -> Void = { line in
                 if comm.rank == 0 { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }
@@ -165,18 +168,21 @@ struct Train: ParsableCommand {
                 if let binding = try placement.apply(rank: comm.rank, ranks: comm.size) {
                     trainer.rankBindings = try gatherLines(describe(binding), comm: comm)
                 }
-                let summary = try trainer.run()
+                let summary: RunSummary
+                do { summary = try trainer.run() } catch let e as TrainingStopped {
+                    throw CollectiveStop(status: ExitStatus.trainingStopped, message: e.message)
+                }
                 if comm.rank == 0 {
                     let files = ["history.csv", "summary.json", "loss.png"].map { "\(out)/\($0)" }
                     print("results: " + files.filter { FileManager.default.fileExists(atPath: $0) }.joined(separator: " "))
-                    if summary.stopReason == .deadNetwork { throw ExitCode(3) }
                 }
-            } catch let e as TrainingError {
-                throw ValidationError(e.message)
-            } catch let e as DataError {
-                throw ValidationError(e.description)
+                switch summary.stopReason {
+                case .deadNetwork: throw CollectiveStop(status: ExitStatus.trainingStopped, message: summary.stopMessage)
+                case .signal: throw CollectiveStop(status: 128 + trainer.stopSignal, message: summary.stopMessage)
+                default: break
+                }
             }
-        }
+        } }
     }
 }
 

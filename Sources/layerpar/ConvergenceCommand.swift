@@ -59,6 +59,14 @@ struct Convergence: ParsableCommand {
         _ = try range()
         guard batch >= 1 else { throw ValidationError("--batch must be ≥ 1, got \(batch)") }
         try NumericCheck.nonNegative(tol, "--tol")
+        for (depth, width) in try cases() {
+            // Fine states forward and adjoint with the coarse levels (≈ 3 per layer), and the parameters.
+            let m = MemoryEstimate.self
+            let bytes = m.sum([m.product([depth &+ 1, width, batch, 3 * 8]), m.product([depth, width, width &+ 1, 8])])
+            do { try MemoryEstimate.require(bytes, what: "--depths \(depth) with width \(width) and --batch \(batch)") } catch let e as ReportError {
+                throw ValidationError(e.message)
+            }
+        }
         do { try options.validate() } catch let e as MGRITError { throw ValidationError(e.description) }
         if plot != nil && json == nil && csv == nil { throw ValidationError("--plot needs --json or --csv to plot from") }
     }

@@ -16,7 +16,7 @@ enum ExitStatus {
     static let help = """
         Exit status: 0 done; 1 error (one line on stderr); 2 usage error (bad option); \
         3 training stopped on a NaN loss/gradient or a dead network (history and summary written); \
-        128+N training stopped cleanly by signal N (143 SIGTERM, 130 SIGINT) after writing checkpoint, \
+        124 train --timeout exceeded (watchdog); 128+N training stopped cleanly by signal N (143 SIGTERM, 130 SIGINT) after writing checkpoint, \
         history and summary.
         """
 }

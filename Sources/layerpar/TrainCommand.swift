@@ -2,6 +2,7 @@ import ArgumentParser
 import Comm
 import Foundation
 import Kernels
+import Reports
 import ResNet
 import Topology
 import Training
@@ -49,6 +50,7 @@ struct Train: ParsableCommand {
     @Option(help: "Stop after this many optimiser steps.") var iterations: Int?
     @Option(help: "Stop when the full training loss (evaluated every --eval-every steps) is at most this.") var targetLoss: Double?
     @Option(help: "Stop after this many seconds of training time.") var timeLimit: Double?
+    @Option(help: "Watchdog: end the job (exit status 124) if it still runs after this many seconds of wall time — e.g. a rank stopped or hung leaves the others waiting; the last checkpoint and the history so far remain.") var timeout: Double?
 
     @Option(help: "One-shot configuration the solver flags below refine: paper (solve to --tol-forward/--tol-backward), layerparallel (LayerParallelLearning: exactly 2 forward and 2 adjoint iterations, F-relaxation on the fine level), torchbraid (exactly 2 forward, 1 adjoint iteration).")
     var preset: SolverPreset = .paper
@@ -85,6 +87,7 @@ struct Train: ParsableCommand {
         if task != nil && (train != nil || validation != nil) { throw ValidationError("--task and --train/--validation exclude each other") }
         if (train == nil) != (validation == nil) { throw ValidationError("--train and --validation go together") }
         if targets < 1 { throw ValidationError("--targets must be at least 1, got \(targets)") }
+        if let timeout, !(timeout > 0 && timeout.isFinite) { throw ValidationError("--timeout must be a positive finite number of seconds, got \(timeout)") }
         _ = try schedule()
         for (k, name) in [(forwardIterations, "--forward-iterations"), (backwardIterations, "--backward-iterations")] {
             if let k, k < 1 { throw ValidationError("\(name) must be at least 1, got \(k)") }
@@ -96,6 +99,9 @@ struct Train: ParsableCommand {
             throw ValidationError("--backward-iterations runs a fixed count: give it or --tol-backward/--max-backward-iterations, not both")
         }
         do { try configuration().validate() } catch let e as TrainingError { throw ValidationError(e.message) }
+        do { try MemoryEstimate.require(configuration().estimatedBytes, what: "--depth, --width and --batch-size") } catch let e as ReportError {
+            throw ValidationError(e.message)
+        }
     }
 
     func schedule() throws -> LearningRateSchedule {
@@ -155,6 +161,9 @@ struct Train: ParsableCommand {
         let config = try configuration()
         try RunDirectory.check(out, resume: resume, force: force)
         StopSignal.install()
+        if let timeout {
+            Watchdog.start(seconds: timeout, message: "layerpar: train --timeout \(timeout) s exceeded: ending the job (the last checkpoint and the history so far are kept)")
+        }
         try runStoppable { try withWorld(messageBytes: 8 * config.width * config.batchSize) { comm in
             let log: (String) -> Void = { line in
                 if comm.rank == 0 { FileHandle.standardError.write(Data((line + "\n").utf8)) }

@@ -60,6 +60,18 @@ struct RunSafetyCommandTests {
         #expect(help.stdout.contains("Exit status") && help.stdout.contains("3 training stopped"), "\(help.stdout)")
     }
 
+    @Test("Huge sizes end with one clear line, not an overflow trap or an allocation that exhausts the machine")
+    func sizes() {
+        for (args, text) in [(["topology", "--preset", "xeon-e5-2630v4-2s", "--ranks", "2", "--threads-per-rank", "4611686018427387904", "--oversubscribe"], "too large a plan"),
+                             (["topology", "--preset", "xeon-e5-2630v4-2s", "--ranks", "1000000000", "--oversubscribe"], "too large a plan"),
+                             (["convergence", "--depths", "100000000"], "GiB"),
+                             (["convergence", "--depths", "9223372036854775807"], "too large"),
+                             (Self.small + ["--iterations", "3", "--out", tempDir("x"), "--depth", "100000000", "--width", "64"], "GiB")] {
+            let r = runLayerpar(args, timeout: 60)
+            #expect((r.status == 1 || r.status == 2) && r.stderr.contains(text), "\(args): \(r.status) \(r.stderr)")
+        }
+    }
+
     @Test("SIGKILL at any moment, checkpointing every step, leaves a loadable checkpoint; --resume continues and cleans up")
     func killLoop() throws {
         let dir = tempDir("safety-kill")
@@ -126,5 +138,39 @@ struct RunSafetyCommandTests {
         let dead = runLayerpar(Self.small + ["--iterations", "300", "--mode", "parallel", "--optimizer", "sgd", "--lr", "50",
                                              "--momentum", "0", "--eval-every", "5", "--out", tempDir("safety-dead")], ranks: 2)
         #expect(dead.status == 3 && !dead.stderr.contains("ExitCode"), "\(dead.status) \(dead.stderr)")
+    }
+
+    /// Pids of processes whose command line contains `text` and starts with the layerpar binary.
+    func layerparProcesses(containing text: String) -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return names.compactMap { Int32($0) }.filter { pid in
+            guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let args = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return args.first == layerparPath() && args.contains(text)
+        }
+    }
+
+    @Test("train --timeout ends a job whose rank was stopped (SIGSTOP) instead of hanging; the history so far is kept")
+    func watchdog() throws {
+        let dir = tempDir("safety-watchdog")
+        final class Stopped: @unchecked Sendable { var pid: Int32? }
+        let stopped = Stopped()
+        let stopper = Thread {
+            for _ in 0..<100 {
+                Thread.sleep(forTimeInterval: 0.1)
+                if FileManager.default.fileExists(atPath: dir + "/history.csv"), let pid = layerparProcesses(containing: dir).last {
+                    kill(pid, SIGSTOP)
+                    stopped.pid = pid
+                    return
+                }
+            }
+        }
+        stopper.start()
+        let r = runLayerpar(Self.small + ["--iterations", "100000000", "--mode", "parallel", "--timeout", "4", "--out", dir], ranks: 2, timeout: 40)
+        #expect(stopped.pid != nil, "no rank was stopped")
+        #expect(r.status != 0 && r.status != -2, "\(r.status) \(r.stderr)")
+        #expect(r.stderr.contains("--timeout 4.0 s exceeded"), "\(r.stderr)")
+        #expect(((try? String(contentsOfFile: dir + "/history.csv", encoding: .utf8))?.split(separator: "\n").count ?? 0) > 2)
+        for pid in layerparProcesses(containing: dir) { kill(pid, SIGKILL) }   // none should be left; never leave one stopped
     }
 }

@@ -55,11 +55,19 @@ extension String {
 public final class FaultInjectingCommunicator: Communicator {
     public let base: any Communicator
     public let fault: FaultInjection
-    /// Calls counted so far, shared with the sub-communicators split from this one.
-    private final class Counter { var count = 0 }
+    /// Calls counted so far and whether the fault fired, shared with the sub-communicators split from this one.
+    private final class Counter { var count = 0; var fired = false }
     private let counter: Counter
     /// Whether this process is the fault's rank (of the world it was made for).
     private let armed: Bool
+    /// The fault was injected (a hook that never fires names a call the command does not make that often).
+    public var fired: Bool { counter.fired }
+
+    /// Why the hook did not fire on this rank, or nil (it fired, or it names another rank).
+    public var neverFired: String? {
+        guard armed, !counter.fired else { return nil }
+        return "LAYERPAR_COMM_FAULT rank=\(fault.rank),call=\(fault.call),after=\(fault.after) never fired: rank \(fault.rank) made \(counter.count) \(fault.call) call(s)"
+    }
 
     public init(_ base: any Communicator, fault: FaultInjection) {
         self.base = base
@@ -82,6 +90,7 @@ public final class FaultInjectingCommunicator: Communicator {
         guard call == fault.call, armed else { return }
         counter.count += 1
         if counter.count > fault.after {
+            counter.fired = true
             throw CommError(call: call, message: "rank \(fault.rank): injected fault after \(fault.after) \(call) calls (LAYERPAR_COMM_FAULT)")
         }
     }

@@ -21,7 +21,8 @@ import Foundation
 /// ranks, the other ranks may be blocked waiting for this one, so the error is
 /// printed as `layerpar: rank R of P: error: …` on stderr and the whole job is
 /// ended with `MPI_Abort` (exit code 1) — an error on any one rank ends the job
-/// within seconds instead of hanging it.
+/// within seconds instead of hanging it. A ``CollectiveStop`` is the exception:
+/// all ranks throw it together, so MPI is finalised and it is rethrown.
 ///
 /// `LAYERPAR_COMM_FAULT=rank=R,call=C[,after=N]` makes rank R's communicator
 /// throw on its (N+1)-th call of C; tests use it to check the abort path (see
@@ -43,7 +44,10 @@ public func withWorld<R>(messageBytes: Int? = nil, _ body: (any Communicator) th
             throw ValidationErrorText("LAYERPAR_COMM_FAULT names rank \(fault.rank), but this run has one rank")
         }
         let serial = SerialCommunicator()
-        return try body(fault.map { FaultInjectingCommunicator(serial, fault: $0) } ?? serial)
+        let injector = fault.map { FaultInjectingCommunicator(serial, fault: $0) }
+        let result = try body(injector ?? serial)
+        if let why = injector?.neverFired { throw ValidationErrorText(why) }
+        return result
     }
     if let messageBytes, environment[Launch.eagerLimitVariable] == nil,
        let limit = Launch.eagerLimit(forMessageBytes: messageBytes) {
@@ -55,9 +59,18 @@ public func withWorld<R>(messageBytes: Int? = nil, _ body: (any Communicator) th
     } catch {
         MPICommunicator.abortWorld(message: "layerpar: cannot start MPI: \(error)")
     }
+    if let fault, fault.rank >= world.size {
+        world.abort(message: "layerpar: LAYERPAR_COMM_FAULT names rank \(fault.rank), but this job has \(world.size) rank(s)")
+    }
+    let injector = fault.map { FaultInjectingCommunicator(world, fault: $0) }
     let result: R
     do {
-        result = try body(fault.map { FaultInjectingCommunicator(world, fault: $0) } ?? world)
+        result = try body(injector ?? world)
+        if let why = injector?.neverFired { throw ValidationErrorText(why) }
+    } catch let stop as CollectiveStop {
+        // Every rank stops here together: a normal end of MPI, then the command's exit status.
+        try? world.finalize()
+        throw stop
     } catch {
         if world.size == 1 {
             try? world.finalize()

@@ -13,6 +13,13 @@ public struct ReportError: Error, CustomStringConvertible, Sendable {
 public enum AtomicFile {
     /// Writes `data` to `path` atomically, creating parent directories.
     public static func write(_ data: Data, to path: String) throws {
+        try replace(path, with: writeTemporary(data, beside: path))
+    }
+
+    /// Writes `data` to a temporary file in `path`'s directory (created with its parents
+    /// if missing), flushed to disk, and returns the temporary's path, for a caller that
+    /// renames it into place itself with ``replace(_:with:)``.
+    public static func writeTemporary(_ data: Data, beside path: String) throws -> String {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent()
         do {
@@ -31,13 +38,30 @@ public enum AtomicFile {
             try handle.close()
         } catch {
             try? FileManager.default.removeItem(at: tmp)
-            throw ReportError("cannot write \(tmp.path): \(error.localizedDescription)")
+            throw ReportError("cannot write \(path) (temporary \(tmp.path)): \(error.localizedDescription)")
         }
-        guard rename(tmp.path, url.path) == 0 else {
+        return tmp.path
+    }
+
+    /// Renames `temporary` over `path` (atomic on POSIX file systems) and flushes the
+    /// directory entry, so after a crash `path` is either the old file or the new one.
+    /// The temporary is removed if the rename fails.
+    public static func replace(_ path: String, with temporary: String) throws {
+        guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: tmp)
-            throw ReportError("cannot rename \(tmp.path) to \(path): \(reason)")
+            unlink(temporary)
+            throw ReportError("cannot rename \(temporary) to \(path): \(reason)")
         }
+        syncDirectory(of: path)
+    }
+
+    /// fsync of the directory holding `path` (makes a rename durable; best effort).
+    static func syncDirectory(of path: String) {
+        let dir = (path as NSString).deletingLastPathComponent
+        let fd = open(dir.isEmpty ? "." : dir, O_RDONLY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
     }
 
     /// Writes UTF-8 `text` to `path` atomically.

@@ -57,6 +57,15 @@ public struct ScalingStudyOutput: Codable {
     /// Layer-serial forward + backward seconds by depth (one process, no MPI).
     public var serialSeconds: [String: Double]
     public var points: [ScalingPoint]
+    /// Configurations whose run failed or timed out (nil or empty: none); the others are in ``points``.
+    public var failed: [ScalingFailure]?
+}
+
+/// A configuration of a study that produced no measurement, and why.
+public struct ScalingFailure: Codable {
+    public var depth: Int
+    public var ranks: Int
+    public var error: String
 }
 
 /// Runs `mpirun -np P <this executable> scaling run …` and reads its JSON.
@@ -104,6 +113,27 @@ public enum ScalingLauncher {
 }
 
 public enum ScalingStudy {
+    /// Measures every (depth, P) pair with `measure` against the layer-serial times `serial`
+    /// (by depth). A configuration that fails or times out is recorded in `failed` and the
+    /// study goes on: one bad configuration must not lose the others' measurements.
+    public static func measure(pairs: [(depth: Int, ranks: Int)], serial: [Int: Double],
+                               _ measure: (Int, Int) throws -> ScalingMeasurement) -> (points: [ScalingPoint], failed: [ScalingFailure]) {
+        var points: [ScalingPoint] = []
+        var failed: [ScalingFailure] = []
+        for (d, p) in pairs {
+            FileHandle.standardError.write(Data("scaling: depth \(d) on \(p) rank(s)…\n".utf8))
+            let m: ScalingMeasurement
+            do { m = try measure(d, p) } catch {
+                FileHandle.standardError.write(Data("scaling: depth \(d) on \(p) rank(s) FAILED: \(error)\n".utf8))
+                failed.append(ScalingFailure(depth: d, ranks: p, error: "\(error)"))
+                continue
+            }
+            let s = serial[d]! / m.seconds
+            points.append(ScalingPoint(measurement: m, serialSeconds: serial[d]!, speedup: s, efficiency: s / Double(p)))
+        }
+        return (points, failed)
+    }
+
     /// Runs the (depth, P) pairs, prints a table, writes JSON/CSV/plot.
     /// `timeSerial` runs the layer-serial timing it is given (the command binds the
     /// thread as one rank would be bound, when asked to).
@@ -117,13 +147,7 @@ public enum ScalingStudy {
             }
             FileHandle.standardError.write(Data("scaling: layer-serial depth \(d): \(String(format: "%.4f", serial[d]!)) s\n".utf8))
         }
-        var points: [ScalingPoint] = []
-        for (d, p) in pairs {
-            FileHandle.standardError.write(Data("scaling: depth \(d) on \(p) rank(s)…\n".utf8))
-            let m = try ScalingLauncher.measure(depth: d, ranks: p, o)
-            let s = serial[d]! / m.seconds
-            points.append(ScalingPoint(measurement: m, serialSeconds: serial[d]!, speedup: s, efficiency: s / Double(p)))
-        }
+        let (points, failed) = measure(pairs: pairs, serial: serial) { try ScalingLauncher.measure(depth: $0, ranks: $1, o) }
         let note = "This machine has \(cores) cores: runs with P ≤ \(cores) are real measurements; runs with P > \(cores) are oversubscribed and check correctness only — their times are not scaling data."
         print("\(kind) scaling, width \(o.width), batch \(o.batch), \(o.setup.summary)")
         print(" depth  ranks  T_serial[s]  T_MGRIT[s]  speed-up  effic.  it f/b   wait%  comm%")
@@ -139,11 +163,13 @@ public enum ScalingStudy {
         if !limits.isEmpty {
             print("Open MPI shared-memory eager limit in the runs: \(limits.map { "\($0) B" }.joined(separator: ", ")) (boundary state: \(8 * o.width * o.batch) B)")
         }
+        for f in failed { print(String(format: "%6d  %5d  FAILED (no measurement; see the JSON's \"failed\")", f.depth, f.ranks)) }
         print(note)
-        let out = ScalingStudyOutput(command: command, kind: kind, host: ProcessInfo.processInfo.hostName, cores: cores,
+        var out = ScalingStudyOutput(command: command, kind: kind, host: ProcessInfo.processInfo.hostName, cores: cores,
                                      width: o.width, batch: o.batch, setup: o.setup, note: note,
                                      serialSeconds: Dictionary(uniqueKeysWithValues: serial.map { (String($0.key), $0.value) }),
                                      points: points)
+        out.failed = failed.isEmpty ? nil : failed
         if let json = o.json { try AtomicFile.writeJSON(out, to: json) }
         if let csv = o.csv {
             var t = CSVTable(columns: ["kind", "depth", "ranks", "oversubscribed", "serial_seconds", "mgrit_seconds", "speedup",
@@ -160,6 +186,10 @@ public enum ScalingStudy {
         }
         if let plot = o.plot, let json = o.json {
             try Plot.run(script: "tools/plots/scaling.py", arguments: ["--measured", json, "--out", plot])
+        }
+        if !failed.isEmpty {
+            let what = failed.map { "depth \($0.depth) on \($0.ranks) rank(s)" }.joined(separator: ", ")
+            throw StudyError("\(failed.count) of \(pairs.count) configuration(s) failed (\(what)); the \(points.count) measured point(s) were written")
         }
     }
 }

@@ -48,6 +48,10 @@ public struct PlacementPlan: Codable, Sendable {
     ///
     /// - Throws: ``TopologyError`` if `ranks` or `threadsPerRank` is below 1, or if
     ///   `ranks × threadsPerRank` exceeds the PUs and `oversubscribe` is false.
+    /// The most threads (ranks × threads per rank) a plan holds: far beyond any machine
+    /// or job, yet a few hundred MiB of plan at most.
+    public static let largestPlan = 1 << 22
+
     public init(topology: MachineTopology, ranks: Int, threadsPerRank: Int = 1,
                 policy: PlacementPolicy = .spread, oversubscribe: Bool = false) throws {
         guard ranks >= 1 else { throw TopologyError("invalid rank count \(ranks): need at least 1 rank") }
@@ -56,7 +60,11 @@ public struct PlacementPlan: Codable, Sendable {
         }
         let puCount = topology.pus.count
         guard puCount > 0 else { throw TopologyError("topology \(topology.source) has no PUs") }
-        let threads = ranks * threadsPerRank
+        let (threads, overflow) = ranks.multipliedReportingOverflow(by: threadsPerRank)
+        // One entry per thread and a few per rank: refuse a plan that could not be held (or counted).
+        guard !overflow, threads <= Self.largestPlan else {
+            throw TopologyError("\(ranks) ranks × \(threadsPerRank) threads is too large a plan (at most \(Self.largestPlan) threads)")
+        }
         if threads > puCount && !oversubscribe {
             throw TopologyError("\(ranks) ranks × \(threadsPerRank) threads = \(threads) exceeds the \(puCount) PUs of "
                 + "\(topology.source); pass --oversubscribe to share PUs")

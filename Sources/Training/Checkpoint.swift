@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Reports
 
 /// One row of `history.csv`.
@@ -107,8 +110,10 @@ public struct Checkpoint: Sendable {
             throw bad("corrupt length fields")
         }
         let body = data[idx...]
-        guard body.count == jsonLen + binLen else {
-            throw bad("truncated or padded: expected \(jsonLen + binLen) bytes after the header, found \(body.count)")
+        let (expected, overflow) = jsonLen.addingReportingOverflow(binLen)
+        guard !overflow else { throw bad("corrupt length fields (\(jsonLen) + \(binLen) bytes overflow)") }
+        guard body.count == expected else {
+            throw bad("truncated or padded: expected \(expected) bytes after the header, found \(body.count)")
         }
         guard hex(fnv1a(Data(body))) == lines[3] else { throw bad("checksum mismatch (the file is corrupt)") }
         let json = body.prefix(jsonLen)
@@ -124,7 +129,13 @@ public struct Checkpoint: Sendable {
             }
         }
         let counts = [header.parameterCount, header.firstMomentCount, header.secondMomentCount, header.engineStateCount]
-        guard counts.reduce(0, +) == doubles.count else { throw bad("array sizes disagree with the header") }
+        var total = 0
+        for c in counts {
+            let (t, o) = total.addingReportingOverflow(c)
+            guard c >= 0, !o else { throw bad("array sizes in the header are out of range") }
+            total = t
+        }
+        guard total == doubles.count else { throw bad("array sizes disagree with the header") }
         var o = 0
         func take(_ n: Int) -> [Double] { defer { o += n }; return Array(doubles[o..<o + n]) }
         let p = take(counts[0])
@@ -134,18 +145,32 @@ public struct Checkpoint: Sendable {
         return Checkpoint(header: header, parameters: p, optimizer: opt, engineState: eng)
     }
 
-    /// Writes `DIR/checkpoint.lpck` atomically, first moving the existing one to
-    /// `DIR/checkpoint.prev.lpck`, so a good checkpoint survives any failure.
+    /// Writes `DIR/checkpoint.lpck` so that a loadable checkpoint exists at every
+    /// instant, whatever kills the process: the new checkpoint goes to a flushed
+    /// temporary file; the current one, if sound, becomes `checkpoint.prev.lpck` by a
+    /// hard link (a copy where links are not supported) renamed over the old previous
+    /// one; then the temporary is renamed over the current one. A kill leaves at most
+    /// a temporary `.checkpoint.lpck.tmp-PID`, which the next run in the directory removes.
     public func write(directory: String) throws {
         let data = try encoded()
         let cur = Self.path(in: directory), prev = Self.previousPath(in: directory)
-        if FileManager.default.fileExists(atPath: cur) {
+        let fresh = try AtomicFile.writeTemporary(data, beside: cur)
+        do {
             // Keep the previous checkpoint only if it is itself sound.
             if let old = FileManager.default.contents(atPath: cur), (try? Self.decode(old, path: cur)) != nil {
-                _ = rename(cur, prev)
+                let link = directory + "/.checkpoint.prev.lpck.tmp-\(getpid())"
+                unlink(link)
+                if Glibc.link(cur, link) == 0 {
+                    try AtomicFile.replace(prev, with: link)
+                } else {
+                    try AtomicFile.write(old, to: prev)
+                }
             }
+            try AtomicFile.replace(cur, with: fresh)
+        } catch {
+            unlink(fresh)
+            throw TrainingError("cannot write the checkpoint in \(directory): \(error)")
         }
-        try AtomicFile.write(data, to: cur)
     }
 
     public static func path(in directory: String) -> String { directory + "/checkpoint.lpck" }
@@ -156,15 +181,29 @@ public struct Checkpoint: Sendable {
         let cur = path(in: directory), prev = previousPath(in: directory)
         guard let data = FileManager.default.contents(atPath: cur) else {
             var msg = "--resume: no checkpoint at \(cur)"
-            if FileManager.default.fileExists(atPath: prev) { msg += " (a previous checkpoint exists at \(prev): rename it to checkpoint.lpck to resume from it)" }
+            if FileManager.default.fileExists(atPath: prev) { msg += " (a previous checkpoint exists at \(prev))" }
             throw TrainingError(msg)
         }
-        do { return try decode(data, path: cur) } catch let e as TrainingError {
-            var msg = e.message
-            if let p = FileManager.default.contents(atPath: prev), let c = try? decode(p, path: prev) {
-                msg += "; the previous checkpoint \(prev) (step \(c.header.step)) is intact and was kept: rename it to checkpoint.lpck to resume from it"
+        return try decode(data, path: cur)
+    }
+
+    /// What `--resume` loads: `DIR/checkpoint.lpck`, or, if it is missing or damaged
+    /// and `DIR/checkpoint.prev.lpck` is sound, the previous checkpoint; `note` then says
+    /// why (for the log). Throws if neither loads, naming both.
+    public static func loadForResume(directory: String) throws -> (checkpoint: Checkpoint, note: String?) {
+        let prev = previousPath(in: directory)
+        let current: Result<Checkpoint, TrainingError>
+        do { current = .success(try load(directory: directory)) } catch let e as TrainingError { current = .failure(e) }
+        switch current {
+        case .success(let c): return (c, nil)
+        case .failure(let e):
+            guard let p = FileManager.default.contents(atPath: prev) else { throw e }
+            do {
+                let c = try decode(p, path: prev)
+                return (c, "\(e.message); resuming from the previous checkpoint \(prev) (step \(c.header.step)) instead")
+            } catch let f as TrainingError {
+                throw TrainingError("\(e.message); and the previous one: \(f.message)")
             }
-            throw TrainingError(msg)
         }
     }
 

@@ -116,6 +116,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         try need(width >= 1, "--width must be at least 1, got \(width)")
         try need(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
         try need(optimizer.learningRate > 0 && optimizer.learningRate.isFinite, "--lr must be positive and finite, got \(optimizer.learningRate)")
+        try validateNumbers()
         try need(iterations != nil || targetLoss != nil || timeLimit != nil,
                  "give a stopping rule: --iterations K, --target-loss L or --time-limit S")
         if let iterations { try need(iterations >= 1, "--iterations must be at least 1, got \(iterations)") }

@@ -154,6 +154,7 @@ public enum CSVDataReader {
             if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
                 .map { $0.trimmingCharacters(in: .whitespaces) }
+            try CSVFieldRules.check(fields, file: file, line: lineNumber)
             guard header != nil else {
                 header = fields
                 columns = fields.count
@@ -176,6 +177,10 @@ public enum CSVDataReader {
                 guard v.isFinite else {
                     throw DataError(file: file, line: lineNumber, column: c + 1,
                                     problem: "'\(field)' is not finite (NaN and ±Inf are not allowed)")
+                }
+                guard abs(v) <= CSVFieldRules.largestMagnitude else {
+                    throw DataError(file: file, line: lineNumber, column: c + 1,
+                                    problem: "'\(field)' is too large: |value| must be at most 1e100, so that squares and their sums stay finite")
                 }
                 values.append(v)
             }

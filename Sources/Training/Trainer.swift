@@ -7,6 +7,16 @@ import ResNet
 public enum StopReason: String, Codable, Sendable {
     case iterations, targetLoss = "target-loss", timeLimit = "time-limit"
     case nanLoss = "nan-loss", deadNetwork = "dead-network"
+    /// SIGTERM or SIGINT (``StopSignal``): the step finished and the files were written.
+    case signal
+}
+
+/// Training stopped on a NaN loss or gradient; the files (history, summary; the last
+/// good checkpoint untouched) are written and every rank throws it together.
+public struct TrainingStopped: Error, CustomStringConvertible, Sendable {
+    public let reason: StopReason
+    public let message: String
+    public var description: String { message }
 }
 
 /// The JSON summary of a run (`DIR/summary.json`).
@@ -113,6 +123,9 @@ public final class Trainer {
     var resumedFrom: Int?
     let evalWorkspace: NetworkWorkspace
     public private(set) var affineLoss: Double
+    /// The signal that stopped the run (``StopReason/signal``), else 0.
+    public private(set) var stopSignal: Int32 = 0
+    var lastCheckpointStep: Int?
 
     /// Loads or generates the data and builds the network (from a checkpoint if `resume`).
     public init(config: TrainingConfiguration, outputDirectory: String?, comm: any Communicator, resume: Bool,
@@ -154,17 +167,16 @@ public final class Trainer {
         sampler = MiniBatchSampler(count: train.count, batchSize: config.batchSize, seed: config.seed)
         if resume {
             guard let dir = outputDirectory else { throw TrainingError("--resume needs --out DIR") }
-            let c = try Checkpoint.load(directory: dir)
+            let (c, note) = try Checkpoint.loadForResume(directory: dir)
+            if let note { log("note: \(note)") }
             guard c.header.configuration.sameRun(as: config) else {
                 throw TrainingError("--resume: the checkpoint in \(dir) belongs to a different configuration (only --iterations, --target-loss, --time-limit, --progress-every and --checkpoint-every may change)")
             }
             if let recorded = c.header.trainingData, recorded != trainingData {
                 throw TrainingError("--resume: the training data changed since the checkpoint in \(dir) (then \(recorded); now \(trainingData))")
             }
-            if let recorded = c.header.trainingData, recorded != trainingData {
-                throw TrainingError("--resume: the training data changed since the checkpoint in \(dir) (then \(recorded); now \(trainingData))")
-            }
-            guard c.parameters.count == network.layout.count else { throw TrainingError("--resume: checkpoint has \(c.parameters.count) parameters, network has \(network.layout.count)") }
+            try c.checkBounds(configuration: config, parameterCount: network.layout.count, trainingExamples: train.count,
+                              path: Checkpoint.path(in: dir))
             try network.parameters.load(c.parameters)
             optimizer = c.optimizer
             try engine.importState(c.engineState)
@@ -182,6 +194,7 @@ public final class Trainer {
             trainCPUSeconds = c.header.history.last?.cpuSeconds ?? 0
             timing = c.header.timing
             resumedFrom = step
+            if note == nil { lastCheckpointStep = step }   // checkpoint.lpck is this step's
             log("resumed from \(Checkpoint.path(in: dir)) at step \(step)")
         }
     }
@@ -189,9 +202,17 @@ public final class Trainer {
     var isWriter: Bool { comm.rank == 0 && outputDirectory != nil }
 
     /// Trains until a stopping rule holds; writes files; returns the summary.
-    /// Throws after writing the files if the loss became NaN.
+    /// Throws ``TrainingStopped`` after writing the files if the loss became NaN.
+    /// Collective: every rank decides every stop together (NaN, signal, time limit),
+    /// rank 0 writes the files, then all ranks pass a barrier before returning or throwing.
     @discardableResult
     public func run() throws -> RunSummary {
+        var historyLog: HistoryLog?
+        if isWriter, let dir = outputDirectory {
+            if resumedFrom == nil { RunDirectory.clearForNewRun(dir) } else { RunDirectory.removeStrayTemporaries(in: dir) }
+            historyLog = try HistoryLog(path: dir + "/history.csv", rows: history, log: log)
+        }
+        defer { historyLog?.close() }
         var lastTrain: Double? = history.last(where: { $0.trainLoss != nil })?.trainLoss
         var lastVal: Double? = history.last(where: { $0.validationLoss != nil })?.validationLoss
         var stop: (StopReason, String)?
@@ -202,6 +223,7 @@ public final class Trainer {
             history.append(HistoryRow(iteration: 0, seconds: 0, batchLoss: e.train, trainLoss: e.train, validationLoss: e.validation,
                                       forwardIterations: 0, forwardResidual: nil, backwardIterations: 0, backwardResidual: nil,
                                       cpuSeconds: 0))
+            historyLog?.append(history[history.count - 1])
             log(String(format: "step %6d  train %.4e  val %.4e  (initial; affine-fit loss %.4e, %d parameters, %@ mode, %d rank%@)",
                        0, e.train, e.validation, affineLoss, network.layout.count, config.mode.rawValue, comm.size, comm.size == 1 ? "" : "s"))
         }
@@ -217,9 +239,14 @@ public final class Trainer {
             let cpu0 = threadCPUSeconds()
             var r = try engine.compute(gradient: gradient, data: train, batch: batch, step: step)
             if config.nanAtStep == step + 1 { r.loss = .nan }
-            guard r.loss.isFinite, gradient.flat.withUnsafeMutableBufferPointer({ $0.allSatisfy(\.isFinite) }) else {
-                let what = r.loss.isFinite ? "gradient" : "loss"
-                stop = (.nanLoss, "the \(what) became \(r.loss.isNaN || !r.loss.isFinite ? "\(r.loss)" : "non-finite") at step \(step + 1); parameters of step \(step) kept, the last good checkpoint is untouched; try a smaller --lr")
+            let finite = r.loss.isFinite && gradient.flat.withUnsafeMutableBufferPointer({ $0.allSatisfy(\.isFinite) })
+            // One decision for all ranks: a non-finite value on any rank, or a signal on any rank.
+            var flags = [finite ? 0 : 1, Double(StopSignal.received)]
+            if comm.size > 1 { flags = try comm.allreduceMax(flags) }
+            guard flags[0] == 0 else {
+                let what = !finite && r.loss.isFinite ? "gradient" : "loss"
+                let value = finite ? "non-finite on another rank" : r.loss.isFinite ? "non-finite" : "\(r.loss)"
+                stop = (.nanLoss, "the \(what) became \(value) at step \(step + 1); parameters of step \(step) kept, the last good checkpoint is untouched; try a smaller --lr")
                 break
             }
             let t0 = now()
@@ -247,6 +274,11 @@ public final class Trainer {
                 }
             }
             history.append(row)
+            historyLog?.append(row)
+            if stop == nil, flags[1] != 0 {
+                stopSignal = Int32(flags[1])
+                stop = (.signal, "\(StopSignal.name(Int32(flags[1]))) received: stopped after step \(step) with checkpoint, history and summary written (--resume continues)")
+            }
             if step % config.progressEvery == 0 || stop != nil {
                 var line = String(format: "step %6d  batch %.4e  train %@  val %@  elapsed %.2fs",
                                   step, r.loss, fmt(lastTrain), fmt(lastVal), trainSeconds)
@@ -263,8 +295,11 @@ public final class Trainer {
         if reason == .deadNetwork { log("WARNING: \(message)") }
         let summary = makeSummary(reason: reason, message: message)
         if reason != .nanLoss { try checkpoint() }
+        historyLog?.close()
         if isWriter { try writeFiles(summary) }
-        if reason == .nanLoss { throw TrainingError(message) }
+        // The other ranks wait until rank 0's files are complete before anyone ends the job.
+        if comm.size > 1 { try comm.barrier() }
+        if reason == .nanLoss { throw TrainingStopped(reason: reason, message: message) }
         return summary
     }
 
@@ -280,7 +315,9 @@ public final class Trainer {
 
     /// Collective: every rank calls it (the engine's warm start is gathered); rank 0 writes.
     func checkpoint() throws {
-        guard let dir = outputDirectory else { return }
+        // Not twice for one step (a run ending on a checkpoint step): the previous checkpoint stays an older one.
+        guard let dir = outputDirectory, step != lastCheckpointStep else { return }
+        lastCheckpointStep = step
         let engineState = try engine.exportState()
         guard isWriter else { return }
         let header = Checkpoint.Header(formatVersion: Checkpoint.formatVersion, configuration: config, step: step,

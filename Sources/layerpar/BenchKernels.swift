@@ -126,6 +126,7 @@ struct BenchKernels: ParsableCommand {
     }
 
     mutating func run() throws {
+        try OutputPath.checkFiles([("--json", json), ("--csv", csv), ("--plot", plot)])
         let log = { (s: String) in FileHandle.standardError.write(Data(("bench: " + s + "\n").utf8)) }
         let settings = KernelBenchmarkSettings(
             widths: widths.values, batches: batches.values, kernels: kernels.values, impls: impls.values, repeats: repeats,

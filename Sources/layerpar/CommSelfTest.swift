@@ -42,6 +42,7 @@ struct CommSelfTest: ParsableCommand {
     }
 
     func run() throws {
+        try OutputPath.checkFiles([("--output", output)])
         try withWorld { comm in
             let report = try CommCheck.run(comm, repetitions: repetitions, failRank: failRank)
             if comm.isRoot {

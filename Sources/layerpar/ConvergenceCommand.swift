@@ -58,12 +58,22 @@ struct Convergence: ParsableCommand {
         _ = try cases()
         _ = try range()
         guard batch >= 1 else { throw ValidationError("--batch must be ≥ 1, got \(batch)") }
+        try NumericCheck.nonNegative(tol, "--tol")
+        for (depth, width) in try cases() {
+            // Fine states forward and adjoint with the coarse levels (≈ 3 per layer), and the parameters.
+            let m = MemoryEstimate.self
+            let bytes = m.sum([m.product([depth &+ 1, width, batch, 3 * 8]), m.product([depth, width, width &+ 1, 8])])
+            do { try MemoryEstimate.require(bytes, what: "--depths \(depth) with width \(width) and --batch \(batch)") } catch let e as ReportError {
+                throw ValidationError(e.message)
+            }
+        }
         do { try options.validate() } catch let e as MGRITError { throw ValidationError(e.description) }
         if plot != nil && json == nil && csv == nil { throw ValidationError("--plot needs --json or --csv to plot from") }
     }
 
     func run() throws {
         let cases = try cases(), range = try range(), opts = options
+        try OutputPath.checkFiles([("--json", json), ("--csv", csv), ("--plot", plot)])
         try withWorld { comm in
             var runs: [ConvergenceRun] = []
             let root = comm.rank == 0

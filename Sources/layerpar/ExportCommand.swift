@@ -21,6 +21,7 @@ struct Export: ParsableCommand {
     @Option(help: "File to write (atomically).") var output: String
 
     func run() throws {
+        try OutputPath.checkFile(output, option: "--output")
         let m = try TrainedModel.load(path: model)
         try AtomicFile.write(m.exported(as: format), to: output)
         print("exported depth \(m.shape.depth), width \(m.shape.width), \(m.parameters.count) parameters (\(m.scaling.kind.rawValue) scaling) to \(output)")

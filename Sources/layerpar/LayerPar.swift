@@ -15,6 +15,7 @@ struct LayerPar: ParsableCommand {
         discussion: """
             Run under `mpirun -np P layerpar …` to spread the layers over P ranks; \
             started without mpirun, layerpar runs as one rank.
+            \(ExitStatus.help)
             """,
         version: version,
         subcommands: [

@@ -60,6 +60,16 @@ struct MGRITOptionGroup: ParsableArguments {
         if cfactor != nil && coarsening != MGRITOptions().coarsening {
             throw ValidationError("--cfactor is the old name of --coarsening: give one of them")
         }
+        // The library's own check below names its fields; these name the options.
+        let counts: [(String, Int?, Int)] = [("--coarsening", factor, 2), ("--fine-coarsening", fineCoarsening, 2),
+                                            ("--max-levels", maxLevels, 1), ("--min-coarse", minCoarse, 2), ("--sweeps", sweeps, 1)]
+        for case let (name, value?, least) in counts where value < least {
+            throw ValidationError("\(name) must be at least \(least), got \(value)")
+        }
+        let weights: [(String, Double?)] = [("--c-relax-weight", cRelaxWeight), ("--fine-c-relax-weight", fineCRelaxWeight)]
+        for case let (name, w?) in weights where !(w > 0 && w < 2) {
+            throw ValidationError("\(name) (C-relaxation weight ω) must satisfy 0 < ω < 2, got \(w)")
+        }
         do { try options().validate() } catch let e as MGRITError {
             throw ValidationError("\(e.description) (--coarsening, --fine-coarsening, --max-levels, --min-coarse, --sweeps, --c-relax-weight, --fine-c-relax-weight)")
         }

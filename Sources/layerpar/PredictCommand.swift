@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Reports
 import Training
 
 /// `layerpar predict`: applies a trained network to a CSV file.
@@ -29,6 +30,7 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
+        try OutputPath.checkFiles([("--output", output)])
         let m = try TrainedModel.load(path: model)
         if info { print(PredictionReport.info(m)) }
         guard let input, let output else { return }

@@ -46,7 +46,7 @@ struct Reproduce: ParsableCommand {
         try mgrit.requireDefaults(except: [], command: "reproduce")
         if let i = iterationsF1, i < 0 { throw ValidationError("--iterations-f1 must be ≥ 0") }
         if let i = iterationsF2, i < 0 { throw ValidationError("--iterations-f2 must be ≥ 0") }
-        if lr <= 0 { throw ValidationError("--lr must be positive") }
+        try NumericCheck.positive(lr, "--lr")
         if batchSize < 1 || evalEvery < 1 { throw ValidationError("--batch-size and --eval-every must be ≥ 1") }
         if variants != nil && experiment != .oneshot { throw ValidationError("--variants applies to reproduce oneshot only") }
         _ = try variantList()
@@ -76,6 +76,7 @@ struct Reproduce: ParsableCommand {
 
     func run() throws {
         let seedValues = try seedList()
+        try OutputPath.prepareDirectory(out, option: "--out")
         let report = ReproduceReport(out: out, lr: lr, batchSize: batchSize, evalEvery: evalEvery)
         try withWorld { comm in
             let log: (String) -> Void = { if comm.rank == 0 { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } }

@@ -32,6 +32,7 @@ struct ScalingCheck: ParsableCommand {
     }
 
     func run() throws {
+        try OutputPath.checkFile(output, option: "--output")
         try withWorld(messageBytes: 8 * width * batch) { comm in
             let c = ScalingCase(depth: depth, width: width, batch: batch, seed: seed)
             let options = mgrit.options(MGRITOptions(absoluteTolerance: tol, maxIterations: maxIter))

@@ -52,6 +52,11 @@ struct ScalingModelCommand: ParsableCommand {
             throw ValidationError("--layers-per-rank, --max-ranks, --width and --batch must be ≥ 1")
         }
         if let eagerLimit, eagerLimit < 0 { throw ValidationError("--eager-limit must be ≥ 0 bytes, got \(eagerLimit)") }
+        try NumericCheck.nonNegative(latencyUs, "--latency-us")
+        try NumericCheck.positive(bandwidthGbs, "--bandwidth-gbs")
+        try NumericCheck.nonNegative(clusterLatencyUs, "--cluster-latency-us")
+        try NumericCheck.positive(clusterBandwidthGbs, "--cluster-bandwidth-gbs")
+        try NumericCheck.positive(clusterTimeScale, "--cluster-time-scale")
         if plot != nil && json == nil { throw ValidationError("--plot needs --json") }
         if Launch.underMPILauncher(ProcessInfo.processInfo.environment) {
             throw ValidationError("start `layerpar scaling model` without mpirun (it runs its ping-pong under mpirun itself)")
@@ -59,6 +64,7 @@ struct ScalingModelCommand: ParsableCommand {
     }
 
     func run() throws {
+        try OutputPath.checkFiles([("--json", json), ("--csv", csv), ("--plot", plot)])
         let request = ScalingModelRequest(
             depths: try list(depths, "depths"), weakRanks: try list(weakRanks, "weak-ranks"), layersPerRank: layersPerRank,
             maxRanks: maxRanks, cacheScaling: cacheScaling, width: width, batch: batch, setup: solver.setup,

@@ -39,6 +39,7 @@ struct ScalingRunCommand: ParsableCommand {
     }
 
     func run() throws {
+        try OutputPath.checkFile(output, option: "--output")
         try withWorld(messageBytes: 8 * width * batch) { world in
             // Bind before the network and the solver's states are allocated (first touch on the rank's node).
             let binding = try placement.apply(rank: world.rank, ranks: world.size)

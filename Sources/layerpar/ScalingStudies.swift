@@ -31,9 +31,14 @@ struct ScalingStudyOptions: ParsableArguments {
                              json: json, csv: csv, plot: plot)
     }
 
+    /// Before any measurement: the result files can be written.
+    func checkOutputs() throws {
+        try OutputPath.checkFiles([("--json", json), ("--csv", csv), ("--plot", plot)])
+    }
+
     func check() throws {
         _ = try rankList()
-        guard width >= 1, batch >= 1, repeats >= 1, timeout > 0 else {
+        guard width >= 1, batch >= 1, repeats >= 1, timeout > 0, timeout.isFinite else {
             throw ValidationError("--width, --batch, --repeats must be ≥ 1 and --timeout > 0")
         }
         if let eagerLimit, eagerLimit < 0 { throw ValidationError("--eager-limit must be ≥ 0 bytes, got \(eagerLimit)") }
@@ -69,6 +74,7 @@ struct ScalingStrong: ParsableCommand {
     }
 
     func run() throws {
+        try study.checkOutputs()
         let ranks = try study.rankList()
         let pairs = try depthList().flatMap { d in ranks.map { (depth: d, ranks: $0) } }
         try ScalingStudy.run(kind: "strong", command: "layerpar scaling strong --depths \(depths) --ranks \(study.ranks)", pairs: pairs, study.settings,
@@ -94,6 +100,7 @@ struct ScalingWeak: ParsableCommand {
     }
 
     func run() throws {
+        try study.checkOutputs()
         let pairs = try study.rankList().map { (depth: layersPerRank * $0, ranks: $0) }
         try ScalingStudy.run(kind: "weak", command: "layerpar scaling weak --layers-per-rank \(layersPerRank) --ranks \(study.ranks)", pairs: pairs, study.settings,
                              timeSerial: { try study.placement.withThreadBoundAsOneRank($0) })

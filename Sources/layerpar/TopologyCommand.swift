@@ -102,6 +102,7 @@ struct TopologyCommand: ParsableCommand {
     }
 
     func run() throws {
+        try OutputPath.checkFiles([("--rankfile", rankfile)])
         if checkBinding {
             try runBindingCheck()
             return

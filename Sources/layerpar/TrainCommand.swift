@@ -2,6 +2,7 @@ import ArgumentParser
 import Comm
 import Foundation
 import Kernels
+import Reports
 import ResNet
 import Topology
 import Training
@@ -49,6 +50,7 @@ struct Train: ParsableCommand {
     @Option(help: "Stop after this many optimiser steps.") var iterations: Int?
     @Option(help: "Stop when the full training loss (evaluated every --eval-every steps) is at most this.") var targetLoss: Double?
     @Option(help: "Stop after this many seconds of training time.") var timeLimit: Double?
+    @Option(help: "Watchdog: end the job (exit status 124) if it still runs after this many seconds of wall time — e.g. a rank stopped or hung leaves the others waiting; the last checkpoint and the history so far remain.") var timeout: Double?
 
     @Option(help: "One-shot configuration the solver flags below refine: paper (solve to --tol-forward/--tol-backward, per-example warm starts; the one set-up that reaches the reference loss of f1 and f2 in `layerpar reproduce oneshot`), oneshot (exactly 2 forward and 1 adjoint iteration, F-relaxation on a fine level coarsened by 16, no warm start: the least work to f2's reference loss there, a third of paper's, but f1 at depth 322 stalls short of its reference), layerparallel (LayerParallelLearning: exactly 2 forward and 2 adjoint iterations, F-relaxation on the fine level), torchbraid (exactly 2 forward, 1 adjoint iteration).")
     var preset: SolverPreset = .paper
@@ -69,7 +71,7 @@ struct Train: ParsableCommand {
     @Option(help: "Noise experiment: add uniform [-c, c] noise to each hidden layer's output (serial mode).") var noiseForward: Double = 0
     @Option(help: "Noise experiment: add uniform [-c, c] noise to each hidden layer's adjoint (serial mode).") var noiseBackward: Double = 0
 
-    @Option(help: "Output directory.") var out: String
+    @Option(help: "Output directory (created if missing; checked writable before training). One that already holds a run is refused unless --resume or --force.") var out: String
 
     @Option(help: "Data parallelism: split the job's P ranks (mpirun -np P) into D batch groups of L = P/D ranks; each group takes its share of every mini-batch (B/D examples, shares differing by one when D does not divide B) and solves the layers on its L ranks (layer-serial with --mode serial, which needs D = P; one-shot MGRIT with --mode parallel); one gradient allreduce over all ranks per step. D must divide P and be at most --batch-size. --mode serial --data-groups P is plain data-parallel training. A checkpoint resumes on any decomposition.")
     var dataGroups: Int = 1
@@ -77,7 +79,8 @@ struct Train: ParsableCommand {
     var gradientBuckets: Int = DataParallelEngine.defaultBuckets
 
     @OptionGroup(title: "Placement") var placement: PlacementOptions
-    @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
+    @Flag(help: "Continue the run in --out from its checkpoint (checkpoint.lpck, or checkpoint.prev.lpck if that one is damaged).") var resume = false
+    @Flag(help: "Replace the run that --out already holds (its checkpoints, history and summary are deleted).") var force = false
     @Option(help: "Random seed (data, initial weights, batches, noise).") var seed: UInt64 = 1
     @Option(help: "Evaluate full training and validation losses every k steps.") var evalEvery: Int = 25
     @Option(help: "Print a progress line every k steps.") var progressEvery: Int = 100
@@ -89,6 +92,7 @@ struct Train: ParsableCommand {
         if task != nil && (train != nil || validation != nil) { throw ValidationError("--task and --train/--validation exclude each other") }
         if (train == nil) != (validation == nil) { throw ValidationError("--train and --validation go together") }
         if targets < 1 { throw ValidationError("--targets must be at least 1, got \(targets)") }
+        if let timeout, !(timeout > 0 && timeout.isFinite) { throw ValidationError("--timeout must be a positive finite number of seconds, got \(timeout)") }
         _ = try schedule()
         for (k, name) in [(forwardIterations, "--forward-iterations"), (backwardIterations, "--backward-iterations")] {
             if let k, k < 1 { throw ValidationError("\(name) must be at least 1, got \(k)") }
@@ -100,6 +104,9 @@ struct Train: ParsableCommand {
             throw ValidationError("--backward-iterations runs a fixed count: give it or --tol-backward/--max-backward-iterations, not both")
         }
         do { try configuration().validate() } catch let e as TrainingError { throw ValidationError(e.message) }
+        do { try MemoryEstimate.require(configuration().estimatedBytes, what: "--depth, --width and --batch-size") } catch let e as ReportError {
+            throw ValidationError(e.message)
+        }
         try validateDecomposition()
     }
 
@@ -125,13 +132,13 @@ struct Train: ParsableCommand {
         switch parts.first {
         case "constant" where parts.count == 1: return .constant
         case "step" where parts.count == 3:
-            guard let e = Int(parts[1]), e >= 1, let f = Double(parts[2]), f > 0 else { throw bad() }
+            guard let e = Int(parts[1]), e >= 1, let f = Double(parts[2]), f > 0, f.isFinite else { throw bad() }
             return .step(every: e, factor: f)
         case "cosine" where parts.count == 2:
             guard let s = Int(parts[1]), s >= 1 else { throw bad() }
             return .cosine(steps: s)
         case "inverse" where parts.count == 2:
-            guard let d = Double(parts[1]), d >= 0 else { throw bad() }
+            guard let d = Double(parts[1]), d >= 0, d.isFinite else { throw bad() }
             return .inverseTime(decay: d)
         default: throw bad()
         }
@@ -176,7 +183,12 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let config = try configuration()
-        try withWorld(messageBytes: 8 * config.width * config.batchSize) { comm in
+        try RunDirectory.check(out, resume: resume, force: force)
+        StopSignal.install()
+        if let timeout {
+            Watchdog.start(seconds: timeout, message: "layerpar: train --timeout \(timeout) s exceeded: ending the job (the last checkpoint and the history so far are kept)")
+        }
+        try runStoppable { try withWorld(messageBytes: 8 * config.width * config.batchSize) { comm in
             let log: (String) -> Void = { line in
                 if comm.rank == 0 { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }
@@ -193,18 +205,21 @@ struct Train: ParsableCommand {
                 if let binding = try placement.apply(rank: comm.rank, ranks: comm.size) {
                     trainer.rankBindings = try gatherLines(describe(binding), comm: comm)
                 }
-                let summary = try trainer.run()
+                let summary: RunSummary
+                do { summary = try trainer.run() } catch let e as TrainingStopped {
+                    throw CollectiveStop(status: ExitStatus.trainingStopped, message: e.message)
+                }
                 if comm.rank == 0 {
                     let files = ["history.csv", "summary.json", "loss.png"].map { "\(out)/\($0)" }
                     print("results: " + files.filter { FileManager.default.fileExists(atPath: $0) }.joined(separator: " "))
-                    if summary.stopReason == .deadNetwork { throw ExitCode(3) }
                 }
-            } catch let e as TrainingError {
-                throw ValidationError(e.message)
-            } catch let e as DataError {
-                throw ValidationError(e.description)
+                switch summary.stopReason {
+                case .deadNetwork: throw CollectiveStop(status: ExitStatus.trainingStopped, message: summary.stopMessage)
+                case .signal: throw CollectiveStop(status: 128 + trainer.stopSignal, message: summary.stopMessage)
+                default: break
+                }
             }
-        }
+        } }
     }
 }
 

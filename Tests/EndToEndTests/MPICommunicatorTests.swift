@@ -75,6 +75,16 @@ struct MPICommunicatorTests {
         #expect(result.status != 0)
         #expect(result.stderr.contains("call= must be one of"), "\(result.transcript)")
     }
+
+    @Test("a fault hook naming a rank outside the job, or a call never made that often, is an error, not ignored")
+    func faultHookThatCannotFire() throws {
+        let outside = try MPIRun.layerpar(["comm-selftest", "--repetitions", "1"], ranks: 2,
+                                          environment: ["LAYERPAR_COMM_FAULT": "rank=5,call=waitAll"], timeout: 30)
+        #expect(outside.status != 0 && outside.stderr.contains("names rank 5, but this job has 2 rank(s)"), "\(outside.transcript)")
+        let never = try MPIRun.layerpar(["comm-selftest", "--repetitions", "1"], ranks: nil,
+                                        environment: ["LAYERPAR_COMM_FAULT": "rank=0,call=waitAll,after=100000"], timeout: 30)
+        #expect(never.status != 0 && never.stderr.contains("never fired"), "\(never.transcript)")
+    }
 }
 
 @Suite("Communicator helpers")

@@ -46,6 +46,28 @@ struct ScalingCommandTests {
         #expect(w.points.map(\.measurement.depth) == [4, 8])
     }
 
+    @Test("A configuration that fails is recorded and the others' measurements are kept; a study whose runs fail still writes its files")
+    func failingConfigurationKeepsOthers() throws {
+        let dir = try MPIRun.scratchDirectory("scaling-fail")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("run.json").path
+        let r = try MPIRun.layerpar(["scaling", "run", "--depth", "8", "--batch", "8", "--repeats", "1", "--output", file], ranks: 1, timeout: 60)
+        #expect(r.succeeded, "\(r.transcript)")
+        let m = try JSONDecoder().decode(ScalingMeasurement.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+        let (points, failed) = ScalingStudy.measure(pairs: [(8, 1), (8, 2), (8, 3)], serial: [8: 1e-3]) { _, p in
+            if p == 2 { throw StudyError("mpirun -np 2 … took over 1 s and was stopped") }
+            return m
+        }
+        #expect(points.count == 2 && failed.map(\.ranks) == [2] && failed[0].error.contains("stopped"))
+        // Every run of this study fails (the fault hook names rank 1: outside the 1-rank job, injected in the 2-rank one).
+        let json = dir.appendingPathComponent("strong.json").path
+        let study = try MPIRun.layerpar(["scaling", "strong", "--depths", "8", "--ranks", "1,2", "--repeats", "1", "--batch", "8",
+                                         "--json", json], ranks: nil, environment: ["LAYERPAR_COMM_FAULT": "rank=1,call=waitAll"], timeout: 120)
+        #expect(study.status == 1 && study.stderr.contains("2 of 2 configuration(s) failed"), "\(study.transcript)")
+        let s = try JSONDecoder().decode(Study.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        #expect(s.points.isEmpty && s.failed?.map(\.ranks) == [1, 2])
+    }
+
     @Test("--iterations, --min-coarse, --cycle and --bind reach every rank: fixed count, no norm allreduce, shorter hierarchy, bound ranks")
     func solverAndPlacementOptions() throws {
         let dir = try MPIRun.scratchDirectory("scaling-options")

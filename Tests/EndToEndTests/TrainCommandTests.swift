@@ -70,7 +70,7 @@ struct TrainCommandTests {
         refused(["--forward-iterations", "2", "--tol-forward", "1e-3"], "not both")
         refused(["--backward-iterations", "0"], "--backward-iterations")
         refused(["--c-relax-weight", "2.5"], "ω")
-        refused(["--fine-coarsening", "1"], "fineCoarsening")
+        refused(["--fine-coarsening", "1"], "--fine-coarsening must be at least 2")
     }
 
     @Test("--bind on 2 MPI ranks records each rank's binding, read back from the OS, in the summary")

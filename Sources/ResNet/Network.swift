@@ -17,6 +17,18 @@ public final class NetworkWorkspace {
 
     private let full: Buffers
     private var views: Buffers
+    /// Whether ``Network/forward(_:perturb:)`` stores each `zⁿ` for
+    /// ``Network/backward(_:gradient:perturb:)`` (true), or the backward pass
+    /// recomputes it, one forward kernel call per layer without a Z output.
+    /// The gradients are bitwise the same (the same kernel computes `zⁿ`);
+    /// recomputing costs a third more flops but halves the passes' working set,
+    /// which pays once the states and pre-activations no longer fit in cache.
+    public var storesPreactivations = true
+    /// Whether the last forward pass stored the pre-activations (what the backward pass reads).
+    public internal(set) var preactivationsStored = false
+    /// The pair of w × capacity buffers a recomputing backward pass writes zⁿ (and an unused xⁿ⁺¹) into.
+    private lazy var recomputeScratch = (z: Matrix<Double>(rows: shape.width, cols: capacity),
+                                         y: Matrix<Double>(rows: shape.width, cols: capacity))
 
     /// The buffers at one batch size.
     struct Buffers {
@@ -57,6 +69,12 @@ public final class NetworkWorkspace {
         guard b != batch else { return }
         views = b == capacity ? full : full.columns(b)
         batch = b
+    }
+
+    /// ``recomputeScratch`` at the current batch size.
+    var scratch: (z: Matrix<Double>, y: Matrix<Double>) {
+        let s = recomputeScratch
+        return batch == capacity ? s : (s.z.columns(0 ..< batch), s.y.columns(0 ..< batch))
     }
 
     /// The network input of the last load, inputs × ``batch``.
@@ -181,10 +199,12 @@ public final class Network: @unchecked Sendable {
     // MARK: layer-serial passes
 
     /// Forward pass through every layer; `perturb` (noise experiments) is applied to each hidden layer's output.
-    public func forward(_ ws: NetworkWorkspace, perturb: LayerPerturbation? = nil) throws {
+    /// Stores each zⁿ if ``NetworkWorkspace/storesPreactivations``, or `storing` if given.
+    public func forward(_ ws: NetworkWorkspace, perturb: LayerPerturbation? = nil, storing: Bool? = nil) throws {
+        let store = storing ?? ws.storesPreactivations
         try openingForward(ws)
-        try LayerSerial.forward(hidden, states: ws.states, preactivations: ws.preactivations,
-                                perturb: perturb)
+        try LayerSerial.forward(hidden, states: ws.states, preactivations: store ? ws.preactivations : nil, perturb: perturb)
+        ws.preactivationsStored = store
     }
 
     /// Backward pass after ``closingForwardAndLoss(_:last:targets:samples:)``: writes the full
@@ -197,8 +217,9 @@ public final class Network: @unchecked Sendable {
         // λⁿ alternates between the two buffers, λᴺ in `a`.
         let buffer: (Int) -> Matrix<Double> = { (N - $0) % 2 == 0 ? a : b }
         try closingAdjoint(ws, last: ws.state(N), gradient: g, lambda: buffer(N))
-        try LayerSerial.backward(hidden, states: ws.states, preactivations: ws.preactivations,
-                                 gradient: g.hiddenGradient, adjoint: buffer, perturb: perturb)
+        let stored = ws.preactivationsStored
+        try LayerSerial.backward(hidden, states: ws.states, preactivations: stored ? ws.preactivations : nil,
+                                 scratch: stored ? nil : ws.scratch, gradient: g.hiddenGradient, adjoint: buffer, perturb: perturb)
         try openingAdjoint(ws, lambda: buffer(0), gradient: g)
     }
 
@@ -227,7 +248,7 @@ public final class Network: @unchecked Sendable {
             let b = min(ws.capacity, count - start)
             let idx = Array(start ..< start + b)
             features.withUnsafeBufferPointer { load(features: $0, samples: idx, batch: b, into: ws) }
-            try forward(ws)
+            try forward(ws, storing: false)
             let l = try targets.withUnsafeBufferPointer {
                 try closingForwardAndLoss(ws, last: ws.state(shape.depth), targets: $0, samples: idx)
             }

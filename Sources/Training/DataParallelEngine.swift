@@ -24,11 +24,16 @@ public struct Decomposition: Codable, Sendable, Equatable {
 /// The gradient engine of a ``ProcessGrid``: plain when there is one batch group
 /// (D = 1: today's layer-serial or layer-parallel engine on all ranks), else a
 /// ``DataParallelEngine`` whose groups run the mode's engine on their share.
-/// `gradientBuckets`: see ``DataParallelEngine/init(config:network:grid:gradientBuckets:)``.
+/// `gradientBuckets`: see ``DataParallelEngine/init(config:network:grid:gradientBuckets:preactivations:)``;
+/// `preactivations`: see ``PreactivationPlanner`` (layer-serial passes).
 public func makeGradientEngine(config: TrainingConfiguration, network: Network, grid: ProcessGrid,
-                               gradientBuckets: Int = DataParallelEngine.defaultBuckets) throws -> any GradientEngine {
-    if grid.dataGroups == 1 { return try makeGradientEngine(config: config, network: network, comm: grid.world) }
-    return try DataParallelEngine(config: config, network: network, grid: grid, gradientBuckets: gradientBuckets)
+                               gradientBuckets: Int = DataParallelEngine.defaultBuckets,
+                               preactivations: PreactivationPolicy = .auto) throws -> any GradientEngine {
+    if grid.dataGroups == 1 {
+        return try makeGradientEngine(config: config, network: network, comm: grid.world, preactivations: preactivations)
+    }
+    return try DataParallelEngine(config: config, network: network, grid: grid, gradientBuckets: gradientBuckets,
+                                  preactivations: preactivations)
 }
 
 /// Data-parallel gradients over the D batch groups of a ``ProcessGrid``.
@@ -87,11 +92,14 @@ public final class DataParallelEngine: GradientEngine {
     let network: Network
     /// The layer-serial group's buffers (nil for a layer-parallel group).
     let workspace: NetworkWorkspace?
+    let planner: PreactivationPlanner
 
     /// - Parameter gradientBuckets: how many pieces the layer-serial gradient is
     ///   reduced in, overlapped with the backward pass (≥ 1; 1: one reduction after it).
+    /// - Parameter preactivations: whether a layer-serial group's passes store or recompute zⁿ (``PreactivationPlanner``).
     public init(config: TrainingConfiguration, network: Network, grid: ProcessGrid,
-                gradientBuckets: Int = DataParallelEngine.defaultBuckets) throws {
+                gradientBuckets: Int = DataParallelEngine.defaultBuckets,
+                preactivations: PreactivationPolicy = .auto) throws {
         let D = grid.dataGroups, B = config.batchSize
         guard gradientBuckets >= 1 else { throw TrainingError("--gradient-buckets must be at least 1, got \(gradientBuckets)") }
         guard B >= D else {
@@ -121,6 +129,7 @@ public final class DataParallelEngine: GradientEngine {
             inner = engine
         }
         workspace = config.mode == .serial ? NetworkWorkspace(shape: network.shape, capacity: share.count) : nil
+        planner = PreactivationPlanner(policy: preactivations)
         buffer = .allocate(capacity: network.layout.count + 1)
         buffer.initialize(repeating: 0)
     }
@@ -157,6 +166,7 @@ public final class DataParallelEngine: GradientEngine {
     }
 
     public var warmStartBytes: Int { inner.warmStartBytes }
+    public var preactivations: PreactivationChoice? { workspace == nil ? nil : planner.choice }
 
     public func compute(gradient: NetworkParameters, data: Dataset, batch: [Int], step: Int) throws -> StepResult {
         precondition(batch.count == batchSize, "the batch groups are built for one batch size")
@@ -196,6 +206,7 @@ public final class DataParallelEngine: GradientEngine {
         let net = network, N = net.shape.depth, layout = gradient.layout, world = grid.world
         let local = Array(batch[share])
         let weight = Double(share.count) / Double(batchSize)
+        planner.begin(ws)
         let t0 = now()
         data.features.withUnsafeBufferPointer { net.load(features: $0, samples: local, batch: local.count, into: ws) }
         try net.forward(ws)
@@ -228,6 +239,7 @@ public final class DataParallelEngine: GradientEngine {
         try net.backward(ws, gradient: gradient, perturb: hook)
         if let failure { throw failure }
         let t2 = now()
+        planner.end(ws)
         for i in 0 ..< done { buffer[i] = g[i] * weight }
         buffer[done] = loss * weight
         try world.allreduceSum(inPlace: UnsafeMutableBufferPointer(rebasing: buffer[0 ... done]))

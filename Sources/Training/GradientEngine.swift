@@ -4,11 +4,13 @@ import ResNet
 
 /// The gradient engine of a mode: exact layer-serial passes (with optional
 /// noise), or the one-shot MGRIT solver of the hidden stack.
-public func makeGradientEngine(config: TrainingConfiguration, network: Network, comm: any Communicator) throws -> any GradientEngine {
+/// `preactivations`: see ``PreactivationPlanner`` (layer-serial passes only).
+public func makeGradientEngine(config: TrainingConfiguration, network: Network, comm: any Communicator,
+                               preactivations: PreactivationPolicy = .auto) throws -> any GradientEngine {
     switch config.mode {
     case .serial:
         return SerialEngine(network: network, batchSize: config.batchSize, noiseForward: config.noiseForward,
-                            noiseBackward: config.noiseBackward, seed: config.seed)
+                            noiseBackward: config.noiseBackward, seed: config.seed, preactivations: preactivations)
     case .parallel:
         return try ParallelEngine(network: network, batchSize: config.batchSize, config: config, comm: comm)
     }
@@ -40,11 +42,14 @@ public protocol GradientEngine: AnyObject {
     func prepare(trainingExamples: Int) throws
     /// Bytes of state this rank carries between steps (warm starts).
     var warmStartBytes: Int { get }
+    /// Whether this rank's layer-serial passes store or recompute the pre-activations (nil: no such passes).
+    var preactivations: PreactivationChoice? { get }
 }
 
 extension GradientEngine {
     public func prepare(trainingExamples: Int) throws {}
     public var warmStartBytes: Int { 0 }
+    public var preactivations: PreactivationChoice? { nil }
 }
 
 /// Training's timings read Comm's one monotonic clock.
@@ -60,10 +65,13 @@ public final class SerialEngine: GradientEngine {
     let noiseForward: Double
     let noiseBackward: Double
     let seed: UInt64
+    let planner: PreactivationPlanner
 
-    public init(network: Network, batchSize: Int, noiseForward: Double = 0, noiseBackward: Double = 0, seed: UInt64) {
+    public init(network: Network, batchSize: Int, noiseForward: Double = 0, noiseBackward: Double = 0, seed: UInt64,
+                preactivations: PreactivationPolicy = .auto) {
         self.network = network
         self.workspace = NetworkWorkspace(shape: network.shape, capacity: batchSize)
+        self.planner = PreactivationPlanner(policy: preactivations)
         self.noiseForward = noiseForward
         self.noiseBackward = noiseBackward
         self.seed = seed
@@ -87,6 +95,7 @@ public final class SerialEngine: GradientEngine {
         let ws = workspace, net = network
         let pf: LayerPerturbation? = noiseForward > 0 ? Self.noise(noiseForward, seed: seed, stream: .forwardNoise, step: step) : nil
         let pb: LayerPerturbation? = noiseBackward > 0 ? Self.noise(noiseBackward, seed: seed, stream: .backwardNoise, step: step) : nil
+        planner.begin(ws)
         let t0 = now()
         data.features.withUnsafeBufferPointer { net.load(features: $0, samples: batch, batch: batch.count, into: ws) }
         try net.forward(ws, perturb: pf)
@@ -96,8 +105,11 @@ public final class SerialEngine: GradientEngine {
         let t1 = now()
         try net.backward(ws, gradient: gradient, perturb: pb)
         let t2 = now()
+        planner.end(ws)
         return StepResult(loss: loss, forwardSeconds: t1 - t0, backwardSeconds: t2 - t1)
     }
+
+    public var preactivations: PreactivationChoice? { planner.choice }
 
     public func exportState() throws -> [Double] { [] }
     public func importState(_ state: [Double]) throws {}

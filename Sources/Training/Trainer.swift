@@ -63,6 +63,8 @@ public struct RunSummary: Codable, Sendable {
     public var warmStartBytesPerRank: Int?
     /// Batch groups × layer groups of the job and each batch group's share (``DataParallelEngine``).
     public var decomposition: Decomposition?
+    /// Whether rank 0's layer-serial passes stored or recomputed the pre-activations, with the trial's timings.
+    public var preactivations: PreactivationChoice?
 }
 
 public struct PhaseTimes: Codable, Sendable {
@@ -358,7 +360,8 @@ public final class Trainer {
             resumedFromStep: resumedFrom, topology: topologySummary, rankBindings: rankBindings,
             warmStart: config.mode == .parallel ? config.warmStartPolicy : nil,
             warmStartBytesPerRank: config.mode == .parallel ? engine.warmStartBytes : nil,
-            decomposition: (engine as? DataParallelEngine)?.decomposition ?? decomposition)
+            decomposition: (engine as? DataParallelEngine)?.decomposition ?? decomposition,
+            preactivations: engine.preactivations)
     }
 
     public static let historyColumns = ["iteration", "seconds", "batch_loss", "train_loss", "validation_loss",

@@ -77,6 +77,8 @@ struct Train: ParsableCommand {
     var dataGroups: Int = 1
     @Option(help: "With --data-groups and --mode serial: reduce the gradient in this many buckets of consecutive layers, each started (MPI_Iallreduce) as soon as the backward pass has finished its layers, so the reduction overlaps the rest of the pass; 1 (default): one reduction of gradient and loss after the backward pass.")
     var gradientBuckets: Int = DataParallelEngine.defaultBuckets
+    @Option(help: "Layer-serial passes (--mode serial): store each hidden layer's pre-activation z = W x + b in the forward pass for the backward pass, or recompute it there (one more forward kernel call per layer, half the memory traffic: faster once a batch's states no longer fit in cache). Same gradients bitwise either way. auto (default): the first steps alternate both, timed in CPU time, and the rest of the run keeps the faster; summary.json records the choice.")
+    var preactivations: PreactivationPolicy = .auto
 
     @OptionGroup(title: "Placement") var placement: PlacementOptions
     @Flag(help: "Continue the run in --out from its checkpoint (checkpoint.lpck, or checkpoint.prev.lpck if that one is damaged).") var resume = false
@@ -196,7 +198,8 @@ struct Train: ParsableCommand {
             defer { try? grid.free() }
             do {
                 let trainer = try Trainer(config: config, outputDirectory: out, comm: comm, resume: resume,
-                                          engineFactory: { try makeGradientEngine(config: $0, network: $1, grid: grid, gradientBuckets: gradientBuckets) },
+                                          engineFactory: { try makeGradientEngine(config: $0, network: $1, grid: grid, gradientBuckets: gradientBuckets,
+                                                                         preactivations: preactivations) },
                                           log: log)
                 trainer.decomposition = Decomposition(dataGroups: 1, layerGroups: comm.size, shares: [config.batchSize])
                 trainer.version = LayerPar.version
@@ -229,3 +232,5 @@ func topologySummary() -> String? {
     let model = t.packages.compactMap(\.cpuModel).first ?? "unknown CPU"
     return "\(t.packages.count) package(s), \(t.cores.count) core(s), \(t.pus.count) PU(s), \(t.numaNodes.count) NUMA node(s), \(model)"
 }
+
+extension PreactivationPolicy: ExpressibleByArgument {}

@@ -201,3 +201,59 @@ struct NoiseTests {
         #expect(zip(d1, d2).map { abs($1 - 2 * $0) }.max()! <= 1e-6 * scale)
     }
 }
+
+@Suite("Stored or recomputed pre-activations")
+struct PreactivationPolicyTests {
+    /// Signed weights, so that ReLUs switch and a wrong zⁿ would change the gradient.
+    static func engines(_ policies: [PreactivationPolicy]) throws -> [(SerialEngine, Network)] {
+        let shape = NetworkShape(inputs: 6, width: 8, outputs: 1, depth: 12)
+        var rng = Xoshiro256StarStar(seed: 11)
+        let p = initialParameters(shape: shape, low: -0.5, high: 0.5, using: &rng)
+        return try policies.map { policy in
+            let net = try Network(shape: shape, parameters: p)
+            return (SerialEngine(network: net, batchSize: 48, seed: 1, preactivations: policy), net)
+        }
+    }
+
+    @Test("store, recompute and auto give bitwise the same loss and gradient at every step, and auto decides after its trial")
+    func bitwise() throws {
+        let data = RegressionTask.f2.generate(count: 200, seed: 3, stream: .trainData)
+        let runs = try Self.engines([.store, .recompute, .auto])
+        var rng = Xoshiro256StarStar(seed: 5)
+        for step in 0 ..< 14 {
+            // A different batch (and, in the last steps, a smaller one in the same workspace) every step.
+            let count = step < 12 ? 48 : 31
+            let batch = (0 ..< count).map { _ in Int(rng.next() % 200) }
+            let results = try runs.map { e, net -> (Double, [Double]) in
+                let g = net.makeGradient()
+                let r = try e.compute(gradient: g, data: data, batch: batch, step: step)
+                return (r.loss, g.toArray())
+            }
+            for r in results.dropFirst() {
+                #expect(r.0 == results[0].0, "loss differs at step \(step)")
+                #expect(r.1 == results[0].1, "gradient differs at step \(step)")
+            }
+            #expect(results[0].1.contains { $0 != 0 })
+        }
+        #expect(runs[0].0.preactivations == PreactivationChoice(policy: .store, chosen: .store))
+        #expect(runs[1].0.preactivations?.chosen == .recompute)
+        // 1 warm-up step + 5 trial steps of each: decided at step 11, with both medians.
+        let auto = try #require(runs[2].0.preactivations)
+        #expect(auto.policy == .auto)
+        #expect(auto.storeSeconds != nil && auto.recomputeSeconds != nil)
+        #expect(auto.chosen == (auto.storeSeconds! <= auto.recomputeSeconds! ? .store : .recompute))
+    }
+
+    @Test("auto has no choice before its trial ends")
+    func undecided() throws {
+        let planner = PreactivationPlanner(policy: .auto, trials: 2)
+        let ws = NetworkWorkspace(shape: NetworkShape(inputs: 1, width: 2, outputs: 1, depth: 1), capacity: 1)
+        var seen: [Bool] = []
+        for _ in 0 ..< 5 {
+            #expect(planner.choice == nil)
+            planner.begin(ws); seen.append(ws.storesPreactivations); planner.end(ws)
+        }
+        #expect(seen == [false, true, false, true, false])
+        #expect(planner.choice != nil)
+    }
+}

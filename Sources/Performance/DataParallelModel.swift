@@ -123,3 +123,34 @@ public enum DataParallelModel {
         return out
     }
 }
+
+/// The model's time of one pure data-parallel step of the hidden stack (D = P batch
+/// groups of one rank), beside which `scaling strong|weak --data-groups` print their
+/// measurements: the layer-serial forward + backward passes at the share, timed here
+/// as the studies' baseline is (``timeLayerSerial(_:repeats:minimumSeconds:)``), plus
+/// ``DataParallelModel/allreduceSeconds(doubles:ranks:on:)`` of the hidden gradient on
+/// this machine's ping-pong message model. Like ``DataParallelModel/advise(depth:batch:ranks:on:calibrations:)``
+/// it assumes the ranks' passes do not slow each other down (no shared cache or
+/// memory bandwidth) and no overlap of the allreduce with the backward pass.
+public final class DataParallelStepModel {
+    let width: Int
+    public let machine: ModelMachine
+    private var serial: [[Int]: Double] = [:]
+
+    /// Measures this machine's ping-pong (`mpirun -np 2 layerpar comm-selftest`).
+    public init(width: Int, batch: Int = 64) throws {
+        self.width = width
+        let request = ScalingModelRequest(
+            depths: [], weakRanks: [], layersPerRank: 1, maxRanks: 1, cacheScaling: false, width: width, batch: batch,
+            setup: ScalingSolverSetup(), latencySeconds: nil, bandwidthBytesPerSecond: nil, eagerLimit: nil,
+            clusterLatencySeconds: 1.5e-6, clusterBandwidthBytesPerSecond: 6e9, clusterTimeScale: nil, measured: [])
+        machine = try ScalingModelStudy.machines(request)[0]
+    }
+
+    public func seconds(depth: Int, share: Int, ranks: Int) throws -> Double {
+        let key = [depth, share]
+        let t = try serial[key] ?? timeLayerSerial(ScalingCase(depth: depth, width: width, batch: share), repeats: 7)
+        serial[key] = t
+        return t + DataParallelModel.allreduceSeconds(doubles: depth * (width * width + width), ranks: ranks, on: machine)
+    }
+}

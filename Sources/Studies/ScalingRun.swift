@@ -74,6 +74,15 @@ public struct ScalingMeasurement: Codable {
     /// Max over ranks of ((post + poll + wait, of the levels and the sweep, + residual
     /// allreduce) seconds / solve seconds).
     public var communicationFraction: Double
+    /// Batch × layer grids (``ScalingRun/measureGrid(_:dataGroups:setup:repeats:minimumSeconds:world:)``):
+    /// D batch groups of ``ranks``/D ranks (nil: one group, the MGRIT solve alone), the
+    /// largest group's share of the batch, and the gradient allreduce over all ranks
+    /// that ``seconds`` includes (slowest rank). With one rank per group the group's
+    /// passes are layer-serial: no MGRIT iterations or levels, forward and adjoint
+    /// seconds are the two passes.
+    public var dataGroups: Int? = nil
+    public var share: Int? = nil
+    public var allreduceSeconds: Double? = nil
 }
 
 /// One forward + adjoint MGRIT solve timed on the ranks it runs with, split per level
@@ -157,6 +166,91 @@ public enum ScalingRun {
                                   forwardKernelCalls: Int(sums[n + 1]),
                                   adjointKernelCalls: Int(sums[n + 2]),
                                   communicationFraction: maxima[k + 1])
+    }
+}
+
+extension ScalingRun {
+    /// One step's gradient on a grid of `dataGroups` batch groups × L = P/D layer groups
+    /// (``ProcessGrid``), the way `train --data-groups` computes it: each group takes its
+    /// share of the batch (``BlockDistribution``) and computes the hidden stack's
+    /// gradient — layer-serial (L = 1, timed as ``timeLayerSerial(_:repeats:minimumSeconds:)``)
+    /// or by the forward and adjoint MGRIT solves on its L ranks
+    /// (``measure(_:setup:repeats:minimumSeconds:world:)`` on the group's communicator,
+    /// all groups at once) — then one in-place allreduce of the hidden gradient over all
+    /// P ranks. L = 1: the pass and the allreduce are timed together, repeat by repeat
+    /// (slowest rank, fastest repeat); L > 1: the allreduce is timed on its own after the
+    /// solves and added (no overlap, as in training). D = 1 is ``measure(_:setup:repeats:minimumSeconds:world:)``.
+    public static func measureGrid(_ c: ScalingCase, dataGroups: Int, setup: ScalingSolverSetup, repeats: Int,
+                                   minimumSeconds: Double = 0.2, world: any Communicator) throws -> ScalingMeasurement {
+        guard dataGroups > 1 else { return try measure(c, setup: setup, repeats: repeats, minimumSeconds: minimumSeconds, world: world) }
+        guard dataGroups <= c.batch else {
+            throw StudyError("--data-groups \(dataGroups) exceeds --batch \(c.batch): a batch group would get no examples")
+        }
+        let grid = try ProcessGrid(world: world, dataGroups: dataGroups)
+        defer { try? grid.free() }
+        let shares = try BlockDistribution(count: c.batch, parts: dataGroups)
+        var mine = c
+        mine.batch = shares.range(of: grid.batchGroup).count
+        let stack = try mine.makeStack()
+        let gradient = HiddenGradient(like: stack)
+        func allreduce() throws {
+            try gradient.flat.withUnsafeMutableBufferPointer { try world.allreduceSum(inPlace: $0) }
+        }
+        var m: ScalingMeasurement
+        if grid.layerGroups == 1 {
+            let (x0, lN) = mine.makeBoundaryData()
+            var runs: [[Double]] = []   // forward, backward, allreduce per repeat
+            var rep = 0, total = 0.0
+            while try rep <= repeats || (world.allreduceMax(total) < minimumSeconds && rep <= 10_000) {
+                defer { rep += 1 }
+                gradient.zero()
+                try world.barrier()
+                let t0 = monotonicSeconds()
+                let (states, zs) = try LayerSerial.forward(stack, input: x0, storePreactivations: true)
+                let t1 = monotonicSeconds()
+                _ = try LayerSerial.backward(stack, states: states, preactivations: zs, terminalAdjoint: lN, gradient: gradient)
+                let t2 = monotonicSeconds()
+                try allreduce()
+                let t3 = monotonicSeconds()
+                guard rep > 0 else { continue }
+                total += t3 - t0
+                runs.append([t1 - t0, t2 - t1, t3 - t2])
+            }
+            let totals = try world.allreduceMax(runs.map { $0.reduce(0, +) })
+            let best = totals.indices.min { totals[$0] < totals[$1] }!
+            let split = try world.allreduceMax(runs[best])
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            m = ScalingMeasurement(ranks: world.size, depth: c.depth, width: c.width, batch: c.batch, setup: setup, bindings: nil,
+                                   eagerLimitBytes: nil, oversubscribed: world.size > cores, cores: cores,
+                                   secondsPerRepeat: totals, seconds: totals[best], forwardSeconds: split[0], adjointSeconds: split[1],
+                                   forwardIterations: 0, adjointIterations: 0, levels: [], reduceSeconds: 0,
+                                   waitFraction: 0, communicationFraction: split[2] / totals[best])
+            m.allreduceSeconds = split[2]
+        } else {
+            m = try measure(mine, setup: setup, repeats: repeats, minimumSeconds: minimumSeconds, world: grid.layers)
+            let slowest = try world.allreduceMax([m.seconds, m.forwardSeconds, m.adjointSeconds])
+            // The groups may have run different numbers of repeats: from here on, the same calls on every rank.
+            var reduce = Double.infinity
+            for rep in 0 ... repeats {
+                try world.barrier()
+                let t0 = monotonicSeconds()
+                try allreduce()
+                let t = try world.allreduceMax([monotonicSeconds() - t0])[0]
+                if rep > 0 { reduce = min(reduce, t) }
+            }
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            m.ranks = world.size
+            m.batch = c.batch
+            m.oversubscribed = world.size > cores
+            m.seconds = slowest[0] + reduce
+            m.secondsPerRepeat = m.secondsPerRepeat.map { $0 + reduce }   // this group's slowest rank
+            m.forwardSeconds = slowest[1]
+            m.adjointSeconds = slowest[2]
+            m.allreduceSeconds = reduce
+        }
+        m.dataGroups = dataGroups
+        m.share = shares.range(of: 0).count
+        return m
     }
 }
 

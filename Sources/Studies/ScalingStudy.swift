@@ -18,6 +18,11 @@ public struct ScalingStudySettings {
     public var json: String?
     public var csv: String?
     public var plot: String?
+    /// Batch groups D to measure at every P (``ScalingRun/measureGrid(_:dataGroups:setup:repeats:minimumSeconds:world:)``);
+    /// 0 stands for D = P (pure data parallelism). Only D dividing P and at most the batch are run. Default: [1].
+    public var dataGroups: [Int] = [1]
+    /// The model's time of a pure data-parallel step (depth, share, ranks), for the points with L = 1 and D > 1.
+    public var dataParallelModel: ((Int, Int, Int) throws -> Double)?
 
     public init(width: Int, batch: Int, repeats: Int, timeout: Double, eagerLimit: Int?, setup: ScalingSolverSetup,
          runArguments: [String] = [], json: String? = nil, csv: String? = nil, plot: String? = nil) {
@@ -42,6 +47,8 @@ public struct ScalingPoint: Codable {
     public var speedup: Double
     /// S / P.
     public var efficiency: Double
+    /// Pure data-parallel points: ``ScalingStudySettings/dataParallelModel``'s prediction of ``ScalingMeasurement/seconds``.
+    public var modelSeconds: Double? = nil
 }
 
 public struct ScalingStudyOutput: Codable {
@@ -66,6 +73,8 @@ public struct ScalingFailure: Codable {
     public var depth: Int
     public var ranks: Int
     public var error: String
+    /// Batch groups of the grid (nil: 1).
+    public var dataGroups: Int? = nil
 }
 
 /// Runs `mpirun -np P <this executable> scaling run …` and reads its JSON.
@@ -100,12 +109,13 @@ public enum ScalingLauncher {
         }
     }
 
-    /// Times one configuration on `ranks` ranks.
-    public static func measure(depth: Int, ranks: Int, _ o: ScalingStudySettings) throws -> ScalingMeasurement {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("layerpar-scaling-\(getpid())-\(depth)-\(ranks).json")
+    /// Times one configuration on `ranks` ranks (as `dataGroups` batch groups).
+    public static func measure(depth: Int, ranks: Int, dataGroups: Int = 1, _ o: ScalingStudySettings) throws -> ScalingMeasurement {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("layerpar-scaling-\(getpid())-\(depth)-\(ranks)-\(dataGroups).json")
         defer { try? FileManager.default.removeItem(at: file) }
         try run(ranks: ranks, arguments: ["scaling", "run", "--depth", String(depth), "--width", String(o.width),
                                           "--batch", String(o.batch), "--repeats", String(o.repeats), "--output", file.path]
+                                          + (dataGroups > 1 ? ["--data-groups", String(dataGroups)] : [])
                                           + o.setup.arguments + o.runArguments,
                                           timeout: o.timeout, eagerLimit: o.eagerLimit)
         return try JSONDecoder().decode(ScalingMeasurement.self, from: Data(contentsOf: file))
@@ -147,15 +157,44 @@ public enum ScalingStudy {
             }
             FileHandle.standardError.write(Data("scaling: layer-serial depth \(d): \(String(format: "%.4f", serial[d]!)) s\n".utf8))
         }
-        let (points, failed) = measure(pairs: pairs, serial: serial) { try ScalingLauncher.measure(depth: $0, ranks: $1, o) }
+        // Every (depth, P, D) once, D = 0 standing for P; D must divide P and be at most the batch.
+        var configs: [(depth: Int, ranks: Int, groups: Int)] = []
+        for g in o.dataGroups {
+            for p in pairs {
+                let d = g == 0 ? p.ranks : g
+                if p.ranks % d == 0 && d <= o.batch && !configs.contains(where: { $0 == (p.depth, p.ranks, d) }) {
+                    configs.append((p.depth, p.ranks, d))
+                }
+            }
+        }
+        var points: [ScalingPoint] = [], failed: [ScalingFailure] = []
+        for c in configs {
+            var (pts, bad) = measure(pairs: [(c.depth, c.ranks)], serial: serial) {
+                try ScalingLauncher.measure(depth: $0, ranks: $1, dataGroups: c.groups, o)
+            }
+            for i in bad.indices where c.groups > 1 { bad[i].dataGroups = c.groups }
+            if let model = o.dataParallelModel {
+                for i in pts.indices {
+                    let m = pts[i].measurement
+                    if m.dataGroups == m.ranks, let share = m.share { pts[i].modelSeconds = try model(m.depth, share, m.ranks) }
+                }
+            }
+            points += pts
+            failed += bad
+        }
         let note = "This machine has \(cores) cores: runs with P ≤ \(cores) are real measurements; runs with P > \(cores) are oversubscribed and check correctness only — their times are not scaling data."
         print("\(kind) scaling, width \(o.width), batch \(o.batch), \(o.setup.summary)")
-        print(" depth  ranks  T_serial[s]  T_MGRIT[s]  speed-up  effic.  it f/b   wait%  comm%")
+        let grids = o.dataGroups != [1]
+        print(" depth  ranks\(grids ? "      D × L " : "")  T_serial[s]  T_MGRIT[s]  speed-up  effic.  it f/b   wait%  comm%\(grids ? "  allreduce[s]  model[s]" : "")")
         for pt in points {
             let m = pt.measurement
-            print(String(format: "%6d  %5d  %11.4f  %10.4f  %8.3f  %6.3f  %2d/%-2d  %6.1f  %5.1f%@",
-                         m.depth, m.ranks, pt.serialSeconds, m.seconds, pt.speedup, pt.efficiency,
-                         m.forwardIterations, m.adjointIterations, 100 * m.waitFraction, 100 * m.communicationFraction,
+            let d = m.dataGroups ?? 1
+            let grid = grids ? String(format: "  %5d × %-4d", d, m.ranks / d) : ""
+            let extra = grids ? (m.allreduceSeconds.map { String(format: "  %12.5f", $0) } ?? String(repeating: " ", count: 14))
+                + (pt.modelSeconds.map { String(format: "  %8.5f", $0) } ?? "") : ""
+            print(String(format: "%6d  %5d%@  %11.4f  %10.4f  %8.3f  %6.3f  %2d/%-2d  %6.1f  %5.1f%@%@",
+                         m.depth, m.ranks, grid, pt.serialSeconds, m.seconds, pt.speedup, pt.efficiency,
+                         m.forwardIterations, m.adjointIterations, 100 * m.waitFraction, 100 * m.communicationFraction, extra,
                          m.oversubscribed ? "  (oversubscribed: correctness only)" : ""))
             for line in m.bindings ?? [] { print("        \(line)") }
         }
@@ -163,7 +202,13 @@ public enum ScalingStudy {
         if !limits.isEmpty {
             print("Open MPI shared-memory eager limit in the runs: \(limits.map { "\($0) B" }.joined(separator: ", ")) (boundary state: \(8 * o.width * o.batch) B)")
         }
-        for f in failed { print(String(format: "%6d  %5d  FAILED (no measurement; see the JSON's \"failed\")", f.depth, f.ranks)) }
+        for f in failed {
+            print(String(format: "%6d  %5d  %@FAILED (no measurement; see the JSON's \"failed\")", f.depth, f.ranks,
+                         f.dataGroups.map { "D = \($0): " } ?? ""))
+        }
+        if grids {
+            print("D × L: D batch groups of L ranks (L = 1: layer-serial passes on each rank's share, D = 1: MGRIT over all ranks); T includes the gradient allreduce over all ranks; model: layer-serial passes at the share timed here + the allreduce on the ping-pong message model (pure data parallelism).")
+        }
         print(note)
         var out = ScalingStudyOutput(command: command, kind: kind, host: ProcessInfo.processInfo.hostName, cores: cores,
                                      width: o.width, batch: o.batch, setup: o.setup, note: note,
@@ -174,13 +219,15 @@ public enum ScalingStudy {
         if let csv = o.csv {
             var t = CSVTable(columns: ["kind", "depth", "ranks", "oversubscribed", "serial_seconds", "mgrit_seconds", "speedup",
                                       "efficiency", "forward_iterations", "adjoint_iterations", "wait_fraction",
-                                      "communication_fraction", "levels"])
+                                      "communication_fraction", "levels", "data_groups", "layer_groups", "allreduce_seconds", "model_seconds"])
             for pt in points {
                 let m = pt.measurement
+                let d = m.dataGroups ?? 1
                 try t.append([.text(kind), .int(m.depth), .int(m.ranks), .text(m.oversubscribed ? "yes" : "no"),
                               .double(pt.serialSeconds), .double(m.seconds), .double(pt.speedup), .double(pt.efficiency),
                               .int(m.forwardIterations), .int(m.adjointIterations), .double(m.waitFraction),
-                              .double(m.communicationFraction), .int(m.levels.count)])
+                              .double(m.communicationFraction), .int(m.levels.count), .int(d), .int(m.ranks / d),
+                              m.allreduceSeconds.map { .double($0) } ?? "", pt.modelSeconds.map { .double($0) } ?? ""])
             }
             try t.write(to: csv)
         }
@@ -188,8 +235,9 @@ public enum ScalingStudy {
             try Plot.run(script: "tools/plots/scaling.py", arguments: ["--measured", json, "--out", plot])
         }
         if !failed.isEmpty {
-            let what = failed.map { "depth \($0.depth) on \($0.ranks) rank(s)" }.joined(separator: ", ")
-            throw StudyError("\(failed.count) of \(pairs.count) configuration(s) failed (\(what)); the \(points.count) measured point(s) were written")
+            let what = failed.map { "depth \($0.depth) on \($0.ranks) rank(s)" + ($0.dataGroups.map { " (D = \($0))" } ?? "") }
+                .joined(separator: ", ")
+            throw StudyError("\(failed.count) of \(points.count + failed.count) configuration(s) failed (\(what)); the \(points.count) measured point(s) were written")
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Comm
 import Foundation
+import Performance
 import Reports
 import Studies
 
@@ -18,6 +19,20 @@ struct ScalingStudyOptions: ParsableArguments {
     @Option(help: "Write results as JSON here.") var json: String?
     @Option(help: "Write one row per configuration as CSV here.") var csv: String?
     @Option(help: "Plot (matplotlib) to this PNG; needs --json.") var plot: String?
+    @Option(help: "Batch × layer grids to measure at every P: comma-separated batch-group counts D, P standing for D = P (pure data parallelism), e.g. 1,2,P. D batch groups of P/D ranks each take their share of the batch and compute the hidden stack's gradient (layer-serial with one rank per group, MGRIT on the group's ranks otherwise), then one gradient allreduce over all ranks. D must divide P and be at most --batch (other pairs are skipped). Pure data-parallel points are printed beside the model's prediction (layer-serial passes at the share timed here + the allreduce on a ping-pong message model). Default 1: MGRIT over all P ranks alone.")
+    var dataGroups: String = "1"
+
+    /// ``dataGroups`` as numbers, 0 for P.
+    func dataGroupList() throws -> [Int] {
+        try dataGroups.split(separator: ",", omittingEmptySubsequences: false).map { item in
+            let t = item.trimmingCharacters(in: .whitespaces)
+            if t == "P" || t == "p" { return 0 }
+            guard let d = Int(t), d >= 1 else {
+                throw ValidationError("--data-groups must be positive integers or P, comma-separated; got '\(t)' in '\(dataGroups)'")
+            }
+            return d
+        }
+    }
 
     func rankList() throws -> [Int] {
         try positiveIntegers(ranks, option: "ranks")
@@ -31,6 +46,18 @@ struct ScalingStudyOptions: ParsableArguments {
                              json: json, csv: csv, plot: plot)
     }
 
+    /// ``settings`` with the grids, and the data-parallel model when a pure data-parallel grid is asked for
+    /// (measures this machine's ping-pong first, under mpirun).
+    func gridSettings() throws -> ScalingStudySettings {
+        var s = settings
+        s.dataGroups = try dataGroupList()
+        if s.dataGroups.contains(where: { $0 != 1 }) {
+            let model = try DataParallelStepModel(width: width, batch: batch)
+            s.dataParallelModel = { try model.seconds(depth: $0, share: $1, ranks: $2) }
+        }
+        return s
+    }
+
     /// Before any measurement: the result files can be written.
     func checkOutputs() throws {
         try OutputPath.checkFiles([("--json", json), ("--csv", csv), ("--plot", plot)])
@@ -38,6 +65,7 @@ struct ScalingStudyOptions: ParsableArguments {
 
     func check() throws {
         _ = try rankList()
+        _ = try dataGroupList()
         guard width >= 1, batch >= 1, repeats >= 1, timeout > 0, timeout.isFinite else {
             throw ValidationError("--width, --batch, --repeats must be ≥ 1 and --timeout > 0")
         }
@@ -77,7 +105,7 @@ struct ScalingStrong: ParsableCommand {
         try study.checkOutputs()
         let ranks = try study.rankList()
         let pairs = try depthList().flatMap { d in ranks.map { (depth: d, ranks: $0) } }
-        try ScalingStudy.run(kind: "strong", command: "layerpar scaling strong --depths \(depths) --ranks \(study.ranks)", pairs: pairs, study.settings,
+        try ScalingStudy.run(kind: "strong", command: "layerpar scaling strong --depths \(depths) --ranks \(study.ranks)", pairs: pairs, try study.gridSettings(),
                              timeSerial: { try study.placement.withThreadBoundAsOneRank($0) })
     }
 }
@@ -102,7 +130,7 @@ struct ScalingWeak: ParsableCommand {
     func run() throws {
         try study.checkOutputs()
         let pairs = try study.rankList().map { (depth: layersPerRank * $0, ranks: $0) }
-        try ScalingStudy.run(kind: "weak", command: "layerpar scaling weak --layers-per-rank \(layersPerRank) --ranks \(study.ranks)", pairs: pairs, study.settings,
+        try ScalingStudy.run(kind: "weak", command: "layerpar scaling weak --layers-per-rank \(layersPerRank) --ranks \(study.ranks)", pairs: pairs, try study.gridSettings(),
                              timeSerial: { try study.placement.withThreadBoundAsOneRank($0) })
     }
 }

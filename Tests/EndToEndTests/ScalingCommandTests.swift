@@ -46,6 +46,45 @@ struct ScalingCommandTests {
         #expect(w.points.map(\.measurement.depth) == [4, 8])
     }
 
+    @Test("--data-groups 1,2,P measures pure layer-, pure data-parallel and 2-D grids where D divides P, with the model beside pure data parallelism")
+    func grids() throws {
+        let dir = try MPIRun.scratchDirectory("scaling-grids")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let json = dir.appendingPathComponent("grids.json").path, csv = dir.appendingPathComponent("grids.csv").path
+        let r = try MPIRun.layerpar(["scaling", "strong", "--depths", "12", "--ranks", "1,2,4", "--repeats", "1", "--batch", "6",
+                                     "--data-groups", "1,2,P", "--json", json, "--csv", csv], ranks: nil, timeout: 180)
+        #expect(r.succeeded, "\(r.transcript)")
+        let s = try JSONDecoder().decode(Study.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        let grids = s.points.map { [$0.measurement.ranks, $0.measurement.dataGroups ?? 1] }
+        // D = 2 does not divide P = 1; D = P = 1 and D = P = 2 are measured once.
+        #expect(grids == [[1, 1], [2, 1], [4, 1], [2, 2], [4, 2], [4, 4]])
+        for p in s.points {
+            let m = p.measurement, d = m.dataGroups ?? 1
+            #expect(m.depth == 12 && m.batch == 6 && m.seconds > 0)
+            #expect(abs(p.speedup - p.serialSeconds / m.seconds) <= 1e-12 * p.speedup)
+            if d > 1 {
+                // Shares of 6 over D groups: the largest, and an allreduce inside the step's time.
+                #expect(m.share == (6 + d - 1) / d)
+                let reduce = try #require(m.allreduceSeconds)
+                #expect(reduce > 0 && reduce < m.seconds)
+            } else {
+                #expect(m.share == nil && m.allreduceSeconds == nil)
+            }
+            // One rank per group: layer-serial passes, no MGRIT iterations; otherwise the group's solves.
+            #expect((m.forwardIterations == 0) == (d == m.ranks && d > 1))
+            // The model is given for pure data parallelism only.
+            #expect((p.modelSeconds != nil) == (d == m.ranks && d > 1))
+            if let t = p.modelSeconds { #expect(t > 0 && t.isFinite) }
+        }
+        let text = try String(contentsOfFile: csv, encoding: .utf8)
+        let header = text.split(separator: "\n")[0]
+        #expect(header.hasSuffix("levels,data_groups,layer_groups,allreduce_seconds,model_seconds"))
+        #expect(r.stdout.contains("D × L"))
+
+        let bad = try MPIRun.layerpar(["scaling", "strong", "--depths", "12", "--ranks", "2", "--data-groups", "1,x"], ranks: nil, timeout: 60)
+        #expect(bad.status == 2 && bad.stderr.contains("--data-groups must be positive integers or P"), "\(bad.transcript)")
+    }
+
     @Test("A configuration that fails is recorded and the others' measurements are kept; a study whose runs fail still writes its files")
     func failingConfigurationKeepsOthers() throws {
         let dir = try MPIRun.scratchDirectory("scaling-fail")

@@ -43,23 +43,35 @@ def main():
                 # Layer-serial time of the same depths (speed-up × MGRIT time), 1 CPU.
                 ax2.plot(c["ranks"], [s * t for s, t in zip(c["speedup"], c["seconds"])], style, color="C0",
                          label="layer-serial (1 CPU), %s" % ("cluster" if style == "-" else "this machine"))
+    # Batch x layer grids (--data-groups): pure layer-parallel (D = 1), pure data-parallel
+    # (D = P) and, per P, the best grid with both D > 1 and L > 1.
+    markers = {"layer": ("o", ":"), "data": ("s", "--"), "2-D": ("^", "-.")}
     for run in runs:
         by_depth = {}
         for p in run["points"]:
             m = p["measurement"]
-            key = m["depth"] if run["kind"] == "strong" else "weak"
-            by_depth.setdefault(key, []).append((m["ranks"], p["speedup"], m["seconds"], m["oversubscribed"], p["serialSeconds"]))
-        for key, pts in by_depth.items():
-            pts.sort()
+            d = m.get("dataGroups") or 1
+            series = "layer" if d == 1 else "data" if d == m["ranks"] else "2-D"
+            key = (m["depth"] if run["kind"] == "strong" else "weak", series)
+            row = (m["ranks"], p["speedup"], m["seconds"], m["oversubscribed"], p["serialSeconds"])
+            pts = by_depth.setdefault(key, {})
+            if m["ranks"] not in pts or row[2] < pts[m["ranks"]][2]:
+                pts[m["ranks"]] = row
+        grids = len({k[1] for k in by_depth}) > 1
+        for (key, series), pts in by_depth.items():
+            pts = sorted(pts.values())
             ax = ax1 if run["kind"] == "strong" else ax2
+            mk, ls = markers[series] if grids else ("o", ":")
+            c = color(key) if run["kind"] == "strong" else "C3"
             for r, s, t, over, ser in pts:
                 y = s if run["kind"] == "strong" else t
-                c = color(key) if run["kind"] == "strong" else "C3"
-                ax.plot([r], [y], "o", color=c, markerfacecolor="none" if over else c)
+                ax.plot([r], [y], mk, color=c, markerfacecolor="none" if over else c)
             ys = [p[1] if run["kind"] == "strong" else p[2] for p in pts]
-            ax.plot([p[0] for p in pts], ys, ":", color=color(key) if run["kind"] == "strong" else "C3",
-                    label="measured %s" % ("D=%d" % key if run["kind"] == "strong" else "MGRIT"))
-            if run["kind"] == "weak":
+            what = ("D=%d" % key if run["kind"] == "strong" else "MGRIT")
+            if grids:
+                what += {"layer": ", layer-parallel", "data": ", data-parallel", "2-D": ", best 2-D grid"}[series]
+            ax.plot([p[0] for p in pts], ys, ls, color=c, label="measured %s" % what)
+            if run["kind"] == "weak" and series == "layer":
                 ax2.plot([p[0] for p in pts], [p[4] for p in pts], "s:", color="C0", label="measured layer-serial (1 CPU)")
     ax1.axhline(1.0, color="b", lw=1.5)
     ax1.set_xscale("log", base=2)

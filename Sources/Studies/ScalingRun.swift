@@ -191,30 +191,29 @@ extension ScalingRun {
         let shares = try BlockDistribution(count: c.batch, parts: dataGroups)
         var mine = c
         mine.batch = shares.range(of: grid.batchGroup).count
-        let stack = try mine.makeStack()
-        let gradient = HiddenGradient(like: stack)
+        let pass = try LayerSerialPass(mine)
+        let gradient = pass.gradient
         func allreduce() throws {
             try gradient.flat.withUnsafeMutableBufferPointer { try world.allreduceSum(inPlace: $0) }
         }
         var m: ScalingMeasurement
         if grid.layerGroups == 1 {
-            let (x0, lN) = mine.makeBoundaryData()
+            // Each rank stores or recomputes the pre-activations, whichever is faster at its share
+            // (as `train --preactivations auto`), decided by timing both alone first.
+            let storing = try timeLayerSerialChoosing(mine, repeats: 3, minimumSeconds: 0.02).storing
             var runs: [[Double]] = []   // forward, backward, allreduce per repeat
             var rep = 0, total = 0.0
             while try rep <= repeats || (world.allreduceMax(total) < minimumSeconds && rep <= 10_000) {
                 defer { rep += 1 }
-                gradient.zero()
                 try world.barrier()
                 let t0 = monotonicSeconds()
-                let (states, zs) = try LayerSerial.forward(stack, input: x0, storePreactivations: true)
+                let (f, b) = try pass.run(storing: storing)
                 let t1 = monotonicSeconds()
-                _ = try LayerSerial.backward(stack, states: states, preactivations: zs, terminalAdjoint: lN, gradient: gradient)
-                let t2 = monotonicSeconds()
                 try allreduce()
-                let t3 = monotonicSeconds()
+                let t2 = monotonicSeconds()
                 guard rep > 0 else { continue }
-                total += t3 - t0
-                runs.append([t1 - t0, t2 - t1, t3 - t2])
+                total += t2 - t0
+                runs.append([f, b, t2 - t1])
             }
             let totals = try world.allreduceMax(runs.map { $0.reduce(0, +) })
             let best = totals.indices.min { totals[$0] < totals[$1] }!
@@ -227,6 +226,7 @@ extension ScalingRun {
                                    waitFraction: 0, communicationFraction: split[2] / totals[best])
             m.allreduceSeconds = split[2]
         } else {
+            gradient.flat.zero()
             m = try measure(mine, setup: setup, repeats: repeats, minimumSeconds: minimumSeconds, world: grid.layers)
             let slowest = try world.allreduceMax([m.seconds, m.forwardSeconds, m.adjointSeconds])
             // The groups may have run different numbers of repeats: from here on, the same calls on every rank.
@@ -254,20 +254,64 @@ extension ScalingRun {
     }
 }
 
-/// The layer-serial baseline: forward keeping states and pre-activations, then
-/// backward with them (one fused kernel call per layer and pass — the fastest
-/// serial order). Fastest of at least `repeats` after one warm-up, repeated until
-/// the timed passes add up to `minimumSeconds` too (a pass of a shallow network
-/// takes microseconds: a few repeats would catch the clock ramping up).
-public func timeLayerSerial(_ c: ScalingCase, repeats: Int, minimumSeconds: Double = 0.2) throws -> Double {
-    let stack = try c.makeStack()
-    let (x0, lN) = c.makeBoundaryData()
-    let gradient = HiddenGradient(like: stack)
-    return try fastestSeconds(atLeast: repeats, minimumSeconds: minimumSeconds) {
-        gradient.zero()
-        let (states, zs) = try LayerSerial.forward(stack, input: x0, storePreactivations: true)
-        _ = try LayerSerial.backward(stack, states: states, preactivations: zs, terminalAdjoint: lN, gradient: gradient)
+/// The layer-serial forward and backward passes of a case in buffers allocated once
+/// (as the training loop's workspace is): states, pre-activations, two alternating
+/// adjoint buffers and the pair a recomputing backward pass writes zⁿ into.
+/// `storing`: the forward pass keeps each zⁿ for the backward pass, or the backward
+/// pass recomputes it (see ``NetworkWorkspace/storesPreactivations``; the same bits).
+public final class LayerSerialPass {
+    public let stack: HiddenStack
+    public let gradient: HiddenGradient
+    let terminal: Matrix<Double>
+    let states: [Matrix<Double>]
+    let preactivations: [Matrix<Double>]
+    let lambda: (Matrix<Double>, Matrix<Double>)
+    let scratch: (z: Matrix<Double>, y: Matrix<Double>)
+
+    public init(_ c: ScalingCase) throws {
+        stack = try c.makeStack()
+        gradient = HiddenGradient(like: stack)
+        let (x0, lN) = c.makeBoundaryData()
+        terminal = lN
+        func m() -> Matrix<Double> { Matrix(rows: c.width, cols: c.batch) }
+        states = [x0] + (0 ..< c.depth).map { _ in m() }
+        preactivations = (0 ..< c.depth).map { _ in m() }
+        lambda = (m(), m())
+        scratch = (m(), m())
     }
+
+    /// One forward and one backward pass (gradient overwritten); returns their seconds.
+    @discardableResult
+    public func run(storing: Bool) throws -> (forward: Double, backward: Double) {
+        let N = stack.depth, (a, b) = lambda
+        let t0 = monotonicSeconds()
+        try LayerSerial.forward(stack, states: states, preactivations: storing ? preactivations : nil)
+        let t1 = monotonicSeconds()
+        gradient.zero()
+        try a.copy(from: terminal)   // λᴺ in `a`, then alternating
+        try LayerSerial.backward(stack, states: states, preactivations: storing ? preactivations : nil,
+                                 scratch: storing ? nil : scratch, gradient: gradient,
+                                 adjoint: { (N - $0) % 2 == 0 ? a : b })
+        return (t1 - t0, monotonicSeconds() - t1)
+    }
+}
+
+/// The layer-serial baseline: ``LayerSerialPass`` (one fused kernel call per layer
+/// and pass, buffers allocated once), the faster of storing and recomputing the
+/// pre-activations — the fastest serial loop there is, as the training loop's
+/// `--preactivations auto` picks. Fastest of at least `repeats` after one warm-up
+/// (each), repeated until the timed passes add up to `minimumSeconds` too (a pass of
+/// a shallow network takes microseconds: a few repeats would catch the clock ramping up).
+public func timeLayerSerial(_ c: ScalingCase, repeats: Int, minimumSeconds: Double = 0.2) throws -> Double {
+    try timeLayerSerialChoosing(c, repeats: repeats, minimumSeconds: minimumSeconds).seconds
+}
+
+/// ``timeLayerSerial(_:repeats:minimumSeconds:)`` and whether storing won.
+public func timeLayerSerialChoosing(_ c: ScalingCase, repeats: Int, minimumSeconds: Double = 0.2) throws -> (seconds: Double, storing: Bool) {
+    let pass = try LayerSerialPass(c)
+    let store = try fastestSeconds(atLeast: repeats, minimumSeconds: minimumSeconds / 2) { try pass.run(storing: true) }
+    let recompute = try fastestSeconds(atLeast: repeats, minimumSeconds: minimumSeconds / 2) { try pass.run(storing: false) }
+    return (min(store, recompute), store <= recompute)
 }
 
 /// The fastest of `body`'s timed calls after one untimed warm-up call: at least

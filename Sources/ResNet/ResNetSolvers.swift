@@ -79,7 +79,14 @@ public final class ResNetAdjointSolver {
     public let forward: ResNetForwardSolver
     public let problem: ResNetAdjointProblem
     public let solver: MGRITSolver<ResNetAdjointProblem>
-    public let storePreactivations: Bool
+    /// May change between steps (``ResNetForwardSolver``'s problem records zⁿ only while
+    /// it is on): set it before the forward solve whose states the next adjoint solve uses.
+    public var storePreactivations: Bool {
+        didSet {
+            forward.problem.recordsPreactivations = storePreactivations
+            if !storePreactivations { used.removeAll() }
+        }
+    }
     /// `zⁿ` of the owned layers (`storePreactivations`), kept between solves, and the
     /// output the forward call that computes them discards.
     private var preactivations: [Int: Matrix<Double>] = [:]
@@ -102,7 +109,7 @@ public final class ResNetAdjointSolver {
                 storage: MGRITStorage = .cPointsOnly, storePreactivations: Bool = false) throws {
         self.forward = forward
         self.storePreactivations = storePreactivations
-        if storePreactivations { forward.problem.recordsPreactivations = true }
+        forward.problem.recordsPreactivations = storePreactivations
         var options = options
         options.storage = storage
         let fwd = forward.solver

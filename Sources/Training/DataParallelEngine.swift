@@ -124,7 +124,8 @@ public final class DataParallelEngine: GradientEngine {
             guard config.warmStartPolicy != .previous else {
                 throw TrainingError("--warm-start previous starts from the last batch's states, which no batch group holds whole: use --warm-start example or none with --data-groups")
             }
-            let engine = try ParallelEngine(network: network, batchSize: share.count, config: config, comm: grid.layers)
+            let engine = try ParallelEngine(network: network, batchSize: share.count, config: config, comm: grid.layers,
+                                            preactivations: preactivations)
             engine.reducesGradient = false   // one reduction over the world, below
             inner = engine
         }
@@ -166,7 +167,7 @@ public final class DataParallelEngine: GradientEngine {
     }
 
     public var warmStartBytes: Int { inner.warmStartBytes }
-    public var preactivations: PreactivationChoice? { workspace == nil ? nil : planner.choice }
+    public var preactivations: PreactivationChoice? { workspace == nil ? inner.preactivations : planner.choice }
 
     public func compute(gradient: NetworkParameters, data: Dataset, batch: [Int], step: Int) throws -> StepResult {
         precondition(batch.count == batchSize, "the batch groups are built for one batch size")
@@ -239,7 +240,7 @@ public final class DataParallelEngine: GradientEngine {
         try net.backward(ws, gradient: gradient, perturb: hook)
         if let failure { throw failure }
         let t2 = now()
-        planner.end(ws)
+        planner.end()
         for i in 0 ..< done { buffer[i] = g[i] * weight }
         buffer[done] = loss * weight
         try world.allreduceSum(inPlace: UnsafeMutableBufferPointer(rebasing: buffer[0 ... done]))

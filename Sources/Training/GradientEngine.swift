@@ -4,7 +4,8 @@ import ResNet
 
 /// The gradient engine of a mode: exact layer-serial passes (with optional
 /// noise), or the one-shot MGRIT solver of the hidden stack.
-/// `preactivations`: see ``PreactivationPlanner`` (layer-serial passes only).
+/// `preactivations`: whether the layer-serial passes, or the adjoint MGRIT solve, store
+/// or recompute zⁿ (``PreactivationPlanner``).
 public func makeGradientEngine(config: TrainingConfiguration, network: Network, comm: any Communicator,
                                preactivations: PreactivationPolicy = .auto) throws -> any GradientEngine {
     switch config.mode {
@@ -12,7 +13,8 @@ public func makeGradientEngine(config: TrainingConfiguration, network: Network, 
         return SerialEngine(network: network, batchSize: config.batchSize, noiseForward: config.noiseForward,
                             noiseBackward: config.noiseBackward, seed: config.seed, preactivations: preactivations)
     case .parallel:
-        return try ParallelEngine(network: network, batchSize: config.batchSize, config: config, comm: comm)
+        return try ParallelEngine(network: network, batchSize: config.batchSize, config: config, comm: comm,
+                                  preactivations: preactivations)
     }
 }
 
@@ -105,7 +107,7 @@ public final class SerialEngine: GradientEngine {
         let t1 = now()
         try net.backward(ws, gradient: gradient, perturb: pb)
         let t2 = now()
-        planner.end(ws)
+        planner.end()
         return StepResult(loss: loss, forwardSeconds: t1 - t0, backwardSeconds: t2 - t1)
     }
 

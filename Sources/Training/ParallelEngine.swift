@@ -34,8 +34,16 @@ public final class ParallelEngine: GradientEngine {
     /// `comm` (false: each rank returns its own part, for a caller that reduces once
     /// over a larger group, as ``DataParallelEngine`` does).
     public var reducesGradient = true
+    /// Stores or recomputes the adjoint's zⁿ, step by step.
+    let planner: PreactivationPlanner
+    public var preactivations: PreactivationChoice? { planner.choice }
 
-    public init(network: Network, batchSize: Int, config: TrainingConfiguration, comm: any Communicator) throws {
+    /// - Parameter preactivations: whether the adjoint solve reuses the zⁿ the forward solve
+    ///   recorded (store) or recomputes them in every adjoint step (the same gradient, a
+    ///   third of the memory traffic: faster once the states outgrow the cache), or
+    ///   which is faster, timed on the first steps (auto, ``PreactivationPlanner``).
+    public init(network: Network, batchSize: Int, config: TrainingConfiguration, comm: any Communicator,
+                preactivations: PreactivationPolicy = .auto) throws {
         self.network = network
         self.comm = comm
         workspace = NetworkWorkspace(shape: network.shape, capacity: batchSize, hiddenStates: false)
@@ -53,8 +61,9 @@ public final class ParallelEngine: GradientEngine {
         // zⁿ = Wⁿxⁿ + bⁿ is computed once per step (N forward calls over all ranks) and
         // reused by every adjoint step and the gradient sweep, instead of recomputed in
         // each: N more states of memory for ≈ 1.6 N fewer kernel calls per adjoint iteration.
+        planner = PreactivationPlanner(policy: preactivations)
         adjointSolver = try ResNetAdjointSolver(forward: forwardSolver, options: bo, comm: comm,
-                                                storePreactivations: true)
+                                                storePreactivations: preactivations != .recompute)
         warmStart = config.warmStartPolicy
         warmStartMemoryBytes = (config.warmStartMemoryMiB ?? 4096) << 20
     }
@@ -86,6 +95,7 @@ public final class ParallelEngine: GradientEngine {
         }
         let warm = warmStart == .example || (warmStart == .previous && solves > 0)
         solves += 1
+        adjointSolver.storePreactivations = planner.begin()
         let t0 = now()
         data.features.withUnsafeBufferPointer { net.load(features: $0, samples: batch, batch: batch.count, into: ws) }
         // Cheap: every rank computes x⁰ (the forward solver wants it everywhere), straight into the solver's input.
@@ -106,6 +116,7 @@ public final class ParallelEngine: GradientEngine {
         let bs = try adjointSolver.solve(terminalAdjoint: nil, gradient: gradient.hiddenGradient, warmStart: warm)
         adjointStore?.scatter(from: adjointSolver.solver, batch: batch)
         if let l0 = adjointSolver.inputAdjoint { try net.openingAdjoint(ws, lambda: l0, gradient: gradient) }
+        planner.end()
         if reducesGradient && comm.size > 1 {
             var g = gradient.toArray()
             g.append(loss)

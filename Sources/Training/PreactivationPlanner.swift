@@ -3,7 +3,9 @@ import ResNet
 
 /// Whether the layer-serial passes store each hidden layer's pre-activation
 /// `zⁿ = Wⁿxⁿ + bⁿ` for the backward pass, or recompute it there
-/// (``NetworkWorkspace/storesPreactivations``). Either gives bitwise the same
+/// (``NetworkWorkspace/storesPreactivations``); in parallel mode, whether the adjoint
+/// MGRIT solve reuses the zⁿ the forward solve recorded or recomputes them
+/// (``ResNetAdjointSolver/storePreactivations``). Either gives bitwise the same
 /// gradients; which is faster depends on whether the states and pre-activations
 /// of a batch fit in cache.
 public enum PreactivationPolicy: String, Sendable, Codable, CaseIterable {
@@ -44,6 +46,7 @@ public final class PreactivationPlanner {
     let trials: Int
     private var step = 0
     private var started = 0.0
+    private var current = true
     private var samples: (store: [Double], recompute: [Double]) = ([], [])
     private var decided: Bool?
 
@@ -58,18 +61,22 @@ public final class PreactivationPlanner {
         }
     }
 
-    /// Sets the workspace's choice for this step and starts its clock.
-    public func begin(_ ws: NetworkWorkspace) {
-        ws.storesPreactivations = decided ?? (step % 2 == 1)   // step 0 (warm-up) recomputes, then store first
+    /// Whether this step stores the pre-activations; starts its clock.
+    public func begin() -> Bool {
+        current = decided ?? (step % 2 == 1)   // step 0 (warm-up) recomputes, then store first
         started = threadCPUSeconds()
+        return current
     }
 
-    /// Ends the step begun by ``begin(_:)`` (after its backward pass).
-    public func end(_ ws: NetworkWorkspace) {
+    /// Sets the workspace's choice for this step and starts its clock.
+    public func begin(_ ws: NetworkWorkspace) { ws.storesPreactivations = begin() }
+
+    /// Ends the step begun by ``begin()`` (after its backward pass).
+    public func end() {
         defer { step += 1 }
         guard decided == nil, step > 0 else { return }
         let t = threadCPUSeconds() - started
-        if ws.storesPreactivations { samples.store.append(t) } else { samples.recompute.append(t) }
+        if current { samples.store.append(t) } else { samples.recompute.append(t) }
         if samples.recompute.count >= trials && samples.store.count >= trials {
             decided = median(samples.store) <= median(samples.recompute)
         }

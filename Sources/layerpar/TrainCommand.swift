@@ -77,7 +77,7 @@ struct Train: ParsableCommand {
     var dataGroups: Int = 1
     @Option(help: "With --data-groups and --mode serial: reduce the gradient in this many buckets of consecutive layers, each started (MPI_Iallreduce) as soon as the backward pass has finished its layers, so the reduction overlaps the rest of the pass; 1 (default): one reduction of gradient and loss after the backward pass.")
     var gradientBuckets: Int = DataParallelEngine.defaultBuckets
-    @Option(help: "Layer-serial passes (--mode serial): store each hidden layer's pre-activation z = W x + b in the forward pass for the backward pass, or recompute it there (one more forward kernel call per layer, half the memory traffic: faster once a batch's states no longer fit in cache). Same gradients bitwise either way. auto (default): the first steps alternate both, timed in CPU time, and the rest of the run keeps the faster; summary.json records the choice.")
+    @Option(help: "Store each hidden layer's pre-activation z = W x + b in the forward pass for the backward pass (--mode serial), or the forward MGRIT solve's for the adjoint solve (--mode parallel), or recompute it there (one more forward kernel call per layer and adjoint step, less memory traffic: faster once a batch's states no longer fit in cache). Same gradients bitwise either way. auto (default): the first steps alternate both, timed in CPU time on each rank, and the rest of the run keeps the faster; summary.json records rank 0's choice.")
     var preactivations: PreactivationPolicy = .auto
 
     @OptionGroup(title: "Placement") var placement: PlacementOptions

@@ -1,4 +1,5 @@
 // Tests of module Training and the full network of module ResNet (see DESIGN.md).
+import Comm
 import Foundation
 import ResNet
 import Testing
@@ -251,9 +252,38 @@ struct PreactivationPolicyTests {
         var seen: [Bool] = []
         for _ in 0 ..< 5 {
             #expect(planner.choice == nil)
-            planner.begin(ws); seen.append(ws.storesPreactivations); planner.end(ws)
+            planner.begin(ws); seen.append(ws.storesPreactivations); planner.end()
         }
         #expect(seen == [false, true, false, true, false])
         #expect(planner.choice != nil)
+    }
+}
+
+@Suite("Stored or recomputed pre-activations in the one-shot solves")
+struct ParallelPreactivationPolicyTests {
+    @Test("--mode parallel: store, recompute and auto (which switches during its trial) train bitwise the same run")
+    func bitwise() throws {
+        func run(_ policy: PreactivationPolicy) throws -> (rows: [[Double?]], summary: RunSummary) {
+            var c = smallConfig(iterations: 16, mode: .parallel)
+            c.depth = 24
+            c.initLow = -0.3; c.initHigh = 0.3   // switching ReLUs: a stale zⁿ would show
+            c.tolForward = 0; c.tolBackward = 0
+            c.maxForwardIterations = 2; c.maxBackwardIterations = 1
+            c.evalEvery = 1
+            let comm = SerialCommunicator()
+            let t = try Trainer(config: c, outputDirectory: nil, comm: comm, resume: false,
+                                engineFactory: { try makeGradientEngine(config: $0, network: $1, comm: comm, preactivations: policy) },
+                                log: { _ in })
+            let s = try t.run()
+            return (losses(t.history), s)
+        }
+        let store = try run(.store), recompute = try run(.recompute), auto = try run(.auto)
+        #expect(store.rows.count == 17)
+        #expect(recompute.rows == store.rows)
+        #expect(auto.rows == store.rows)
+        #expect(store.summary.preactivations?.chosen == .store)
+        #expect(recompute.summary.preactivations?.chosen == .recompute)
+        let a = try #require(auto.summary.preactivations)
+        #expect(a.policy == .auto && a.storeSeconds != nil && a.recomputeSeconds != nil)
     }
 }

@@ -101,6 +101,29 @@ public enum DataParallelModel {
                           serialSeconds: try c.serialSeconds(depth: depth, batch: batch) * machine.timeScale, grids: grids)
     }
 
+    /// Per rank count, where the best grid stops being pure data parallelism: the
+    /// (depth, batch) cases in which a layer-parallel or 2-D grid is predicted faster
+    /// than pure data parallelism (with the factor), those in which pure data
+    /// parallelism wins, and those whose batch is smaller than P (no pure data grid).
+    public static func crossoverLines(_ all: [GridAdvice]) -> [String] {
+        var out: [String] = []
+        for p in Set(all.map(\.ranks)).sorted() {
+            let cases = all.filter { $0.ranks == p }.sorted { ($0.depth, $0.batch) < ($1.depth, $1.batch) }
+            func name(_ a: GridAdvice) -> String { "depth \(a.depth) batch \(a.batch)" }
+            let layer = cases.compactMap { a -> String? in
+                guard let pure = a.pureData, a.best.layerGroups > 1 else { return nil }
+                return name(a) + String(format: " (%d × %d, %.2f×)", a.best.dataGroups, a.best.layerGroups, pure.seconds / a.best.seconds)
+            }
+            let data = cases.filter { $0.pureData != nil && $0.best.layerGroups == 1 }.map(name)
+            let small = cases.filter { $0.pureData == nil }.map { name($0) + " (\($0.best.dataGroups) × \($0.best.layerGroups))" }
+            out.append("crossover at \(p) ranks:")
+            out.append("  layer-parallel or 2-D beats pure data parallelism: " + (layer.isEmpty ? "none of these cases" : layer.joined(separator: ", ")))
+            out.append("  pure data parallelism is best: " + (data.isEmpty ? "none of these cases" : data.joined(separator: ", ")))
+            if !small.isEmpty { out.append("  batch < \(p), no pure data-parallel grid; best: " + small.joined(separator: ", ")) }
+        }
+        return out
+    }
+
     /// The lines `scaling advise` prints for one case.
     public static func lines(_ a: GridAdvice) -> [String] {
         var out = [String(format: "%@: depth %d, width %d, batch %d, %d ranks (%d parameters); layer-serial on one rank %.3f ms",

@@ -61,6 +61,7 @@ struct ScalingAdvise: ParsableCommand {
                 }
             }
         }
+        DataParallelModel.crossoverLines(all).forEach { print($0) }
         if let json { try AtomicFile.writeJSON(all, to: json) }
     }
 }

@@ -39,5 +39,12 @@ struct ScalingAdviseTests {
             #expect(a.best.seconds == a.grids.map(\.seconds).min())
         }
         #expect(r.stdout.contains("← best") && r.stdout.contains("pure data parallelism does not fit"), "\(r.stdout)")
+        // The crossover summary puts each case on the side its best grid is on.
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        let start = try #require(lines.firstIndex(of: "crossover at 4 ranks:"), "\(r.stdout)")
+        let summary = lines[(start + 1)...].joined(separator: "\n")
+        let b8 = advice[1].best.layerGroups > 1 ? "beats pure data parallelism: depth 8 batch 8" : "pure data parallelism is best: depth 8 batch 8"
+        #expect(summary.contains(b8), "\(summary)")
+        #expect(summary.contains("batch < 4, no pure data-parallel grid; best: depth 8 batch 2 (\(advice[0].best.dataGroups) × \(advice[0].best.layerGroups))"), "\(summary)")
     }
 }

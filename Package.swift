@@ -92,6 +92,6 @@ let package = Package(
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "_TestSupport"]),
         // Runs the built layerpar (plainly and under mpirun -np K) and decodes its
         // result files with the libraries' own types.
-        .testTarget(name: "EndToEndTests", dependencies: ["layerpar", "Studies", "Performance", "Training", "Topology", "Comm", "Reports", "_TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["layerpar", "Studies", "Performance", "Training", "ResNet", "Topology", "Comm", "Reports", "_TestSupport"]),
     ]
 )

@@ -73,8 +73,12 @@ public struct MGRITOptions: Sendable, Equatable {
     /// relaxation costs most, does one F-relaxation per iteration.
     public var fineRelaxation: MGRITRelaxation? = nil
     /// CF sweeps after the first F-relaxation on every level whose relaxation is
-    /// ``MGRITRelaxation/FCF`` (≥ 1; XBraid's `nrelax`).
+    /// ``MGRITRelaxation/FCF`` (≥ 1; XBraid's `nrelax`); with ``fineSweeps`` set,
+    /// only on the coarse levels `l ≥ 1`.
     public var sweeps: Int = 1
+    /// CF sweeps of the fine level; nil: ``sweeps``. `sweeps > fineSweeps` relaxes the
+    /// coarse levels more where a sweep is cheap (XBraid's `braid_SetNRelax(core, level, n)`).
+    public var fineSweeps: Int? = nil
     /// Weight `ω` of C-relaxation on every level (XBraid's `braid_SetCRelaxWt`):
     /// at each C-point `c ≥ 1`, `u_c ← (1 − ω)·u_c + ω·(Φ(u_{c−1}) + g_c)`, where
     /// `u_c` is its value before this C-relaxation. Range `0 < ω < 2`: for a
@@ -99,6 +103,17 @@ public struct MGRITOptions: Sendable, Equatable {
     public var relativeTolerance: Double? = nil
     /// At most this many iterations (≥ 1).
     public var maxIterations: Int = 30
+    /// Stall and divergence detection: the solve stops (``MGRITStatistics/stall``) when the
+    /// fine residual norm has failed to fall below ``stallRatio`` × its previous value in
+    /// this many consecutive iterations (≥ 1; nil: never), instead of running to
+    /// ``maxIterations``. Acts only when the residual is measured in every iteration.
+    public var stallIterations: Int? = nil
+    /// An iteration makes no progress when `‖r_k‖ > stallRatio · ‖r_{k−1}‖` (0 < ratio;
+    /// 1: only growth counts).
+    public var stallRatio: Double = 0.95
+    /// After a stall, solve the fine level exactly by the sequential pass (relayed rank to
+    /// rank, `N` fine steps: the layer-serial pass) instead of returning the stalled iterate.
+    public var sequentialOnStall: Bool = false
     /// Fine-level storage.
     public var storage: MGRITStorage = .allPoints
     /// When the residual norm (a global reduction) is measured. Anything but
@@ -108,10 +123,11 @@ public struct MGRITOptions: Sendable, Equatable {
 
     public init(coarsening: Int = 4, fineCoarsening: Int? = nil, maxLevels: Int = 30, minCoarseSize: Int = 2,
                 cycle: MGRITCycle = .F, relaxation: MGRITRelaxation = .FCF, fineRelaxation: MGRITRelaxation? = nil,
-                sweeps: Int = 1, cRelaxationWeight: Double = 1, fineCRelaxationWeight: Double? = nil,
+                sweeps: Int = 1, fineSweeps: Int? = nil, cRelaxationWeight: Double = 1, fineCRelaxationWeight: Double? = nil,
                 skipFirstDown: Bool = false,
                 absoluteTolerance: Double? = nil, relativeTolerance: Double? = nil, maxIterations: Int = 30,
-                storage: MGRITStorage = .allPoints, residualCheck: MGRITResidualCheck = .everyIteration) {
+                storage: MGRITStorage = .allPoints, residualCheck: MGRITResidualCheck = .everyIteration,
+                stallIterations: Int? = nil, stallRatio: Double = 0.95, sequentialOnStall: Bool = false) {
         self.coarsening = coarsening
         self.fineCoarsening = fineCoarsening
         self.maxLevels = maxLevels
@@ -120,6 +136,7 @@ public struct MGRITOptions: Sendable, Equatable {
         self.relaxation = relaxation
         self.fineRelaxation = fineRelaxation
         self.sweeps = sweeps
+        self.fineSweeps = fineSweeps
         self.cRelaxationWeight = cRelaxationWeight
         self.fineCRelaxationWeight = fineCRelaxationWeight
         self.skipFirstDown = skipFirstDown
@@ -128,6 +145,9 @@ public struct MGRITOptions: Sendable, Equatable {
         self.maxIterations = maxIterations
         self.storage = storage
         self.residualCheck = residualCheck
+        self.stallIterations = stallIterations
+        self.stallRatio = stallRatio
+        self.sequentialOnStall = sequentialOnStall
     }
 
     // MARK: - Per-level values
@@ -142,6 +162,11 @@ public struct MGRITOptions: Sendable, Equatable {
     /// Relaxation of `level` (not used on the coarsest level, which is solved exactly).
     public func relaxation(onLevel level: Int) -> MGRITRelaxation {
         level == 0 ? fineRelaxation ?? relaxation : relaxation
+    }
+
+    /// CF sweeps of `level` (used only where that level's relaxation is FCF).
+    public func sweeps(onLevel level: Int) -> Int {
+        level == 0 ? fineSweeps ?? sweeps : sweeps
     }
 
     /// C-relaxation weight `ω` of `level` (used only where that level's relaxation is FCF).
@@ -175,6 +200,9 @@ public struct MGRITOptions: Sendable, Equatable {
         guard maxLevels >= 1 else { throw MGRITError.invalidOption("maxLevels must be ≥ 1, got \(maxLevels)") }
         guard minCoarseSize >= 2 else { throw MGRITError.invalidOption("minCoarseSize must be ≥ 2, got \(minCoarseSize)") }
         guard sweeps >= 1 else { throw MGRITError.invalidOption("sweeps must be ≥ 1, got \(sweeps)") }
+        if let s = fineSweeps, s < 1 { throw MGRITError.invalidOption("fineSweeps must be ≥ 1, got \(s)") }
+        if let k = stallIterations, k < 1 { throw MGRITError.invalidOption("stallIterations must be ≥ 1, got \(k)") }
+        guard stallRatio > 0 && stallRatio.isFinite else { throw MGRITError.invalidOption("stallRatio must be a positive finite number, got \(stallRatio)") }
         guard maxIterations >= 1 else { throw MGRITError.invalidOption("maxIterations must be ≥ 1, got \(maxIterations)") }
         if let t = absoluteTolerance, !(t > 0 && t.isFinite) {
             throw MGRITError.invalidOption("absolute tolerance must be a positive finite number, got \(t)")

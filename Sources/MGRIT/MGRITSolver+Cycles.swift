@@ -58,12 +58,18 @@ extension MGRITSolver {
                     if let t = options.absoluteTolerance, r <= t { stats.converged = true }
                     if let t = options.relativeTolerance, let r1 = firstResidual, r <= t * r1 { stats.converged = true }
                     if stats.converged { break }   // the state after relaxation is consistent
+                    if let stall = detectStall(stats.residuals, iteration: k) { stats.stall = stall; break }
                 }
                 try restrictRHS(levels[1])
                 try coarseCycle()
                 try correct(levels[0])
             }
             if !stats.converged && !levels[0].consistent && !levels[0].cPointsOnly { try fRelax(levels[0]) }
+            if stats.stall != nil && options.sequentialOnStall {
+                let before = levels[0].steps
+                try solveSequentially()
+                stats.stall!.sequentialSteps = levels[0].steps - before
+            }
         }
         try completeSends()
         stats.statesAllocated = stateCount
@@ -78,6 +84,28 @@ extension MGRITSolver {
         stats.reduceSeconds = reduceSeconds
         stats.seconds = seconds(since: start)
         return stats
+    }
+
+    /// The stall of ``MGRITOptions/stallIterations``, if the last `k` of `residuals`
+    /// each failed to fall below ``MGRITOptions/stallRatio`` × its predecessor.
+    func detectStall(_ residuals: [Double], iteration: Int) -> MGRITStall? {
+        guard let k = options.stallIterations, residuals.count > k else { return nil }
+        let tail = Array(residuals.suffix(k + 1))
+        guard zip(tail, tail.dropFirst()).allSatisfy({ $1 > options.stallRatio * $0 }) else { return nil }
+        return MGRITStall(iteration: iteration, level: 0, residuals: tail, ratio: options.stallRatio)
+    }
+
+    /// Solves the fine level exactly by the sequential pass, `uᵢ = Φ(uᵢ₋₁)` for
+    /// `i = 1 … N` in time order, relayed rank to rank as the coarsest level is
+    /// (`N` fine steps over all ranks, no parallelism): the layer-serial pass on
+    /// the solver's own states. Point 0 must hold the initial condition (it does
+    /// after any ``solve(warmStart:)``). Not counted as a visit.
+    public func solveSequentially() throws {
+        let f = levels[0]
+        try coarsestSolve(f)
+        f.visits -= 1
+        f.consistent = true
+        try completeSends()
     }
 
     /// Recomputes every owned fine point `i ≥ 1` exactly once as `Φ(uᵢ₋₁)`

@@ -17,7 +17,7 @@ extension MGRITSolver {
             // value), and the final F-relaxation runs inside the restriction.
             if fcf {
                 let w = options.cRelaxationWeight(onLevel: L.index)
-                for _ in 0 ..< options.sweeps {
+                for _ in 0 ..< options.sweeps(onLevel: L.index) {
                     try fRelax(L) { c in try self.cUpdate(L, point: c, weight: w) }
                 }
             }
@@ -25,7 +25,7 @@ extension MGRITSolver {
         }
         if !L.consistent { try fRelax(L) }
         if fcf {
-            for _ in 0 ..< options.sweeps {
+            for _ in 0 ..< options.sweeps(onLevel: L.index) {
                 try cRelax(L, weight: options.cRelaxationWeight(onLevel: L.index))
                 try fRelax(L)
             }

@@ -10,9 +10,11 @@ public struct MGRITStatistics: Sendable, Equatable {
     public var residuals: [Double] = []
     /// Iterations (cycles) begun: the last one stops at its residual check when converged.
     public var iterations: Int = 0
-    /// Whether a tolerance was met (false: stopped at ``MGRITOptions/maxIterations``,
-    /// always the case with a fixed iteration count).
+    /// Whether a tolerance was met (false: stopped at ``MGRITOptions/maxIterations``
+    /// or by a ``stall``, always the case with a fixed iteration count).
     public var converged: Bool = false
+    /// Set when stall detection (``MGRITOptions/stallIterations``) stopped the solve.
+    public var stall: MGRITStall? = nil
     /// Number of levels of the hierarchy.
     public var levels: Int = 0
     /// Points per level (level 0 = fine, `N + 1`).
@@ -66,6 +68,32 @@ public struct MGRITStatistics: Sendable, Equatable {
 
     /// All steps of all levels on this rank.
     public var totalSteps: Int { stepsPerLevel.reduce(0, +) }
+}
+
+/// Why and where a solve stopped on a stall (``MGRITOptions/stallIterations``).
+/// Identical on every rank.
+public struct MGRITStall: Sendable, Equatable, CustomStringConvertible {
+    /// The iteration whose residual check stopped the solve.
+    public var iteration: Int
+    /// The level whose residual stalled (0: the fine level, the one the solver measures).
+    public var level: Int
+    /// The last `stallIterations + 1` fine residual norms, oldest first.
+    public var residuals: [Double]
+    /// ``MGRITOptions/stallRatio``.
+    public var ratio: Double
+    /// Whether the fine level was then solved exactly by the sequential pass
+    /// (``MGRITOptions/sequentialOnStall``), and its fine steps on this rank.
+    public var sequentialSteps: Int? = nil
+
+    /// Whether the residual grew in every one of the stalled iterations (divergence).
+    public var diverging: Bool { zip(residuals, residuals.dropFirst()).allSatisfy { $1 > $0 } }
+
+    public var description: String {
+        let r = residuals.map { String(format: "%.3e", $0) }.joined(separator: " → ")
+        return "MGRIT \(diverging ? "diverging" : "stalled") at iteration \(iteration), level \(level): residual \(r) "
+            + "(above \(ratio)× the previous for \(residuals.count - 1) iterations)"
+            + (sequentialSteps != nil ? "; solved by the sequential pass instead" : "")
+    }
 }
 
 /// What one ``MGRITSolver/sweep()`` did on this rank: the fine level's step count

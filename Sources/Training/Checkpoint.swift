@@ -20,6 +20,9 @@ public struct HistoryRow: Sendable, Codable, Equatable {
     /// Cumulative CPU seconds of the training thread over the same steps as `seconds`
     /// (nil in runs recorded before it was measured).
     public var cpuSeconds: Double? = nil
+    /// Passes of this step solved by the layer-serial pass after their MGRIT solve
+    /// stalled (``StepResult/serialFallback``); nil: none.
+    public var serialFallback: String? = nil
 }
 
 /// Everything needed to continue a run exactly where it stopped.

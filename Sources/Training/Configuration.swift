@@ -155,6 +155,9 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         a.warmStartMemoryMiB = nil; b.warmStartMemoryMiB = nil
         // A configuration recorded before the solver settings existed ran their defaults.
         a.solver = a.solver ?? SolverSettings(); b.solver = b.solver ?? SolverSettings()
+        // Stall handling is a stopping rule of each solve (and runs recorded before it had none).
+        a.solver!.stallIterations = nil; a.solver!.stallRatio = nil; a.solver!.serialOnStall = nil
+        b.solver!.stallIterations = nil; b.solver!.stallRatio = nil; b.solver!.serialOnStall = nil
         // …and started from the previous step's states: `--warm-start previous` resumes them.
         a.warmStart = a.warmStartPolicy; b.warmStart = b.warmStartPolicy
         return a == b

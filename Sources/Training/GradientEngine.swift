@@ -28,6 +28,9 @@ public struct StepResult: Sendable {
     public var forwardResidual: Double = .nan
     public var backwardIterations: Int = 0
     public var backwardResidual: Double = .nan
+    /// Passes whose MGRIT solve stalled and was replaced by the layer-serial pass
+    /// (`--on-stall serial`): "forward", "adjoint", "forward+adjoint"; nil: none.
+    public var serialFallback: String? = nil
 }
 
 /// Computes a batch's loss and (possibly inexact) gradient of the full network.

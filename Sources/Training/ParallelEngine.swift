@@ -127,7 +127,14 @@ public final class ParallelEngine: GradientEngine {
         let t2 = now()
         return StepResult(loss: loss, forwardSeconds: t1 - t0, backwardSeconds: t2 - t1,
                           forwardIterations: fs.iterations, forwardResidual: fs.residuals.last ?? .nan,
-                          backwardIterations: bs.iterations, backwardResidual: bs.residuals.last ?? .nan)
+                          backwardIterations: bs.iterations, backwardResidual: bs.residuals.last ?? .nan,
+                          serialFallback: Self.fallback(forward: fs, adjoint: bs))
+    }
+
+    /// The history's `serial_fallback` entry: which passes stalled and were solved serially.
+    static func fallback(forward: MGRITStatistics, adjoint: MGRITStatistics) -> String? {
+        let passes = [("forward", forward), ("adjoint", adjoint)].filter { $0.1.stall?.sequentialSteps != nil }.map(\.0)
+        return passes.isEmpty ? nil : passes.joined(separator: "+")
     }
 
     /// The warm start, assembled on every rank by a sum over ranks (each fills what it

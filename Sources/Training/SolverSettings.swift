@@ -20,6 +20,14 @@ public struct SolverSettings: Sendable, Codable, Equatable {
     public var cRelaxationWeight: Double = 1
     public var fineCRelaxationWeight: Double? = nil
     public var coarseStep: CoarseStep = .cPointLayer
+    /// The fine level's CF sweeps (nil: ``sweeps``).
+    public var fineSweeps: Int? = nil
+    /// Stall detection (``MGRITOptions/stallIterations``; nil: off, as in configurations
+    /// recorded before it existed) and its ratio (nil: the library's default).
+    public var stallIterations: Int? = nil
+    public var stallRatio: Double? = nil
+    /// After a stall, that pass is solved exactly by the layer-serial pass (nil: false).
+    public var serialOnStall: Bool? = nil
 
     public init() {}
 
@@ -35,16 +43,23 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         fineCoarsening = o.fineCoarsening
         cRelaxationWeight = o.cRelaxationWeight
         fineCRelaxationWeight = o.fineCRelaxationWeight
+        fineSweeps = o.fineSweeps
+        stallIterations = o.stallIterations
+        stallRatio = o.stallIterations == nil ? nil : o.stallRatio
+        serialOnStall = o.sequentialOnStall ? true : nil
         self.coarseStep = coarseStep
     }
 
     /// One line for people, e.g. `F-cycles, FCF (fine level F), 1 CF sweep, ω 1, coarse step cPointLayer`.
     public var summary: String {
         var parts = ["\(cycle.rawValue)-cycles", relaxation.rawValue + (fineRelaxation.map { " (fine level \($0.rawValue))" } ?? ""),
-                     "\(sweeps) CF sweep\(sweeps == 1 ? "" : "s")"]
+                     "\(sweeps) CF sweep\(sweeps == 1 ? "" : "s")" + (fineSweeps.map { " (fine level \($0))" } ?? "")]
         if let m = fineCoarsening { parts.append("fine coarsening \(m)") }
         parts.append("ω \(cRelaxationWeight)" + (fineCRelaxationWeight.map { " (fine level \($0))" } ?? ""))
         if skipFirstDown { parts.append("skip first down-cycle") }
+        if let k = stallIterations {
+            parts.append("stall after \(k) iterations above \(stallRatio ?? MGRITOptions().stallRatio)× (then \(serialOnStall == true ? "layer-serial pass" : "stop"))")
+        }
         parts.append("min coarse \(minCoarse), coarse step \(coarseStep.rawValue)")
         return parts.joined(separator: ", ")
     }
@@ -63,6 +78,10 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         o.fineCoarsening = fineCoarsening
         o.cRelaxationWeight = cRelaxationWeight
         o.fineCRelaxationWeight = fineCRelaxationWeight
+        o.fineSweeps = fineSweeps
+        o.stallIterations = stallIterations
+        o.stallRatio = stallRatio ?? MGRITOptions().stallRatio
+        o.sequentialOnStall = serialOnStall ?? false
         return o
     }
 }

@@ -104,17 +104,17 @@ public struct TrainedModel: Sendable {
 
     /// Reads a model: a run directory (its `checkpoint.lpck`), a checkpoint file, or a
     /// file written by `layerpar export` (safetensors or `.npz`, told apart by content).
-    /// - Throws: ``TrainingError`` naming the path and what is wrong with it.
-    public static func load(path: String) throws -> TrainedModel {
+    /// - Throws: ``TrainingError`` naming `option`, the path and what is wrong with it.
+    public static func load(path: String, option: String = "--model") throws -> TrainedModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw TrainingError("--model \(path): no such file or directory")
+            throw TrainingError("\(option) \(path): no such file or directory")
         }
         let file = isDirectory.boolValue ? Checkpoint.path(in: path) : path
         guard let data = FileManager.default.contents(atPath: file) else {
             throw TrainingError(isDirectory.boolValue
-                ? "--model \(path): no checkpoint.lpck in this directory (layerpar train --out DIR writes one)"
-                : "--model \(path): cannot read the file")
+                ? "\(option) \(path): no checkpoint.lpck in this directory (layerpar train --out DIR writes one)"
+                : "\(option) \(path): cannot read the file")
         }
         if data.starts(with: Data(Checkpoint.magic.utf8)) {
             return try TrainedModel(checkpoint: Checkpoint.decode(data, path: file), source: file)
@@ -127,9 +127,9 @@ public struct TrainedModel: Sendable {
                 return try TrainedModel(archive: SafeTensors.decode(data, file: file), source: file)
             }
         } catch let e as TensorFileError {
-            throw TrainingError("--model \(e.description)")
+            throw TrainingError("\(option) \(e.description)")
         }
-        throw TrainingError("--model \(file): neither a layerpar checkpoint nor a safetensors or .npz export (\(data.count) bytes)")
+        throw TrainingError("\(option) \(file): neither a layerpar checkpoint nor a safetensors or .npz export (\(data.count) bytes)")
     }
 
     /// Predictions in the data's raw units for `count` sample-major raw feature rows,

@@ -263,7 +263,7 @@ public final class Trainer {
             var row = HistoryRow(iteration: step, seconds: trainSeconds, batchLoss: r.loss, trainLoss: nil, validationLoss: nil,
                                  forwardIterations: r.forwardIterations, forwardResidual: r.forwardResidual.isNaN ? nil : r.forwardResidual,
                                  backwardIterations: r.backwardIterations, backwardResidual: r.backwardResidual.isNaN ? nil : r.backwardResidual,
-                                 cpuSeconds: trainCPUSeconds)
+                                 cpuSeconds: trainCPUSeconds, serialFallback: r.serialFallback)
             let last = config.iterations.map { step >= $0 } ?? false
             if step % config.evalEvery == 0 || last {
                 let e = try evaluate()
@@ -366,7 +366,7 @@ public final class Trainer {
 
     public static let historyColumns = ["iteration", "seconds", "batch_loss", "train_loss", "validation_loss",
                                         "forward_mgrit_iterations", "forward_residual", "backward_mgrit_iterations", "backward_residual",
-                                        "cpu_seconds"]
+                                        "cpu_seconds", "serial_fallback"]
 
     public static func historyTable(_ history: [HistoryRow]) throws -> CSVTable {
         var t = CSVTable(columns: historyColumns)
@@ -374,7 +374,7 @@ public final class Trainer {
         for h in history {
             try t.append([.int(h.iteration), .double(h.seconds), .double(h.batchLoss), opt(h.trainLoss), opt(h.validationLoss),
                           .int(h.forwardIterations), opt(h.forwardResidual), .int(h.backwardIterations), opt(h.backwardResidual),
-                          opt(h.cpuSeconds)])
+                          opt(h.cpuSeconds), .text(h.serialFallback ?? "")])
         }
         return t
     }

@@ -4,6 +4,14 @@ import MGRIT
 extension MGRITCycle: ExpressibleByArgument {}
 extension MGRITRelaxation: ExpressibleByArgument {}
 
+/// What a solve does when its residual stalls or grows (`--on-stall`).
+enum StallAction: String, CaseIterable, ExpressibleByArgument {
+    /// Stop and report the stall (the iterate so far is the result).
+    case stop
+    /// Stop, then solve the fine level exactly by the sequential (layer-serial) pass.
+    case serial
+}
+
 /// MGRIT's hierarchy and cycle: one set of flags, one default each, for
 /// `train`, `convergence`, `scaling` (run, strong, weak, model, check) and
 /// `reproduce`. The stopping rule stays with each command (train: per pass and
@@ -25,6 +33,8 @@ struct MGRITOptionGroup: ParsableArguments {
     @Option(help: "MGRIT cycle: F (the paper) or V (each level once per iteration).") var cycle: MGRITCycle = MGRITOptions().cycle
     @Option(help: "Relaxation: F or FCF (the paper).") var relax: MGRITRelaxation = MGRITOptions().relaxation
     @Option(help: "CF sweeps of FCF relaxation.") var sweeps: Int = MGRITOptions().sweeps
+    @Option(help: "CF sweeps of the fine level alone (default: --sweeps); --sweeps 2 --fine-sweeps 1 relaxes only the coarse levels more, where a sweep is cheap.")
+    var fineSweeps: Int?
     @Option(help: "Coarsening factor of the fine level alone (default: --coarsening); a larger one, as XBraid's heat example finds best, shortens the coarse levels.")
     var fineCoarsening: Int?
     @Option(help: "Relaxation of the fine level alone (default: --relax); F with --relax FCF is LayerParallelLearning's nrelax0 = 0.")
@@ -35,6 +45,15 @@ struct MGRITOptionGroup: ParsableArguments {
     var fineCRelaxWeight: Double?
     @Flag(help: "Skip relaxation on the first down-cycle (XBraid's skip): iteration 1 only injects, solves the coarsest level and interpolates (its residual is not measured).")
     var skipFirstDown = MGRITOptions().skipFirstDown
+    @Option(help: "Stop a solve whose fine residual norm failed to fall below --stall-ratio × its previous value in this many consecutive iterations, with a report (iteration, level, residuals), instead of running to the iteration cap; 0: never. Acts only where the residual is measured every iteration.")
+    var stallIterations: Int = Self.defaultStallIterations
+    /// 5, not fewer: FAS on an exploding network (signed weights, 2560 layers) lets the residual
+    /// grow for 4 iterations before it converges.
+    static let defaultStallIterations = 5
+    @Option(help: "An iteration with ‖r_k‖ > this × ‖r_{k−1}‖ makes no progress (stall detection; 1: only growth counts).")
+    var stallRatio: Double = MGRITOptions().stallRatio
+    @Option(help: "After a stall: stop (keep the iterate) or serial (solve that pass exactly by the layer-serial pass, N fine steps, and say so).")
+    var onStall: StallAction = .stop
 
     /// The coarsening factor, under either spelling.
     var factor: Int { cfactor ?? coarsening }
@@ -48,6 +67,10 @@ struct MGRITOptionGroup: ParsableArguments {
         o.cycle = cycle
         o.relaxation = relax
         o.sweeps = sweeps
+        o.fineSweeps = fineSweeps
+        o.stallIterations = stallIterations > 0 ? stallIterations : nil
+        o.stallRatio = stallRatio
+        o.sequentialOnStall = onStall == .serial
         o.skipFirstDown = skipFirstDown
         o.fineCoarsening = fineCoarsening
         o.fineRelaxation = fineRelax
@@ -62,7 +85,8 @@ struct MGRITOptionGroup: ParsableArguments {
         }
         // The library's own check below names its fields; these name the options.
         let counts: [(String, Int?, Int)] = [("--coarsening", factor, 2), ("--fine-coarsening", fineCoarsening, 2),
-                                            ("--max-levels", maxLevels, 1), ("--min-coarse", minCoarse, 2), ("--sweeps", sweeps, 1)]
+                                            ("--max-levels", maxLevels, 1), ("--min-coarse", minCoarse, 2), ("--sweeps", sweeps, 1),
+                                            ("--fine-sweeps", fineSweeps, 1), ("--stall-iterations", stallIterations, 0)]
         for case let (name, value?, least) in counts where value < least {
             throw ValidationError("\(name) must be at least \(least), got \(value)")
         }
@@ -70,8 +94,11 @@ struct MGRITOptionGroup: ParsableArguments {
         for case let (name, w?) in weights where !(w > 0 && w < 2) {
             throw ValidationError("\(name) (C-relaxation weight ω) must satisfy 0 < ω < 2, got \(w)")
         }
+        guard stallRatio > 0 && stallRatio.isFinite else {
+            throw ValidationError("--stall-ratio must be a positive finite number, got \(stallRatio)")
+        }
         do { try options().validate() } catch let e as MGRITError {
-            throw ValidationError("\(e.description) (--coarsening, --fine-coarsening, --max-levels, --min-coarse, --sweeps, --c-relax-weight, --fine-c-relax-weight)")
+            throw ValidationError("\(e.description) (--coarsening, --fine-coarsening, --max-levels, --min-coarse, --sweeps, --fine-sweeps, --c-relax-weight, --fine-c-relax-weight)")
         }
     }
 
@@ -82,7 +109,9 @@ struct MGRITOptionGroup: ParsableArguments {
         let d = MGRITOptions()
         let set: [(String, Bool)] = [
             ("--min-coarse", minCoarse != d.minCoarseSize), ("--cycle", cycle != d.cycle), ("--relax", relax != d.relaxation),
-            ("--sweeps", sweeps != d.sweeps), ("--skip-first-down", skipFirstDown != d.skipFirstDown),
+            ("--sweeps", sweeps != d.sweeps), ("--fine-sweeps", fineSweeps != nil), ("--on-stall", onStall != .stop),
+            ("--stall-iterations", stallIterations != Self.defaultStallIterations), ("--stall-ratio", stallRatio != d.stallRatio),
+            ("--skip-first-down", skipFirstDown != d.skipFirstDown),
             ("--fine-coarsening", fineCoarsening != nil), ("--fine-relax", fineRelax != nil),
             ("--c-relax-weight", cRelaxWeight != d.cRelaxationWeight), ("--fine-c-relax-weight", fineCRelaxWeight != nil),
         ]

@@ -59,10 +59,11 @@ struct TrainCommandTests {
         #expect(lpl.history.allSatisfy { $0.forwardIterations == 2 && $0.backwardIterations == 2 })
         #expect(lpl.summary.configuration.solver?.fineRelaxation == .F)
         let fixed = try run("fixed", ["--forward-iterations", "3", "--backward-iterations", "1", "--cycle", "V", "--fine-coarsening", "8",
-                                      "--c-relax-weight", "1.3", "--coarse-step", "intervalAverage"])
+                                      "--c-relax-weight", "1.3", "--coarse-step", "intervalAverage", "--fine-sweeps", "1", "--on-stall", "serial"])
         #expect(fixed.history.allSatisfy { $0.forwardIterations == 3 && $0.backwardIterations == 1 })
         let solver = try #require(fixed.summary.configuration.solver)
         #expect(solver.cycle == .V && solver.fineCoarsening == 8 && solver.cRelaxationWeight == 1.3 && solver.coarseStep == .intervalAverage)
+        #expect(solver.fineSweeps == 1 && solver.serialOnStall == true && solver.stallIterations == 5)
         func refused(_ extra: [String], _ text: String) {
             let r = runLayerpar(common + extra + ["--out", base + "/bad"])
             #expect(r.status != 0 && r.stderr.contains(text), "\(extra): \(r.stderr)")
@@ -71,6 +72,7 @@ struct TrainCommandTests {
         refused(["--backward-iterations", "0"], "--backward-iterations")
         refused(["--c-relax-weight", "2.5"], "ω")
         refused(["--fine-coarsening", "1"], "--fine-coarsening must be at least 2")
+        refused(["--stall-iterations=-1"], "--stall-iterations must be at least 0")
     }
 
     @Test("--bind on 2 MPI ranks records each rank's binding, read back from the OS, in the summary")

@@ -45,6 +45,7 @@ struct ResNetLevelOptionsTests {
         MGRITOptions(coarsening: 4, fineCoarsening: 3, cycle: .V, fineRelaxation: .F),
         MGRITOptions(coarsening: 3, cRelaxationWeight: 1.5),
         MGRITOptions(coarsening: 2, fineCoarsening: 5, fineRelaxation: .F, cRelaxationWeight: 1.3, fineCRelaxationWeight: 1.8),
+        MGRITOptions(coarsening: 4, sweeps: 3, fineSweeps: 1, cRelaxationWeight: 1.5, fineCRelaxationWeight: 1),
     ]
 
     /// Forward states and adjoint gradients (cPointsOnly adjoint in reversed time,

@@ -77,6 +77,33 @@ struct TrainerTests {
         #expect(loose.history.map(\.batchLoss) != a)
     }
 
+    @Test("Solves that stall fall back to the layer-serial passes with --on-stall serial: the serial history, and the history says so")
+    func stallFallsBackToSerial() throws {
+        var c = smallConfig(iterations: 10)
+        c.depth = 16
+        c.coarsening = 2
+        let serial = try trained(c)
+        c.mode = .parallel
+        c.warmStart = WarmStartPolicy.none
+        c.tolForward = 1e-300; c.tolBackward = 1e-300; c.maxForwardIterations = 10; c.maxBackwardIterations = 10
+        var s = SolverSettings()
+        s.stallIterations = 1
+        s.stallRatio = 1e-6   // an iteration that does not gain six digits "stalls": every solve stops at iteration 2
+        c.solver = s
+        let stopped = try trained(c)
+        #expect(stopped.history.dropFirst().allSatisfy { $0.forwardIterations == 2 && $0.backwardIterations == 2 && $0.serialFallback == nil })
+        s.serialOnStall = true
+        c.solver = s
+        let fallback = try trained(c)
+        #expect(fallback.history.dropFirst().allSatisfy { $0.serialFallback == "forward+adjoint" })
+        let a = serial.history.map(\.batchLoss), b = fallback.history.map(\.batchLoss)
+        let worst = zip(a, b).map { abs($0 - $1) / abs($0) }.max()!
+        #expect(a.count == 11 && worst < 1e-12, "largest relative difference of the loss histories: \(worst)")
+        #expect(stopped.history.map(\.batchLoss) != a)
+        let csv = try Trainer.historyTable(fallback.history).text
+        #expect(csv.hasPrefix(Trainer.historyColumns.joined(separator: ",")) && csv.contains(",forward+adjoint\n"))
+    }
+
     @Test("Tolerance 0 runs the capped iterations without per-iteration norms: same history as a tolerance never met")
     func fixedIterationCount() throws {
         var c = smallConfig(iterations: 8, mode: .parallel)

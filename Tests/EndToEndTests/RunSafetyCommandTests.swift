@@ -60,6 +60,31 @@ struct RunSafetyCommandTests {
         #expect(help.stdout.contains("Exit status") && help.stdout.contains("3 training stopped"), "\(help.stdout)")
     }
 
+    @Test("Negative numbers given as separate arguments reach the option's own check (not \"Missing value\"), in every subcommand")
+    func negativeValues() {
+        let train = Self.small + ["--iterations", "3", "--out", tempDir("x")]
+        for (args, option) in [(train + ["--depth", "-1"], "--depth"), (train + ["--iterations", "-5"], "--iterations"),
+                               (train + ["--beta", "-0.5"], "--beta"), (train + ["--lr", "-1e-3"], "--lr"),
+                               (train + ["--batch-size", "-16"], "--batch-size"), (train + ["--timeout", "-inf"], "--timeout"),
+                               (["topology", "--preset", "xeon-e5-2630v4-2s", "--ranks", "-2"], "--ranks"),
+                               (["scaling", "model", "--latency-us", "-1"], "--latency-us"),
+                               (["scaling", "advise", "--ranks", "-2", "--depth", "64", "--batch", "64"], "--ranks"),
+                               (["scaling", "advise", "--ranks", "2", "--depth", "64", "--batch", "64", "--width", "-16"], "--width"),
+                               (["convergence", "--depths", "-8"], "--depths"),
+                               (["comm-selftest", "--repetitions", "-3"], "--repetitions")] {
+            let r = runLayerpar(args, timeout: 60)
+            // The value as typed, or as the option's type prints it (-1e-3 → -0.001).
+            let typed = args[args.lastIndex(of: option)! + 1]
+            let value = Int(typed).map(String.init) ?? Double(typed).map { "\($0)" } ?? typed
+            #expect(r.status == 2 && r.stderr.contains(option) && (r.stderr.contains(typed) || r.stderr.contains(value))
+                    && !r.stderr.contains("Missing value"),
+                    "\(args): \(r.status) \(r.stderr)")
+        }
+        // A negative value that is allowed is taken as the value.
+        let ok = runLayerpar(Self.small + ["--iterations", "1", "--init-low", "-0.01", "--init-high", "0.01", "--out", tempDir("negative")])
+        #expect(ok.status == 0, "\(ok.stderr)")
+    }
+
     @Test("Huge sizes end with one clear line, not an overflow trap or an allocation that exhausts the machine")
     func sizes() {
         for (args, text) in [(["topology", "--preset", "xeon-e5-2630v4-2s", "--ranks", "2", "--threads-per-rank", "4611686018427387904", "--oversubscribe"], "too large a plan"),

@@ -40,7 +40,7 @@ public final class MPICommunicator: Communicator {
     /// Live requests by handle; completed ones are removed in `waitAll`.
     private var live: [Int: MPI_Request?] = [:]
     private var nextHandle = 0
-    /// Scratch array passed to MPI_Waitall; reused so waits do not allocate.
+    /// Scratch array passed to MPI_Testall; reused so waits do not allocate.
     private var scratch: [MPI_Request?] = []
     private var statuses: [MPI_Status] = []
     private var finalized = false

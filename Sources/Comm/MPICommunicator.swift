@@ -19,6 +19,12 @@ import Darwin
 /// that cannot continue ends the whole job with ``abort(message:code:)`` (never
 /// a hang of the other ranks in a receive that will not come).
 ///
+/// Waiting: no call blocks inside MPI. ``waitAll(_:)`` polls `MPI_Testall`, and the
+/// collectives (allreduce, barrier, allgather) start their non-blocking form and poll
+/// `MPI_Test`, both paced by ``WaitBackoff``: a busy poll for the first millisecond
+/// (the latency of a ready exchange is that of a spin), then sleeps of growing length,
+/// so a rank whose peer is stopped or slow does not hold a core at 100 %.
+///
 /// Requests: ``isend(_:count:to:tag:)`` and ``irecv(_:count:from:tag:)`` hand
 /// the caller's buffer to MPI directly (no copy); the caller keeps it pinned until
 /// ``waitAll(_:)`` returns (see ``Communicator``). A request handle is an index
@@ -34,7 +40,7 @@ public final class MPICommunicator: Communicator {
     /// Live requests by handle; completed ones are removed in `waitAll`.
     private var live: [Int: MPI_Request?] = [:]
     private var nextHandle = 0
-    /// Scratch array passed to MPI_Waitall; reused so waits do not allocate.
+    /// Scratch array passed to MPI_Testall; reused so waits do not allocate.
     private var scratch: [MPI_Request?] = []
     private var statuses: [MPI_Status] = []
     private var finalized = false
@@ -108,19 +114,25 @@ public final class MPICommunicator: Communicator {
         }
         if !scratch.isEmpty {
             if statuses.count < scratch.count { statuses = [MPI_Status](repeating: MPI_Status(), count: scratch.count) }
-            let rc = scratch.withUnsafeMutableBufferPointer { buf in
-                statuses.withUnsafeMutableBufferPointer { st in
-                    MPI_Waitall(Int32(buf.count), buf.baseAddress, st.baseAddress)
+            // MPI_Testall until all are done (MPI leaves every request as it was while flag is 0).
+            var rc = CMPI_SUCCESS(), flag: Int32 = 0, backoff = WaitBackoff()
+            while true {
+                rc = scratch.withUnsafeMutableBufferPointer { buf in
+                    statuses.withUnsafeMutableBufferPointer { st in
+                        MPI_Testall(Int32(buf.count), buf.baseAddress, &flag, st.baseAddress)
+                    }
                 }
+                if rc != CMPI_SUCCESS() || flag != 0 { break }
+                backoff.pause()
             }
             if rc == CMPI_ERR_IN_STATUS() {
                 // Name each failed request's peer, tag and reason, not just "error in status".
                 let failed = statuses.prefix(scratch.count).filter {
                     $0.MPI_ERROR != CMPI_SUCCESS() && $0.MPI_ERROR != CMPI_ERR_PENDING()
                 }.map { "source \($0.MPI_SOURCE), tag \($0.MPI_TAG): \(Self.errorString($0.MPI_ERROR))" }
-                throw CommError(call: "MPI_Waitall", message: "rank \(rank) (\(scratch.count) requests): " + failed.joined(separator: "; "))
+                throw CommError(call: "MPI_Testall", message: "rank \(rank) (\(scratch.count) requests): " + failed.joined(separator: "; "))
             }
-            try check(rc, "MPI_Waitall", detail: "\(scratch.count) requests")
+            try check(rc, "MPI_Testall", detail: "\(scratch.count) requests")
         }
         requests.removeAll()
     }
@@ -163,25 +175,42 @@ public final class MPICommunicator: Communicator {
         guard values.count <= Int(Int32.max) else {
             throw CommError(call: "MPI_Allreduce", message: "\(values.count) values exceed MPI's int count")
         }
-        var result = [Double](repeating: 0, count: values.count)
-        let rc = values.withUnsafeBufferPointer { src in
-            result.withUnsafeMutableBufferPointer { dst in
-                MPI_Allreduce(src.baseAddress, dst.baseAddress, Int32(src.count), CMPI_DOUBLE(), op, comm)
-            }
+        var result = values
+        try result.withUnsafeMutableBufferPointer { buffer in
+            try allreduce(inPlace: buffer, op: op, detail: "\(name) of \(values.count) doubles")
         }
-        try check(rc, "MPI_Allreduce", detail: "\(name) of \(values.count) doubles")
         return result
     }
 
+    /// `MPI_Iallreduce` in place, then ``complete(_:_:detail:)``: the blocking allreduce
+    /// waits as every other wait here does.
+    private func allreduce(inPlace buffer: UnsafeMutableBufferPointer<Double>, op: MPI_Op?, detail: String) throws {
+        var request: MPI_Request? = nil
+        try check(MPI_Iallreduce(CMPI_IN_PLACE(), buffer.baseAddress, Int32(buffer.count), CMPI_DOUBLE(), op, comm, &request),
+                  "MPI_Iallreduce", detail: detail)
+        try complete(&request, "MPI_Iallreduce", detail: detail)
+    }
+
+    /// Polls one request of a blocking call (`MPI_Test`, paced by ``WaitBackoff``) until it completes.
+    private func complete(_ request: inout MPI_Request?, _ call: String, detail: String) throws {
+        var flag: Int32 = 0, backoff = WaitBackoff()
+        while true {
+            try check(MPI_Test(&request, &flag, CMPI_STATUS_IGNORE()), call, detail: detail + " (MPI_Test)")
+            if flag != 0 { return }
+            backoff.pause()
+        }
+    }
+
     public func barrier() throws {
-        try check(MPI_Barrier(comm), "MPI_Barrier")
+        var request: MPI_Request? = nil
+        try check(MPI_Ibarrier(comm, &request), "MPI_Ibarrier")
+        try complete(&request, "MPI_Ibarrier", detail: "\(size) ranks")
     }
 
     public func allreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws {
         guard buffer.count > 0 else { return }
-        try checkCount(buffer.count, "MPI_Allreduce")
-        try check(MPI_Allreduce(CMPI_IN_PLACE(), buffer.baseAddress, Int32(buffer.count), CMPI_DOUBLE(), CMPI_SUM(), comm),
-                  "MPI_Allreduce", detail: "in-place sum of \(buffer.count) doubles")
+        try checkCount(buffer.count, "MPI_Iallreduce")
+        try allreduce(inPlace: buffer, op: CMPI_SUM(), detail: "in-place sum of \(buffer.count) doubles")
     }
 
     public func startAllreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws -> CommRequest? {
@@ -243,13 +272,17 @@ public final class MPICommunicator: Communicator {
     public func allgather(_ values: [Double]) throws -> [Double] {
         var result = [Double](repeating: 0, count: values.count * size)
         guard !values.isEmpty else { return [] }
-        let rc = values.withUnsafeBufferPointer { src in
-            result.withUnsafeMutableBufferPointer { dst in
-                MPI_Allgather(src.baseAddress, Int32(src.count), CMPI_DOUBLE(),
-                              dst.baseAddress, Int32(src.count), CMPI_DOUBLE(), comm)
+        let detail = "\(values.count) doubles per rank"
+        var request: MPI_Request? = nil
+        // Both buffers stay pinned until complete(...) returns, inside the closures.
+        try values.withUnsafeBufferPointer { src in
+            try result.withUnsafeMutableBufferPointer { dst in
+                try check(MPI_Iallgather(src.baseAddress, Int32(src.count), CMPI_DOUBLE(),
+                                         dst.baseAddress, Int32(src.count), CMPI_DOUBLE(), comm, &request),
+                          "MPI_Iallgather", detail: detail)
+                try complete(&request, "MPI_Iallgather", detail: detail)
             }
         }
-        try check(rc, "MPI_Allgather", detail: "\(values.count) doubles per rank")
         return result
     }
 

@@ -19,8 +19,9 @@ public func monotonicSeconds() -> Double {
 
 /// CPU seconds this thread has run (`CLOCK_THREAD_CPUTIME_ID`): the work of a
 /// computation on a machine shared with other jobs, where wall intervals also
-/// count the time the thread waited for a core. A rank that spins in an MPI wait
-/// is running, so across ranks it counts waiting as work.
+/// count the time the thread waited for a core. A rank waiting in MPI polls for up
+/// to a millisecond and then sleeps (``WaitBackoff``), so across ranks it counts
+/// short waits as work and long ones hardly at all.
 @inlinable
 public func threadCPUSeconds() -> Double {
     var ts = timespec()

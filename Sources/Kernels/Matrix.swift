@@ -29,6 +29,11 @@ public final class Matrix<Scalar: KernelScalar>: @unchecked Sendable {
     let storage: AlignedStorage<Scalar>
     let offset: Int
 
+    /// A number the one owner of this object may attach to it (a solver: the time point
+    /// a state holds), −1 when none; a field rather than a table keyed by the object, so
+    /// reading it costs a load. Neither copied by ``clone()`` nor shared with views.
+    public var tag = -1
+
     /// A zero matrix. `ld` defaults to `cols` rounded up to a cache line;
     /// pass `ld: cols` for a packed (unpadded) matrix.
     public init(rows: Int, cols: Int, ld: Int? = nil) {

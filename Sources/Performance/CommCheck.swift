@@ -26,6 +26,8 @@ public struct CommCheckReport: Codable {
     /// The error MPI returned for a deliberately invalid call (under MPI only).
     public var errorReturnMessage: String?
     public var pingPong: PingPongFit?
+    /// Mean time of one `allreduceMax` of 2 doubles (the training loop's stop decision), with ≥ 2 ranks.
+    public var allreduceSeconds: Double?
     public var oversubscribed: Bool
     /// Every D×L grid (D dividing the rank count) whose sub-communicators passed ``CommCheck/gridCheck(_:dataGroups:)``.
     public var gridsChecked: [String]?
@@ -63,10 +65,16 @@ public enum CommCheck {
             if comm.isRoot { print("comm-selftest: MPI error returned as expected: \(error)") }
         }
         let fit = comm.size >= 2 && repetitions > 0 ? try pingPong(comm, repetitions: repetitions) : nil
+        var allreduce: Double?
+        if comm.size >= 2 && repetitions > 0 {
+            let t0 = monotonicSeconds()
+            for _ in 0..<repetitions { _ = try comm.allreduceMax([1, Double(comm.rank)]) }
+            allreduce = (monotonicSeconds() - t0) / Double(repetitions)
+        }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         return CommCheckReport(ranks: comm.size, host: ProcessInfo.processInfo.hostName, ringSizes: sizes,
-                      checksPassed: true, errorReturnMessage: errorMessage, pingPong: fit, oversubscribed: comm.size > cores,
-                      gridsChecked: grids)
+                      checksPassed: true, errorReturnMessage: errorMessage, pingPong: fit, allreduceSeconds: allreduce,
+                      oversubscribed: comm.size > cores, gridsChecked: grids)
     }
 
     /// Splits `comm` into a ``ProcessGrid`` of `dataGroups` batch groups and checks its

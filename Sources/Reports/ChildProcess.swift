@@ -6,6 +6,12 @@ import Glibc
 /// Runs another program to completion: `posix_spawnp`, output into temporary
 /// files, `waitpid` on the child's own pid, and a timeout.
 ///
+/// The child starts with no signal blocked and SIGTERM, SIGINT and SIGPIPE at their
+/// default actions, whatever the calling thread has: a thread that blocks SIGTERM (a
+/// test runner's worker, a signal-handling thread) or a process that ignores SIGPIPE
+/// would otherwise pass that on through `posix_spawn`, and the child — an `mpirun`, a
+/// daemon, a `layerpar` run — would not stop when told to.
+///
 /// Why not Foundation's `Process`: on Linux its `waitUntilExit()` can miss the
 /// termination of one of several children started concurrently from different
 /// threads and then waits forever on a child that is already a zombie (seen in
@@ -35,10 +41,16 @@ public enum ChildProcess {
 
     /// Runs `executable` (a path, or a name looked up in `PATH`) with `arguments` and
     /// `environment` (the child's whole environment), standard input from /dev/null.
+    ///
+    /// `ownProcessGroup`: the child leads a process group of its own, so a signal sent
+    /// to this process's group does not reach it. Under `mpirun`, Open MPI ends a job it
+    /// was told to stop by signalling each rank's whole process group (SIGTERM, then
+    /// SIGKILL a second later); a child that must finish a result file (a plot) even
+    /// then starts in its own group.
     /// - Throws: ``ReportError`` if the program cannot be started or waited for.
     public static func run(_ executable: String, _ arguments: [String],
                            environment: [String: String] = environmentOutsideMPIJob,
-                           timeout: Double? = nil) throws -> Result {
+                           timeout: Double? = nil, ownProcessGroup: Bool = false) throws -> Result {
         let base = NSTemporaryDirectory() + "layerpar-child-\(getpid())-\(UInt64.random(in: 0 ..< .max))"
         let outPath = base + ".out", errPath = base + ".err"
         defer { unlink(outPath); unlink(errPath) }
@@ -55,9 +67,25 @@ public enum ChildProcess {
         let envp = cStrings(environment.map { "\($0.key)=\($0.value)" })
         defer { for p in argv + envp { free(p) } }
 
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), defaults = sigset_t()
+        sigemptyset(&none)
+        sigemptyset(&defaults)
+        for s in [SIGTERM, SIGINT, SIGPIPE] { sigaddset(&defaults, s) }
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var flags = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
+        if ownProcessGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            flags |= Int32(POSIX_SPAWN_SETPGROUP)
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+
         let start = Date()
         var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, executable, &actions, nil, argv, envp)
+        let rc = posix_spawnp(&pid, executable, &actions, &attributes, argv, envp)
         guard rc == 0 else { throw ReportError("cannot start \(executable): \(String(cString: strerror(rc)))") }
         var status: Int32 = 0, timedOut = false, killAt: Date? = nil
         while true {

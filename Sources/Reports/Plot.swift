@@ -14,7 +14,9 @@ public enum Plot {
             throw ReportError("plot script \(script) not found (looked next to the executable and in the current directory)")
         }
         let r: ChildProcess.Result
-        do { r = try ChildProcess.run("python3", [scriptPath] + arguments, timeout: 300) } catch {
+        // In a process group of its own: a plot drawn while mpirun ends the job (it
+        // kills each rank's group a second after SIGTERM) is still finished.
+        do { r = try ChildProcess.run("python3", [scriptPath] + arguments, timeout: 300, ownProcessGroup: true) } catch {
             throw ReportError("cannot start python3 for \(script): \(error)")
         }
         guard r.status == 0 else {

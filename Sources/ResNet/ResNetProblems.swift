@@ -137,13 +137,19 @@ public final class ResNetForwardProblem: ResNetBatchProblem {
     /// of the current `xⁿ` exactly when `fromSerial[n] > intoSerial[n]`.
     private var serial = 0, solveStart = 0
     private var fromSerial: [Int], intoSerial: [Int]
-    /// Fine point of each fine state object (``trackFineStates(_:)``).
-    private var fineIndex: [ObjectIdentifier: Int] = [:]
+    /// The fine state objects named by ``trackFineStates(_:)``; each carries its point as
+    /// its ``Matrix/tag``, every other state (coarse levels, scratch) −1.
+    private var fineStates: [Matrix<Double>] = []
 
     /// Names the solver's fine states (point index → state), so writes into them are
     /// tracked; call it whenever they may have been reallocated.
     public func trackFineStates(_ states: [(Int, Matrix<Double>)]) {
-        fineIndex = Dictionary(uniqueKeysWithValues: states.map { (ObjectIdentifier($0.1), $0.0) })
+        for state in fineStates { state.tag = -1 }
+        for (n, state) in states {
+            precondition(state.tag == -1, "fine state of point \(n) is already tracked (point \(state.tag))")
+            state.tag = n
+        }
+        fineStates = states.map(\.1)
     }
 
     /// Starts a solve: pre-activations recorded before it (other parameters, states
@@ -157,9 +163,11 @@ public final class ResNetForwardProblem: ResNetBatchProblem {
         return recorded[n]
     }
 
-    /// A write into `y` by an operation that does not name its point (a hash lookup).
+    /// A write into `y` by an operation that does not name its point: its tag says which
+    /// fine point it is, if any (a coarse state's −1 ends this at one load and compare).
     @inline(__always) private func wrote(_ y: State) {
-        guard recordsPreactivations, let j = fineIndex[ObjectIdentifier(y)] else { return }
+        let j = y.tag
+        guard j >= 0, recordsPreactivations else { return }
         wrote(point: j)
     }
 
@@ -176,7 +184,7 @@ public final class ResNetForwardProblem: ResNetBatchProblem {
 
     public var stepCount: Int { stack.depth }
     public func initialGuess(at index: Int, into u: State) throws {
-        if recordsPreactivations && fineIndex[ObjectIdentifier(u)] != nil { wrote(point: index) }
+        if u.tag >= 0 && recordsPreactivations { wrote(point: index) }
         try u.copy(from: input)
     }
     public func step(from u: State, into v: State, start: Int, stop: Int, level: Int) throws {

@@ -125,12 +125,6 @@ public struct OneShotReport {
         public var errors: [String?]
     }
 
-    static func median(_ v: [Double?]) -> Double? {
-        let s = v.compactMap { $0 }.sorted()
-        guard !s.isEmpty else { return nil }
-        return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
-    }
-
     public func rows(_ runs: [OneShotRun]) -> [Row] {
         var rows: [Row] = []
         for task in ["f2", "f1"] {
@@ -157,8 +151,8 @@ public struct OneShotReport {
                                 meanBackwardIterations: rs.map { $0.summary?.meanBackwardMGRITIterations },
                                 lowestTrainLoss: rs.map { $0.summary?.lowestTrainLoss },
                                 workRatio: w, wallRatio: ww, stepWorkRatio: sw,
-                                medianWorkRatio: Self.median(w), medianWallRatio: Self.median(ww),
-                                medianStepWorkRatio: Self.median(sw), errors: rs.map(\.error)))
+                                medianWorkRatio: Median.of(w), medianWallRatio: Median.of(ww),
+                                medianStepWorkRatio: Median.of(sw), errors: rs.map(\.error)))
             }
         }
         return rows

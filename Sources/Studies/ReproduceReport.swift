@@ -87,10 +87,6 @@ public struct ReproduceReport {
 
     public static func e(_ v: Double?) -> String { v.map { String(format: "%.2e", $0) } ?? "—" }
     public static func i(_ v: Int?) -> String { v.map(String.init) ?? "not reached" }
-    public static func med<T: Comparable>(_ v: [T?]) -> T? {
-        let s = v.compactMap { $0 }.sorted()
-        return s.isEmpty ? nil : s[(s.count - 1) / 2]
-    }
 
     public func writeTables(_ runs: [ReproduceRun]) throws {
         var md = "# Training results beside the paper (Datar & Köstler, Tables 1–3)\n\n"
@@ -123,7 +119,7 @@ public struct ReproduceReport {
             guard let s = aggs.first(where: { $0.task == task && $0.mode == "serial" }),
                   let q = aggs.first(where: { $0.task == task && $0.mode == "parallel" }) else { continue }
             let p = Self.paper.first { $0.task == task }!
-            if let ts = Self.med(s.secondsToReference), let tp = Self.med(q.secondsToReference) {
+            if let ts = Median.of(s.secondsToReference), let tp = Median.of(q.secondsToReference) {
                 md += "\nSpeed-up \(task) (median seconds): ours \(String(format: "%.3g", ts / tp))×, paper \(String(format: "%.1f", p.secondsSerial / p.secondsParallel))×.\n"
             }
         }
@@ -133,7 +129,7 @@ public struct ReproduceReport {
                   let q = aggs.first(where: { $0.task == task && $0.mode == "parallel" }) else { continue }
             let p = Self.paper.first { $0.task == task }!
             var ratio = "—"
-            if let a = Self.med(s.iterationsToReference), let b = Self.med(q.iterationsToReference) { ratio = String(format: "%.2f", Double(a) / Double(b)) }
+            if let a = Median.of(s.iterationsToReference), let b = Median.of(q.iterationsToReference) { ratio = String(format: "%.2f", a / b) }
             md += "| \(task) | \(Self.e(p.referenceLoss)) | \(p.iterationsParallel) | \(p.iterationsSerial) | "
             md += "\(String(format: "%.2f", Double(p.iterationsSerial) / Double(p.iterationsParallel))) | "
             md += "\(list(q.iterationsToReference, Self.i)) | \(list(s.iterationsToReference, Self.i)) | \(ratio) | "

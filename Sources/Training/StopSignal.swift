@@ -12,12 +12,6 @@ public enum StopSignal {
     /// Installs the handlers (once per process; before training starts).
     public static func install() {
         _ = flag.load(ordering: .relaxed)   // initialise the global before a handler can touch it
-        // A process started by one that blocks these signals inherits the mask (posix_spawn): unblock them.
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGTERM)
-        sigaddset(&set, SIGINT)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         for s in [SIGTERM, SIGINT] {
             signal(s) { sig in
                 if flag.exchange(sig, ordering: .relaxed) != 0 {

@@ -48,9 +48,7 @@ struct ClusterScript: ParsableCommand {
         guard ClusterJobScript.Scheduler(rawValue: scheduler) != nil else {
             throw ValidationError("--scheduler must be slurm or mpirun, got '\(scheduler)'")
         }
-        guard nodes >= 1, ranksPerNode >= 1, threadsPerRank >= 1 else {
-            throw ValidationError("--nodes, --ranks-per-node and --threads-per-rank must be ≥ 1")
-        }
+        try NumericCheck.atLeast(1, ["--nodes": nodes, "--ranks-per-node": ranksPerNode, "--threads-per-rank": threadsPerRank])
         guard let first = command.first else { throw ValidationError("give the layerpar command after --, e.g. -- train --depth 1024") }
         guard Self.runnable.contains(first) else {
             throw ValidationError("'\(first)' is not a layerpar command a job can run (\(Self.runnable.joined(separator: ", ")))")

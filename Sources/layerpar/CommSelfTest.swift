@@ -19,7 +19,8 @@ import Reports
 /// - error return (under MPI): an invalid MPI call must come back as a
 ///   ``CommError`` naming the call and MPI's error text, not kill the job.
 /// Ping-pong (with ≥ 2 ranks): rank 0 ↔ rank 1 round trips of sizes 1…2^17
-/// doubles; half the round-trip time `t(n)` is modelled as `α + n·8 B/bandwidth`.
+/// doubles; half the round-trip time `t(n)` is modelled as `α + n·8 B/bandwidth`;
+/// then the mean time of a 2-double allreduce (the training loop's per-step stop decision).
 struct CommSelfTest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "comm-selftest",
@@ -51,6 +52,7 @@ struct CommSelfTest: ParsableCommand {
                     print(String(format: "ping-pong rank 0 <-> 1: latency %.2f us, bandwidth %.2f GB/s (%d sizes)",
                                  fit.latencySeconds * 1e6, fit.bandwidthBytesPerSecond / 1e9, fit.table.count))
                 }
+                if let t = report.allreduceSeconds { print(String(format: "allreduce (max of 2 doubles): %.2f us", t * 1e6)) }
                 if let output { try AtomicFile.writeJSON(report, to: output) }
             }
         }

@@ -30,9 +30,10 @@ func runStoppable(_ body: () throws -> Void) throws {
 extension LayerPar {
     /// ArgumentParser's `main`, with usage errors (its 64, `EX_USAGE`) exiting with 2
     /// as documented; run-time errors print one line `Error: …` and exit with 1.
+    /// Negative option values given as separate arguments are attached first (``NegativeValues``).
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(NegativeValues.attached(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch {
             if exitCode(for: error) == .validationFailure {

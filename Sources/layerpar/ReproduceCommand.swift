@@ -44,10 +44,9 @@ struct Reproduce: ParsableCommand {
     func validate() throws {
         _ = try seedList()
         try mgrit.requireDefaults(except: [], command: "reproduce")
-        if let i = iterationsF1, i < 0 { throw ValidationError("--iterations-f1 must be ≥ 0") }
-        if let i = iterationsF2, i < 0 { throw ValidationError("--iterations-f2 must be ≥ 0") }
+        try NumericCheck.atLeast(0, ["--iterations-f1": iterationsF1, "--iterations-f2": iterationsF2])
         try NumericCheck.positive(lr, "--lr")
-        if batchSize < 1 || evalEvery < 1 { throw ValidationError("--batch-size and --eval-every must be ≥ 1") }
+        try NumericCheck.atLeast(1, ["--batch-size": batchSize, "--eval-every": evalEvery])
         if variants != nil && experiment != .oneshot { throw ValidationError("--variants applies to reproduce oneshot only") }
         _ = try variantList()
     }

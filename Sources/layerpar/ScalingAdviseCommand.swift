@@ -35,7 +35,7 @@ struct ScalingAdvise: ParsableCommand {
 
     func validate() throws {
         _ = try list(depth, "depth"); _ = try list(batch, "batch"); _ = try list(ranks, "ranks")
-        guard width >= 1 else { throw ValidationError("--width must be ≥ 1") }
+        try NumericCheck.atLeast(1, ["--width": width])
         if Launch.underMPILauncher(ProcessInfo.processInfo.environment) {
             throw ValidationError("start `layerpar scaling advise` without mpirun (it runs its ping-pong under mpirun itself)")
         }

@@ -27,8 +27,8 @@ struct ScalingCheck: ParsableCommand {
     var nanRank: Int?
 
     func validate() throws {
-        guard depth >= 1, width >= 1, batch >= 1 else { throw ValidationError("--depth, --width and --batch must be ≥ 1") }
-        guard tol > 0, maxIter >= 1 else { throw ValidationError("--tol must be > 0 and --max-iter ≥ 1") }
+        try NumericCheck.atLeast(1, ["--depth": depth, "--width": width, "--batch": batch, "--max-iter": maxIter])
+        try NumericCheck.positive(tol, "--tol")
     }
 
     func run() throws {

@@ -48,9 +48,7 @@ struct ScalingModelCommand: ParsableCommand {
     func validate() throws {
         _ = try list(depths, "depths")
         _ = try list(weakRanks, "weak-ranks")
-        guard layersPerRank >= 1, maxRanks >= 1, width >= 1, batch >= 1 else {
-            throw ValidationError("--layers-per-rank, --max-ranks, --width and --batch must be ≥ 1")
-        }
+        try NumericCheck.atLeast(1, ["--layers-per-rank": layersPerRank, "--max-ranks": maxRanks, "--width": width, "--batch": batch])
         if let eagerLimit, eagerLimit < 0 { throw ValidationError("--eager-limit must be ≥ 0 bytes, got \(eagerLimit)") }
         try NumericCheck.nonNegative(latencyUs, "--latency-us")
         try NumericCheck.positive(bandwidthGbs, "--bandwidth-gbs")

@@ -27,9 +27,7 @@ struct ScalingRunCommand: ParsableCommand {
     @OptionGroup(title: "Placement") var placement: PlacementOptions
 
     func validate() throws {
-        guard depth >= 1, width >= 1, batch >= 1, repeats >= 1 else {
-            throw ValidationError("--depth, --width, --batch and --repeats must be ≥ 1")
-        }
+        try NumericCheck.atLeast(1, ["--depth": depth, "--width": width, "--batch": batch, "--repeats": repeats])
         guard dataGroups >= 1 && dataGroups <= batch else {
             throw ValidationError("--data-groups must be 1 … --batch \(batch), got \(dataGroups)")
         }

@@ -49,9 +49,8 @@ struct ScalingSimulateCommand: ParsableCommand {
         _ = try positiveIntegers(depths, option: "depths")
         _ = try positiveIntegers(ranks, option: "ranks")
         if !weakRanks.isEmpty { _ = try positiveIntegers(weakRanks, option: "weak-ranks") }
-        guard layersPerRank >= 1, width >= 1, batch >= 1, repeats >= 1, validationRounds >= 1 else {
-            throw ValidationError("--layers-per-rank, --width, --batch, --repeats and --validation-rounds must be ≥ 1")
-        }
+        try NumericCheck.atLeast(1, ["--layers-per-rank": layersPerRank, "--width": width, "--batch": batch, "--repeats": repeats,
+                                     "--validation-rounds": validationRounds])
         if let eagerLimit, eagerLimit < 0 { throw ValidationError("--eager-limit must be ≥ 0 bytes, got \(eagerLimit)") }
         if platform == nil && !validateHere { throw ValidationError("--platform FILE is needed (or --validate, which replays on this machine's platform)") }
         if let platform, !FileManager.default.isReadableFile(atPath: platform) {

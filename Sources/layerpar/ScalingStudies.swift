@@ -66,9 +66,8 @@ struct ScalingStudyOptions: ParsableArguments {
     func check() throws {
         _ = try rankList()
         _ = try dataGroupList()
-        guard width >= 1, batch >= 1, repeats >= 1, timeout > 0, timeout.isFinite else {
-            throw ValidationError("--width, --batch, --repeats must be ≥ 1 and --timeout > 0")
-        }
+        try NumericCheck.atLeast(1, ["--width": width, "--batch": batch, "--repeats": repeats])
+        try NumericCheck.positive(timeout, "--timeout")
         if let eagerLimit, eagerLimit < 0 { throw ValidationError("--eager-limit must be ≥ 0 bytes, got \(eagerLimit)") }
         if plot != nil && json == nil { throw ValidationError("--plot needs --json (the plot reads it)") }
         if Launch.underMPILauncher(ProcessInfo.processInfo.environment) {

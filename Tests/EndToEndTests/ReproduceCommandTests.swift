@@ -9,6 +9,14 @@ import Training
 struct ReproduceCommandTests {
     struct Report: Decodable { var rows: [OneShotReport.Row]; var runs: [OneShotRun] }
 
+    @Test("The reports' median: the middle value, the mean of the middle two for an even count, runs without a value left out")
+    func median() {
+        #expect(Median.of([3.0, nil, 1, 10]) == 3)
+        #expect(Median.of([3.0, nil, 1, 2, 10]) == 2.5)
+        #expect(Median.of([Int?]([1900, 1450, nil, 2900, 1700])) == 1800)
+        #expect(Median.of([Double?]([nil, nil])) == nil && Median.of([Int?]()) == nil)
+    }
+
     @Test("A short one-shot study writes its tables; W and w are the runs' CPU-time ratios against serial")
     func shortStudy() throws {
         let out = tempDir("oneshot")

@@ -1,3 +1,4 @@
+import Comm
 import Foundation
 import _TestSupport
 import Testing
@@ -58,6 +59,31 @@ struct RunSafetyCommandTests {
                 "\(missing.status) \(missing.stderr)")
         let help = runLayerpar(["--help"])
         #expect(help.stdout.contains("Exit status") && help.stdout.contains("3 training stopped"), "\(help.stdout)")
+    }
+
+    @Test("Negative numbers given as separate arguments reach the option's own check (not \"Missing value\"), in every subcommand")
+    func negativeValues() {
+        let train = Self.small + ["--iterations", "3", "--out", tempDir("x")]
+        for (args, option) in [(train + ["--depth", "-1"], "--depth"), (train + ["--iterations", "-5"], "--iterations"),
+                               (train + ["--beta", "-0.5"], "--beta"), (train + ["--lr", "-1e-3"], "--lr"),
+                               (train + ["--batch-size", "-16"], "--batch-size"), (train + ["--timeout", "-inf"], "--timeout"),
+                               (["topology", "--preset", "xeon-e5-2630v4-2s", "--ranks", "-2"], "--ranks"),
+                               (["scaling", "model", "--latency-us", "-1"], "--latency-us"),
+                               (["scaling", "advise", "--ranks", "-2", "--depth", "64", "--batch", "64"], "--ranks"),
+                               (["scaling", "advise", "--ranks", "2", "--depth", "64", "--batch", "64", "--width", "-16"], "--width"),
+                               (["convergence", "--depths", "-8"], "--depths"),
+                               (["comm-selftest", "--repetitions", "-3"], "--repetitions")] {
+            let r = runLayerpar(args, timeout: 60)
+            // The value as typed, or as the option's type prints it (-1e-3 → -0.001).
+            let typed = args[args.lastIndex(of: option)! + 1]
+            let value = Int(typed).map(String.init) ?? Double(typed).map { "\($0)" } ?? typed
+            #expect(r.status == 2 && r.stderr.contains(option) && (r.stderr.contains(typed) || r.stderr.contains(value))
+                    && !r.stderr.contains("Missing value"),
+                    "\(args): \(r.status) \(r.stderr)")
+        }
+        // A negative value that is allowed is taken as the value.
+        let ok = runLayerpar(Self.small + ["--iterations", "1", "--init-low", "-0.01", "--init-high", "0.01", "--out", tempDir("negative")])
+        #expect(ok.status == 0, "\(ok.stderr)")
     }
 
     @Test("Huge sizes end with one clear line, not an overflow trap or an allocation that exhausts the machine")
@@ -141,13 +167,106 @@ struct RunSafetyCommandTests {
         #expect(dead.status == 3 && !dead.stderr.contains("ExitCode"), "\(dead.status) \(dead.stderr)")
     }
 
-    /// Pids of processes whose command line contains `text` and starts with the layerpar binary.
-    func layerparProcesses(containing text: String) -> [Int32] {
+    /// Pids of processes whose command line starts with `program` and contains `text`, in increasing order.
+    func processes(_ program: String = layerparPath(), containing text: String) -> [Int32] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return names.compactMap { Int32($0) }.filter { pid in
+        return names.compactMap { Int32($0) }.sorted().filter { pid in
             guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
             let args = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            return args.first == layerparPath() && args.contains(text)
+            return args.first == program && args.contains(text)
+        }
+    }
+
+    func layerparProcesses(containing text: String) -> [Int32] { processes(containing: text) }
+
+    /// CPU seconds (user + system, all threads) a process has used, from /proc/PID/stat.
+    func cpuSeconds(_ pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        // After "pid (comm)": field 3 (state) onwards; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// history.csv without its timing columns (seconds, cpu_seconds): what a run computed.
+    func computedHistory(_ dir: String) -> [String] {
+        let lines = ((try? String(contentsOfFile: dir + "/history.csv", encoding: .utf8)) ?? "").split(separator: "\n")
+        return lines.map { line in
+            line.split(separator: ",", omittingEmptySubsequences: false).enumerated()
+                .filter { ![1, 9].contains($0.offset) }.map { String($0.element) }.joined(separator: ",")
+        }
+    }
+
+    @Test("A rank whose peer is stopped (SIGSTOP) for 2 s sleeps in its wait instead of spinning; after SIGCONT the run ends with the same result")
+    func stoppedPeerYields() throws {
+        let args = Self.small + ["--iterations", "1500", "--mode", "parallel", "--eval-every", "100", "--checkpoint-every", "100000",
+                                 "--progress-every", "100000"]
+        let reference = tempDir("safety-yield-ref")
+        let ref = runLayerpar(args + ["--out", reference], ranks: 2, timeout: 120)
+        #expect(ref.status == 0, "\(ref.stderr)")
+        let dir = tempDir("safety-yield")
+        final class Observed: @unchecked Sendable { var cpu: Double?; var wall = 0.0 }
+        let observed = Observed()
+        let watcher = Thread {
+            for _ in 0..<1000 {
+                Thread.sleep(forTimeInterval: 0.01)
+                let ranks = layerparProcesses(containing: dir)
+                guard ranks.count == 2, FileManager.default.fileExists(atPath: dir + "/history.csv") else { continue }
+                kill(ranks[1], SIGSTOP)
+                defer { kill(ranks[1], SIGCONT) }   // never leave it stopped
+                Thread.sleep(forTimeInterval: 0.2)   // the other rank reaches a wait for it
+                let t0 = monotonicSeconds()
+                guard let c0 = cpuSeconds(ranks[0]) else { return }
+                Thread.sleep(forTimeInterval: 2)
+                guard let c1 = cpuSeconds(ranks[0]) else { return }
+                observed.wall = monotonicSeconds() - t0
+                observed.cpu = c1 - c0
+                return
+            }
+        }
+        watcher.start()
+        let r = runLayerpar(args + ["--out", dir], ranks: 2, timeout: 120)
+        #expect(r.status == 0, "\(r.stderr)")
+        let cpu = try #require(observed.cpu, "no rank was stopped while both ran")
+        #expect(cpu < 0.25 * observed.wall, "the waiting rank used \(cpu) CPU s in \(observed.wall) s while its peer was stopped")
+        #expect(computedHistory(dir) == computedHistory(reference) && computedHistory(dir).count == 1502)
+    }
+
+    @Test("kill -TERM of mpirun: the ranks stop together; checkpoint, history, summary and loss.png are written")
+    func sigtermUnderMPIRun() throws {
+        let dir = tempDir("safety-term-mpi")
+        final class Killed: @unchecked Sendable { var pid: Int32? }
+        let killed = Killed()
+        let killer = Thread {
+            for _ in 0..<1000 {
+                Thread.sleep(forTimeInterval: 0.02)
+                guard FileManager.default.fileExists(atPath: dir + "/history.csv"),
+                      let mpirun = processes("mpirun", containing: dir).first else { continue }
+                Thread.sleep(forTimeInterval: 0.3)
+                kill(mpirun, SIGTERM)
+                killed.pid = mpirun
+                return
+            }
+        }
+        killer.start()
+        let r = runLayerpar(Self.small + ["--iterations", "100000000", "--mode", "parallel", "--checkpoint-every", "100000",
+                                          "--eval-every", "1000", "--out", dir], ranks: 2, timeout: 60)
+        #expect(killed.pid != nil, "mpirun was not found")
+        #expect(r.status != 0 && r.status != -2, "\(r.status) \(r.stderr)")
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json")))
+        #expect(summary.stopReason == .signal && summary.steps > 0, "\(summary.stopReason)")
+        #expect(try Checkpoint.load(directory: dir).header.step == summary.steps)
+        #expect(computedHistory(dir).count == summary.steps + 2)
+        if FileManager.default.fileExists(atPath: "tools/plots/loss.py") {
+            // mpirun kills each rank's process group a second after its SIGTERM; the plot,
+            // in a group of its own, is finished even when rank 0 did not live to see it.
+            var waited = 0.0
+            while !FileManager.default.fileExists(atPath: dir + "/loss.png") && waited < 30 {
+                Thread.sleep(forTimeInterval: 0.1)
+                waited += 0.1
+            }
+            #expect(FileManager.default.fileExists(atPath: dir + "/loss.png"), "\(files(dir))")
         }
     }
 

@@ -191,13 +191,14 @@ extension ScalingRun {
         let shares = try BlockDistribution(count: c.batch, parts: dataGroups)
         var mine = c
         mine.batch = shares.range(of: grid.batchGroup).count
-        let pass = try LayerSerialPass(mine)
-        let gradient = pass.gradient
+        // A layer-serial group needs the passes' buffers; an MGRIT group only the gradient to reduce.
+        let pass = grid.layerGroups == 1 ? try LayerSerialPass(mine) : nil
+        let gradient = try pass?.gradient ?? HiddenGradient(like: mine.makeStack())
         func allreduce() throws {
             try gradient.flat.withUnsafeMutableBufferPointer { try world.allreduceSum(inPlace: $0) }
         }
         var m: ScalingMeasurement
-        if grid.layerGroups == 1 {
+        if let pass {
             // Each rank stores or recomputes the pre-activations, whichever is faster at its share
             // (as `train --preactivations auto`), decided by timing both alone first.
             let storing = try timeLayerSerialChoosing(mine, repeats: 3, minimumSeconds: 0.02).storing
@@ -226,7 +227,6 @@ extension ScalingRun {
                                    waitFraction: 0, communicationFraction: split[2] / totals[best])
             m.allreduceSeconds = split[2]
         } else {
-            gradient.flat.zero()
             m = try measure(mine, setup: setup, repeats: repeats, minimumSeconds: minimumSeconds, world: grid.layers)
             let slowest = try world.allreduceMax([m.seconds, m.forwardSeconds, m.adjointSeconds])
             // The groups may have run different numbers of repeats: from here on, the same calls on every rank.

@@ -1,4 +1,5 @@
 import Comm
+import Reports
 import ResNet
 
 /// Whether the layer-serial passes store each hidden layer's pre-activation
@@ -77,8 +78,9 @@ public final class PreactivationPlanner {
         guard decided == nil, step > 0 else { return }
         let t = threadCPUSeconds() - started
         if current { samples.store.append(t) } else { samples.recompute.append(t) }
-        if samples.recompute.count >= trials && samples.store.count >= trials {
-            decided = median(samples.store) <= median(samples.recompute)
+        if samples.recompute.count >= trials && samples.store.count >= trials,
+           let store = Median.of(samples.store), let recompute = Median.of(samples.recompute) {
+            decided = store <= recompute
         }
     }
 
@@ -86,13 +88,7 @@ public final class PreactivationPlanner {
     public var choice: PreactivationChoice? {
         guard let decided else { return nil }
         return PreactivationChoice(policy: policy, chosen: decided ? .store : .recompute,
-                                   storeSeconds: samples.store.isEmpty ? nil : median(samples.store),
-                                   recomputeSeconds: samples.recompute.isEmpty ? nil : median(samples.recompute))
+                                   storeSeconds: Median.of(samples.store),
+                                   recomputeSeconds: Median.of(samples.recompute))
     }
-}
-
-/// The middle value (the mean of the middle two for an even count).
-private func median(_ v: [Double]) -> Double {
-    let s = v.sorted(), n = s.count
-    return n % 2 == 1 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2])
 }

@@ -14,6 +14,7 @@ import json
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import atomic  # tools/plots/atomic.py: temporary file, then rename
 
 
 def load(a):
@@ -55,7 +56,7 @@ def main():
     axes[0].set_ylabel("relative residual ‖r_k‖ / ‖r_1‖")
     fig.suptitle(a.title)
     fig.tight_layout()
-    fig.savefig(a.out, dpi=120)
+    atomic.save(fig, a.out, dpi=120)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import atomic  # tools/plots/atomic.py: temporary file, then rename
 
 IMPLS = ["reference", "avx2", "openblas", "openblas-gemm", "libxsmm", "libxsmm-gemm"]
 COLORS = {"reference": "#999999", "avx2": "#d62728", "openblas": "#1f77b4",
@@ -46,7 +47,7 @@ def main():
         ax.legend(fontsize=8, ncol=7, loc="upper left")
     fig.suptitle("layerpar bench kernels — %s, %s" % (report["machine"]["cpuModel"], report.get("date", "")))
     fig.tight_layout()
-    fig.savefig(sys.argv[2], dpi=120)
+    atomic.save(fig, sys.argv[2], dpi=120)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ at evaluation steps) on a log scale, with the reference loss as a black line.
 """
 import argparse
 import csv
-import os
 
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import atomic  # tools/plots/atomic.py: temporary file, then rename
 
 
 def read(path):
@@ -53,15 +53,7 @@ def main():
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    # Atomically, as layerpar writes its files: a reader (or a run stopped mid-plot)
-    # never sees a partial PNG; the temporary is named as layerpar's (.NAME.tmp-PID).
-    tmp = os.path.join(os.path.dirname(a.out) or ".", f".{os.path.basename(a.out)}.tmp-{os.getpid()}")
-    try:
-        fig.savefig(tmp, dpi=120, format="png")
-        os.replace(tmp, a.out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic.save(fig, a.out, dpi=120)
 
 
 if __name__ == "__main__":

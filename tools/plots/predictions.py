@@ -11,6 +11,7 @@ import csv
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import atomic  # tools/plots/atomic.py: temporary file, then rename
 
 
 def main():
@@ -40,7 +41,7 @@ def main():
     if a.title:
         fig.suptitle(a.title)
     fig.tight_layout()
-    fig.savefig(a.out, dpi=120)
+    atomic.save(fig, a.out, dpi=120)
 
 
 if __name__ == "__main__":

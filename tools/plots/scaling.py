@@ -12,6 +12,7 @@ import json
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import atomic  # tools/plots/atomic.py: temporary file, then rename
 
 
 def main():
@@ -88,7 +89,7 @@ def main():
     ax2.legend(fontsize=7)
     fig.text(0.5, 0.01, "hollow markers: oversubscribed (P > cores), correctness only", ha="center", fontsize=8)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.savefig(a.out, dpi=130)
+    atomic.save(fig, a.out, dpi=130)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import json
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import atomic  # tools/plots/atomic.py: temporary file, then rename
 
 
 def main():
@@ -54,7 +55,7 @@ def main():
     ax2.set_ylabel("forward + adjoint time [s]")
     ax2.set_title("(b) weak scaling")
     fig.tight_layout()
-    fig.savefig(a.out, dpi=120)
+    atomic.save(fig, a.out, dpi=120)
 
 
 if __name__ == "__main__":

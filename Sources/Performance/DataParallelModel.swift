@@ -63,18 +63,14 @@ public enum DataParallelModel {
         let setup: ScalingSolverSetup
         let kernels: KernelStepTimes
         var mgrit: [[Int]: MGRITCostModel] = [:]
-        var serial: [[Int]: Double] = [:]
+        let serial: SerialStepTimes
         public init(width: Int, setup: ScalingSolverSetup) throws {
             self.width = width
             self.setup = setup
+            serial = SerialStepTimes(width: width)
             kernels = try KernelStepTimes.measure(width: width, batch: 64)
         }
-        func serialSeconds(depth: Int, batch: Int) throws -> Double {
-            if let t = serial[[depth, batch]] { return t }
-            let t = try timeLayerSerial(ScalingCase(depth: depth, width: width, batch: batch), repeats: 5)
-            serial[[depth, batch]] = t
-            return t
-        }
+        func serialSeconds(depth: Int, batch: Int) throws -> Double { try serial.seconds(depth: depth, batch: batch) }
         func model(depth: Int, batch: Int) throws -> MGRITCostModel {
             if let m = mgrit[[depth, batch]] { return m }
             let m = try ScalingModelStudy.calibrate(depth: depth, width: width, batch: batch, setup: setup, kernels: kernels,
@@ -147,22 +143,50 @@ public enum DataParallelModel {
     }
 }
 
+/// Layer-serial step times of the hidden stack by depth and batch share, each
+/// measured once: alone on one rank (``timeLayerSerial(_:repeats:minimumSeconds:)``,
+/// the fastest of the repeats) or as `copies` synchronised copies sharing this machine
+/// (``timeLayerSerialConcurrently(_:copies:repeats:minimumSeconds:)``, the median step).
+final class SerialStepTimes {
+    let width: Int
+    private var alone: [[Int]: Double] = [:]
+    private var together: [[Int]: Double] = [:]
+
+    init(width: Int) { self.width = width }
+
+    func seconds(depth: Int, batch: Int) throws -> Double {
+        if let t = alone[[depth, batch]] { return t }
+        let t = try timeLayerSerial(ScalingCase(depth: depth, width: width, batch: batch), repeats: 5)
+        alone[[depth, batch]] = t
+        return t
+    }
+
+    func concurrentSeconds(depth: Int, batch: Int, copies: Int) throws -> Double {
+        if let t = together[[depth, batch, copies]] { return t }
+        let t = try timeLayerSerialConcurrently(ScalingCase(depth: depth, width: width, batch: batch), copies: copies, repeats: 5)
+        together[[depth, batch, copies]] = t
+        return t
+    }
+}
+
 /// The model's time of one pure data-parallel step of the hidden stack (D = P batch
 /// groups of one rank), beside which `scaling strong|weak --data-groups` print their
-/// measurements: the layer-serial forward + backward passes at the share, timed here
-/// as the studies' baseline is (``timeLayerSerial(_:repeats:minimumSeconds:)``), plus
+/// measurements: P synchronised copies of the layer-serial forward + backward passes at
+/// the share, run at the same time on this machine's cores
+/// (``timeLayerSerialConcurrently(_:copies:repeats:minimumSeconds:)``: so the ranks'
+/// contention for the shared cache and memory bandwidth, and each step's wait for the
+/// slowest, are measured, not assumed away), plus
 /// ``DataParallelModel/allreduceSeconds(doubles:ranks:on:)`` of the hidden gradient on
-/// this machine's ping-pong message model. Like ``DataParallelModel/advise(depth:batch:ranks:on:calibrations:)``
-/// it assumes the ranks' passes do not slow each other down (no shared cache or
-/// memory bandwidth) and no overlap of the allreduce with the backward pass.
+/// this machine's ping-pong message model, with no overlap of the allreduce with the
+/// backward pass. (``DataParallelModel/advise(depth:batch:ranks:on:calibrations:)``
+/// prices other machines, so it times the passes alone and assumes no contention.)
 public final class DataParallelStepModel {
-    let width: Int
     public let machine: ModelMachine
-    private var serial: [[Int]: Double] = [:]
+    private let serial: SerialStepTimes
 
     /// Measures this machine's ping-pong (`mpirun -np 2 layerpar comm-selftest`).
     public init(width: Int, batch: Int = 64) throws {
-        self.width = width
+        serial = SerialStepTimes(width: width)
         let request = ScalingModelRequest(
             depths: [], weakRanks: [], layersPerRank: 1, maxRanks: 1, cacheScaling: false, width: width, batch: batch,
             setup: ScalingSolverSetup(), latencySeconds: nil, bandwidthBytesPerSecond: nil, eagerLimit: nil,
@@ -171,9 +195,8 @@ public final class DataParallelStepModel {
     }
 
     public func seconds(depth: Int, share: Int, ranks: Int) throws -> Double {
-        let key = [depth, share]
-        let t = try serial[key] ?? timeLayerSerial(ScalingCase(depth: depth, width: width, batch: share), repeats: 7)
-        serial[key] = t
-        return t + DataParallelModel.allreduceSeconds(doubles: depth * (width * width + width), ranks: ranks, on: machine)
+        let w = serial.width
+        return try serial.concurrentSeconds(depth: depth, batch: share, copies: ranks)
+            + DataParallelModel.allreduceSeconds(doubles: depth * (w * w + w), ranks: ranks, on: machine)
     }
 }

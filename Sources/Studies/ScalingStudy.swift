@@ -207,7 +207,7 @@ public enum ScalingStudy {
                          f.dataGroups.map { "D = \($0): " } ?? ""))
         }
         if grids {
-            print("D × L: D batch groups of L ranks (L = 1: layer-serial passes on each rank's share, D = 1: MGRIT over all ranks); T includes the gradient allreduce over all ranks; model: layer-serial passes at the share timed here + the allreduce on the ping-pong message model (pure data parallelism).")
+            print("D × L: D batch groups of L ranks (L = 1: layer-serial passes on each rank's share, D = 1: MGRIT over all ranks); T includes the gradient allreduce over all ranks; model: P copies of the layer-serial passes at the share run together here (barrier after every step) + the allreduce on the ping-pong message model (pure data parallelism).")
         }
         print(note)
         var out = ScalingStudyOutput(command: command, kind: kind, host: ProcessInfo.processInfo.hostName, cores: cores,

@@ -19,7 +19,7 @@ struct ScalingStudyOptions: ParsableArguments {
     @Option(help: "Write results as JSON here.") var json: String?
     @Option(help: "Write one row per configuration as CSV here.") var csv: String?
     @Option(help: "Plot (matplotlib) to this PNG; needs --json.") var plot: String?
-    @Option(help: "Batch × layer grids to measure at every P: comma-separated batch-group counts D, P standing for D = P (pure data parallelism), e.g. 1,2,P. D batch groups of P/D ranks each take their share of the batch and compute the hidden stack's gradient (layer-serial with one rank per group, MGRIT on the group's ranks otherwise), then one gradient allreduce over all ranks. D must divide P and be at most --batch (other pairs are skipped). Pure data-parallel points are printed beside the model's prediction (layer-serial passes at the share timed here + the allreduce on a ping-pong message model). Default 1: MGRIT over all P ranks alone.")
+    @Option(help: "Batch × layer grids to measure at every P: comma-separated batch-group counts D, P standing for D = P (pure data parallelism), e.g. 1,2,P. D batch groups of P/D ranks each take their share of the batch and compute the hidden stack's gradient (layer-serial with one rank per group, MGRIT on the group's ranks otherwise), then one gradient allreduce over all ranks. D must divide P and be at most --batch (other pairs are skipped). Pure data-parallel points are printed beside the model's prediction (P synchronised copies of the layer-serial passes at the share, run at the same time here, + the allreduce on a ping-pong message model). Default 1: MGRIT over all P ranks alone.")
     var dataGroups: String = "1"
 
     /// ``dataGroups`` as numbers, 0 for P.

@@ -79,3 +79,18 @@ struct ScalingMeasurementTests {
         #expect(m.sweepSeconds == nil && m.forwardConverged == nil && m.levels.allSatisfy { $0.visits == nil })
     }
 }
+
+/// The data-parallel model's contended serial passes: copies really run (their
+/// gradients are checked against each other inside), and bad counts are errors.
+@Suite("Concurrent layer-serial passes")
+struct ConcurrentLayerSerialTests {
+    @Test("1 and 3 synchronised copies time a step; 0 copies is an error naming the count")
+    func copies() throws {
+        let c = ScalingCase(depth: 6, width: 8, batch: 8)
+        for k in [1, 3] {
+            let t = try timeLayerSerialConcurrently(c, copies: k, repeats: 3, minimumSeconds: 0)
+            #expect(t > 0 && t.isFinite, "\(k) copies: \(t) s")
+        }
+        #expect(throws: StudyError.self) { try timeLayerSerialConcurrently(c, copies: 0, repeats: 3) }
+    }
+}

@@ -26,7 +26,8 @@ import Studies
 /// rank owns points of level l, 4 message rounds per visit (three F-relaxations
 /// and the FAS right-hand side), `P_L` the ranks owning coarsest points, and one
 /// allreduce of the `n₁` C-point residuals per residual check (`I` of them).
-/// Level 0 has 2 rounds per iteration plus one per coarse correction. The serial
+/// Level 0 has 2 rounds per iteration plus one per coarse correction (1 plus one
+/// with F-relaxation on the fine level, `--fine-relax F`). The serial
 /// pass is measured. All compute terms are multiplied by the machine's clock
 /// ratio and, with cache scaling, by ``computeScale(ranks:)``.
 ///
@@ -125,16 +126,16 @@ public struct MGRITCostModel: Codable {
         let options = setup.mgritOptions(), n = try hierarchy().levelCount
         let f = options.plannedVisits(levelCount: n, iterations: forwardIterations,
                                       converged: passConverged(forwardConverged, iterations: forwardIterations))
-        let a = options.plannedVisits(levelCount: n, iterations: adjointIterations,
+        let a = setup.adjointMGRITOptions().plannedVisits(levelCount: n, iterations: adjointIterations,
                                       converged: passConverged(adjointConverged, iterations: adjointIterations))
         return zip(f, a).map(+)
     }
 
     /// Residual-norm allreduces of the calibrated forward plus adjoint solve on more than one rank.
     public func residualChecks() throws -> Int {
-        let options = setup.mgritOptions(), n = try hierarchy().levelCount
-        return options.plannedResidualChecks(levelCount: n, iterations: forwardIterations)
-            + options.plannedResidualChecks(levelCount: n, iterations: adjointIterations)
+        let n = try hierarchy().levelCount
+        return setup.mgritOptions().plannedResidualChecks(levelCount: n, iterations: forwardIterations)
+            + setup.adjointMGRITOptions().plannedResidualChecks(levelCount: n, iterations: adjointIterations)
     }
 
     /// Largest number of level `l`'s points that one of `p` ranks owns under the
@@ -162,7 +163,7 @@ public struct MGRITCostModel: Codable {
                 let f = Double(share) / Double(n[l])
                 let oneInterval = p > 1 ? min(1, Double(h.factor(level: l)) / Double(n[l])) : 1
                 t += levelSeconds[l] * timeScale * max(f, oneInterval)
-                let rounds = l == 0 ? 3.0 : 4.0
+                let rounds = l == 0 ? (setup.fineRelaxation == .F ? 2.0 : 3.0) : 4.0
                 if owners > 1 { t += Double(visits[l]) * rounds * tau }
             }
         }
@@ -231,6 +232,9 @@ public struct ModelCurve: Codable {
     public var speedup: [Double]
     /// Smallest P with predicted speed-up ≥ 1 (nil: none in range).
     public var breakEvenRanks: Int?
+    /// Smallest P whose speed-up per step pays for the extra optimiser steps to the
+    /// reference loss (S(P) ≥ ``ScalingModelRequest/stepsRatio``; nil: none in range or not asked).
+    public var breakEvenToReferenceRanks: Int? = nil
 }
 
 public struct ModelCheck: Codable {

@@ -29,6 +29,10 @@ public struct ScalingModelRequest {
     public var clusterTimeScale: Double?
     /// Measured studies to check the model against (each calibrated with its own set-up).
     public var measured: [ScalingStudyOutput]
+    /// Optimiser steps the layer-parallel set-up needs to the reference loss over the
+    /// serial loop's (e.g. from `layerpar reproduce oneshot`): training to the reference
+    /// breaks even where S(P) ≥ this ratio (nil: not asked).
+    public var stepsRatio: Double? = nil
 
     public init(depths: [Int], weakRanks: [Int], layersPerRank: Int, maxRanks: Int, cacheScaling: Bool, width: Int, batch: Int,
                 setup: ScalingSolverSetup, latencySeconds: Double?, bandwidthBytesPerSecond: Double?, eagerLimit: Int?,
@@ -152,8 +156,10 @@ public enum ScalingModelStudy {
             let t = try ranks.map { try model.predict(ranks: $0, on: machine) }
             let serial = model.serialSeconds * machine.timeScale
             let s = t.map { serial / $0 }
-            curves.append(ModelCurve(machine: machine.name, kind: "strong", depth: d, ranks: ranks, seconds: t,
-                                     serialSeconds: serial, speedup: s, breakEvenRanks: zip(ranks, s).first { $0.1 >= 1 }?.0))
+            var curve = ModelCurve(machine: machine.name, kind: "strong", depth: d, ranks: ranks, seconds: t,
+                                   serialSeconds: serial, speedup: s, breakEvenRanks: zip(ranks, s).first { $0.1 >= 1 }?.0)
+            if let ratio = r.stepsRatio { curve.breakEvenToReferenceRanks = zip(ranks, s).first { $0.1 >= ratio }?.0 }
+            curves.append(curve)
         }
         let t = try r.weakRanks.map { p in try calibrations[p * r.layersPerRank]!.predict(ranks: p, on: machine) }
         let serial = r.weakRanks.map { calibrations[$0 * r.layersPerRank]!.serialSeconds * machine.timeScale }
@@ -200,11 +206,11 @@ public enum ScalingModelStudy {
         let out = ScalingModelOutput(width: r.width, batch: r.batch, setup: setup, kernelTimes: kernels, machines: machines,
                                      calibrations: checkCalibrations.values.flatMap(\.values).sorted { ($0.depth, $0.setup.minCoarse) < ($1.depth, $1.setup.minCoarse) },
                                      curves: curves, checks: checks, notes: notes)
-        return Report(output: out, lines: summary(out, calibrations: calibrations, layersPerRank: r.layersPerRank))
+        return Report(output: out, lines: summary(out, calibrations: calibrations, layersPerRank: r.layersPerRank, stepsRatio: r.stepsRatio))
     }
 
     /// The lines `layerpar scaling model` prints: kernels, machines, calibrations, curves, notes, checks.
-    static func summary(_ out: ScalingModelOutput, calibrations: [Int: MGRITCostModel], layersPerRank: Int) -> [String] {
+    static func summary(_ out: ScalingModelOutput, calibrations: [Int: MGRITCostModel], layersPerRank: Int, stepsRatio: Double? = nil) -> [String] {
         let k = out.kernelTimes
         var lines = ["MGRIT performance model: width \(out.width), batch \(out.batch), \(out.setup.summary)"]
         lines.append(String(format: "  kernels at %d×%d: forward %.2f µs (keeping z %.2f µs), adjoint %.2f µs (with gradient %.2f µs) per call",
@@ -226,7 +232,12 @@ public enum ScalingModelStudy {
         for curve in out.curves {
             if curve.kind == "strong" {
                 let cells = zip(curve.ranks, curve.speedup).map { String(format: "%d:%.2f", $0.0, $0.1) }.joined(separator: " ")
-                lines.append("  strong \(curve.machine), depth \(curve.depth): S(P) \(cells); break-even P = \(curve.breakEvenRanks.map(String.init) ?? "none ≤ \(curve.ranks.last!)")")
+                var line = "  strong \(curve.machine), depth \(curve.depth): S(P) \(cells); break-even P = \(curve.breakEvenRanks.map(String.init) ?? "none ≤ \(curve.ranks.last!)")"
+                if let ratio = stepsRatio {
+                    line += String(format: "; to the reference loss (%.2f× the serial steps): P = ", ratio)
+                        + (curve.breakEvenToReferenceRanks.map(String.init) ?? "none ≤ \(curve.ranks.last!)")
+                }
+                lines.append(line)
             } else {
                 let cells = zip(curve.ranks, curve.seconds).map { String(format: "%d:%.4fs", $0.0, $0.1) }.joined(separator: " ")
                 lines.append("  weak \(curve.machine), \(layersPerRank) layers/rank: T(P) \(cells)")

@@ -95,7 +95,7 @@ public enum ScalingRun {
         let options = setup.mgritOptions()
         let forward = try ResNetForwardSolver(stack: stack, batch: c.batch, options: options, comm: world,
                                               coarseStep: setup.coarseStep)
-        let adjoint = try ResNetAdjointSolver(forward: forward, options: options, comm: world,
+        let adjoint = try ResNetAdjointSolver(forward: forward, options: setup.adjointMGRITOptions(), comm: world,
                                               storePreactivations: setup.storePreactivations)
         let gradient = HiddenGradient(like: stack)
         let levelCount = forward.solver.levelCount

@@ -10,8 +10,15 @@ public struct ScalingSolverSetup: Codable, Hashable {
     /// Exactly this many iterations per pass and no residual-norm allreduce
     /// (``MGRITResidualCheck/never``) instead of the tolerance.
     public var fixedIterations: Int?
+    /// The adjoint pass's fixed count when it differs from ``fixedIterations``
+    /// (train's one-shot 2 forward / 1 adjoint); only with ``fixedIterations``.
+    public var adjointFixedIterations: Int?
     /// Coarsening factor m (the paper: 4).
     public var coarsening = 4
+    /// Coarsening factor of the fine level alone (nil: ``coarsening``).
+    public var fineCoarsening: Int?
+    /// Relaxation of the fine level alone (nil: FCF, as on every level).
+    public var fineRelaxation: MGRITRelaxation?
     public var maxLevels = 30
     public var minCoarse = 2
     public var cycle = MGRITCycle.F
@@ -24,7 +31,11 @@ public struct ScalingSolverSetup: Codable, Hashable {
 
     public init(tolerance: Double = 1e-8, maxIterations: Int = 50, fixedIterations: Int? = nil, coarsening: Int = 4, maxLevels: Int = 30,
          minCoarse: Int = 2, cycle: MGRITCycle = .F, coarseStep: CoarseStep = .cPointLayer, skipFirstDown: Bool = false,
-         storePreactivations: Bool = true) {
+         storePreactivations: Bool = true, adjointFixedIterations: Int? = nil, fineCoarsening: Int? = nil,
+         fineRelaxation: MGRITRelaxation? = nil) {
+        self.adjointFixedIterations = adjointFixedIterations
+        self.fineCoarsening = fineCoarsening
+        self.fineRelaxation = fineRelaxation
         self.tolerance = tolerance
         self.maxIterations = maxIterations
         self.fixedIterations = fixedIterations
@@ -45,6 +56,9 @@ public struct ScalingSolverSetup: Codable, Hashable {
         tolerance = try c.decodeIfPresent(Double.self, forKey: .tolerance) ?? d.tolerance
         maxIterations = try c.decodeIfPresent(Int.self, forKey: .maxIterations) ?? d.maxIterations
         fixedIterations = try c.decodeIfPresent(Int.self, forKey: .fixedIterations)
+        adjointFixedIterations = try c.decodeIfPresent(Int.self, forKey: .adjointFixedIterations)
+        fineCoarsening = try c.decodeIfPresent(Int.self, forKey: .fineCoarsening)
+        fineRelaxation = try c.decodeIfPresent(MGRITRelaxation.self, forKey: .fineRelaxation)
         coarsening = try c.decodeIfPresent(Int.self, forKey: .coarsening) ?? d.coarsening
         maxLevels = try c.decodeIfPresent(Int.self, forKey: .maxLevels) ?? d.maxLevels
         minCoarse = try c.decodeIfPresent(Int.self, forKey: .minCoarse) ?? d.minCoarse
@@ -54,24 +68,41 @@ public struct ScalingSolverSetup: Codable, Hashable {
         storePreactivations = try c.decodeIfPresent(Bool.self, forKey: .storePreactivations) ?? d.storePreactivations
     }
 
-    public func mgritOptions() -> MGRITOptions {
-        let o = MGRITOptions(coarsening: coarsening, maxLevels: maxLevels, minCoarseSize: minCoarse, cycle: cycle, relaxation: .FCF,
-                             sweeps: 1, skipFirstDown: skipFirstDown, absoluteTolerance: tolerance, maxIterations: maxIterations)
-        return fixedIterations.map { o.fixedIterations($0) } ?? o
+    /// The forward solve's options (and the hierarchy both passes share).
+    public func mgritOptions() -> MGRITOptions { options(fixed: fixedIterations) }
+
+    /// The adjoint solve's options: the forward's, with ``adjointFixedIterations`` if set.
+    public func adjointMGRITOptions() -> MGRITOptions { options(fixed: adjointFixedIterations ?? fixedIterations) }
+
+    private func options(fixed: Int?) -> MGRITOptions {
+        let o = MGRITOptions(coarsening: coarsening, fineCoarsening: fineCoarsening, maxLevels: maxLevels, minCoarseSize: minCoarse,
+                             cycle: cycle, relaxation: .FCF, fineRelaxation: fineRelaxation, sweeps: 1, skipFirstDown: skipFirstDown,
+                             absoluteTolerance: tolerance, maxIterations: maxIterations)
+        return fixed.map { o.fixedIterations($0) } ?? o
     }
 
     /// The same set-up as `scaling run` options.
     public var arguments: [String] {
-        ["--tol", String(tolerance), "--max-iter", String(maxIterations), "--coarsening", String(coarsening), "--max-levels", String(maxLevels),
-         "--min-coarse", String(minCoarse), "--cycle", cycle.rawValue, "--coarse-step", coarseStep.rawValue,
-         storePreactivations ? "--store-preactivations" : "--no-store-preactivations"]
-            + (fixedIterations.map { ["--iterations", String($0)] } ?? []) + (skipFirstDown ? ["--skip-first-down"] : [])
+        var a: [String] = ["--tol", String(tolerance), "--max-iter", String(maxIterations), "--coarsening", String(coarsening),
+                           "--max-levels", String(maxLevels), "--min-coarse", String(minCoarse), "--cycle", cycle.rawValue,
+                           "--coarse-step", coarseStep.rawValue, storePreactivations ? "--store-preactivations" : "--no-store-preactivations"]
+        if let fixedIterations { a += ["--iterations", String(fixedIterations)] }
+        if skipFirstDown { a.append("--skip-first-down") }
+        if let adjointFixedIterations { a += ["--adjoint-iterations", String(adjointFixedIterations)] }
+        if let fineCoarsening { a += ["--fine-coarsening", String(fineCoarsening)] }
+        if let fineRelaxation { a += ["--fine-relax", fineRelaxation.rawValue] }
+        return a
     }
 
     /// One line for tables: "tolerance 1e-08" or "3 iterations (no residual norm)", and the hierarchy.
     public var summary: String {
-        let stop = fixedIterations.map { "exactly \($0) iterations per pass, no residual allreduce" } ?? "tolerance \(tolerance)"
+        let stop = fixedIterations.map { f in
+            adjointFixedIterations.map { "exactly \(f) forward / \($0) adjoint iterations, no residual allreduce" }
+                ?? "exactly \(f) iterations per pass, no residual allreduce"
+        } ?? "tolerance \(tolerance)"
         var parts = ["\(cycle.rawValue)-cycle, FCF, m = \(coarsening)"]
+        if let fineRelaxation { parts.append("\(fineRelaxation.rawValue)-relaxation on the fine level") }
+        if let fineCoarsening { parts.append("fine level coarsened by \(fineCoarsening)") }
         if maxLevels != 30 || minCoarse != 2 { parts.append("≤ \(maxLevels) levels, coarsest ≥ \(minCoarse) points") }
         if coarseStep != .cPointLayer { parts.append("coarse step \(coarseStep.rawValue)") }
         if skipFirstDown { parts.append("skip first down") }

@@ -67,7 +67,8 @@ public struct ScheduleCalibration: Codable {
         let (x0, lN) = c.makeBoundaryData()
         let options = setup.mgritOptions()
         let forward = try ResNetForwardSolver(stack: stack, batch: c.batch, options: options, comm: world, coarseStep: setup.coarseStep)
-        let adjoint = try ResNetAdjointSolver(forward: forward, options: options, comm: world, storePreactivations: setup.storePreactivations)
+        let adjoint = try ResNetAdjointSolver(forward: forward, options: setup.adjointMGRITOptions(), comm: world,
+                                              storePreactivations: setup.storePreactivations)
         let gradient = HiddenGradient(like: stack)
         var best: (total: Double, fwd: Double, adj: Double, f: MGRITStatistics, a: MGRITStatistics)?
         for rep in 0 ... max(repeats, 1) {
@@ -184,7 +185,7 @@ public struct Schedule {
             fp.callsPerCheck = checks(fs)
             let f = try fs.solve()
             tracer.work(cal.forward.remainderSeconds / Double(p), level: -1)
-            var adjointOptions = options
+            var adjointOptions = cal.setup.adjointMGRITOptions()
             adjointOptions.storage = .cPointsOnly   // as ResNetAdjointSolver
             let ap = CostProblem(stepCount: cal.depth, stateDoubles: doubles, pass: cal.adjoint, tolerance: tolerance,
                                  slots: slots, tracer: tracer)

@@ -39,6 +39,8 @@ struct ScalingModelCommand: ParsableCommand {
     @Option(help: "Measured scaling results (JSON of scaling strong|weak) to check the model against; comma-separated.") var measured: String?
     @OptionGroup(title: "Solver (as in scaling strong|weak; a --measured file's points are calibrated with that file's set-up)")
     var solver: ScalingSolverOptions
+    @Option(help: "Optimiser steps the layer-parallel set-up needs to the reference loss, over the serial loop's (e.g. `layerpar reproduce oneshot`'s steps to the reference, parallel / serial, median of seeds): adds the break-even of training to the reference loss, the smallest P with S(P) ≥ this ratio.")
+    var stepsRatio: Double?
     @Option(help: "Write the model as JSON here.") var json: String?
     @Option(help: "Write the predicted curves as CSV here.") var csv: String?
     @Option(help: "Plot model (and --measured) to this PNG; needs --json.") var plot: String?
@@ -55,6 +57,7 @@ struct ScalingModelCommand: ParsableCommand {
         try NumericCheck.nonNegative(clusterLatencyUs, "--cluster-latency-us")
         try NumericCheck.positive(clusterBandwidthGbs, "--cluster-bandwidth-gbs")
         try NumericCheck.positive(clusterTimeScale, "--cluster-time-scale")
+        try NumericCheck.positive(stepsRatio, "--steps-ratio")
         if plot != nil && json == nil { throw ValidationError("--plot needs --json") }
         if Launch.underMPILauncher(ProcessInfo.processInfo.environment) {
             throw ValidationError("start `layerpar scaling model` without mpirun (it runs its ping-pong under mpirun itself)")
@@ -63,13 +66,14 @@ struct ScalingModelCommand: ParsableCommand {
 
     func run() throws {
         try OutputPath.checkFiles([("--json", json), ("--csv", csv), ("--plot", plot)])
-        let request = ScalingModelRequest(
+        var request = ScalingModelRequest(
             depths: try list(depths, "depths"), weakRanks: try list(weakRanks, "weak-ranks"), layersPerRank: layersPerRank,
             maxRanks: maxRanks, cacheScaling: cacheScaling, width: width, batch: batch, setup: solver.setup,
             latencySeconds: latencyUs.map { $0 * 1e-6 }, bandwidthBytesPerSecond: bandwidthGbs.map { $0 * 1e9 }, eagerLimit: eagerLimit,
             clusterLatencySeconds: clusterLatencyUs * 1e-6, clusterBandwidthBytesPerSecond: clusterBandwidthGbs * 1e9,
             clusterTimeScale: clusterTimeScale,
             measured: try ScalingModelStudy.readMeasured(paths: measured.map { $0.split(separator: ",").map(String.init) } ?? []))
+        request.stepsRatio = stepsRatio
         let report = try ScalingModelStudy.run(request)
         for line in report.lines { print(line) }
         if let json { try AtomicFile.writeJSON(report.output, to: json) }

@@ -9,7 +9,10 @@ import Testing
 @Suite("Scaling measurement and cost model")
 struct ScalingMeasurementTests {
     nonisolated(unsafe) static let setups = [ScalingSolverSetup(), ScalingSolverSetup(skipFirstDown: true),
-                         ScalingSolverSetup(fixedIterations: 3), ScalingSolverSetup(minCoarse: 8, cycle: .V)]
+                         ScalingSolverSetup(fixedIterations: 3), ScalingSolverSetup(minCoarse: 8, cycle: .V), Self.oneShot]
+    /// train --preset oneshot's solves: 2 forward / 1 adjoint iterations, fine level F-relaxed and coarsened by 16.
+    nonisolated(unsafe) static let oneShot = ScalingSolverSetup(fixedIterations: 2, adjointFixedIterations: 1, fineCoarsening: 16,
+                                                                fineRelaxation: .F)
 
     static func measure(depth: Int, setup: ScalingSolverSetup) throws -> ScalingMeasurement {
         try ScalingRun.measure(ScalingCase(depth: depth, width: 8, batch: 8), setup: setup, repeats: 1, minimumSeconds: 0,
@@ -67,6 +70,16 @@ struct ScalingMeasurementTests {
         // One rank owns everything: the model is the calibration.
         let one = try m.predict(ranks: 1, on: ModelMachine(name: "x", latencySeconds: 1, bandwidthBytesPerSecond: 1, timeScale: 1, source: ""))
         #expect(abs(one - m.oneRankSeconds) <= 1e-12 * m.oneRankSeconds)
+    }
+
+    @Test("the one-shot set-up runs 2 forward and 1 adjoint iteration on a fine level coarsened by 16, and survives its JSON")
+    func oneShotSetup() throws {
+        let m = try Self.measure(depth: 64, setup: Self.oneShot)
+        #expect(m.forwardIterations == 2 && m.adjointIterations == 1)
+        #expect(m.levels.map(\.points).prefix(2) == [65, 5])   // 64/16 + 1 C-points on level 1
+        let back = try JSONDecoder().decode(ScalingSolverSetup.self, from: JSONEncoder().encode(Self.oneShot))
+        #expect(back == Self.oneShot && back.adjointMGRITOptions().maxIterations == 1)
+        #expect(Self.oneShot.arguments.suffix(6) == ["--adjoint-iterations", "1", "--fine-coarsening", "16", "--fine-relax", "F"])
     }
 
     @Test("result files written before the solver statistics still decode")

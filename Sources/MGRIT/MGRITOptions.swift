@@ -114,6 +114,19 @@ public struct MGRITOptions: Sendable, Equatable {
     /// After a stall, solve the fine level exactly by the sequential pass (relayed rank to
     /// rank, `N` fine steps: the layer-serial pass) instead of returning the stalled iterate.
     public var sequentialOnStall: Bool = false
+    /// Delta correction (Vargas, Falgout, Günther, Schroder et al., "Multigrid
+    /// reduction in time for chaotic dynamical systems", SISC 2023; XBraid's
+    /// `braid_SetDeltaCorrection`, full rank): the coarse step of every level `l ≥ 1`
+    /// at point `j` becomes `v ↦ Φₗ(v) + Δⱼ·v` with
+    /// `Δⱼ = (Φ̃ₗ₋₁^m)'(u) − Φₗ'(U_{j−1})`: the product of the linearised (corrected)
+    /// steps of the level below over the interval, along its current iterate from the
+    /// interval's C-point `u`, minus the coarse step's own linearisation at the
+    /// injected `U_{j−1} = u`. The FAS right-hand side is formed with the corrected
+    /// step, so the coarse level reproduces the level below to first order around
+    /// its iterate (exactly, for a linear problem). Δ is recomputed in every
+    /// restriction (the final F-relaxation before it propagates the tangents).
+    /// Needs a problem with tangent operations (``MGRITProblem/supportsDeltaCorrection``).
+    public var deltaCorrection: Bool = false
     /// Fine-level storage.
     public var storage: MGRITStorage = .allPoints
     /// When the residual norm (a global reduction) is measured. Anything but
@@ -127,7 +140,9 @@ public struct MGRITOptions: Sendable, Equatable {
                 skipFirstDown: Bool = false,
                 absoluteTolerance: Double? = nil, relativeTolerance: Double? = nil, maxIterations: Int = 30,
                 storage: MGRITStorage = .allPoints, residualCheck: MGRITResidualCheck = .everyIteration,
-                stallIterations: Int? = nil, stallRatio: Double = 0.95, sequentialOnStall: Bool = false) {
+                stallIterations: Int? = nil, stallRatio: Double = 0.95, sequentialOnStall: Bool = false,
+                deltaCorrection: Bool = false) {
+        self.deltaCorrection = deltaCorrection
         self.coarsening = coarsening
         self.fineCoarsening = fineCoarsening
         self.maxLevels = maxLevels

@@ -54,7 +54,43 @@ public protocol MGRITProblem: AnyObject {
     func copy(_ x: State, into y: State)
     /// A new state equal to `u` (default: ``makeState()`` then ``copy(_:into:)``).
     func clone(_ u: State) -> State
+
+    // MARK: Tangents (optional: Delta correction)
+    //
+    // Delta correction (``MGRITOptions/deltaCorrection``; Vargas, Falgout, Günther,
+    // Schroder et al., SISC 2023; XBraid's braid_SetDeltaCorrection) needs the
+    // linearisation of the problem's steps. A *tangent* is a linear map on states in
+    // the problem's own representation (full rank, or structured: a batch problem holds
+    // one block per independent example). Defaults: not supported
+    // (``supportsDeltaCorrection`` is false, and the solver refuses the option before
+    // calling any of the others, which trap).
+
+    /// A linear map on states (``MGRITNoTangent`` when the problem has none).
+    associatedtype Tangent: AnyObject = MGRITNoTangent
+    /// Whether the tangent operations below are implemented (default false).
+    var supportsDeltaCorrection: Bool { get }
+    /// A new tangent with arbitrary contents.
+    func makeTangent() -> Tangent
+    /// `t = I`.
+    func setTangentIdentity(_ t: Tangent)
+    /// `v = Φ(u)` exactly as ``step(from:into:start:stop:level:)`` computes it (bitwise),
+    /// and `t ← Φ'(u)·t`: the linearisation of that same step at `u`, applied to `t`.
+    func step(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int) throws
+    /// `y = α·x + β·y` for tangents (β == 0: the old `y` must not matter).
+    func tangentSum(_ alpha: Double, _ x: Tangent, _ beta: Double, _ y: Tangent)
+    /// `c = a·b` (first `b`, then `a`); `c` is neither `a` nor `b`.
+    func tangentProduct(_ a: Tangent, _ b: Tangent, into c: Tangent)
+    /// `y = y + t·x` (`x` and `y` distinct).
+    func applyTangent(_ t: Tangent, to x: State, addingTo y: State)
+    /// Doubles ``packTangent(_:into:)`` writes (the same on every rank).
+    var tangentBufferCount: Int { get }
+    /// Serialises a tangent for another rank; ``unpackTangent(from:into:)`` restores it exactly.
+    func packTangent(_ t: Tangent, into buffer: UnsafeMutableBufferPointer<Double>)
+    func unpackTangent(from buffer: UnsafeBufferPointer<Double>, into t: Tangent)
 }
+
+/// The ``MGRITProblem/Tangent`` of a problem without tangent operations.
+public final class MGRITNoTangent {}
 
 extension MGRITProblem {
     public func copy(_ x: State, into y: State) { sum(1, x, 0, y) }
@@ -63,6 +99,26 @@ extension MGRITProblem {
         copy(u, into: v)
         return v
     }
+}
+
+/// Defaults of the tangent operations: not supported. The solver checks
+/// ``MGRITProblem/supportsDeltaCorrection`` before it would call any of them.
+extension MGRITProblem {
+    public var supportsDeltaCorrection: Bool { false }
+    private func unsupported(_ what: String) -> Never {
+        preconditionFailure("\(Self.self) does not support Delta correction (\(what) needs tangent operations; supportsDeltaCorrection is false)")
+    }
+    public func makeTangent() -> Tangent { unsupported("makeTangent") }
+    public func setTangentIdentity(_ t: Tangent) { unsupported("setTangentIdentity") }
+    public func step(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int) throws {
+        throw MGRITError.invalidOption("\(Self.self) does not support Delta correction (no linearised step)")
+    }
+    public func tangentSum(_ alpha: Double, _ x: Tangent, _ beta: Double, _ y: Tangent) { unsupported("tangentSum") }
+    public func tangentProduct(_ a: Tangent, _ b: Tangent, into c: Tangent) { unsupported("tangentProduct") }
+    public func applyTangent(_ t: Tangent, to x: State, addingTo y: State) { unsupported("applyTangent") }
+    public var tangentBufferCount: Int { 0 }
+    public func packTangent(_ t: Tangent, into buffer: UnsafeMutableBufferPointer<Double>) { unsupported("packTangent") }
+    public func unpackTangent(from buffer: UnsafeBufferPointer<Double>, into t: Tangent) { unsupported("unpackTangent") }
 }
 
 /// Checks any ``MGRITProblem`` implementation against the protocol's contract,

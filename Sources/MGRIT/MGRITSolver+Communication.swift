@@ -11,7 +11,7 @@ import Comm
 extension MGRITSolver {
     /// What a message carries; part of its tag, so that a level's exchanges of
     /// different phases can never be matched with each other.
-    enum Kind: Int { case relax = 0, restrict = 1, coarsest = 2 }
+    enum Kind: Int { case relax = 0, restrict = 1, coarsest = 2, tangent = 3 }
 
     /// `level·4 + kind` (tools outside the solver decode the level as `tag / 4`).
     func tag(_ L: Level, _ kind: Kind) -> Int { L.index * 4 + kind.rawValue }
@@ -66,13 +66,59 @@ extension MGRITSolver {
     /// Completes every level's pending send (end of a solve or sweep: no request
     /// outlives the call that started it).
     func completeSends() throws {
-        for L in levels where !L.pendingSends.isEmpty {
+        for L in levels where !L.pendingSends.isEmpty || !L.pendingTangentSends.isEmpty {
             let t0 = monotonicSeconds()
             try comm.waitAll(&L.pendingSends)
+            try comm.waitAll(&L.pendingTangentSends)
             let t = seconds(since: t0)
             L.seconds += t
             L.waitSeconds += t
         }
+    }
+
+    // MARK: Tangents (Delta correction)
+    //
+    // A tangent-propagating F-relaxation sends, besides its last point, the running tangent
+    // of an interval that continues on the right rank: when the last owned point `hi` is an
+    // F-point of an interval that ends at a coarse point. The receiver expects it under the
+    // same condition on its `lo − 1` (the sender's `hi`).
+
+    /// Whether the left neighbour sends a tangent in a tangent F-relaxation of `L`.
+    func expectsTangent(_ L: Level) -> Bool {
+        L.leftRank != nil && !L.isC(L.lo - 1) && intervalEnd(L, L.lo - 1) <= L.count - 1
+    }
+
+    func postTangentReceive(_ L: Level) throws -> CommRequest? {
+        guard expectsTangent(L), let left = L.leftRank else { return nil }
+        let t0 = monotonicSeconds()
+        defer { L.postSeconds += seconds(since: t0) }
+        return try comm.irecv(L.tangentRecvBuffer!, count: L.tangentCount, from: left, tag: tag(L, .tangent))
+    }
+
+    /// Waits for the tangent and unpacks it where the interval's running tangent lives.
+    func finishTangentReceive(_ L: Level, _ request: inout CommRequest?) throws {
+        guard let r = request else { return }
+        var rs = [r]
+        let t0 = monotonicSeconds()
+        try comm.waitAll(&rs)
+        L.waitSeconds += seconds(since: t0)
+        problem.unpackTangent(from: UnsafeBufferPointer(start: L.tangentRecvBuffer!, count: L.tangentCount),
+                              into: tangentSlot(L, endingAt: intervalEnd(L, L.lo - 1))!)
+        request = nil
+    }
+
+    /// Sends the tail interval's tangent to the right neighbour (if it continues there).
+    func sendTangent(_ L: Level) throws {
+        guard let right = L.rightRank, !L.isC(L.hi), intervalEnd(L, L.hi) <= L.count - 1 else { return }
+        if !L.pendingTangentSends.isEmpty {
+            let t0 = monotonicSeconds()
+            try comm.waitAll(&L.pendingTangentSends)
+            L.waitSeconds += seconds(since: t0)
+        }
+        problem.packTangent(L.tailTangent!, into: UnsafeMutableBufferPointer(start: L.tangentSendBuffer!, count: L.tangentCount))
+        let t0 = monotonicSeconds()
+        L.pendingTangentSends.append(try comm.isend(L.tangentSendBuffer!, count: L.tangentCount, to: right, tag: tag(L, .tangent)))
+        L.postSeconds += seconds(since: t0)
     }
 
     /// √(Σ squares) over all ranks, summed in global slot order when affordable.

@@ -19,7 +19,7 @@ extension MGRITSolver {
     ///   or the communicator.
     public func solve(warmStart: Bool = false) throws -> MGRITStatistics {
         let start = monotonicSeconds()
-        for L in levels { L.resetCounters(); L.consistent = false; L.allocate(problem) }
+        for L in levels { L.resetCounters(); L.consistent = false; L.allocate(problem); L.deltaValid = false }
         reduceSeconds = 0
         if warmStart {
             if let u0 = state(at: 0) { try problem.initialGuess(at: 0, into: u0) }
@@ -82,6 +82,13 @@ extension MGRITSolver {
         // The communicator's parts nest in the level's time; max(0, …) absorbs rounding.
         stats.computeSecondsPerLevel = levels.map { max(0, $0.seconds - ($0.postSeconds + $0.pollSeconds + $0.waitSeconds)) }
         stats.reduceSeconds = reduceSeconds
+        if options.deltaCorrection {
+            stats.tangentStepsPerLevel = levels.map(\.tangentSteps)
+            stats.tangentProductsPerLevel = levels.map(\.tangentProducts)
+            stats.tangentAppliesPerLevel = levels.map(\.tangentApplies)
+            stats.deltaSecondsPerLevel = levels.map(\.tangentSeconds)
+            stats.deltaDoubles = deltaDoubles
+        }
         stats.seconds = seconds(since: start)
         return stats
     }

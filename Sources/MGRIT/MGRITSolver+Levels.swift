@@ -49,8 +49,44 @@ extension MGRITSolver {
 
         var owns: Bool { lo <= hi }
 
+        // Delta correction (``MGRITOptions/deltaCorrection``).
+        /// Whether this level's steps are corrected (levels ≥ 1): ``delta`` holds Δⱼ of
+        /// every owned point (index j − lo), valid while ``deltaValid``.
+        let hasDelta: Bool
+        var delta: [P.Tangent] = []
+        var deltaValid = false
+        /// Whether this level restricts with Delta correction: its final F-relaxation before
+        /// the restriction propagates tangents through each interval, into the next level's
+        /// ``delta`` slots (or ``tailTangent`` for the interval that ends on the right rank),
+        /// and sends the tail's tangent on with the last point.
+        let propagatesTangents: Bool
+        let tailTangent: P.Tangent?
+        /// Δⱼ·T of a corrected tangent step, and the coarse step's own linearisation.
+        let tangentScratch: P.Tangent?
+        let tangentCount: Int
+        let tangentSendBuffer: UnsafeMutablePointer<Double>?
+        let tangentRecvBuffer: UnsafeMutablePointer<Double>?
+        var pendingTangentSends: [CommRequest] = []
+        /// Linearised steps (``MGRITProblem/step(from:into:tangent:start:stop:level:)``) and tangent
+        /// products and applications on this level, and the seconds in them (inside ``seconds``).
+        var tangentSteps = 0
+        var tangentProducts = 0
+        var tangentApplies = 0
+        var tangentSeconds = 0.0
+
         init(index: Int, m: Int, stride: Int, count: Int, owned: Range<Int>, left: Int?, right: Int?,
-             problem: P, withRHS: Bool, cPointsOnly: Bool, bufferCount: Int) {
+             problem: P, withRHS: Bool, cPointsOnly: Bool, bufferCount: Int,
+             hasDelta: Bool = false, propagatesTangents: Bool = false) {
+            self.hasDelta = hasDelta
+            self.propagatesTangents = propagatesTangents
+            tailTangent = propagatesTangents ? problem.makeTangent() : nil
+            tangentScratch = hasDelta ? problem.makeTangent() : nil
+            let tc = propagatesTangents ? problem.tangentBufferCount : 0
+            tangentCount = tc
+            tangentSendBuffer = propagatesTangents ? .allocate(capacity: tc) : nil
+            tangentSendBuffer?.initialize(repeating: 0, count: tc)
+            tangentRecvBuffer = propagatesTangents ? .allocate(capacity: tc) : nil
+            tangentRecvBuffer?.initialize(repeating: 0, count: tc)
             self.index = index
             self.m = m
             self.stride = stride
@@ -89,6 +125,8 @@ extension MGRITSolver {
                 u = (0 ..< owned).map { _ in problem.makeState() }
             }
             g = withRHS ? (0 ..< owned).map { _ in problem.makeState() } : nil
+            delta = hasDelta ? (0 ..< owned).map { _ in problem.makeTangent() } : []
+            deltaValid = false
         }
 
         /// Drops the point states (a coarse level's are rebuilt by every cycle).
@@ -96,7 +134,13 @@ extension MGRITSolver {
             allocated = false
             u = []
             g = withRHS ? [] : nil
+            delta = []
+            deltaValid = false
         }
+
+        /// Tangents held (Δ store, tail and scratch) and tangent message buffers, in doubles
+        /// of ``MGRITProblem/tangentBufferCount`` each.
+        var tangentsHeld: Int { delta.count + (tailTangent == nil ? 0 : 1) + (tangentScratch == nil ? 0 : 1) + (propagatesTangents ? 2 : 0) }
 
         /// Zeroes the counters at the start of a solve.
         func resetCounters() {
@@ -106,6 +150,10 @@ extension MGRITSolver {
             postSeconds = 0
             pollSeconds = 0
             waitSeconds = 0
+            tangentSteps = 0
+            tangentProducts = 0
+            tangentApplies = 0
+            tangentSeconds = 0
         }
 
         /// Distinct states held (points, right-hand sides, ghost and scratch).
@@ -123,6 +171,8 @@ extension MGRITSolver {
             // keep its buffer rather than free memory that is in use.
             if pendingSends.isEmpty { sendBuffer.deallocate() }
             recvBuffer.deallocate()
+            if pendingTangentSends.isEmpty { tangentSendBuffer?.deallocate() }
+            tangentRecvBuffer?.deallocate()
         }
 
         @inline(__always) func isC(_ j: Int) -> Bool { j % m == 0 }

@@ -23,20 +23,79 @@ extension MGRITSolver {
             }
             return
         }
-        if !L.consistent { try fRelax(L) }
+        // With Delta correction the last F-relaxation before the restriction propagates the
+        // tangents (a consistent level relaxed by F alone runs it anyway: same states).
+        let tangents = L.propagatesTangents
         if fcf {
-            for _ in 0 ..< options.sweeps(onLevel: L.index) {
+            if !L.consistent { try fRelax(L) }
+            let n = options.sweeps(onLevel: L.index)
+            for s in 0 ..< n {
                 try cRelax(L, weight: options.cRelaxationWeight(onLevel: L.index))
-                try fRelax(L)
+                try fRelax(L, tangents: tangents && s == n - 1)
             }
+        } else if !L.consistent || tangents {
+            try fRelax(L, tangents: tangents)
         }
     }
 
+    /// `y = Φ(x)` from point j−1 to j on level L (in fine indices), with Delta correction
+    /// (a coarse level whose Δ is valid) `y = Φ(x) + Δⱼ·x`.
     @inline(__always)
     func phi(_ L: Level, from x: P.State, into y: P.State, point j: Int) throws {
-        // Point j−1 → j on level L, in fine indices.
         try problem.step(from: x, into: y, start: (j - 1) * L.stride, stop: j * L.stride, level: L.index)
         L.steps += 1
+        if L.deltaValid {
+            let t0 = monotonicSeconds()
+            problem.applyTangent(L.delta[j - L.lo], to: x, addingTo: y)
+            L.tangentApplies += 1
+            L.tangentSeconds += seconds(since: t0)
+        }
+    }
+
+    /// ``phi(_:from:into:point:)`` that also propagates the tangent `t` through the same
+    /// (corrected) step: `t ← (Φ'(x) + Δⱼ)·t`, after setting `t = I` if `identityFirst`.
+    func phiTangent(_ L: Level, from x: P.State, into y: P.State, point j: Int, tangent t: P.Tangent,
+                    identityFirst: Bool) throws {
+        let t0 = monotonicSeconds()
+        defer { L.tangentSeconds += seconds(since: t0) }
+        if identityFirst { problem.setTangentIdentity(t) }
+        let d: P.Tangent? = L.deltaValid ? L.delta[j - L.lo] : nil
+        if let d {
+            problem.tangentProduct(d, t, into: L.tangentScratch!)   // Δⱼ·t before t changes
+            L.tangentProducts += 1
+        }
+        try problem.step(from: x, into: y, tangent: t, start: (j - 1) * L.stride, stop: j * L.stride, level: L.index)
+        L.steps += 1
+        L.tangentSteps += 1
+        if let d {
+            problem.tangentSum(1, L.tangentScratch!, 1, t)
+            problem.applyTangent(d, to: x, addingTo: y)
+            L.tangentApplies += 1
+        }
+    }
+
+    /// End (fine index of level L) of the interval whose step into point `j` it is: the
+    /// C-point `j` itself, or the next C-point after an F-point.
+    @inline(__always)
+    func intervalEnd(_ L: Level, _ j: Int) -> Int { L.isC(j) ? j : (j / L.m + 1) * L.m }
+
+    /// Where the running tangent of the interval ending at C-point `c` lives on this rank:
+    /// the next level's Δ slot of `c` if owned, the tail tangent if `c` lies on the right;
+    /// nil for the last, shorter interval (ends at an F-point: no coarse point).
+    func tangentSlot(_ L: Level, endingAt c: Int) -> P.Tangent? {
+        guard c <= L.count - 1 else { return nil }
+        if c > L.hi { return L.tailTangent }
+        let C = levels[L.index + 1]
+        return C.delta[c / L.m - C.lo]
+    }
+
+    /// ``update(_:point:from:)`` for an F-point that also propagates its interval's tangent.
+    @inline(__always)
+    func updateTangent(_ L: Level, point j: Int, from pred: P.State) throws {
+        guard let t = tangentSlot(L, endingAt: intervalEnd(L, j)) else { return try update(L, point: j, from: pred) }
+        let uj = L.u[j - L.lo]
+        try phiTangent(L, from: pred, into: uj, point: j, tangent: t, identityFirst: L.isC(j - 1))
+        if let g = L.g { problem.sum(1, g[j - L.lo], 1, uj) }
     }
 
     /// uⱼ = Φ(pred) + gⱼ for owned point j.
@@ -69,36 +128,57 @@ extension MGRITSolver {
     /// `atC`, if given, is called for every owned C-point `c ≥ 1` as soon as its
     /// predecessor `c − 1` has its new value, and after the interval starting at `c`
     /// has been relaxed (intervals run from right to left) — so it may overwrite `u_c`.
-    func fRelax(_ L: Level, atC: ((Int) throws -> Void)? = nil) throws {
+    ///
+    /// With `tangents` (a level that restricts with Delta correction) every F-point step
+    /// also propagates its interval's tangent (``updateTangent(_:point:from:)``), from the
+    /// identity at the interval's C-point or from the one the left rank sent with its last
+    /// point; the tangent of an interval that continues on the right rank goes there.
+    /// The step into each interval's end, which completes its tangent, is the restriction's.
+    func fRelax(_ L: Level, tangents: Bool = false, atC: ((Int) throws -> Void)? = nil) throws {
         L.consistent = true
+        let tangents = tangents && L.propagatesTangents
+        if tangents { levels[L.index + 1].deltaValid = false }   // its Δ slots are rewritten now
         guard L.owns else { return }
         let t0 = monotonicSeconds()
         defer { L.seconds += seconds(since: t0) }
         var recv = try postReceive(L, .relax)
+        var tangentRecv = tangents ? try postTangentReceive(L) : nil
         let m = L.m
         func run(_ from: Int, _ through: Int) throws {   // F-points from … through, from ≥ lo
             var j = from
-            while j <= through { try update(L, point: j, from: predecessor(L, j)); j += 1 }
+            if tangents {
+                while j <= through { try updateTangent(L, point: j, from: predecessor(L, j)); j += 1 }
+            } else {
+                while j <= through { try update(L, point: j, from: predecessor(L, j)); j += 1 }
+            }
+        }
+        func finish() throws {
+            try finishReceive(L, &recv)
+            try finishTangentReceive(L, &tangentRecv)
+        }
+        func send() throws {
+            try sendLast(L, .relax)
+            if tangents { try sendTangent(L) }
         }
         if L.firstC <= L.hi {
             try run(L.lastC + 1, L.hi)                      // last interval first: its end goes right
-            try sendLast(L, .relax)
+            try send()
             var c = L.lastC
             while c > L.firstC { try run(c - m + 1, c - 1); try atC?(c); try poll(L, &recv); c -= m }
             if L.lo < L.firstC {                            // head: F-points of the left rank's interval
-                try finishReceive(L, &recv)
+                try finish()
                 try run(L.lo, L.firstC - 1)
                 try atC?(L.firstC)
             } else if L.firstC >= 1, let atC {              // lo is a C-point: its predecessor is the ghost
-                try finishReceive(L, &recv)
+                try finish()
                 try atC(L.firstC)
             }
         } else {                                            // only F-points: continue the left interval
-            try finishReceive(L, &recv)
+            try finish()
             try run(L.lo, L.hi)
-            try sendLast(L, .relax)
+            try send()
         }
-        try finishReceive(L, &recv)
+        try finish()
     }
 
     /// C-relaxation at C-points j ≥ 1 (uses the ghost left by the preceding
@@ -124,7 +204,11 @@ extension MGRITSolver {
         func at(_ c: Int) throws {
             let uc = L.u[c - L.lo]
             let G = C.g![c / L.m - C.lo]
-            try phi(L, from: predecessor(L, c), into: G, point: c)
+            if L.propagatesTangents {   // the interval's last step completes its tangent
+                try phiTangent(L, from: predecessor(L, c), into: G, point: c, tangent: C.delta[c / L.m - C.lo], identityFirst: false)
+            } else {
+                try phi(L, from: predecessor(L, c), into: G, point: c)
+            }
             if let g = L.g { problem.sum(1, g[c - L.lo], 1, G) }
             if measure {
                 problem.copy(G, into: L.tmp)
@@ -140,7 +224,7 @@ extension MGRITSolver {
         }
         L.seconds += seconds(since: t0)
         if L.cPointsOnly {
-            try fRelax(L, atC: at)                  // the final F-relaxation, fused
+            try fRelax(L, tangents: true, atC: at)  // the final F-relaxation, fused
         } else if L.owns, L.firstC <= L.hi {
             let t1 = monotonicSeconds()
             for c in stride(from: max(L.firstC, L.m), through: L.lastC, by: L.m) { try at(c) }
@@ -150,7 +234,10 @@ extension MGRITSolver {
         return try globalNorm(squares, slots: C.count - 1)
     }
 
-    /// Second part of the FAS right-hand side on level C: `Gⱼ −= Φ_C(Uⱼ₋₁)`.
+    /// Second part of the FAS right-hand side on level C: `Gⱼ −= Φ_C(Uⱼ₋₁)`. With Delta
+    /// correction it first completes `Δⱼ = P − Φ_C'(Uⱼ₋₁)` from the product `P` of the level
+    /// below's linearised steps (left in ``Level/delta`` by the restriction), and subtracts the
+    /// corrected step `Φ_C(Uⱼ₋₁) + Δⱼ·Uⱼ₋₁`.
     func restrictRHS(_ C: Level) throws {
         guard C.owns else { return }
         let t0 = monotonicSeconds()
@@ -161,12 +248,23 @@ extension MGRITSolver {
         var j = C.hi
         while j >= max(C.lo, 1) {                 // the receive is needed only for j = lo: do it last
             if j == C.lo { try finishReceive(C, &recv) }
-            try phi(C, from: predecessor(C, j), into: C.tmp, point: j)
+            if C.hasDelta {
+                let pred = predecessor(C, j), d = C.delta[j - C.lo], s = C.tangentScratch!
+                try phiTangent(C, from: pred, into: C.tmp, point: j, tangent: s, identityFirst: true)   // Φ_C, Φ_C'
+                let t1 = monotonicSeconds()
+                problem.tangentSum(-1, s, 1, d)
+                problem.applyTangent(d, to: pred, addingTo: C.tmp)
+                C.tangentApplies += 1
+                C.tangentSeconds += seconds(since: t1)
+            } else {
+                try phi(C, from: predecessor(C, j), into: C.tmp, point: j)
+            }
             problem.sum(-1, C.tmp, 1, g[j - C.lo])
             try poll(C, &recv)
             j -= 1
         }
         try finishReceive(C, &recv)
+        if C.hasDelta { C.deltaValid = true }
     }
 
     /// FAS correction with injection: `u_{jm} = Uⱼ` at the C-points j ≥ 1.

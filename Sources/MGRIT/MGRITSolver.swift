@@ -97,6 +97,12 @@ public final class MGRITSolver<P: MGRITProblem> {
             throw MGRITError.invalidProblem("partition has \(part.ranks.count) ranks, the communicator \(comm.size)")
         }
         guard problem.bufferCount >= 1 else { throw MGRITError.invalidProblem("bufferCount is \(problem.bufferCount)") }
+        if options.deltaCorrection {
+            guard problem.supportsDeltaCorrection else {
+                throw MGRITError.invalidOption("Delta correction needs a problem with tangent operations; \(P.self) has none")
+            }
+            guard problem.tangentBufferCount >= 1 else { throw MGRITError.invalidProblem("tangentBufferCount is \(problem.tangentBufferCount)") }
+        }
         self.problem = problem
         self.options = options
         self.comm = comm
@@ -116,7 +122,9 @@ public final class MGRITSolver<P: MGRITProblem> {
             levels.append(Level(index: l, m: hierarchy.factor(level: l), stride: hierarchy.strides[l],
                                 count: hierarchy.pointsPerLevel[l], owned: owned[pos],
                                 left: left, right: right, problem: problem, withRHS: l > 0,
-                                cPointsOnly: l == 0 && options.storage == .cPointsOnly, bufferCount: bufferCount))
+                                cPointsOnly: l == 0 && options.storage == .cPointsOnly, bufferCount: bufferCount,
+                                hasDelta: options.deltaCorrection && l > 0,
+                                propagatesTangents: options.deltaCorrection && l < hierarchy.levelCount - 1))
         }
         try resetToInitialGuess()
     }
@@ -135,6 +143,19 @@ public final class MGRITSolver<P: MGRITProblem> {
     public func ownedRange(level: Int) -> Range<Int> { levels[level].lo ..< levels[level].hi + 1 }
     /// States the solver holds on this rank (all levels, including scratch and ghosts).
     public var stateCount: Int { levels.reduce(0) { $0 + $1.stateCount } }
+    /// Doubles of the Delta-correction store on this rank: the Δⱼ of every owned coarse
+    /// point, running and scratch tangents, and tangent message buffers
+    /// (``MGRITProblem/tangentBufferCount`` doubles each; 0 without Delta correction).
+    public var deltaDoubles: Int { levels.reduce(0) { $0 + $1.tangentsHeld } * (options.deltaCorrection ? problem.tangentBufferCount : 0) }
+
+    /// Δⱼ of point `point` of coarse `level` (≥ 1) as the last restriction into that level
+    /// computed it, if this rank owns the point and Delta correction is on; for inspection.
+    public func deltaCorrection(level: Int, point: Int) -> P.Tangent? {
+        guard level >= 1, level < levels.count else { return nil }
+        let L = levels[level]
+        guard L.hasDelta, L.deltaValid, point >= L.lo, point <= L.hi, point >= 1 else { return nil }
+        return L.delta[point - L.lo]
+    }
 
     /// Frees the states of the coarse levels, which every cycle rebuilds from the
     /// fine level; the next ``solve(warmStart:)`` allocates them again. Lets a

@@ -55,6 +55,16 @@ public struct MGRITStatistics: Sendable, Equatable {
     public var reduceSeconds: Double = 0
     /// States (of the problem's size) the solver held on this rank at the end of the solve.
     public var statesAllocated: Int = 0
+    /// Delta correction (``MGRITOptions/deltaCorrection``; all empty or 0 without it), per
+    /// level on this rank: linearised steps (each also one of ``stepsPerLevel``), tangent
+    /// products `Δⱼ·T` and applications `Δⱼ·u`, and the seconds in these operations
+    /// (part of ``secondsPerLevel``: the linearised steps include their state step).
+    public var tangentStepsPerLevel: [Int] = []
+    public var tangentProductsPerLevel: [Int] = []
+    public var tangentAppliesPerLevel: [Int] = []
+    public var deltaSecondsPerLevel: [Double] = []
+    /// Doubles of the Delta-correction store on this rank (``MGRITSolver/deltaDoubles``).
+    public var deltaDoubles: Int = 0
     /// Wall seconds of the whole solve on this rank.
     public var seconds: Double = 0
 

@@ -102,12 +102,23 @@ public final class ResNetForwardProblem: ResNetBatchProblem {
     public let batch: Int
     /// `x⁰`; must be set (the same on every rank) before a solve.
     public let input: Matrix<Double>
-    /// Kernel calls made by ``step(from:into:start:stop:level:)`` (for the work statistics).
+    /// Kernel calls made by ``step(from:into:start:stop:level:)`` and the tangent operations
+    /// (one per GEMM-bearing operation; for the work statistics).
     public var kernelCalls = 0
+    /// Matrix-multiply flops (2 per multiply-add) of all steps and tangent operations:
+    /// a forward layer call `2w²B`, a linearised layer `2w³B` more.
+    public var flops = 0
+    /// Tangent operations (linearised steps, products, applications) among ``kernelCalls``.
+    public var tangentKernelCalls = 0
     public let coarseStep: CoarseStep
     let averages: IntervalAverages
 
     private let yScratch: Matrix<Double>
+    /// Pre-activations and GEMM output of the linearised steps (allocated on first use).
+    private lazy var zScratch = Matrix<Double>(rows: stack.width, cols: batch)
+    private lazy var z2Scratch = Matrix<Double>(rows: stack.width, cols: batch)
+    private lazy var tangentY = makeTangent()
+    private lazy var tangentS = makeTangent()
 
     public init(stack: HiddenStack, batch: Int, coarseStep: CoarseStep = .cPointLayer) throws {
         guard batch >= 1 else { throw ResNetError("batch must be ≥ 1, got \(batch)") }
@@ -189,6 +200,7 @@ public final class ResNetForwardProblem: ResNetBatchProblem {
     }
     public func step(from u: State, into v: State, start: Int, stop: Int, level: Int) throws {
         kernelCalls += 1
+        flops += 2 * stack.width * stack.width * batch * (coarseStep == .secondOrder && level > 0 ? 2 : 1)
         if recordsPreactivations && level == 0 {   // a fine step: point start → stop = start + 1
             wrote(point: stop)
             let z = recorded[start] ?? makeState()
@@ -211,6 +223,69 @@ public final class ResNetForwardProblem: ResNetBatchProblem {
             return
         }
         try LayerKernels.residualForward(beta: stack.beta * k, W: W, b: b, X: u, Y: v)
+    }
+}
+
+// MARK: Tangents (Delta correction)
+
+/// Tangents of the forward problem: the Jacobian of a batch step is block diagonal, one
+/// w×w block per example (``TangentKernels`` layout, w × (w·B) doubles), so Delta
+/// correction holds Δ full rank per example: `w²B` doubles per coarse point (16 states at
+/// width 16). A fine layer's linearisation at `xⁿ` is `I + β·diag(ReLU'(zⁿ))·Wⁿ` per
+/// example; a coarse step's is that of its rediscretisation (``CoarseStep``).
+extension ResNetForwardProblem {
+    public typealias Tangent = Matrix<Double>
+    public var supportsDeltaCorrection: Bool { true }
+    public func makeTangent() -> Tangent { Matrix(rows: stack.width, cols: stack.width * batch) }
+    public func setTangentIdentity(_ t: Tangent) { TangentKernels.setIdentity(t) }
+    public func tangentSum(_ alpha: Double, _ x: Tangent, _ beta: Double, _ y: Tangent) { BatchOps.sum(alpha, x, beta, y) }
+    public func tangentProduct(_ a: Tangent, _ b: Tangent, into c: Tangent) {
+        flops += try! TangentKernels.product(a, b, into: c)   // shapes are this problem's by construction
+        kernelCalls += 1
+        tangentKernelCalls += 1
+    }
+    public func applyTangent(_ t: Tangent, to x: State, addingTo y: State) {
+        wrote(y)
+        flops += try! TangentKernels.apply(t, to: x, addingTo: y)
+        kernelCalls += 1
+        tangentKernelCalls += 1
+    }
+    public var tangentBufferCount: Int { stack.width * stack.width * batch }
+    public func packTangent(_ t: Tangent, into buffer: UnsafeMutableBufferPointer<Double>) { t.pack(into: buffer) }
+    public func unpackTangent(from buffer: UnsafeBufferPointer<Double>, into t: Tangent) { t.unpack(from: buffer) }
+
+    public func step(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int) throws {
+        let k = Double(stop - start)
+        kernelCalls += 1
+        tangentKernelCalls += 1
+        if level == 0 || coarseStep != .secondOrder {
+            let (W, b) = coarseStep.usesAverages && level > 0
+                ? averages.parameters(first: start, count: stop - start) : (stack.weights[start], stack.biases[start])
+            let z: Matrix<Double>
+            if recordsPreactivations && level == 0 {
+                try step(from: u, into: v, start: start, stop: stop, level: level)   // records zⁿ
+                z = recorded[start]!
+            } else {
+                kernelCalls += 1
+                flops += 2 * stack.width * stack.width * batch
+                try LayerKernels.residualForward(beta: stack.beta * k, W: W, b: b, X: u, Y: v, Z: zScratch)
+                z = zScratch
+            }
+            flops += try TangentKernels.addLinearizedResidual(beta: stack.beta * k, W: W, Z: z, S: t, into: t, scratch: tangentY)
+            return
+        }
+        // Second order: y = u + c·f(u), v = u + kβ·f(y), c = (k−1)β/2; v' = I + kβ·D_y·W̄·(I + c·D_u·W̄).
+        let (W, b) = averages.parameters(first: start, count: stop - start)
+        let c = (k - 1) * stack.beta / 2
+        try LayerKernels.residualForward(beta: c, W: W, b: b, X: u, Y: yScratch, Z: zScratch)
+        try LayerKernels.residualForward(beta: k * stack.beta, W: W, b: b, X: yScratch, Y: v, Z: z2Scratch)
+        try v.axpy(-1, yScratch)
+        try v.axpy(1, u)
+        kernelCalls += 2
+        flops += 4 * stack.width * stack.width * batch
+        try tangentS.copy(from: t)
+        flops += try TangentKernels.addLinearizedResidual(beta: c, W: W, Z: zScratch, S: t, into: tangentS, scratch: tangentY)
+        flops += try TangentKernels.addLinearizedResidual(beta: k * stack.beta, W: W, Z: z2Scratch, S: tangentS, into: t, scratch: tangentY)
     }
 }
 

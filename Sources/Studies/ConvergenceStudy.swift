@@ -178,6 +178,18 @@ public struct ConvergenceRun: Codable {
     public var serialSeconds: Double
     /// The solve's seconds per iteration over ``serialSeconds`` (one rank: the time cost of an iteration).
     public var secondsPerIterationOverSerial: Double
+    /// Whether this pass ran with Delta correction (``MGRITOptions/deltaCorrection``; the forward pass only).
+    public var deltaCorrection = false
+    /// Bytes of the Delta-correction store over all ranks (Δ of every coarse point, running
+    /// and scratch tangents, tangent message buffers); 0 without it.
+    public var deltaBytes = 0.0
+    /// Linearised steps, tangent products and Δ applications per iteration, all levels and ranks.
+    public var tangentOperationsPerIteration = 0.0
+    /// Matrix-multiply flops per iteration over the layer-serial pass's (`N·2w²B`); forward only (nil: not counted).
+    public var flopsPerIterationOverSerial: Double? = nil
+    /// Seconds per iteration in the Delta-correction operations (linearised steps with their state
+    /// step, products, applications; rank 0) over ``serialSeconds``.
+    public var deltaSecondsPerIterationOverSerial = 0.0
 }
 
 /// The layer-serial passes of a case: the oracle and the growth of the network itself.
@@ -291,8 +303,21 @@ public enum ConvergenceStudy {
                                   serialNorm: norm, serialStart: start, errorVersusSerial: error, serialSeconds: serialSeconds,
                                   secondsPerIterationOverSerial: s.seconds / its / serialSeconds)
         }
-        return [make("forward", fStats, fSteps, fStates, fCalls, Double(c.depth), norm: serial.norms.xN, start: serial.norms.x0,
-                     error: shared[0], serialSeconds: shared[2]),
+        var fRun = make("forward", fStats, fSteps, fStates, fCalls, Double(c.depth), norm: serial.norms.xN, start: serial.norms.x0,
+                        error: shared[0], serialSeconds: shared[2])
+        let fIterations = Double(max(fStats.iterations, 1))
+        let fFlops = try comm.allreduceSum(Double(forward.problem.flops))
+        fRun.flopsPerIterationOverSerial = fFlops / fIterations / (Double(c.depth) * 2 * Double(c.width * c.width * c.batch))
+        if options.deltaCorrection {
+            let tangentOps = fStats.tangentStepsPerLevel.reduce(0, +) + fStats.tangentProductsPerLevel.reduce(0, +)
+                + fStats.tangentAppliesPerLevel.reduce(0, +)
+            let d = try comm.allreduceSum([Double(fStats.deltaDoubles) * 8, Double(tangentOps), root ? fStats.deltaSecondsPerLevel.reduce(0, +) : 0])
+            fRun.deltaCorrection = true
+            fRun.deltaBytes = d[0]
+            fRun.tangentOperationsPerIteration = d[1] / fIterations
+            fRun.deltaSecondsPerIterationOverSerial = d[2] / fIterations / shared[2]
+        }
+        return [fRun,
                 make("adjoint", aStats, aSteps, aStates, aCalls, serialAdjointCalls, norm: serial.norms.lambda0,
                      start: serial.norms.lambdaN, error: shared[1], serialSeconds: shared[3])]
     }

@@ -28,6 +28,8 @@ public struct SolverSettings: Sendable, Codable, Equatable {
     public var stallRatio: Double? = nil
     /// After a stall, that pass is solved exactly by the layer-serial pass (nil: false).
     public var serialOnStall: Bool? = nil
+    /// Delta correction of the forward solve (``MGRITOptions/deltaCorrection``; nil: off).
+    public var deltaCorrection: Bool? = nil
 
     public init() {}
 
@@ -47,6 +49,7 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         stallIterations = o.stallIterations
         stallRatio = o.stallIterations == nil ? nil : o.stallRatio
         serialOnStall = o.sequentialOnStall ? true : nil
+        deltaCorrection = o.deltaCorrection ? true : nil
         self.coarseStep = coarseStep
     }
 
@@ -60,6 +63,7 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         if let k = stallIterations {
             parts.append("stall after \(k) iterations above \(stallRatio ?? MGRITOptions().stallRatio)× (then \(serialOnStall == true ? "layer-serial pass" : "stop"))")
         }
+        if deltaCorrection == true { parts.append("Delta correction (forward)") }
         parts.append("min coarse \(minCoarse), coarse step \(coarseStep.rawValue)")
         return parts.joined(separator: ", ")
     }
@@ -82,6 +86,7 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         o.stallIterations = stallIterations
         o.stallRatio = stallRatio ?? MGRITOptions().stallRatio
         o.sequentialOnStall = serialOnStall ?? false
+        o.deltaCorrection = deltaCorrection ?? false
         return o
     }
 }

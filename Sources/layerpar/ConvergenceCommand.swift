@@ -141,7 +141,10 @@ struct Convergence: ParsableCommand {
                         + "\(String(format: "%.2f", x.kernelCallsPerIterationOverSerial))× serial kernel calls, "
                         + "memory \(String(format: "%.2f", x.statesOverFineStates))× fine states, "
                         + "serial pass ‖\(x.pass == "forward" ? "x_N" : "λ_0")‖ = \(fmt(x.serialNorm)) (from \(fmt(x.serialStart))), "
-                        + "error vs serial \(fmt(x.errorVersusSerial)), \(String(format: "%.2f", x.secondsPerIterationOverSerial))× serial seconds per iteration")
+                        + "error vs serial \(fmt(x.errorVersusSerial)), \(String(format: "%.2f", x.secondsPerIterationOverSerial))× serial seconds per iteration"
+                        + (x.flopsPerIterationOverSerial.map { String(format: ", %.2f× serial flops per iteration", $0) } ?? "")
+                        + (x.deltaCorrection ? String(format: ", Delta store %.1f MB, %.2f× serial seconds per iteration in Delta operations",
+                                                      x.deltaBytes / 1e6, x.deltaSecondsPerIterationOverSerial) : ""))
                 }
                 runs += r
             }
@@ -155,14 +158,20 @@ struct Convergence: ParsableCommand {
                 "stall_iterations": "\(mgrit.stallIterations)", "stall_ratio": "\(mgrit.stallRatio)", "on_stall": mgrit.onStall.rawValue,
                 "fine_sweeps": mgrit.fineSweeps.map { "\($0)" } ?? "", "c_relax_weight": "\(mgrit.cRelaxWeight)",
                 "fine_c_relax_weight": mgrit.fineCRelaxWeight.map { "\($0)" } ?? "", "coarse_step": coarseStep.rawValue, "skip_first_down": "\(mgrit.skipFirstDown)", "store_preactivations": "\(storePreactivations)",
+                "delta_correction": "\(mgrit.deltaCorrection)",
             ]
             if let json { try AtomicFile.writeJSON(ConvergenceOutput(ranks: comm.size, configuration: config, runs: runs), to: json) }
             if let csv {
-                var t = CSVTable(columns: ["depth", "width", "batch", "pass", "iteration", "residual", "relative", "beta", "family", "stop"])
+                var t = CSVTable(columns: ["depth", "width", "batch", "pass", "iteration", "residual", "relative", "beta", "family", "stop",
+                                           "delta_correction", "seconds", "seconds_per_iteration_over_serial", "kernel_calls_per_iteration_over_serial",
+                                           "flops_per_iteration_over_serial", "delta_bytes", "delta_seconds_per_iteration_over_serial"])
                 for r in runs {
                     for (k, v) in r.residuals.enumerated() {
                         try t.append([.int(r.depth), .int(r.width), .int(r.batch), .text(r.pass), .int(k + 1), .double(v), .double(r.relative[k]),
-                                      .double(r.beta), .text(r.family), .text(r.stop)])
+                                      .double(r.beta), .text(r.family), .text(r.stop), .text("\(r.deltaCorrection)"), .double(r.seconds),
+                                      .double(r.secondsPerIterationOverSerial), .double(r.kernelCallsPerIterationOverSerial),
+                                      r.flopsPerIterationOverSerial.map { .double($0) } ?? .text(""), .double(r.deltaBytes),
+                                      .double(r.deltaSecondsPerIterationOverSerial)])
                     }
                 }
                 try t.write(to: csv)
@@ -182,15 +191,20 @@ struct Convergence: ParsableCommand {
     private func printTable(_ runs: [ConvergenceRun]) {
         func pad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
         print([pad("depth", 6), pad("width", 6), pad("β", 9), pad("pass", 8), pad("iters", 6), pad("stop", 10), pad("to1e-10", 8), pad("‖r_1‖", 10),
-               pad("final rel", 10), pad("levels", 7), pad("work/it", 8), pad("calls/it", 9), pad("time/it", 8), pad("memory", 7), pad("seconds", 8),
+               pad("final rel", 10), pad("levels", 7), pad("work/it", 8), pad("calls/it", 9), pad("flops/it", 9), pad("time/it", 8), pad("Δ time/it", 9),
+               pad("memory", 7), pad("Δ MB", 7), pad("seconds", 8),
                pad("serial ‖x_N‖|‖λ_0‖", 19), pad("err/serial", 10)].joined(separator: " "))
         for r in runs {
             print([pad("\(r.depth)", 6), pad("\(r.width)", 6), pad(String(format: "%.3g", r.beta), 9), pad(r.pass, 8), pad("\(r.iterations)", 6), pad(r.stop, 10),
                    pad(r.iterationsTo1e10.map(String.init) ?? "—", 8), pad(fmt(r.residuals.first), 10),
                    pad(fmt(r.relative.last), 10), pad("\(r.levels)", 7),
                    pad(String(format: "%.2f", r.stepsPerIterationOverDepth), 8),
-                   pad(String(format: "%.2f", r.kernelCallsPerIterationOverSerial), 9), pad(String(format: "%.2f", r.secondsPerIterationOverSerial), 8),
-                   pad(String(format: "%.2f", r.statesOverFineStates), 7), pad(String(format: "%.2f", r.seconds), 8),
+                   pad(String(format: "%.2f", r.kernelCallsPerIterationOverSerial), 9),
+                   pad(r.flopsPerIterationOverSerial.map { String(format: "%.2f", $0) } ?? "—", 9),
+                   pad(String(format: "%.2f", r.secondsPerIterationOverSerial), 8),
+                   pad(r.deltaCorrection ? String(format: "%.2f", r.deltaSecondsPerIterationOverSerial) : "—", 9),
+                   pad(String(format: "%.2f", r.statesOverFineStates), 7), pad(r.deltaCorrection ? String(format: "%.1f", r.deltaBytes / 1e6) : "—", 7),
+                   pad(String(format: "%.2f", r.seconds), 8),
                    pad(fmt(r.serialNorm), 19), pad(fmt(r.errorVersusSerial), 10)].joined(separator: " "))
         }
     }

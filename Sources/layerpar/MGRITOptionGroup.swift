@@ -54,6 +54,8 @@ struct MGRITOptionGroup: ParsableArguments {
     var stallRatio: Double = MGRITOptions().stallRatio
     @Option(help: "After a stall: stop (keep the iterate) or serial (solve that pass exactly by the layer-serial pass, N fine steps, and say so).")
     var onStall: StallAction = .stop
+    @Flag(help: ArgumentHelp("Delta correction of the forward solve (XBraid's braid_SetDeltaCorrection, full rank): every coarse step is corrected by Δ = (product of the fine linearised steps over its interval) − (its own linearisation), held per example (width² × batch doubles per coarse point, ≈ 4N states more at width 16, m = 4) and recomputed in every restriction (≈ width× a fine step's flops per fine step). The adjoint solve is not corrected."))
+    var deltaCorrection = false
 
     /// The coarsening factor, under either spelling.
     var factor: Int { cfactor ?? coarsening }
@@ -76,6 +78,7 @@ struct MGRITOptionGroup: ParsableArguments {
         o.fineRelaxation = fineRelax
         o.cRelaxationWeight = cRelaxWeight
         o.fineCRelaxationWeight = fineCRelaxWeight
+        o.deltaCorrection = deltaCorrection
         return o
     }
 
@@ -114,6 +117,7 @@ struct MGRITOptionGroup: ParsableArguments {
             ("--skip-first-down", skipFirstDown != d.skipFirstDown),
             ("--fine-coarsening", fineCoarsening != nil), ("--fine-relax", fineRelax != nil),
             ("--c-relax-weight", cRelaxWeight != d.cRelaxationWeight), ("--fine-c-relax-weight", fineCRelaxWeight != nil),
+            ("--delta-correction", deltaCorrection),
         ]
         if let bad = set.first(where: { $0.1 && !supported.contains($0.0) }) {
             let takes = (["--coarsening", "--max-levels"] + supported.sorted()).joined(separator: ", ")

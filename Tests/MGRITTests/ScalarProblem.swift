@@ -30,12 +30,33 @@ final class ScalarProblem: MGRITProblem {
 
     func makeState() -> State { State(0) }
     func initialGuess(at index: Int, into u: State) throws { u.value = index == 0 ? u0 : guess(index) }
+    /// `c`: every step of size `kh` adds `kh·c·sin(u)` (a nonlinear problem; 0: linear).
+    var nonlinearity = 0.0
     func step(from u: State, into v: State, start: Int, stop: Int, level: Int) throws {
         if level == 0 { fineSteps += 1 }
         v.value = exactCoarse && level > 0
             ? u.value * pow(1 / (1 - lambda * h), Double(stop - start))
             : u.value / (1 - lambda * h * Double(stop - start))
+        if nonlinearity != 0 { v.value += h * Double(stop - start) * nonlinearity * sin(u.value) }
     }
+
+    // Tangents (Delta correction): a scalar derivative.
+    var supportsDeltaCorrection: Bool { true }
+    func makeTangent() -> State { State(0) }
+    func setTangentIdentity(_ t: State) { t.value = 1 }
+    func step(from u: State, into v: State, tangent t: State, start: Int, stop: Int, level: Int) throws {
+        let k = Double(stop - start)
+        var d = exactCoarse && level > 0 ? pow(1 / (1 - lambda * h), k) : 1 / (1 - lambda * h * k)
+        if nonlinearity != 0 { d += h * k * nonlinearity * cos(u.value) }
+        try step(from: u, into: v, start: start, stop: stop, level: level)
+        t.value *= d
+    }
+    func tangentSum(_ alpha: Double, _ x: State, _ beta: Double, _ y: State) { sum(alpha, x, beta, y) }
+    func tangentProduct(_ a: State, _ b: State, into c: State) { c.value = a.value * b.value }
+    func applyTangent(_ t: State, to x: State, addingTo y: State) { y.value += t.value * x.value }
+    var tangentBufferCount: Int { 1 }
+    func packTangent(_ t: State, into buffer: UnsafeMutableBufferPointer<Double>) { buffer[0] = t.value }
+    func unpackTangent(from buffer: UnsafeBufferPointer<Double>, into t: State) { t.value = buffer[0] }
     func sum(_ alpha: Double, _ x: State, _ beta: Double, _ y: State) {
         y.value = beta == 0 ? alpha * x.value : alpha * x.value + beta * y.value
     }
@@ -47,7 +68,11 @@ final class ScalarProblem: MGRITProblem {
     /// The exact discrete (serial) solution at fine point i, by sequential stepping.
     func serial() -> [Double] {
         var u = [u0]
-        for _ in 0 ..< stepCount { u.append(u.last! / (1 - lambda * h)) }
+        for _ in 0 ..< stepCount {
+            var v = u.last! / (1 - lambda * h)
+            if nonlinearity != 0 { v += h * nonlinearity * sin(u.last!) }
+            u.append(v)
+        }
         return u
     }
 }

@@ -1,0 +1,111 @@
+import Comm
+import Kernels
+import MGRIT
+import ResNet
+import Testing
+
+/// Delta correction on the ResNet forward problem: the linearised steps and the Δ the
+/// solver forms against finite differences, and exactness on a linear network.
+@Suite("ResNet forward MGRIT with Delta correction")
+struct DeltaCorrectionResNetTests {
+    /// Central-difference Jacobian of `f` (w×B → w×B) per example: entry `(r, k·B + b)` is
+    /// `∂f(x)[r, b]/∂x[k, b]` (examples are independent, so perturbing row k of every
+    /// example at once gives every example's column k).
+    static func jacobian(_ x: Matrix<Double>, eps: Double = 1e-6, _ f: (Matrix<Double>) throws -> Matrix<Double>) rethrows -> Matrix<Double> {
+        let w = x.rows, B = x.cols
+        let J = Matrix<Double>(rows: w, cols: w * B)
+        for k in 0 ..< w {
+            let xp = x.clone(), xm = x.clone()
+            for b in 0 ..< B { xp[k, b] += eps; xm[k, b] -= eps }
+            let fp = try f(xp), fm = try f(xm)
+            for r in 0 ..< w { for b in 0 ..< B { J[r, k * B + b] = (fp[r, b] - fm[r, b]) / (2 * eps) } }
+        }
+        return J
+    }
+
+    static func maxAbsDiff(_ a: Matrix<Double>, _ b: Matrix<Double>) -> Double {
+        var d = 0.0
+        for i in 0 ..< a.rows { for j in 0 ..< a.cols { d = max(d, abs(a[i, j] - b[i, j])) } }
+        return d
+    }
+
+    /// The linearised fine and coarse steps (every coarse step kind) equal finite differences.
+    @Test(arguments: CoarseStep.allCases)
+    func linearisedStepsMatchFiniteDifferences(coarseStep: CoarseStep) throws {
+        let (w, B) = (5, 3)
+        let stack = try HiddenStack.uniform(width: w, depth: 8, beta: 0.3, range: -0.8 ... 0.8, seed: 21)
+        let p = try ResNetForwardProblem(stack: stack, batch: B, coarseStep: coarseStep)
+        let x = randomMatrix(w, B, -1 ... 1, seed: 22)
+        for (start, stop, level) in [(2, 3, 0), (4, 8, 1)] {
+            let t = p.makeTangent(), v = p.makeState()
+            p.setTangentIdentity(t)
+            try p.step(from: x, into: v, tangent: t, start: start, stop: stop, level: level)
+            let plain = p.makeState()
+            try p.step(from: x, into: plain, start: start, stop: stop, level: level)
+            #expect(Self.maxAbsDiff(v, plain) == 0, "the step with tangent changed the state step")
+            let fd = try Self.jacobian(x) { y in
+                let out = p.makeState()
+                try p.step(from: y, into: out, start: start, stop: stop, level: level)
+                return out
+            }
+            #expect(Self.maxAbsDiff(t, fd) <= 1e-8, "\(coarseStep) level \(level): \(Self.maxAbsDiff(t, fd))")
+        }
+    }
+
+    /// After one iteration with F-relaxation the C-points still hold the initial guess x⁰, so the
+    /// solver's Δⱼ must equal the finite-difference Jacobian of the m fine layers of interval j
+    /// at x⁰ minus that of the coarse step at x⁰, per example.
+    @Test(arguments: [CoarseStep.cPointLayer, .secondOrder])
+    func deltaMatchesFiniteDifferenceJacobians(coarseStep: CoarseStep) throws {
+        let (w, B, m, depth) = (4, 3, 4, 16)
+        let stack = try HiddenStack.uniform(width: w, depth: depth, beta: 0.2, range: -0.7 ... 0.7, seed: 31)
+        let input = randomMatrix(w, B, -1 ... 1, seed: 32)
+        var o = MGRITOptions(coarsening: m, maxLevels: 2, relaxation: .F, maxIterations: 1)
+        o.deltaCorrection = true
+        let s = try ResNetForwardSolver(stack: stack, batch: B, options: o, comm: SerialCommunicator(), coarseStep: coarseStep)
+        _ = try s.solve(input: input)
+        let p = s.problem
+        for j in 1 ... depth / m {
+            let delta = try #require(s.solver.deltaCorrection(level: 1, point: j))
+            let fine = try Self.jacobian(input) { y in
+                var u = y.clone()
+                for n in (j - 1) * m ..< j * m {
+                    let v = p.makeState()
+                    try p.step(from: u, into: v, start: n, stop: n + 1, level: 0)
+                    u = v
+                }
+                return u
+            }
+            let coarse = try Self.jacobian(input) { y in
+                let v = p.makeState()
+                try p.step(from: y, into: v, start: (j - 1) * m, stop: j * m, level: 1)
+                return v
+            }
+            try fine.axpy(-1, coarse)
+            #expect(fine.maxAbs() > 1e-3, "Δ is trivially small: the test would prove little")
+            #expect(Self.maxAbsDiff(delta, fine) <= 1e-8, "interval \(j): \(Self.maxAbsDiff(delta, fine))")
+        }
+    }
+
+    /// The paper's network (weights and inputs ≥ 0: every ReLU on) is affine, so two-level MGRIT
+    /// with Delta correction is exact after one iteration, like an F-cycle on all levels.
+    @Test(arguments: [2, 30])
+    func linearNetworkIsExactAfterOneIteration(maxLevels: Int) throws {
+        let (w, B, depth) = (6, 4, 64)
+        let stack = try HiddenStack.uniform(width: w, depth: depth, beta: 0.1, range: 0 ... 0.3, seed: 41)
+        let input = randomMatrix(w, B, 0.1 ... 1, seed: 42)
+        let serial = try LayerSerial.forward(stack, input: input).states
+        var o = MGRITOptions(coarsening: 4, maxLevels: maxLevels, maxIterations: 2)
+        o.deltaCorrection = true
+        let s = try ResNetForwardSolver(stack: stack, batch: B, options: o, comm: SerialCommunicator())
+        let stats = try s.solve(input: input)
+        #expect(stats.residuals.count == 2 && stats.residuals[1] <= 1e-13 * stats.residuals[0], "\(stats.residuals)")
+        let scale = serial.map { $0.maxAbs() }.max()!
+        let err = (0 ... depth).map { Self.maxAbsDiff(s.state(at: $0)!, serial[$0]) }.max()! / scale
+        #expect(err <= 1e-14, "relative error vs serial \(err)")
+        o.deltaCorrection = false
+        let plain = try ResNetForwardSolver(stack: stack, batch: B, options: o, comm: SerialCommunicator())
+        let ps = try plain.solve(input: input)
+        #expect(ps.residuals[1] > 1e-8 * ps.residuals[0], "uncorrected: \(ps.residuals)")
+    }
+}

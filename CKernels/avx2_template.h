@@ -37,6 +37,15 @@
  *    reduced horizontally four at a time (hadd + cross-lane add) and added to
  *    dW once per chunk of BC samples. Rows of X are blocked by DK so the
  *    DK × BC slice stays in L2.
+ * 4. ReLU masks (lp_mask bytes, 0/1): the forward epilogue turns the compare
+ *    it already makes for the ReLU into VL bits (movemask) and spreads them
+ *    into VL bytes with one multiply (bit i to byte i, see spread below): one
+ *    4-byte (doubles) or 8-byte (floats) store per output vector, no pass of
+ *    its own. The adjoint reads VL bytes where it would read a vector of Z —
+ *    while forming a packed G panel (1.) or a G row of the gradient (3.) —
+ *    zero-extends them (_mm256_cvtepu8_epi64/_epi32), compares with 0 and
+ *    ANDs Λ⁺: the same all-ones/zero lanes the Z compare gives, so G, and
+ *    every result, has the bits of the Z path.
  * Tails: row tails use smaller MR/DR instances, column (batch) tails use
  * masked loads/stores (_mm256_maskload/maskstore) in the epilogue and the
  * zero-padded packed panel, dW tails use masked loads; any leading
@@ -67,7 +76,11 @@ typedef struct LP_I(epi) {
     const T *aux; lp_int ldaux; /* X (residual) or Λ⁺ (adjoint), at the tile */
     T *Y; lp_int ldy;
     T *Z; lp_int ldz;           /* may be NULL */
+    lp_mask *M; lp_int ldm;     /* may be NULL (LP_EPI_RESNET only) */
 } LP_I(epi);
+
+/* What the forward epilogue stores besides Y (the HASZ argument below). */
+enum { LP_OUT_Z = 1, LP_OUT_M = 2 };
 
 /* Lane mask for the first `n` lanes (0 <= n <= VL). */
 LP_INLINE VI LP_I(mask)(lp_int n) { return V_MASK(n); }
@@ -81,25 +94,49 @@ LP_INLINE VT LP_I(relu)(VT z) { return V_AND(V_CMP(z, V_ZERO(), _CMP_NLE_UQ), z)
 /* ReLU'(z)·λ = (z <= 0) ? 0 : λ. */
 LP_INLINE VT LP_I(drelu)(VT z, VT lam) { return V_AND(V_CMP(z, V_ZERO(), _CMP_NLE_UQ), lam); }
 
+/* Bit i of `bits` (i < 8) to the low bit of byte i: for a nibble, bit i times
+ * 2^(7i) lands at bit 8i, and the 16 products bit i · 2^(7k) fall on distinct
+ * bits (i + 7k, i, k < 4), so nothing carries; a byte is two nibbles. */
+LP_INLINE unsigned long long LP_I(spread)(unsigned bits) {
+    const unsigned lo = ((bits & 15u) * 0x204081u) & 0x01010101u;
+    const unsigned hi = (((bits >> 4) & 15u) * 0x204081u) & 0x01010101u;
+    return (unsigned long long)lo | (unsigned long long)hi << 32;
+}
+/* Stores the mask of the compare `pos` (all-ones lanes = 1) as nl bytes (nl = VL if full). */
+LP_INLINE void LP_I(stmask)(lp_mask *p, VT pos, int full, int nl) {
+    const unsigned long long u = LP_I(spread)((unsigned)V_MOVEMASK(pos));
+    if (full) __builtin_memcpy(p, &u, VL);
+    else for (int i = 0; i < nl; ++i) p[i] = (lp_mask)(u >> (8 * i));
+}
+/* Loads nl mask bytes (nl = VL if full; lanes past nl read as 0) as all-ones/zero lanes. */
+LP_INLINE VT LP_I(ldmask)(const lp_mask *p, int full, int nl) {
+    unsigned long long u = 0;
+    if (full) __builtin_memcpy(&u, p, VL);
+    else for (int i = 0; i < nl; ++i) u |= (unsigned long long)p[i] << (8 * i);
+    return V_MASK_EXPAND(_mm_cvtsi64_si128((long long)u));
+}
+
 /* Epilogue of one accumulator (row r, vector v of the tile), straight from its
  * register. MODE and HASZ are compile-time constants on the fast path. */
 LP_INLINE void LP_I(epilogue)(const int MODE, const int HASZ, const LP_I(epi) *e, int r, int v, VT z,
-                              VT beta, int full, VI m, int last) {
+                              VT beta, int full, VI m, int nl, int last) {
     T *y = e->Y + r * e->ldy + v * VL;
     if (!last) { LP_I(st)(y, z, full, m); return; }
     switch (MODE) {
     case LP_EPI_RESNET: {
-        if (HASZ) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
+        if (HASZ & LP_OUT_Z) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
+        const VT pos = V_CMP(z, V_ZERO(), _CMP_NLE_UQ); /* ReLU'(z): not (z <= 0) */
+        if (HASZ & LP_OUT_M) LP_I(stmask)(e->M + r * e->ldm + v * VL, pos, full, nl);
         const VT x = LP_I(ld)(e->aux + r * e->ldaux + v * VL, full, m);
-        LP_I(st)(y, V_FMA(beta, LP_I(relu)(z), x), full, m);
+        LP_I(st)(y, V_FMA(beta, V_AND(pos, z), x), full, m);
         break;
     }
     case LP_EPI_RELU:
-        if (HASZ) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
+        if (HASZ & LP_OUT_Z) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
         LP_I(st)(y, LP_I(relu)(z), full, m);
         break;
     case LP_EPI_IDENT:
-        if (HASZ) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
+        if (HASZ & LP_OUT_Z) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
         LP_I(st)(y, z, full, m);
         break;
     case LP_EPI_ADJ: {
@@ -154,7 +191,8 @@ LP_INLINE void LP_I(kern)(const int mr, const int TRANSA, const int MODE, const 
     for (int r = 0; r < mr; ++r) {
         LP_UNROLL
         for (int v = 0; v < NV; ++v)
-            if (v * VL < nc) LP_I(epilogue)(MODE, HASZ, e, r, v, acc[r][v], beta, (v + 1) * VL <= nc, m, LAST);
+            if (v * VL < nc)
+                LP_I(epilogue)(MODE, HASZ, e, r, v, acc[r][v], beta, (v + 1) * VL <= nc, m, (int)(nc % VL), LAST);
     }
 }
 
@@ -181,9 +219,24 @@ LP_INLINE void LP_I(kern)(const int mr, const int TRANSA, const int MODE, const 
 
 /* Source of the B operand: a matrix (X, or Λout for a linear layer), or G. */
 typedef struct LP_I(bsrc) {
-    const T *P; lp_int ldp;   /* X or Λout                       */
-    const T *Zm; lp_int ldz;  /* non-NULL: G = ReLU'(Zm) ⊙ P     */
+    const T *P; lp_int ldp;        /* X or Λout                             */
+    const T *Zm; lp_int ldz;       /* non-NULL: G = ReLU'(Zm) ⊙ P           */
+    const lp_mask *Mm; lp_int ldm; /* non-NULL: G = Mm ⊙ P (Zm then NULL)   */
 } LP_I(bsrc);
+
+/* How G is formed from P (the HASZM argument below). */
+enum { LP_G_NONE = 0, LP_G_Z = 1, LP_G_M = 2 };
+LP_INLINE int LP_I(gkind)(const LP_I(bsrc) *s) { return s->Mm ? LP_G_M : s->Zm ? LP_G_Z : LP_G_NONE; }
+
+/* The vector at column offset j of the B operand rows p (P), z (Zm), mk (Mm):
+ * P, or G; z and mk are read only when HASZM says so (NULL otherwise). */
+LP_INLINE VT LP_I(bvec)(const int HASZM, const T *p, const T *z, const lp_mask *mk, lp_int j, int full,
+                        VI m, int nl) {
+    const VT x = LP_I(ld)(p + j, full, m);
+    if (HASZM == LP_G_Z) return LP_I(drelu)(LP_I(ld)(z + j, full, m), x);
+    if (HASZM == LP_G_M) return V_AND(LP_I(ldmask)(mk + j, full, nl), x);
+    return x;
+}
 
 /* Packs rows [k0, k0+kc) × columns [j0, j0+nc) of the B operand into buf (kc × NR,
  * zero-padded). HASZM and FULLP (nc == NR) are constants on the common path. */
@@ -193,27 +246,26 @@ LP_INLINE void LP_I(pack_impl)(const int HASZM, const int FULLP, const LP_I(bsrc
     const VI m = V_MASK(nc % VL);
     for (lp_int k = 0; k < kc; ++k) {
         const T *p = s->P + (k0 + k) * s->ldp + j0;
-        const T *z = HASZM ? s->Zm + (k0 + k) * s->ldz + j0 : NULL;
+        const T *z = HASZM == LP_G_Z ? s->Zm + (k0 + k) * s->ldz + j0 : NULL;
+        const lp_mask *mk = HASZM == LP_G_M ? s->Mm + (k0 + k) * s->ldm + j0 : NULL;
         LP_UNROLL
         for (int v = 0; v < NV; ++v) {
             VT x = V_ZERO();
-            if (v * VL < nc) {
-                const int full = (v + 1) * VL <= nc;
-                x = LP_I(ld)(p + v * VL, full, m);
-                if (HASZM) x = LP_I(drelu)(LP_I(ld)(z + v * VL, full, m), x);
-            }
+            if (v * VL < nc)
+                x = LP_I(bvec)(HASZM, p, z, mk, v * VL, (v + 1) * VL <= nc, m, (int)(nc % VL));
             V_STOREA(buf + k * NR + v * VL, x);
         }
     }
 }
 
 LP_INLINE void LP_I(pack)(const LP_I(bsrc) *s, lp_int k0, lp_int kc, lp_int j0, lp_int nc, T *buf) {
-    if (nc == NR) {
-        if (s->Zm) LP_I(pack_impl)(1, 1, s, k0, kc, j0, nc, buf);
-        else LP_I(pack_impl)(0, 1, s, k0, kc, j0, nc, buf);
-    } else {
-        if (s->Zm) LP_I(pack_impl)(1, 0, s, k0, kc, j0, nc, buf);
-        else LP_I(pack_impl)(0, 0, s, k0, kc, j0, nc, buf);
+    switch (LP_I(gkind)(s) + 3 * (nc == NR)) {
+    case LP_G_NONE: LP_I(pack_impl)(LP_G_NONE, 0, s, k0, kc, j0, nc, buf); break;
+    case LP_G_Z: LP_I(pack_impl)(LP_G_Z, 0, s, k0, kc, j0, nc, buf); break;
+    case LP_G_M: LP_I(pack_impl)(LP_G_M, 0, s, k0, kc, j0, nc, buf); break;
+    case 3 + LP_G_NONE: LP_I(pack_impl)(LP_G_NONE, 1, s, k0, kc, j0, nc, buf); break;
+    case 3 + LP_G_Z: LP_I(pack_impl)(LP_G_Z, 1, s, k0, kc, j0, nc, buf); break;
+    default: LP_I(pack_impl)(LP_G_M, 1, s, k0, kc, j0, nc, buf); break;
     }
 }
 
@@ -229,7 +281,7 @@ LP_INLINE void LP_I(gemm_impl)(const int MODE, const int HASZ, const int TRANSA,
     T buf[KC * NR] __attribute__((aligned(64)));
     const int INIT0 = MODE <= LP_EPI_IDENT ? 1 : 0; /* forward modes start from the bias */
     /* Packing pays when a panel is reused by many row blocks; G is always packed. */
-    const int pack_all = src->Zm != NULL || M > PACK_MIN_M || K > KC;
+    const int pack_all = LP_I(gkind)(src) != LP_G_NONE || M > PACK_MIN_M || K > KC;
     for (lp_int kb = 0; kb < K; kb += KC) {
         const lp_int kc = K - kb < KC ? K - kb : KC;
         const int init = kb > 0 ? 2 : INIT0;
@@ -250,7 +302,8 @@ LP_INLINE void LP_I(gemm_impl)(const int MODE, const int HASZ, const int TRANSA,
                     const int mr = (int)(ib + mc - i < MR ? ib + mc - i : MR);
                     LP_I(epi) e = *e0;
                     e.Y = e0->Y + i * e0->ldy + jb;
-                    if (HASZ) e.Z = e0->Z + i * e0->ldz + jb;
+                    if (HASZ & LP_OUT_Z) e.Z = e0->Z + i * e0->ldz + jb;
+                    if (HASZ & LP_OUT_M) e.M = e0->M + i * e0->ldm + jb;
                     if (e0->aux) e.aux = e0->aux + i * e0->ldaux + jb;
                     const T *b = INIT0 ? bias + i : NULL;
                     const T *Ai = TRANSA ? A + kb * lda + i : A + i * lda + kb;
@@ -270,8 +323,12 @@ static LP_AVX2 void LP_I(gemm)(lp_int M, lp_int N, lp_int K, const T *A, lp_int 
     const int z = e->Z != NULL;
     switch (e->mode) {
     case LP_EPI_RESNET:
-        if (z) LP_I(gemm_impl)(LP_EPI_RESNET, 1, 0, M, N, K, A, lda, src, bias, e);
-        else LP_I(gemm_impl)(LP_EPI_RESNET, 0, 0, M, N, K, A, lda, src, bias, e);
+        switch (z * LP_OUT_Z + (e->M != NULL) * LP_OUT_M) {
+        case 0: LP_I(gemm_impl)(LP_EPI_RESNET, 0, 0, M, N, K, A, lda, src, bias, e); break;
+        case LP_OUT_Z: LP_I(gemm_impl)(LP_EPI_RESNET, LP_OUT_Z, 0, M, N, K, A, lda, src, bias, e); break;
+        case LP_OUT_M: LP_I(gemm_impl)(LP_EPI_RESNET, LP_OUT_M, 0, M, N, K, A, lda, src, bias, e); break;
+        default: LP_I(gemm_impl)(LP_EPI_RESNET, LP_OUT_Z | LP_OUT_M, 0, M, N, K, A, lda, src, bias, e); break;
+        }
         break;
     case LP_EPI_RELU:
         if (z) LP_I(gemm_impl)(LP_EPI_RELU, 1, 0, M, N, K, A, lda, src, bias, e);
@@ -343,20 +400,18 @@ LP_INLINE void LP_I(dwkern_cols)(const int dr, int dc, lp_int nb, const T *G, co
     else LP_I(dwkern)(dr, 1, nb, G, X, ldx, dW, lddw, beta);
 }
 
-/* One row of G = ReLU'(Z) ⊙ P (or P) over nb samples into g (zero past nb);
- * returns the lane sums (for db). Full vectors first, then one masked tail. */
-LP_INLINE VT LP_I(grow)(const int HASZM, const T *p, const T *z, lp_int nb, VI tm, T *g) {
+/* One row of G = ReLU'(Z) ⊙ P, M ⊙ P (or P) over nb samples into g (zero past
+ * nb); returns the lane sums (for db). Full vectors first, then one masked tail. */
+LP_INLINE VT LP_I(grow)(const int HASZM, const T *p, const T *z, const lp_mask *mk, lp_int nb, VI tm, T *g) {
     VT sum = V_ZERO();
     lp_int j = 0;
     for (; j + VL <= nb; j += VL) {
-        VT x = V_LOADU(p + j);
-        if (HASZM) x = LP_I(drelu)(V_LOADU(z + j), x);
+        const VT x = LP_I(bvec)(HASZM, p, z, mk, j, 1, tm, VL);
         V_STOREA(g + j, x);
         sum = V_ADD(sum, x);
     }
     if (j < nb) {
-        VT x = V_MASKLOAD(p + j, tm);
-        if (HASZM) x = LP_I(drelu)(V_MASKLOAD(z + j, tm), x);
+        const VT x = LP_I(bvec)(HASZM, p, z, mk, j, 0, tm, (int)(nb - j));
         V_STOREA(g + j, x);
         sum = V_ADD(sum, x);
     }
@@ -382,9 +437,10 @@ static LP_AVX2 void LP_I(grad)(lp_int m, lp_int n, lp_int B, T beta, const LP_I(
                 const int dr = (int)(m - i < DR ? m - i : DR);
                 for (int r = 0; r < dr; ++r) {
                     const T *p = src->P + (i + r) * src->ldp + jc;
-                    const VT sum = src->Zm
-                        ? LP_I(grow)(1, p, src->Zm + (i + r) * src->ldz + jc, nb, tm, gbuf + r * BC)
-                        : LP_I(grow)(0, p, NULL, nb, tm, gbuf + r * BC);
+                    T *g = gbuf + r * BC;
+                    const VT sum = src->Mm ? LP_I(grow)(LP_G_M, p, NULL, src->Mm + (i + r) * src->ldm + jc, nb, tm, g)
+                        : src->Zm ? LP_I(grow)(LP_G_Z, p, src->Zm + (i + r) * src->ldz + jc, NULL, nb, tm, g)
+                        : LP_I(grow)(LP_G_NONE, p, NULL, NULL, nb, tm, g);
                     if (db && kb == 0) {
                         T s[4];
                         LP_I(hsum4)(sum, V_ZERO(), V_ZERO(), V_ZERO(), s);
@@ -422,16 +478,16 @@ static LP_AVX2 void LP_I(grad)(lp_int m, lp_int n, lp_int B, T beta, const LP_I(
 
 LP_AVX2 LP_RESNET_FWD_PROTO(T, LP_NAME(lp_resnet_fwd_, S)) {
     if (w <= 0 || B <= 0) return;
-    const LP_I(bsrc) src = {X, ldx, NULL, 0};
-    const LP_I(epi) e = {LP_EPI_RESNET, beta, X, ldx, Y, ldy, Z, ldz};
+    const LP_I(bsrc) src = {X, ldx, NULL, 0, NULL, 0};
+    const LP_I(epi) e = {LP_EPI_RESNET, beta, X, ldx, Y, ldy, Z, ldz, M, ldm};
     LP_I(gemm)(w, B, w, W, ldw, &src, b, &e);
 }
 
 LP_AVX2 LP_RESNET_ADJ_PROTO(T, LP_NAME(lp_resnet_adj_, S)) {
     if (w <= 0 || B <= 0) return;
-    const LP_I(bsrc) g = {Lp, ldlp, Z, ldz};
+    const LP_I(bsrc) g = {Lp, ldlp, M ? NULL : Z, ldz, M, ldm};
     if (L) {
-        const LP_I(epi) e = {LP_EPI_ADJ, beta, Lp, ldlp, L, ldl, NULL, 0};
+        const LP_I(epi) e = {LP_EPI_ADJ, beta, Lp, ldlp, L, ldl, NULL, 0, NULL, 0};
         LP_I(gemm)(w, B, w, W, ldw, &g, NULL, &e);
     }
     if (dW || db) LP_I(grad)(w, w, B, beta, &g, X, ldx, dW, lddw, db);
@@ -443,20 +499,20 @@ LP_AVX2 LP_DENSE_FWD_PROTO(T, LP_NAME(lp_dense_fwd_, S)) {
         LP_CAT3(lp_dense_fwd_, S, _ref)(m, n, B, act, W, ldw, b, X, ldx, Y, ldy, Z, ldz);
         return;
     }
-    const LP_I(bsrc) src = {X, ldx, NULL, 0};
-    const LP_I(epi) e = {act == LP_ACT_RELU ? LP_EPI_RELU : LP_EPI_IDENT, (T)1, NULL, 0, Y, ldy, Z, ldz};
+    const LP_I(bsrc) src = {X, ldx, NULL, 0, NULL, 0};
+    const LP_I(epi) e = {act == LP_ACT_RELU ? LP_EPI_RELU : LP_EPI_IDENT, (T)1, NULL, 0, Y, ldy, Z, ldz, NULL, 0};
     LP_I(gemm)(m, B, n, W, ldw, &src, b, &e);
 }
 
 LP_AVX2 LP_DENSE_ADJ_PROTO(T, LP_NAME(lp_dense_adj_, S)) {
     if (B <= 0) return;
-    const LP_I(bsrc) g = {Lout, ldlo, act == LP_ACT_RELU ? Z : NULL, ldz};
+    const LP_I(bsrc) g = {Lout, ldlo, act == LP_ACT_RELU ? Z : NULL, ldz, NULL, 0};
     if (Lin && n > 0) {
         if (m <= 0) { /* Λin = Wᵀ·(empty) = 0 */
             for (lp_int k = 0; k < n; ++k)
                 for (lp_int j = 0; j < B; ++j) Lin[k * ldli + j] = 0;
         } else {
-            const LP_I(epi) e = {LP_EPI_SET, (T)1, NULL, 0, Lin, ldli, NULL, 0};
+            const LP_I(epi) e = {LP_EPI_SET, (T)1, NULL, 0, Lin, ldli, NULL, 0, NULL, 0};
             LP_I(gemm)(n, B, m, W, ldw, &g, NULL, &e);
         }
     }

@@ -100,16 +100,16 @@ const char *lp_impl_name(lp_impl impl) {
 const char *lp_kernels_env_error(void) { (void)lp_table(); return lp_env_error; }
 
 LP_RESNET_FWD_PROTO(double, lp_resnet_fwd_f64) {
-    lp_table()->resnet_fwd_f64(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz);
+    lp_table()->resnet_fwd_f64(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm);
 }
 LP_RESNET_FWD_PROTO(float, lp_resnet_fwd_f32) {
-    lp_table()->resnet_fwd_f32(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz);
+    lp_table()->resnet_fwd_f32(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm);
 }
 LP_RESNET_ADJ_PROTO(double, lp_resnet_adj_f64) {
-    lp_table()->resnet_adj_f64(w, B, beta, W, ldw, X, ldx, Z, ldz, Lp, ldlp, L, ldl, dW, lddw, db);
+    lp_table()->resnet_adj_f64(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db);
 }
 LP_RESNET_ADJ_PROTO(float, lp_resnet_adj_f32) {
-    lp_table()->resnet_adj_f32(w, B, beta, W, ldw, X, ldx, Z, ldz, Lp, ldlp, L, ldl, dW, lddw, db);
+    lp_table()->resnet_adj_f32(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db);
 }
 LP_DENSE_FWD_PROTO(double, lp_dense_fwd_f64) {
     lp_table()->dense_fwd_f64(m, n, B, act, W, ldw, b, X, ldx, Y, ldy, Z, ldz);

@@ -22,6 +22,9 @@
 #define V_AND _mm256_and_ps
 #define V_CMP _mm256_cmp_ps
 #define V_ZERO _mm256_setzero_ps
+#define V_MOVEMASK _mm256_movemask_ps
+/* VL mask bytes (low bytes of the xmm b, 0 or not) to all-ones/zero lanes. */
+#define V_MASK_EXPAND(b) _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_cvtepu8_epi32(b), _mm256_setzero_si256()))
 #define V_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 /* out[c] = Σ lanes of a_c: three hadds give the four sums per 128-bit half,
  * one cross-half add finishes them. */

@@ -22,6 +22,9 @@
 #define V_AND _mm256_and_pd
 #define V_CMP _mm256_cmp_pd
 #define V_ZERO _mm256_setzero_pd
+#define V_MOVEMASK _mm256_movemask_pd
+/* VL mask bytes (low bytes of the xmm b, 0 or not) to all-ones/zero lanes. */
+#define V_MASK_EXPAND(b) _mm256_castsi256_pd(_mm256_cmpgt_epi64(_mm256_cvtepu8_epi64(b), _mm256_setzero_si256()))
 #define V_MASK(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(n)), _mm256_setr_epi64x(0, 1, 2, 3))
 /* out[c] = Σ lanes of a_c: two hadds give pair sums per 128-bit half, the
  * cross-half add finishes all four at once. */

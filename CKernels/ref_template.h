@@ -16,18 +16,22 @@ LP_RESNET_FWD_PROTO(T, LP_NAME(lp_resnet_fwd_, S)) {
             T z = b[i];
             for (lp_int k = 0; k < w; ++k) z += W[i * ldw + k] * X[k * ldx + j];
             if (Z) Z[i * ldz + j] = z;
+            if (M) M[i * ldm + j] = !(z <= (T)0); /* ReLU'(z), 1 for NaN */
             Y[i * ldy + j] = X[i * ldx + j] + beta * LP_RELU(z);
         }
     }
 }
 
 LP_RESNET_ADJ_PROTO(T, LP_NAME(lp_resnet_adj_, S)) {
+    /* G(i, j) from the mask if given, else from Z: the same value either way. */
+#define LP_G(i, j) (M ? (M[(i) * ldm + (j)] ? Lp[(i) * ldlp + (j)] : (T)0) \
+                      : LP_DRELU(Z[(i) * ldz + (j)], Lp[(i) * ldlp + (j)]))
     if (L) {
         for (lp_int i = 0; i < w; ++i) {
             for (lp_int j = 0; j < B; ++j) {
                 T s = 0;
                 for (lp_int k = 0; k < w; ++k)
-                    s += W[k * ldw + i] * LP_DRELU(Z[k * ldz + j], Lp[k * ldlp + j]);
+                    s += W[k * ldw + i] * LP_G(k, j);
                 L[i * ldl + j] = Lp[i * ldlp + j] + beta * s;
             }
         }
@@ -37,16 +41,17 @@ LP_RESNET_ADJ_PROTO(T, LP_NAME(lp_resnet_adj_, S)) {
             for (lp_int k = 0; k < w; ++k) {
                 T s = 0;
                 for (lp_int j = 0; j < B; ++j)
-                    s += LP_DRELU(Z[i * ldz + j], Lp[i * ldlp + j]) * X[k * ldx + j];
+                    s += LP_G(i, j) * X[k * ldx + j];
                 dW[i * lddw + k] += beta * s;
             }
         }
         if (db) {
             T s = 0;
-            for (lp_int j = 0; j < B; ++j) s += LP_DRELU(Z[i * ldz + j], Lp[i * ldlp + j]);
+            for (lp_int j = 0; j < B; ++j) s += LP_G(i, j);
             db[i] += beta * s;
         }
     }
+#undef LP_G
 }
 
 LP_DENSE_FWD_PROTO(T, LP_NAME(lp_dense_fwd_, S)) {

@@ -46,6 +46,9 @@ extern "C" {
 /** Sizes and leading dimensions (a Swift `Int`). */
 typedef ptrdiff_t lp_int;
 
+/** One entry of a ReLU mask: 1 where ReLU'(z) = 1, else 0 (see lp_resnet_fwd). */
+typedef unsigned char lp_mask;
+
 /** Activation of a dense (non-residual) layer. */
 typedef enum lp_activation {
     LP_ACT_IDENTITY = 0,
@@ -64,17 +67,24 @@ typedef enum lp_impl {
  *
  * lp_resnet_fwd — hidden residual layer, forward (w inputs = w outputs):
  *     Z = W X + b·1ᵀ                      (stored only if Z != NULL)
+ *     M = ReLU'(Z) = not(Z <= 0)          (stored only if M != NULL)
  *     Y = X + β·ReLU(Z)
- *   W: w×w, b: w, X, Y, Z: w×B. Y must not overlap X, W, b or Z.
+ *   W: w×w, b: w, X, Y, Z: w×B. M: w×B bytes (lp_mask, 0 or 1), element
+ *   (i, j) at M[i*ldm + j], ldm >= B, the same feature-major layout. Y must
+ *   not overlap X, W, b, Z or M. M is 1 for a NaN pre-activation, exactly
+ *   as ReLU' treats it (so a mask gives the bits of Z in the adjoint); it is
+ *   the 1/8 of Z's memory traffic (f64) that the adjoint needs.
  *
  * lp_resnet_adj — hidden residual layer, transposed (adjoint) step at the
- * linearisation point Z (the pre-activation of the forward step), given the
- * adjoint Λ⁺ at the layer output:
- *     G  = ReLU'(Z) ⊙ Λ⁺                  (never stored)
+ * linearisation point Z (the pre-activation of the forward step), or at its
+ * mask M from lp_resnet_fwd, given the adjoint Λ⁺ at the layer output:
+ *     G  = ReLU'(Z) ⊙ Λ⁺, or M ⊙ Λ⁺       (never stored)
  *     Λ  = Λ⁺ + β·Wᵀ G                    (if L != NULL; overwritten)
  *     dW += β·G Xᵀ                        (if dW != NULL; accumulated)
  *     db += β·G 1                         (if db != NULL; accumulated)
  *   X is the layer input (used only for dW; may be NULL if dW == NULL).
+ *   If M != NULL, G is formed from M and Z is not read (may be NULL); G, and
+ *   so every output, is then bit for bit the one from the Z it came from.
  *
  * lp_dense_fwd — dense layer with m outputs and n inputs:
  *     Z = W X + b·1ᵀ (stored only if Z != NULL), Y = act(Z)
@@ -89,10 +99,11 @@ typedef enum lp_impl {
 #define LP_RESNET_FWD_PROTO(T, NAME)                                         \
     void NAME(lp_int w, lp_int B, T beta, const T *W, lp_int ldw,            \
               const T *b, const T *X, lp_int ldx, T *Y, lp_int ldy,          \
-              T *Z, lp_int ldz)
+              T *Z, lp_int ldz, lp_mask *M, lp_int ldm)
 #define LP_RESNET_ADJ_PROTO(T, NAME)                                         \
     void NAME(lp_int w, lp_int B, T beta, const T *W, lp_int ldw,            \
               const T *X, lp_int ldx, const T *Z, lp_int ldz,                \
+              const lp_mask *M, lp_int ldm,                                  \
               const T *Lp, lp_int ldlp, T *L, lp_int ldl,                    \
               T *dW, lp_int lddw, T *db)
 #define LP_DENSE_FWD_PROTO(T, NAME)                                          \

@@ -15,11 +15,12 @@ public protocol KernelScalar: BinaryFloatingPoint, Sendable {
         _ family: KernelFamily?, _ w: Int, _ B: Int, _ beta: Self,
         _ W: UnsafePointer<Self>, _ ldw: Int, _ b: UnsafePointer<Self>,
         _ X: UnsafePointer<Self>, _ ldx: Int, _ Y: UnsafeMutablePointer<Self>, _ ldy: Int,
-        _ Z: UnsafeMutablePointer<Self>?, _ ldz: Int)
+        _ Z: UnsafeMutablePointer<Self>?, _ ldz: Int, _ M: UnsafeMutablePointer<UInt8>?, _ ldm: Int)
     static func _resnetAdjoint(
         _ family: KernelFamily?, _ w: Int, _ B: Int, _ beta: Self,
         _ W: UnsafePointer<Self>, _ ldw: Int, _ X: UnsafePointer<Self>?, _ ldx: Int,
-        _ Z: UnsafePointer<Self>, _ ldz: Int, _ Lp: UnsafePointer<Self>, _ ldlp: Int,
+        _ Z: UnsafePointer<Self>?, _ ldz: Int, _ M: UnsafePointer<UInt8>?, _ ldm: Int,
+        _ Lp: UnsafePointer<Self>, _ ldlp: Int,
         _ L: UnsafeMutablePointer<Self>?, _ ldl: Int,
         _ dW: UnsafeMutablePointer<Self>?, _ lddw: Int, _ db: UnsafeMutablePointer<Self>?)
     static func _denseForward(
@@ -66,26 +67,27 @@ extension Double: KernelScalar {
         _ family: KernelFamily?, _ w: Int, _ B: Int, _ beta: Double,
         _ W: UnsafePointer<Double>, _ ldw: Int, _ b: UnsafePointer<Double>,
         _ X: UnsafePointer<Double>, _ ldx: Int, _ Y: UnsafeMutablePointer<Double>, _ ldy: Int,
-        _ Z: UnsafeMutablePointer<Double>?, _ ldz: Int
+        _ Z: UnsafeMutablePointer<Double>?, _ ldz: Int, _ M: UnsafeMutablePointer<UInt8>?, _ ldm: Int
     ) {
         switch family {
-        case nil: lp_resnet_fwd_f64(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
-        case .reference: lp_resnet_fwd_f64_ref(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
-        case .avx2: lp_resnet_fwd_f64_avx2(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
+        case nil: lp_resnet_fwd_f64(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
+        case .reference: lp_resnet_fwd_f64_ref(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
+        case .avx2: lp_resnet_fwd_f64_avx2(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
         }
     }
 
     public static func _resnetAdjoint(
         _ family: KernelFamily?, _ w: Int, _ B: Int, _ beta: Double,
         _ W: UnsafePointer<Double>, _ ldw: Int, _ X: UnsafePointer<Double>?, _ ldx: Int,
-        _ Z: UnsafePointer<Double>, _ ldz: Int, _ Lp: UnsafePointer<Double>, _ ldlp: Int,
+        _ Z: UnsafePointer<Double>?, _ ldz: Int, _ M: UnsafePointer<UInt8>?, _ ldm: Int,
+        _ Lp: UnsafePointer<Double>, _ ldlp: Int,
         _ L: UnsafeMutablePointer<Double>?, _ ldl: Int,
         _ dW: UnsafeMutablePointer<Double>?, _ lddw: Int, _ db: UnsafeMutablePointer<Double>?
     ) {
         switch family {
-        case nil: lp_resnet_adj_f64(w, B, beta, W, ldw, X, ldx, Z, ldz, Lp, ldlp, L, ldl, dW, lddw, db)
-        case .reference: lp_resnet_adj_f64_ref(w, B, beta, W, ldw, X, ldx, Z, ldz, Lp, ldlp, L, ldl, dW, lddw, db)
-        case .avx2: lp_resnet_adj_f64_avx2(w, B, beta, W, ldw, X, ldx, Z, ldz, Lp, ldlp, L, ldl, dW, lddw, db)
+        case nil: lp_resnet_adj_f64(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db)
+        case .reference: lp_resnet_adj_f64_ref(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db)
+        case .avx2: lp_resnet_adj_f64_avx2(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db)
         }
     }
 
@@ -143,26 +145,27 @@ extension Float: KernelScalar {
         _ family: KernelFamily?, _ w: Int, _ B: Int, _ beta: Float,
         _ W: UnsafePointer<Float>, _ ldw: Int, _ b: UnsafePointer<Float>,
         _ X: UnsafePointer<Float>, _ ldx: Int, _ Y: UnsafeMutablePointer<Float>, _ ldy: Int,
-        _ Z: UnsafeMutablePointer<Float>?, _ ldz: Int
+        _ Z: UnsafeMutablePointer<Float>?, _ ldz: Int, _ M: UnsafeMutablePointer<UInt8>?, _ ldm: Int
     ) {
         switch family {
-        case nil: lp_resnet_fwd_f32(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
-        case .reference: lp_resnet_fwd_f32_ref(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
-        case .avx2: lp_resnet_fwd_f32_avx2(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
+        case nil: lp_resnet_fwd_f32(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
+        case .reference: lp_resnet_fwd_f32_ref(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
+        case .avx2: lp_resnet_fwd_f32_avx2(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
         }
     }
 
     public static func _resnetAdjoint(
         _ family: KernelFamily?, _ w: Int, _ B: Int, _ beta: Float,
         _ W: UnsafePointer<Float>, _ ldw: Int, _ X: UnsafePointer<Float>?, _ ldx: Int,
-        _ Z: UnsafePointer<Float>, _ ldz: Int, _ Lp: UnsafePointer<Float>, _ ldlp: Int,
+        _ Z: UnsafePointer<Float>?, _ ldz: Int, _ M: UnsafePointer<UInt8>?, _ ldm: Int,
+        _ Lp: UnsafePointer<Float>, _ ldlp: Int,
         _ L: UnsafeMutablePointer<Float>?, _ ldl: Int,
         _ dW: UnsafeMutablePointer<Float>?, _ lddw: Int, _ db: UnsafeMutablePointer<Float>?
     ) {
         switch family {
-        case nil: lp_resnet_adj_f32(w, B, beta, W, ldw, X, ldx, Z, ldz, Lp, ldlp, L, ldl, dW, lddw, db)
-        case .reference: lp_resnet_adj_f32_ref(w, B, beta, W, ldw, X, ldx, Z, ldz, Lp, ldlp, L, ldl, dW, lddw, db)
-        case .avx2: lp_resnet_adj_f32_avx2(w, B, beta, W, ldw, X, ldx, Z, ldz, Lp, ldlp, L, ldl, dW, lddw, db)
+        case nil: lp_resnet_adj_f32(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db)
+        case .reference: lp_resnet_adj_f32_ref(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db)
+        case .avx2: lp_resnet_adj_f32_avx2(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db)
         }
     }
 

@@ -14,14 +14,15 @@
 /// does not change the global choice (what tests and benchmarks want).
 public enum LayerKernels {
     /// Hidden residual layer, forward (paper eq. 2–3):
-    /// `Z = W X + b·1ᵀ` (only if `Z` is given), `Y = X + β·ReLU(Z)`.
+    /// `Z = W X + b·1ᵀ` (only if `Z` is given), `M = ReLU'(Z)` (only if `mask`
+    /// is given: 1 where `not (z <= 0)`), `Y = X + β·ReLU(Z)`.
     ///
-    /// - Parameters: `W` w×w, `b` of w, `X`, `Y`, `Z` w×B. `Y` must not overlap
-    ///   `X`, `W`, `b` or `Z`.
+    /// - Parameters: `W` w×w, `b` of w, `X`, `Y`, `Z`, `mask` w×B. `Y` must not
+    ///   overlap `X`, `W`, `b`, `Z` or `mask`.
     @inlinable
     public static func residualForward<T: KernelScalar>(
         beta: T, W: Matrix<T>, b: Vector<T>, X: Matrix<T>, Y: Matrix<T>, Z: Matrix<T>? = nil,
-        family: KernelFamily? = nil
+        mask: ReLUMask? = nil, family: KernelFamily? = nil
     ) throws(KernelError) {
         let op = "resnet forward"
         let w = X.rows, B = X.cols
@@ -29,52 +30,64 @@ public enum LayerKernels {
         try expect(b, w, "b", op, "for width \(w)")
         try expect(Y, w, B, "Y", op, "like X")
         if let Z { try expect(Z, w, B, "Z", op, "like X") }
-        let sX = X.span("X"), sW = W.span("W"), sb = b.span("b"), sZ = Z?.span("Z")
-        try disjoint(Y.span("Y"), op, sX, sW, sb, sZ)
-        if let sZ { try disjoint(sZ, op, sX, sW, sb) }
+        if let mask { try expect(mask, w, B, op, "like X") }
+        let sX = X.span("X"), sW = W.span("W"), sb = b.span("b"), sZ = Z?.span("Z"), sM = mask?.span("mask")
+        try disjoint(Y.span("Y"), op, sX, sW, sb, sZ, sM)
+        if let sZ { try disjoint(sZ, op, sX, sW, sb, sM) }
+        if let sM { try disjoint(sM, op, sX, sW, sb) }
         try check(family)
-        withExtendedLifetime((W, b, X, Y, Z)) {
+        withExtendedLifetime((W, b, X, Y, Z, mask)) {
             T._resnetForward(family, w, B, beta, W.baseAddress, W.ld, b.baseAddress,
-                             X.baseAddress, X.ld, Y.baseAddress, Y.ld, Z?.baseAddress, Z?.ld ?? w)
+                             X.baseAddress, X.ld, Y.baseAddress, Y.ld, Z?.baseAddress, Z?.ld ?? w,
+                             mask?.baseAddress, mask?.ld ?? w)
         }
     }
 
     /// Hidden residual layer, transposed (adjoint) step at the linearisation
-    /// point `Z` (the forward pre-activation), given the adjoint `lambdaNext`
-    /// (Λ⁺) at the layer output:
-    /// `G = ReLU'(Z) ⊙ Λ⁺` (never stored), `Λ = Λ⁺ + β·Wᵀ G` (into `lambda`,
+    /// point `Z` (the forward pre-activation) or its ``ReLUMask`` `mask` (exactly
+    /// one of the two), given the adjoint `lambdaNext` (Λ⁺) at the layer output:
+    /// `G = ReLU'(Z) ⊙ Λ⁺` or `mask ⊙ Λ⁺` (never stored; the same bits from a
+    /// mask the forward kernel made), `Λ = Λ⁺ + β·Wᵀ G` (into `lambda`,
     /// overwritten), `dW += β·G Xᵀ`, `db += β·G 1` (accumulated).
     ///
-    /// - Parameters: `W` w×w; `Z`, `lambdaNext`, `lambda`, `X` w×B; `dW` w×w;
-    ///   `db` of w. `X` is needed only for `dW`. Omitted outputs are not computed.
+    /// - Parameters: `W` w×w; `Z` or `mask`, `lambdaNext`, `lambda`, `X` w×B; `dW`
+    ///   w×w; `db` of w. `X` is needed only for `dW`. Omitted outputs are not computed.
     @inlinable
     public static func residualAdjoint<T: KernelScalar>(
-        beta: T, W: Matrix<T>, X: Matrix<T>? = nil, Z: Matrix<T>, lambdaNext: Matrix<T>,
-        lambda: Matrix<T>? = nil, dW: Matrix<T>? = nil, db: Vector<T>? = nil,
+        beta: T, W: Matrix<T>, X: Matrix<T>? = nil, Z: Matrix<T>? = nil, mask: ReLUMask? = nil,
+        lambdaNext: Matrix<T>, lambda: Matrix<T>? = nil, dW: Matrix<T>? = nil, db: Vector<T>? = nil,
         family: KernelFamily? = nil
     ) throws(KernelError) {
         let op = "resnet adjoint"
-        let w = Z.rows, B = Z.cols
+        let w = lambdaNext.rows, B = lambdaNext.cols
+        guard (Z == nil) != (mask == nil) else {
+            throw KernelError("\(op): needs exactly one of Z (the pre-activation) and mask (its ReLU mask)")
+        }
         try expect(W, w, w, "W", op, "for width \(w)")
-        try expect(lambdaNext, w, B, "lambdaNext", op, "like Z")
-        if let lambda { try expect(lambda, w, B, "lambda", op, "like Z") }
+        if let Z { try expect(Z, w, B, "Z", op, "like lambdaNext") }
+        if let mask { try expect(mask, w, B, op, "like lambdaNext") }
+        if let lambda { try expect(lambda, w, B, "lambda", op, "like lambdaNext") }
         if let dW {
             guard let X else { throw KernelError("\(op): dW requested but X (the layer input) not given") }
-            try expect(X, w, B, "X", op, "like Z")
+            try expect(X, w, B, "X", op, "like lambdaNext")
             try expect(dW, w, w, "dW", op, "for width \(w)")
         } else if let X {
-            try expect(X, w, B, "X", op, "like Z")
+            try expect(X, w, B, "X", op, "like lambdaNext")
         }
         if let db { try expect(db, w, "db", op, "for width \(w)") }
-        let sW = W.span("W"), sX = X?.span("X"), sZ = Z.span("Z"), sL = lambdaNext.span("lambdaNext")
+        let sW = W.span("W"), sX = X?.span("X"), sL = lambdaNext.span("lambdaNext")
+        let sZ = Z?.span("Z") ?? mask?.span("mask")
         let sdW = dW?.span("dW"), sdb = db?.span("db")
         if let lambda { try disjoint(lambda.span("lambda"), op, sW, sX, sZ, sL, sdW, sdb) }
         if let sdW { try disjoint(sdW, op, sW, sX, sZ, sL, sdb) }
         if let sdb { try disjoint(sdb, op, sW, sX, sZ, sL) }
         try check(family)
-        withExtendedLifetime((W, X, Z, lambdaNext, lambda, dW, db)) {
+        let zPtr: UnsafeMutablePointer<T>? = Z?.baseAddress
+        let mPtr: UnsafeMutablePointer<UInt8>? = mask?.baseAddress
+        withExtendedLifetime((W, X, Z, mask, lambdaNext, lambda, dW, db)) {
             T._resnetAdjoint(family, w, B, beta, W.baseAddress, W.ld, X?.baseAddress, X?.ld ?? w,
-                             Z.baseAddress, Z.ld, lambdaNext.baseAddress, lambdaNext.ld,
+                             zPtr.map { UnsafePointer($0) }, Z?.ld ?? w, mPtr.map { UnsafePointer($0) }, mask?.ld ?? w,
+                             lambdaNext.baseAddress, lambdaNext.ld,
                              lambda?.baseAddress, lambda?.ld ?? w, dW?.baseAddress, dW?.ld ?? w,
                              db?.baseAddress)
         }
@@ -165,6 +178,15 @@ public enum LayerKernels {
     ) throws(KernelError) {
         guard a.rows == rows && a.cols == cols else {
             throw KernelError("\(op): \(name) is \(a.shapeDescription), expected \(rows)×\(cols) \(why())")
+        }
+    }
+
+    @inlinable
+    static func expect(
+        _ a: ReLUMask, _ rows: Int, _ cols: Int, _ op: String, _ why: @autoclosure () -> String
+    ) throws(KernelError) {
+        guard a.rows == rows && a.cols == cols else {
+            throw KernelError("\(op): mask is \(a.shapeDescription), expected \(rows)×\(cols) \(why())")
         }
     }
 

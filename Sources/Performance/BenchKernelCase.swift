@@ -17,6 +17,9 @@ public enum BenchImpl: String, CaseIterable, Codable, Sendable {
     case reference
     /// Our fused AVX2+FMA kernel.
     case avx2
+    /// The same kernel with a ReLU mask (one byte per entry) in place of Z: the
+    /// forward writes the mask instead of Z (when Z is stored), the adjoint reads it.
+    case avx2Mask = "avx2-mask"
     /// OpenBLAS GEMM(s) plus a separate loop for bias/ReLU/residual (forward)
     /// or mask/copy/bias-gradient (adjoint): what a user would otherwise write.
     case openblas
@@ -81,6 +84,8 @@ public final class BenchKernelCase<T: BenchScalar> {
     public let ldw: Int, ld: Int, ldxt: Int
 
     public let W, b, X, Y, Z, Lp, L, dW, db, G, Xt: BenchBuffer<T>
+    /// ReLU'(Z) as bytes, for the mask variants.
+    public let M: ReLUMask
 
     public init(width: Int, batch: Int, storeZ: Bool, vzeroupper: Bool, seed: UInt64) {
         w = width
@@ -102,6 +107,7 @@ public final class BenchKernelCase<T: BenchScalar> {
         db = BenchBuffer(width)
         G = BenchBuffer(width * ld)
         Xt = BenchBuffer(batch * ldxt)
+        M = ReLUMask(rows: width, cols: batch)
         var rng = SplitMix64Stream(seed: seed)
         // W scaled by 1/√w keeps W·X of order one, so about half of the
         // pre-activations are positive and ReLU's mask is not trivial.
@@ -110,6 +116,7 @@ public final class BenchKernelCase<T: BenchScalar> {
         X.fillRandom(scale: 1, generator: &rng)
         Z.fillRandom(scale: 1, generator: &rng)
         Lp.fillRandom(scale: 1, generator: &rng)
+        for i in 0..<width { for j in 0..<batch { M.baseAddress[i * M.ld + j] = Z.pointer[i * ld + j] <= 0 ? 0 : 1 } }
         transposeX()
     }
 
@@ -186,6 +193,10 @@ public final class BenchKernelCase<T: BenchScalar> {
         func fused(reference: Bool) -> (Int) -> Void {
             { n in for _ in 0..<n { T.resnetForward(reference: reference, w, B, beta, Wp, ldw, bp, Xp, ld, Yp, ld, zOut, ld) } }
         }
+        let (mOut, ldm) = (storeZ ? M.baseAddress : nil, M.ld)
+        let masked: (Int) -> Void = { n in
+            for _ in 0..<n { T.resnetForward(reference: false, w, B, beta, Wp, ldw, bp, Xp, ld, Yp, ld, nil, ld, mOut, ldm) }
+        }
         let gemm: (Int) -> Void = { n in
             for _ in 0..<n { T.gemm(transA: false, transB: false, w, B, w, 1, Wp, ldw, Xp, ld, 0, Zp, ld) }
         }
@@ -198,6 +209,7 @@ public final class BenchKernelCase<T: BenchScalar> {
         return [
             BenchRunner(impl: .reference, unavailable: nil, run: fused(reference: true)),
             BenchRunner(impl: .avx2, unavailable: avx2Unavailable, run: fused(reference: false)),
+            BenchRunner(impl: .avx2Mask, unavailable: avx2Unavailable, run: masked),
             BenchRunner(impl: .openblas, unavailable: nil, run: { n in
                 for _ in 0..<n { gemm(1); self.forwardEpilogue() }
             }),
@@ -218,6 +230,13 @@ public final class BenchKernelCase<T: BenchScalar> {
                 for _ in 0..<n {
                     T.resnetAdjoint(reference: reference, w, B, beta, Wp, ldw, Xp, ld, Zp, ld, Lpp, ld, Lout, ld, dWp, ldw, dbp)
                 }
+            }
+        }
+        let (Mp, ldm) = (UnsafePointer(M.baseAddress), M.ld)
+        let masked: (Int) -> Void = { n in
+            for _ in 0..<n {
+                T.resnetAdjoint(reference: false, w, B, beta, Wp, ldw, Xp, ld, nil, ld, Lpp, ld, Lout, ld, dWp, ldw, dbp,
+                                mask: Mp, ldm)
             }
         }
         // OpenBLAS: Λ += β·Wᵀ·G, dW += β·G·Xᵀ (row-major, transposes by flag).
@@ -242,6 +261,7 @@ public final class BenchKernelCase<T: BenchScalar> {
         return [
             BenchRunner(impl: .reference, unavailable: nil, run: fused(reference: true)),
             BenchRunner(impl: .avx2, unavailable: avx2Unavailable, run: fused(reference: false)),
+            BenchRunner(impl: .avx2Mask, unavailable: avx2Unavailable, run: masked),
             BenchRunner(impl: .openblas, unavailable: nil, run: { n in
                 for _ in 0..<n { self.adjointPrologue(gScale: 1); gemms(1) }
             }),
@@ -255,7 +275,8 @@ public final class BenchKernelCase<T: BenchScalar> {
 
     // MARK: correctness check of every implementation against the reference
 
-    /// The outputs of one call from a clean state: Y (and Z + b if kept), or Λ, dW, db.
+    /// The outputs of one call from a clean state: Y (and Z + b if kept, except by the
+    /// mask variant, whose mask is tested in KernelsTests), or Λ, dW, db.
     public func outputs(_ kernel: BenchKernel, runner: BenchRunner) -> [T] {
         switch kernel {
         case .forward:
@@ -263,7 +284,7 @@ public final class BenchKernelCase<T: BenchScalar> {
             if storeZ { Z.zero() }
             runner.run(1)
             var out = rows(Y, count: w, length: batch, stride: ld)
-            if storeZ { out += rows(Z, count: w, length: batch, stride: ld) }
+            if storeZ && runner.impl != .avx2Mask { out += rows(Z, count: w, length: batch, stride: ld) }
             return out
         case .adjoint:
             L.zero(); dW.zero(); db.zero()

@@ -35,20 +35,23 @@ extension BenchScalar {
                               _ W: UnsafePointer<Self>, _ ldw: Int, _ b: UnsafePointer<Self>,
                               _ X: UnsafePointer<Self>, _ ldx: Int,
                               _ Y: UnsafeMutablePointer<Self>, _ ldy: Int,
-                              _ Z: UnsafeMutablePointer<Self>?, _ ldz: Int) {
-        _resnetForward(reference ? .reference : nil, w, batch, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
+                              _ Z: UnsafeMutablePointer<Self>?, _ ldz: Int,
+                              _ M: UnsafeMutablePointer<UInt8>? = nil, _ ldm: Int = 0) {
+        _resnetForward(reference ? .reference : nil, w, batch, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
     }
 
     /// lp_resnet_adj_*: `reference` calls `_ref`, otherwise the dispatching kernel.
     public static func resnetAdjoint(reference: Bool, _ w: Int, _ batch: Int, _ beta: Self,
                               _ W: UnsafePointer<Self>, _ ldw: Int,
                               _ X: UnsafePointer<Self>, _ ldx: Int,
-                              _ Z: UnsafePointer<Self>, _ ldz: Int,
+                              _ Z: UnsafePointer<Self>?, _ ldz: Int,
                               _ Lp: UnsafePointer<Self>, _ ldlp: Int,
                               _ L: UnsafeMutablePointer<Self>, _ ldl: Int,
                               _ dW: UnsafeMutablePointer<Self>, _ lddw: Int,
-                              _ db: UnsafeMutablePointer<Self>) {
-        _resnetAdjoint(reference ? .reference : nil, w, batch, beta, W, ldw, X, ldx, Z, ldz, Lp, ldlp, L, ldl, dW, lddw, db)
+                              _ db: UnsafeMutablePointer<Self>,
+                              mask M: UnsafePointer<UInt8>? = nil, _ ldm: Int = 0) {
+        _resnetAdjoint(reference ? .reference : nil, w, batch, beta, W, ldw, X, ldx, Z, ldz, M, ldm,
+                       Lp, ldlp, L, ldl, dW, lddw, db)
     }
 
     /// Row-major CBLAS GEMM: C = alpha·op(A)·op(B) + beta·C (C is m×n, k inner).

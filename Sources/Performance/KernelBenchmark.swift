@@ -146,7 +146,7 @@ public enum KernelBenchmark {
         let tolerance: T = T.precision == .double ? 1e-12 : 1e-4
         var notes: [String] = []
         for runner in runners where runner.unavailable == nil
-            && [.avx2, .openblas, .libxsmm].contains(runner.impl) {
+            && [.avx2, .avx2Mask, .openblas, .libxsmm].contains(runner.impl) {
             let got = bench.outputs(kernel, runner: runner)
             var err: T = 0
             for (a, b) in zip(got, expected) { err = max(err, abs(a - b)) }
@@ -227,7 +227,7 @@ public struct BenchKernelReport: Codable, Sendable {
         out.append("timing: \(timing); FLOPs \(flopCount)" + (storeZ ? "; forward stores Z" : "; forward does not store Z"))
         out.append("")
         let impls = BenchImpl.allCases
-        let short: [BenchImpl: String] = [.reference: "ref", .avx2: "avx2", .openblas: "oblas", .openblasGemm: "oblas-g",
+        let short: [BenchImpl: String] = [.reference: "ref", .avx2: "avx2", .avx2Mask: "mask", .openblas: "oblas", .openblasGemm: "oblas-g",
                                           .libxsmm: "xsmm", .libxsmmGemm: "xsmm-g"]
         var header = pad("kernel", 7) + pad("w", 6) + pad("B", 6)
         for i in impls { header += pad(short[i]!, 9) }

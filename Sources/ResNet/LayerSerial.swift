@@ -11,16 +11,16 @@ public typealias LayerPerturbation = (_ layer: Int, _ buffer: Matrix<Double>) ->
 public enum LayerSerial {
     /// `xⁿ⁺¹ = xⁿ + β·ReLU(Wⁿxⁿ + bⁿ)` for `n = 0 … depth−1`, from `states[0]`
     /// into `states[1…depth]`, storing `zⁿ = Wⁿxⁿ + bⁿ` into `preactivations[n]`
-    /// if given. One kernel call per layer; `perturb` (noise experiments) is
-    /// applied to each layer's output. Allocates nothing.
+    /// and its ReLU mask into `masks[n]` if given. One kernel call per layer;
+    /// `perturb` (noise experiments) is applied to each layer's output. Allocates nothing.
     public static func forward(_ stack: HiddenStack, states: [Matrix<Double>], preactivations: [Matrix<Double>]? = nil,
-                               perturb: LayerPerturbation? = nil) throws {
+                               masks: [ReLUMask]? = nil, perturb: LayerPerturbation? = nil) throws {
         guard states.count == stack.depth + 1 else {
             throw ResNetError("forward needs \(stack.depth + 1) states, got \(states.count)")
         }
         for n in 0 ..< stack.depth {
             try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[n], b: stack.biases[n],
-                                             X: states[n], Y: states[n + 1], Z: preactivations?[n])
+                                             X: states[n], Y: states[n + 1], Z: preactivations?[n], mask: masks?[n])
             perturb?(n, states[n + 1])
         }
     }
@@ -43,28 +43,29 @@ public enum LayerSerial {
     /// `dWⁿ += β·(ReLU'(zⁿ)⊙λⁿ⁺¹)(xⁿ)ᵀ` and `dbⁿ` into `gradient` (one fused adjoint call
     /// per layer). `adjoint(n)` and `adjoint(n+1)` must be different buffers (two
     /// alternating buffers suffice, or one per layer to keep every λⁿ). `zⁿ` comes from
-    /// `preactivations` if given, else is recomputed into `scratch` (a pair of w×B
-    /// buffers) by one forward call per layer. `perturb` is applied to each λⁿ.
+    /// `preactivations` if given, else its ReLU mask from `masks` if given, else is
+    /// recomputed into `scratch` (a pair of w×B buffers) by one forward call per
+    /// layer. `perturb` is applied to each λⁿ.
     public static func backward(_ stack: HiddenStack, states: [Matrix<Double>], preactivations: [Matrix<Double>]?,
-                                scratch: (z: Matrix<Double>, y: Matrix<Double>)? = nil, gradient: HiddenGradient?,
-                                adjoint: (Int) -> Matrix<Double>, perturb: LayerPerturbation? = nil) throws {
+                                masks: [ReLUMask]? = nil, scratch: (z: Matrix<Double>, y: Matrix<Double>)? = nil,
+                                gradient: HiddenGradient?, adjoint: (Int) -> Matrix<Double>,
+                                perturb: LayerPerturbation? = nil) throws {
         guard states.count == stack.depth + 1 else {
             throw ResNetError("backward needs \(stack.depth + 1) states, got \(states.count)")
         }
-        guard preactivations != nil || scratch != nil else {
-            throw ResNetError("backward needs the pre-activations or scratch buffers to recompute them")
+        guard preactivations != nil || masks != nil || scratch != nil else {
+            throw ResNetError("backward needs the pre-activations, their masks or scratch buffers to recompute them")
         }
         for n in stride(from: stack.depth - 1, through: 0, by: -1) {
-            let z: Matrix<Double>
-            if let pre = preactivations { z = pre[n] } else {
+            let point: Linearisation
+            if let pre = preactivations { point = .preactivation(pre[n]) } else if let masks { point = .mask(masks[n]) } else {
                 try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[n], b: stack.biases[n],
                                                  X: states[n], Y: scratch!.y, Z: scratch!.z)
-                z = scratch!.z
+                point = .preactivation(scratch!.z)
             }
             let lambda = adjoint(n)
-            try LayerKernels.residualAdjoint(beta: stack.beta, W: stack.weights[n], X: states[n], Z: z,
-                                             lambdaNext: adjoint(n + 1), lambda: lambda,
-                                             dW: gradient?.dW[n], db: gradient?.db[n])
+            try point.adjoint(beta: stack.beta, W: stack.weights[n], X: states[n], lambdaNext: adjoint(n + 1),
+                              lambda: lambda, dW: gradient?.dW[n], db: gradient?.db[n])
             perturb?(n, lambda)
         }
     }

@@ -2,8 +2,8 @@ import Kernels
 
 /// Buffers for one batch's pass through a ``Network``: the input, the opening
 /// pre-activation, the hidden states `x⁰…x^N` and pre-activations
-/// `z⁰…z^{N-1}` (the linearisation points of the backward pass), the outputs
-/// and their adjoint, and two alternating adjoint buffers.
+/// `z⁰…z^{N-1}` or their ReLU masks (the linearisation points of the backward
+/// pass), the outputs and their adjoint, and two alternating adjoint buffers.
 ///
 /// Every buffer is a padded, 64-byte-aligned ``Matrix`` with `capacity`
 /// columns (the leading dimension of ``paddedLeadingDimension(_:_:)``). A
@@ -17,15 +17,16 @@ public final class NetworkWorkspace {
 
     private let full: Buffers
     private var views: Buffers
-    /// Whether ``Network/forward(_:perturb:)`` stores each `zⁿ` for
-    /// ``Network/backward(_:gradient:perturb:)`` (true), or the backward pass
-    /// recomputes it, one forward kernel call per layer without a Z output.
-    /// The gradients are bitwise the same (the same kernel computes `zⁿ`);
-    /// recomputing costs a third more flops but halves the passes' working set,
-    /// which pays once the states and pre-activations no longer fit in cache.
-    public var storesPreactivations = true
-    /// Whether the last forward pass stored the pre-activations (what the backward pass reads).
-    public internal(set) var preactivationsStored = false
+    /// What ``Network/forward(_:perturb:keeping:)`` keeps of each `zⁿ` for
+    /// ``Network/backward(_:gradient:perturb:)``: `zⁿ` (store), its ReLU mask (mask:
+    /// one byte per entry, written by the same kernel call), or nothing, the backward
+    /// pass recomputing `zⁿ` by one forward kernel call per layer. The gradients are
+    /// bitwise the same; recomputing costs a third more flops but halves the passes'
+    /// working set, which pays once the states and pre-activations no longer fit in
+    /// cache; a mask adds an eighth of a state per layer instead of a whole one.
+    public var preactivationStorage: PreactivationStorage = .store
+    /// What the last forward pass kept (what the backward pass reads).
+    public internal(set) var keptPreactivations: PreactivationStorage = .recompute
     /// The pair of w × capacity buffers a recomputing backward pass writes zⁿ (and an unused xⁿ⁺¹) into.
     private lazy var recomputeScratch = (z: Matrix<Double>(rows: shape.width, cols: capacity),
                                          y: Matrix<Double>(rows: shape.width, cols: capacity))
@@ -36,6 +37,7 @@ public final class NetworkWorkspace {
         var openingZ: Matrix<Double>       // width × B
         var states: [Matrix<Double>]       // x⁰ … x^N (only x⁰ without hidden states)
         var preactivations: [Matrix<Double>]
+        var masks: [ReLUMask]
         var output: Matrix<Double>         // outputs × B
         var outputAdjoint: Matrix<Double>  // outputs × B: dL/dprediction
         var lambda: (Matrix<Double>, Matrix<Double>)
@@ -43,7 +45,8 @@ public final class NetworkWorkspace {
         func columns(_ b: Int) -> Buffers {
             let r = 0 ..< b
             return Buffers(input: input.columns(r), openingZ: openingZ.columns(r), states: states.map { $0.columns(r) },
-                           preactivations: preactivations.map { $0.columns(r) }, output: output.columns(r),
+                           preactivations: preactivations.map { $0.columns(r) }, masks: masks.map { $0.columns(r) },
+                           output: output.columns(r),
                            outputAdjoint: outputAdjoint.columns(r), lambda: (lambda.0.columns(r), lambda.1.columns(r)))
         }
     }
@@ -59,6 +62,7 @@ public final class NetworkWorkspace {
         full = Buffers(input: m(shape.inputs), openingZ: m(w),
                        states: (0 ... (hiddenStates ? shape.depth : 0)).map { _ in m(w) },
                        preactivations: hiddenStates ? (0 ..< shape.depth).map { _ in m(w) } : [],
+                       masks: hiddenStates ? (0 ..< shape.depth).map { _ in ReLUMask(rows: w, cols: capacity) } : [],
                        output: m(shape.outputs), outputAdjoint: m(shape.outputs), lambda: (m(w), m(w)))
         views = full
         batch = capacity
@@ -87,6 +91,8 @@ public final class NetworkWorkspace {
     public var states: [Matrix<Double>] { views.states }
     /// Every pre-activation z⁰ … z^{N-1}.
     public var preactivations: [Matrix<Double>] { views.preactivations }
+    /// Every ReLU mask of z⁰ … z^{N-1} (written by a forward pass keeping masks).
+    public var masks: [ReLUMask] { views.masks }
     /// Pre-activation zⁿ (n = 0…depth−1) of the last layer-serial forward pass.
     public func preActivation(_ n: Int) -> Matrix<Double> { views.preactivations[n] }
     /// The network output (outputs × ``batch``) and its adjoint dL/dprediction.
@@ -199,12 +205,13 @@ public final class Network: @unchecked Sendable {
     // MARK: layer-serial passes
 
     /// Forward pass through every layer; `perturb` (noise experiments) is applied to each hidden layer's output.
-    /// Stores each zⁿ if ``NetworkWorkspace/storesPreactivations``, or `storing` if given.
-    public func forward(_ ws: NetworkWorkspace, perturb: LayerPerturbation? = nil, storing: Bool? = nil) throws {
-        let store = storing ?? ws.storesPreactivations
+    /// Keeps each zⁿ (or its mask) as ``NetworkWorkspace/preactivationStorage`` says, or as `keeping` if given.
+    public func forward(_ ws: NetworkWorkspace, perturb: LayerPerturbation? = nil, keeping: PreactivationStorage? = nil) throws {
+        let keep = keeping ?? ws.preactivationStorage
         try openingForward(ws)
-        try LayerSerial.forward(hidden, states: ws.states, preactivations: store ? ws.preactivations : nil, perturb: perturb)
-        ws.preactivationsStored = store
+        try LayerSerial.forward(hidden, states: ws.states, preactivations: keep == .store ? ws.preactivations : nil,
+                                masks: keep == .mask ? ws.masks : nil, perturb: perturb)
+        ws.keptPreactivations = keep
     }
 
     /// Backward pass after ``closingForwardAndLoss(_:last:targets:samples:)``: writes the full
@@ -217,9 +224,10 @@ public final class Network: @unchecked Sendable {
         // λⁿ alternates between the two buffers, λᴺ in `a`.
         let buffer: (Int) -> Matrix<Double> = { (N - $0) % 2 == 0 ? a : b }
         try closingAdjoint(ws, last: ws.state(N), gradient: g, lambda: buffer(N))
-        let stored = ws.preactivationsStored
-        try LayerSerial.backward(hidden, states: ws.states, preactivations: stored ? ws.preactivations : nil,
-                                 scratch: stored ? nil : ws.scratch, gradient: g.hiddenGradient, adjoint: buffer, perturb: perturb)
+        let kept = ws.keptPreactivations
+        try LayerSerial.backward(hidden, states: ws.states, preactivations: kept == .store ? ws.preactivations : nil,
+                                 masks: kept == .mask ? ws.masks : nil, scratch: kept == .recompute ? ws.scratch : nil,
+                                 gradient: g.hiddenGradient, adjoint: buffer, perturb: perturb)
         try openingAdjoint(ws, lambda: buffer(0), gradient: g)
     }
 
@@ -248,7 +256,7 @@ public final class Network: @unchecked Sendable {
             let b = min(ws.capacity, count - start)
             let idx = Array(start ..< start + b)
             features.withUnsafeBufferPointer { load(features: $0, samples: idx, batch: b, into: ws) }
-            try forward(ws, storing: false)
+            try forward(ws, keeping: .recompute)
             let l = try targets.withUnsafeBufferPointer {
                 try closingForwardAndLoss(ws, last: ws.state(shape.depth), targets: $0, samples: idx)
             }

@@ -129,6 +129,7 @@ public final class ResNetForwardProblem: ResNetBatchProblem {
         input = Matrix(rows: stack.width, cols: batch)
         yScratch = Matrix(rows: stack.width, cols: batch)
         recorded = Array(repeating: nil, count: stack.depth)
+        recordedMasks = Array(repeating: nil, count: stack.depth)
         fromSerial = Array(repeating: 0, count: stack.depth)
         intoSerial = Array(repeating: 0, count: stack.depth + 1)
     }
@@ -139,7 +140,11 @@ public final class ResNetForwardProblem: ResNetBatchProblem {
     /// forward kernel writes it beside `xⁿ⁺¹` at no extra call, so the adjoint solve
     /// can linearise around it instead of recomputing it.
     public var recordsPreactivations = false
+    /// With ``recordsPreactivations``: keep the ReLU mask of `zⁿ` (``mask(at:)``, one byte
+    /// per entry) instead of `zⁿ` itself.
+    public var recordsMasks = false
     private var recorded: [Matrix<Double>?]
+    private var recordedMasks: [ReLUMask?]
     /// Write order: `serial` counts the writes to states; `fromSerial[n]` is the
     /// serial of the fine step from point n (which recorded `zⁿ`), `intoSerial[n]`
     /// that of the last write into point n's state by any operation of this problem
@@ -170,8 +175,18 @@ public final class ResNetForwardProblem: ResNetBatchProblem {
     /// `zⁿ` of the current fine state `xⁿ` and layer n's current parameters, if the
     /// last fine step from point n in this solve came after the last write into `xⁿ`; else nil.
     public func preactivation(at n: Int) -> Matrix<Double>? {
-        guard n >= 0, n < stack.depth, fromSerial[n] > solveStart, fromSerial[n] > intoSerial[n] else { return nil }
+        guard isCurrent(n), !recordsMasks else { return nil }
         return recorded[n]
+    }
+
+    /// The ReLU mask of `zⁿ`, under the conditions of ``preactivation(at:)`` (with ``recordsMasks``).
+    public func mask(at n: Int) -> ReLUMask? {
+        guard isCurrent(n), recordsMasks else { return nil }
+        return recordedMasks[n]
+    }
+
+    private func isCurrent(_ n: Int) -> Bool {
+        n >= 0 && n < stack.depth && fromSerial[n] > solveStart && fromSerial[n] > intoSerial[n]
     }
 
     /// A write into `y` by an operation that does not name its point: its tag says which
@@ -203,9 +218,15 @@ public final class ResNetForwardProblem: ResNetBatchProblem {
         flops += 2 * stack.width * stack.width * batch * (coarseStep == .secondOrder && level > 0 ? 2 : 1)
         if recordsPreactivations && level == 0 {   // a fine step: point start → stop = start + 1
             wrote(point: stop)
-            let z = recorded[start] ?? makeState()
-            recorded[start] = z
-            try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[start], b: stack.biases[start], X: u, Y: v, Z: z)
+            if recordsMasks {
+                let m = recordedMasks[start] ?? ReLUMask(rows: stack.width, cols: batch)
+                recordedMasks[start] = m
+                try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[start], b: stack.biases[start], X: u, Y: v, mask: m)
+            } else {
+                let z = recorded[start] ?? makeState()
+                recorded[start] = z
+                try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[start], b: stack.biases[start], X: u, Y: v, Z: z)
+            }
             serial += 1
             fromSerial[start] = serial
             return
@@ -316,8 +337,8 @@ public final class ResNetAdjointProblem: ResNetBatchProblem {
     public let terminalAdjoint: Matrix<Double>
     /// Where fine steps accumulate gradients; nil during the solve itself.
     public var gradient: HiddenGradient? = nil
-    /// Stored pre-activations `zⁿ` by layer (see ``ResNetAdjointSolver``); nil: recompute.
-    var storedZ: [Int: Matrix<Double>]? = nil
+    /// Stored linearisation points (`zⁿ` or its mask) by layer (see ``ResNetAdjointSolver``); nil: recompute.
+    var stored: [Int: Linearisation]? = nil
     public var kernelCalls = 0
     public let coarseStep: CoarseStep
     let averages: IntervalAverages
@@ -367,17 +388,16 @@ public final class ResNetAdjointProblem: ResNetBatchProblem {
         }
         // zⁿ = W xⁿ + b: stored (fine steps, and coarse C-point-layer steps, use layer n's own W, b)
         // or recomputed into scratch by one forward call.
-        let z: Matrix<Double>
-        if let stored = storedZ?[n], level == 0 || coarseStep == .cPointLayer {
-            z = stored
+        let point: Linearisation
+        if let kept = stored?[n], level == 0 || coarseStep == .cPointLayer {
+            point = kept
         } else {
             try LayerKernels.residualForward(beta: stack.beta, W: W, b: b, X: x, Y: yScratch, Z: zScratch)
             kernelCalls += 1
-            z = zScratch
+            point = .preactivation(zScratch)
         }
         let g = level == 0 ? gradient : nil
-        try LayerKernels.residualAdjoint(beta: stack.beta * k, W: W, X: x, Z: z,
-                                         lambdaNext: u, lambda: v, dW: g?.dW[n], db: g?.db[n])
+        try point.adjoint(beta: stack.beta * k, W: W, X: x, lambdaNext: u, lambda: v, dW: g?.dW[n], db: g?.db[n])
         kernelCalls += 1
     }
 }

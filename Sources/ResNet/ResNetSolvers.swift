@@ -79,20 +79,29 @@ public final class ResNetAdjointSolver {
     public let forward: ResNetForwardSolver
     public let problem: ResNetAdjointProblem
     public let solver: MGRITSolver<ResNetAdjointProblem>
-    /// May change between steps (``ResNetForwardSolver``'s problem records zⁿ only while
-    /// it is on): set it before the forward solve whose states the next adjoint solve uses.
-    public var storePreactivations: Bool {
+    /// What the adjoint linearises around: `zⁿ` or its ReLU mask recorded by the forward
+    /// solve (store, mask), or `zⁿ` recomputed in every adjoint step (recompute). May
+    /// change between steps (``ResNetForwardSolver``'s problem records only while it is
+    /// on): set it before the forward solve whose states the next adjoint solve uses.
+    public var preactivationStorage: PreactivationStorage {
         didSet {
-            forward.problem.recordsPreactivations = storePreactivations
-            if !storePreactivations { used.removeAll() }
+            forward.problem.recordsPreactivations = preactivationStorage != .recompute
+            forward.problem.recordsMasks = preactivationStorage == .mask
+            used.removeAll()
         }
     }
-    /// `zⁿ` of the owned layers (`storePreactivations`), kept between solves, and the
-    /// output the forward call that computes them discards.
+    /// Whether the adjoint keeps `zⁿ` (``preactivationStorage`` store) or recomputes it.
+    public var storePreactivations: Bool {
+        get { preactivationStorage != .recompute }
+        set { preactivationStorage = newValue ? .store : .recompute }
+    }
+    /// `zⁿ` (or masks) of the owned layers the forward solve did not record, kept between
+    /// solves, and the output the forward call that computes them discards.
     private var preactivations: [Int: Matrix<Double>] = [:]
+    private var masks: [Int: ReLUMask] = [:]
     private lazy var scratch = problem.makeState()
-    /// The `zⁿ` of the current solve: recorded by the forward solve or computed here.
-    private var used: [Int: Matrix<Double>] = [:]
+    /// The linearisation points of the current solve: recorded by the forward solve or computed here.
+    private var used: [Int: Linearisation] = [:]
     /// Layers whose `zⁿ` the last solve took from the forward solve (no kernel call).
     public private(set) var reusedPreactivations = 0
 
@@ -106,10 +115,13 @@ public final class ResNetAdjointSolver {
     ///     fine step (in fixed-iteration solves, ≈ N/m of them) are recomputed, one
     ///     forward call each.
     public init(forward: ResNetForwardSolver, options: MGRITOptions, comm: any Communicator,
-                storage: MGRITStorage = .cPointsOnly, storePreactivations: Bool = false) throws {
+                storage: MGRITStorage = .cPointsOnly, storePreactivations: Bool = false,
+                preactivationStorage: PreactivationStorage? = nil) throws {
         self.forward = forward
-        self.storePreactivations = storePreactivations
-        forward.problem.recordsPreactivations = storePreactivations
+        let keep = preactivationStorage ?? (storePreactivations ? .store : .recompute)
+        self.preactivationStorage = keep
+        forward.problem.recordsPreactivations = keep != .recompute
+        forward.problem.recordsMasks = keep == .mask
         var options = options
         options.storage = storage
         // Delta correction acts on the forward solve only: the adjoint problem has no tangent operations.
@@ -128,26 +140,40 @@ public final class ResNetAdjointSolver {
     public func solve(terminalAdjoint: Matrix<Double>?, gradient: HiddenGradient, warmStart: Bool = false) throws -> MGRITStatistics {
         if let t = terminalAdjoint { try problem.terminalAdjoint.copy(from: t) }
         problem.averages.reset()
-        defer { problem.averages.reset(); problem.storedZ = nil }
-        if storePreactivations {
-            // zⁿ the forward solve's last fine step from xⁿ recorded (that of the final xⁿ),
-            // else one forward call into a buffer of our own.
-            let stack = forward.stack
+        defer { problem.averages.reset(); problem.stored = nil }
+        if preactivationStorage != .recompute {
+            // zⁿ (or its mask) the forward solve's last fine step from xⁿ recorded (that of
+            // the final xⁿ), else one forward call into a buffer of our own.
+            let stack = forward.stack, keepMasks = preactivationStorage == .mask
             reusedPreactivations = 0
             for n in forward.ownedRange where n < stack.depth {
-                if let z = forward.problem.preactivation(at: n) {
-                    used[n] = z
+                if keepMasks, let m = forward.problem.mask(at: n) {
+                    used[n] = .mask(m)
                     reusedPreactivations += 1
                     continue
                 }
-                let z = preactivations[n] ?? problem.makeState()
-                preactivations[n] = z
-                try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[n], b: stack.biases[n],
-                                                 X: forward.state(at: n)!, Y: scratch, Z: z)
+                if !keepMasks, let z = forward.problem.preactivation(at: n) {
+                    used[n] = .preactivation(z)
+                    reusedPreactivations += 1
+                    continue
+                }
+                let x = forward.state(at: n)!
+                if keepMasks {
+                    let m = masks[n] ?? ReLUMask(rows: stack.width, cols: problem.batch)
+                    masks[n] = m
+                    try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[n], b: stack.biases[n],
+                                                     X: x, Y: scratch, mask: m)
+                    used[n] = .mask(m)
+                } else {
+                    let z = preactivations[n] ?? problem.makeState()
+                    preactivations[n] = z
+                    try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[n], b: stack.biases[n],
+                                                     X: x, Y: scratch, Z: z)
+                    used[n] = .preactivation(z)
+                }
                 problem.kernelCalls += 1
-                used[n] = z
             }
-            problem.storedZ = used
+            problem.stored = used
         }
         var stats = try solver.solve(warmStart: warmStart)
         problem.gradient = gradient

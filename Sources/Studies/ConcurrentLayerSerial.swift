@@ -1,6 +1,7 @@
 import Comm
 import Foundation
 import Reports
+import ResNet
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,8 +16,8 @@ import Glibc
 /// copies slow each other through the cores' shared cache and memory bandwidth (on a
 /// 2-core VM by 20–40 %), and the wait for the slower one is part of the step, as the
 /// allreduce's wait is in training. Returns the median step over the repeats (as
-/// training's per-step mean sees it, not the luckiest step), of the faster of storing
-/// and recomputing the pre-activations. With `copies` = 1 it is a one-rank step.
+/// training's per-step mean sees it, not the luckiest step), of the fastest of storing
+/// the pre-activations, their masks, and recomputing them. With `copies` = 1 it is a one-rank step.
 /// At least `repeats` steps, more until they add up to `minimumSeconds`. Throws if
 /// the copies' gradients differ (each must be the one-rank pass's, bit for bit).
 public func timeLayerSerialConcurrently(_ c: ScalingCase, copies: Int, repeats: Int,
@@ -24,13 +25,13 @@ public func timeLayerSerialConcurrently(_ c: ScalingCase, copies: Int, repeats: 
     guard copies >= 1 else { throw StudyError("concurrent layer-serial passes need at least one copy, got \(copies)") }
     let passes = try (0 ..< copies).map { _ in try LayerSerialPass(c) }
     var best = Double.infinity
-    for storing in [true, false] {
+    for keeping in [PreactivationStorage.store, .mask, .recompute] {
         // One untimed step of one copy sizes the run.
         let t0 = monotonicSeconds()
-        try passes[0].run(storing: storing)
+        try passes[0].run(keeping: keeping)
         let single = max(monotonicSeconds() - t0, 1e-7)
         let steps = min(100_000, max(repeats, Int((minimumSeconds / 2 / single).rounded(.up))))
-        best = min(best, try ConcurrentSteps(passes: passes, storing: storing).run(steps: steps))
+        best = min(best, try ConcurrentSteps(passes: passes, keeping: keeping).run(steps: steps))
     }
     return best
 }
@@ -39,14 +40,14 @@ public func timeLayerSerialConcurrently(_ c: ScalingCase, copies: Int, repeats: 
 /// their barrier (the passes' buffers are only touched by their own thread).
 private final class ConcurrentSteps: @unchecked Sendable {
     let passes: [LayerSerialPass]
-    let storing: Bool
+    let keeping: PreactivationStorage
     let barrier: UnsafeMutablePointer<pthread_barrier_t>
     let lock = NSLock()
     var error: (any Error)?
 
-    init(passes: [LayerSerialPass], storing: Bool) {
+    init(passes: [LayerSerialPass], keeping: PreactivationStorage) {
         self.passes = passes
-        self.storing = storing
+        self.keeping = keeping
         barrier = .allocate(capacity: 1)
         pthread_barrier_init(barrier, nil, UInt32(passes.count + 1))
     }
@@ -60,7 +61,7 @@ private final class ConcurrentSteps: @unchecked Sendable {
             Thread { [self] in
                 for _ in 0 ... steps {
                     wait()
-                    do { try passes[k].run(storing: storing) } catch {
+                    do { try passes[k].run(keeping: keeping) } catch {
                         lock.lock(); self.error = error; lock.unlock()
                     }
                     wait()

@@ -199,16 +199,16 @@ extension ScalingRun {
         }
         var m: ScalingMeasurement
         if let pass {
-            // Each rank stores or recomputes the pre-activations, whichever is faster at its share
-            // (as `train --preactivations auto`), decided by timing both alone first.
-            let storing = try timeLayerSerialChoosing(mine, repeats: 3, minimumSeconds: 0.02).storing
+            // Each rank stores the pre-activations, their masks, or recomputes them, whichever is
+            // fastest at its share (as `train --preactivations auto`), decided by timing each alone first.
+            let keeping = try timeLayerSerialChoosing(mine, repeats: 3, minimumSeconds: 0.02).keeping
             var runs: [[Double]] = []   // forward, backward, allreduce per repeat
             var rep = 0, total = 0.0
             while try rep <= repeats || (world.allreduceMax(total) < minimumSeconds && rep <= 10_000) {
                 defer { rep += 1 }
                 try world.barrier()
                 let t0 = monotonicSeconds()
-                let (f, b) = try pass.run(storing: storing)
+                let (f, b) = try pass.run(keeping: keeping)
                 let t1 = monotonicSeconds()
                 try allreduce()
                 let t2 = monotonicSeconds()
@@ -257,14 +257,16 @@ extension ScalingRun {
 /// The layer-serial forward and backward passes of a case in buffers allocated once
 /// (as the training loop's workspace is): states, pre-activations, two alternating
 /// adjoint buffers and the pair a recomputing backward pass writes zⁿ into.
-/// `storing`: the forward pass keeps each zⁿ for the backward pass, or the backward
-/// pass recomputes it (see ``NetworkWorkspace/storesPreactivations``; the same bits).
+/// `keeping`: the forward pass keeps each zⁿ or its ReLU mask for the backward pass,
+/// or the backward pass recomputes it (see ``NetworkWorkspace/preactivationStorage``;
+/// the same bits).
 public final class LayerSerialPass {
     public let stack: HiddenStack
     public let gradient: HiddenGradient
     let terminal: Matrix<Double>
     let states: [Matrix<Double>]
     let preactivations: [Matrix<Double>]
+    let masks: [ReLUMask]
     let lambda: (Matrix<Double>, Matrix<Double>)
     let scratch: (z: Matrix<Double>, y: Matrix<Double>)
 
@@ -276,29 +278,31 @@ public final class LayerSerialPass {
         func m() -> Matrix<Double> { Matrix(rows: c.width, cols: c.batch) }
         states = [x0] + (0 ..< c.depth).map { _ in m() }
         preactivations = (0 ..< c.depth).map { _ in m() }
+        masks = (0 ..< c.depth).map { _ in ReLUMask(rows: c.width, cols: c.batch) }
         lambda = (m(), m())
         scratch = (m(), m())
     }
 
     /// One forward and one backward pass (gradient overwritten); returns their seconds.
     @discardableResult
-    public func run(storing: Bool) throws -> (forward: Double, backward: Double) {
+    public func run(keeping: PreactivationStorage) throws -> (forward: Double, backward: Double) {
         let N = stack.depth, (a, b) = lambda
+        let zs = keeping == .store ? preactivations : nil, ms = keeping == .mask ? masks : nil
         let t0 = monotonicSeconds()
-        try LayerSerial.forward(stack, states: states, preactivations: storing ? preactivations : nil)
+        try LayerSerial.forward(stack, states: states, preactivations: zs, masks: ms)
         let t1 = monotonicSeconds()
         gradient.zero()
         try a.copy(from: terminal)   // λᴺ in `a`, then alternating
-        try LayerSerial.backward(stack, states: states, preactivations: storing ? preactivations : nil,
-                                 scratch: storing ? nil : scratch, gradient: gradient,
+        try LayerSerial.backward(stack, states: states, preactivations: zs, masks: ms,
+                                 scratch: keeping == .recompute ? scratch : nil, gradient: gradient,
                                  adjoint: { (N - $0) % 2 == 0 ? a : b })
         return (t1 - t0, monotonicSeconds() - t1)
     }
 }
 
 /// The layer-serial baseline: ``LayerSerialPass`` (one fused kernel call per layer
-/// and pass, buffers allocated once), the faster of storing and recomputing the
-/// pre-activations — the fastest serial loop there is, as the training loop's
+/// and pass, buffers allocated once), the fastest of storing the pre-activations,
+/// their masks, and recomputing them — the fastest serial loop there is, as the training loop's
 /// `--preactivations auto` picks. Fastest of at least `repeats` after one warm-up
 /// (each), repeated until the timed passes add up to `minimumSeconds` too (a pass of
 /// a shallow network takes microseconds: a few repeats would catch the clock ramping up).
@@ -306,12 +310,16 @@ public func timeLayerSerial(_ c: ScalingCase, repeats: Int, minimumSeconds: Doub
     try timeLayerSerialChoosing(c, repeats: repeats, minimumSeconds: minimumSeconds).seconds
 }
 
-/// ``timeLayerSerial(_:repeats:minimumSeconds:)`` and whether storing won.
-public func timeLayerSerialChoosing(_ c: ScalingCase, repeats: Int, minimumSeconds: Double = 0.2) throws -> (seconds: Double, storing: Bool) {
+/// ``timeLayerSerial(_:repeats:minimumSeconds:)`` and which way of keeping the pre-activations won.
+public func timeLayerSerialChoosing(_ c: ScalingCase, repeats: Int, minimumSeconds: Double = 0.2)
+    throws -> (seconds: Double, keeping: PreactivationStorage) {
     let pass = try LayerSerialPass(c)
-    let store = try fastestSeconds(atLeast: repeats, minimumSeconds: minimumSeconds / 2) { try pass.run(storing: true) }
-    let recompute = try fastestSeconds(atLeast: repeats, minimumSeconds: minimumSeconds / 2) { try pass.run(storing: false) }
-    return (min(store, recompute), store <= recompute)
+    var best = (seconds: Double.infinity, keeping: PreactivationStorage.store)
+    for keeping in [PreactivationStorage.store, .mask, .recompute] {
+        let t = try fastestSeconds(atLeast: repeats, minimumSeconds: minimumSeconds / 3) { try pass.run(keeping: keeping) }
+        if t < best.seconds { best = (t, keeping) }
+    }
+    return best
 }
 
 /// The fastest of `body`'s timed calls after one untimed warm-up call: at least

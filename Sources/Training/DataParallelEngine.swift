@@ -96,7 +96,7 @@ public final class DataParallelEngine: GradientEngine {
 
     /// - Parameter gradientBuckets: how many pieces the layer-serial gradient is
     ///   reduced in, overlapped with the backward pass (≥ 1; 1: one reduction after it).
-    /// - Parameter preactivations: whether a layer-serial group's passes store or recompute zⁿ (``PreactivationPlanner``).
+    /// - Parameter preactivations: whether a layer-serial group's passes store zⁿ, its mask, or recompute zⁿ (``PreactivationPlanner``).
     public init(config: TrainingConfiguration, network: Network, grid: ProcessGrid,
                 gradientBuckets: Int = DataParallelEngine.defaultBuckets,
                 preactivations: PreactivationPolicy = .auto) throws {

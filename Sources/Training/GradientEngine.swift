@@ -5,7 +5,7 @@ import ResNet
 /// The gradient engine of a mode: exact layer-serial passes (with optional
 /// noise), or the one-shot MGRIT solver of the hidden stack.
 /// `preactivations`: whether the layer-serial passes, or the adjoint MGRIT solve, store
-/// or recompute zⁿ (``PreactivationPlanner``).
+/// zⁿ, its ReLU mask, or recompute zⁿ (``PreactivationPlanner``).
 public func makeGradientEngine(config: TrainingConfiguration, network: Network, comm: any Communicator,
                                preactivations: PreactivationPolicy = .auto) throws -> any GradientEngine {
     switch config.mode {
@@ -47,7 +47,7 @@ public protocol GradientEngine: AnyObject {
     func prepare(trainingExamples: Int) throws
     /// Bytes of state this rank carries between steps (warm starts).
     var warmStartBytes: Int { get }
-    /// Whether this rank's layer-serial passes store or recompute the pre-activations (nil: no such passes).
+    /// Whether this rank's passes store the pre-activations, their masks, or recompute them (nil: no such passes).
     var preactivations: PreactivationChoice? { get }
 }
 

@@ -34,14 +34,15 @@ public final class ParallelEngine: GradientEngine {
     /// `comm` (false: each rank returns its own part, for a caller that reduces once
     /// over a larger group, as ``DataParallelEngine`` does).
     public var reducesGradient = true
-    /// Stores or recomputes the adjoint's zⁿ, step by step.
+    /// Stores zⁿ or its mask for the adjoint, or recomputes it, step by step.
     let planner: PreactivationPlanner
     public var preactivations: PreactivationChoice? { planner.choice }
 
     /// - Parameter preactivations: whether the adjoint solve reuses the zⁿ the forward solve
-    ///   recorded (store) or recomputes them in every adjoint step (the same gradient, a
-    ///   third of the memory traffic: faster once the states outgrow the cache), or
-    ///   which is faster, timed on the first steps (auto, ``PreactivationPlanner``).
+    ///   recorded (store), or their ReLU masks (mask: an eighth of the traffic), or
+    ///   recomputes them in every adjoint step (the same gradient, a third of the memory
+    ///   traffic: faster once the states outgrow the cache), or which is fastest, timed
+    ///   on the first steps (auto, ``PreactivationPlanner``).
     public init(network: Network, batchSize: Int, config: TrainingConfiguration, comm: any Communicator,
                 preactivations: PreactivationPolicy = .auto) throws {
         self.network = network
@@ -63,7 +64,7 @@ public final class ParallelEngine: GradientEngine {
         // each: N more states of memory for ≈ 1.6 N fewer kernel calls per adjoint iteration.
         planner = PreactivationPlanner(policy: preactivations)
         adjointSolver = try ResNetAdjointSolver(forward: forwardSolver, options: bo, comm: comm,
-                                                storePreactivations: preactivations != .recompute)
+                                                preactivationStorage: preactivations.storage ?? .store)
         warmStart = config.warmStartPolicy
         warmStartMemoryBytes = (config.warmStartMemoryMiB ?? 4096) << 20
     }
@@ -95,7 +96,7 @@ public final class ParallelEngine: GradientEngine {
         }
         let warm = warmStart == .example || (warmStart == .previous && solves > 0)
         solves += 1
-        adjointSolver.storePreactivations = planner.begin()
+        adjointSolver.preactivationStorage = planner.begin()
         let t0 = now()
         data.features.withUnsafeBufferPointer { net.load(features: $0, samples: batch, batch: batch.count, into: ws) }
         // Cheap: every rank computes x⁰ (the forward solver wants it everywhere), straight into the solver's input.

@@ -63,7 +63,7 @@ public struct RunSummary: Codable, Sendable {
     public var warmStartBytesPerRank: Int?
     /// Batch groups × layer groups of the job and each batch group's share (``DataParallelEngine``).
     public var decomposition: Decomposition?
-    /// Whether rank 0's layer-serial passes stored or recomputed the pre-activations, with the trial's timings.
+    /// Whether rank 0's passes stored the pre-activations, their masks, or recomputed them, with the trial's timings.
     public var preactivations: PreactivationChoice?
 }
 

@@ -9,7 +9,8 @@ import Testing
 /// the same solve with every `zⁿ` recomputed from the final states (bitwise equal:
 /// the same kernel on the same inputs), over solver set-ups that end a solve in
 /// different ways (inexact fixed iterations, convergence, one level, skipped first
-/// down-cycle) and over parameters changed between solves, as training does.
+/// down-cycle) and over parameters changed between solves, as training does. The
+/// same holds for the ReLU masks of `zⁿ` recorded instead (``PreactivationStorage/mask``).
 @Suite("Pre-activations reused from the forward solve")
 struct PreactivationReuseTests {
     static let cases: [(String, MGRITOptions, CoarseStep)] = [
@@ -26,13 +27,14 @@ struct PreactivationReuseTests {
     struct Outcome { var states: [[Double]]; var dW: [[Double]]; var db: [[Double]]; var lambda0: [Double]; var reused: [Int]; var zCalls: [Int] }
 
     /// Two training-like steps: solve, adjoint + gradient, change the parameters, warm-started solve, adjoint.
-    static func run(_ options: MGRITOptions, _ coarseStep: CoarseStep, reuse: Bool, depth: Int) throws -> Outcome {
+    static func run(_ options: MGRITOptions, _ coarseStep: CoarseStep, reuse: Bool, depth: Int,
+                    keeping: PreactivationStorage = .store) throws -> Outcome {
         let width = 5, batch = 4
         let stack = try HiddenStack.uniform(width: width, depth: depth, beta: 0.2, range: -0.5 ... 0.5, seed: 31)
         let input = randomMatrix(width, batch, -1 ... 2, seed: 32)
         let lambdaN = randomMatrix(width, batch, -1 ... 1, seed: 33)
         let f = try ResNetForwardSolver(stack: stack, batch: batch, options: options, comm: SerialCommunicator(), coarseStep: coarseStep)
-        let a = try ResNetAdjointSolver(forward: f, options: options, comm: SerialCommunicator(), storePreactivations: true)
+        let a = try ResNetAdjointSolver(forward: f, options: options, comm: SerialCommunicator(), preactivationStorage: keeping)
         // Without reuse: the same stored-z solve, but the forward solve records nothing.
         if !reuse { f.problem.recordsPreactivations = false }
         var out = Outcome(states: [], dW: [], db: [], lambda0: [], reused: [], zCalls: [])
@@ -65,6 +67,15 @@ struct PreactivationReuseTests {
         // Most layers' zⁿ come from the forward solve; each one saves a kernel call.
         #expect(reused.reused.allSatisfy { $0 >= depth / 2 }, "\(name): reused \(reused.reused) of \(depth)")
         for k in 0 ..< 2 { #expect(reused.zCalls[k] + reused.reused[k] == recomputed.zCalls[k], "\(name): calls") }
+        // Masks instead of zⁿ, recorded by the forward solve or made by the adjoint: the same bits.
+        for reuse in [true, false] {
+            let masked = try Self.run(options, coarseStep, reuse: reuse, depth: depth, keeping: .mask)
+            #expect(masked.states == recomputed.states, "\(name): recording masks must not change the forward solve")
+            #expect(masked.dW == recomputed.dW && masked.db == recomputed.db && masked.lambda0 == recomputed.lambda0,
+                    "\(name): gradients from masks (reuse \(reuse))")
+            #expect(masked.reused == (reuse ? reused.reused : [0, 0]) && masked.zCalls == (reuse ? reused.zCalls : recomputed.zCalls),
+                    "\(name): masks are recorded and reused exactly where zⁿ is")
+        }
     }
 
     /// A zⁿ recorded in one solve is not used in the next before a fine step recorded it anew:

@@ -203,7 +203,7 @@ struct NoiseTests {
     }
 }
 
-@Suite("Stored or recomputed pre-activations")
+@Suite("Stored, masked or recomputed pre-activations")
 struct PreactivationPolicyTests {
     /// Signed weights, so that ReLUs switch and a wrong zⁿ would change the gradient.
     static func engines(_ policies: [PreactivationPolicy]) throws -> [(SerialEngine, Network)] {
@@ -216,14 +216,14 @@ struct PreactivationPolicyTests {
         }
     }
 
-    @Test("store, recompute and auto give bitwise the same loss and gradient at every step, and auto decides after its trial")
+    @Test("store, recompute, mask and auto give bitwise the same loss and gradient at every step, and auto decides after its trial")
     func bitwise() throws {
         let data = RegressionTask.f2.generate(count: 200, seed: 3, stream: .trainData)
-        let runs = try Self.engines([.store, .recompute, .auto])
+        let runs = try Self.engines([.store, .recompute, .mask, .auto])
         var rng = Xoshiro256StarStar(seed: 5)
-        for step in 0 ..< 14 {
+        for step in 0 ..< 18 {
             // A different batch (and, in the last steps, a smaller one in the same workspace) every step.
-            let count = step < 12 ? 48 : 31
+            let count = step < 16 ? 48 : 31
             let batch = (0 ..< count).map { _ in Int(rng.next() % 200) }
             let results = try runs.map { e, net -> (Double, [Double]) in
                 let g = net.makeGradient()
@@ -238,30 +238,31 @@ struct PreactivationPolicyTests {
         }
         #expect(runs[0].0.preactivations == PreactivationChoice(policy: .store, chosen: .store))
         #expect(runs[1].0.preactivations?.chosen == .recompute)
-        // 1 warm-up step + 5 trial steps of each: decided at step 11, with both medians.
-        let auto = try #require(runs[2].0.preactivations)
+        #expect(runs[2].0.preactivations == PreactivationChoice(policy: .mask, chosen: .mask))
+        // 1 warm-up step + 5 trial steps of each: decided at step 15, with the three medians.
+        let auto = try #require(runs[3].0.preactivations)
         #expect(auto.policy == .auto)
-        #expect(auto.storeSeconds != nil && auto.recomputeSeconds != nil)
-        #expect(auto.chosen == (auto.storeSeconds! <= auto.recomputeSeconds! ? .store : .recompute))
+        let s = try #require(auto.storeSeconds), r = try #require(auto.recomputeSeconds), m = try #require(auto.maskSeconds)
+        #expect(auto.chosen == (s <= min(m, r) ? .store : m <= r ? .mask : .recompute))
     }
 
     @Test("auto has no choice before its trial ends")
     func undecided() throws {
         let planner = PreactivationPlanner(policy: .auto, trials: 2)
         let ws = NetworkWorkspace(shape: NetworkShape(inputs: 1, width: 2, outputs: 1, depth: 1), capacity: 1)
-        var seen: [Bool] = []
-        for _ in 0 ..< 5 {
+        var seen: [PreactivationStorage] = []
+        for _ in 0 ..< 7 {
             #expect(planner.choice == nil)
-            planner.begin(ws); seen.append(ws.storesPreactivations); planner.end()
+            planner.begin(ws); seen.append(ws.preactivationStorage); planner.end()
         }
-        #expect(seen == [false, true, false, true, false])
+        #expect(seen == [.recompute, .store, .recompute, .mask, .store, .recompute, .mask])
         #expect(planner.choice != nil)
     }
 }
 
 @Suite("Stored or recomputed pre-activations in the one-shot solves")
 struct ParallelPreactivationPolicyTests {
-    @Test("--mode parallel: store, recompute and auto (which switches during its trial) train bitwise the same run")
+    @Test("--mode parallel: store, recompute, mask and auto (which switches during its trial) train bitwise the same run")
     func bitwise() throws {
         func run(_ policy: PreactivationPolicy) throws -> (rows: [[Double?]], summary: RunSummary) {
             var c = smallConfig(iterations: 16, mode: .parallel)
@@ -277,13 +278,16 @@ struct ParallelPreactivationPolicyTests {
             let s = try t.run()
             return (losses(t.history), s)
         }
-        let store = try run(.store), recompute = try run(.recompute), auto = try run(.auto)
+        let store = try run(.store), recompute = try run(.recompute), mask = try run(.mask), auto = try run(.auto)
         #expect(store.rows.count == 17)
         #expect(recompute.rows == store.rows)
+        #expect(mask.rows == store.rows)
         #expect(auto.rows == store.rows)
         #expect(store.summary.preactivations?.chosen == .store)
         #expect(recompute.summary.preactivations?.chosen == .recompute)
+        #expect(mask.summary.preactivations?.chosen == .mask)
+        // 16 steps: 1 warm-up + 5 of each of the three, decided at the last.
         let a = try #require(auto.summary.preactivations)
-        #expect(a.policy == .auto && a.storeSeconds != nil && a.recomputeSeconds != nil)
+        #expect(a.policy == .auto && a.storeSeconds != nil && a.recomputeSeconds != nil && a.maskSeconds != nil)
     }
 }

@@ -16,9 +16,14 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
     public var backwardIterations: Int?
     public var warmStart: WarmStartPolicy
     public var solver: SolverSettings
+    /// A noise-matched serial control: layer-serial training with uniform noise of the size
+    /// of the MGRIT error this parallel set-up's run of the same task and seed measured
+    /// (``NoiseMatch``). nil for the other set-ups.
+    public var noiseMatchedTo: String?
 
     public init(name: String, description: String, mode: TrainingMode = .parallel, forwardIterations: Int? = nil,
-                backwardIterations: Int? = nil, warmStart: WarmStartPolicy = .example, solver: SolverSettings = SolverSettings()) {
+                backwardIterations: Int? = nil, warmStart: WarmStartPolicy = .example, solver: SolverSettings = SolverSettings(),
+                noiseMatchedTo: String? = nil) {
         self.name = name
         self.description = description
         self.mode = mode
@@ -26,6 +31,18 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
         self.backwardIterations = backwardIterations
         self.warmStart = warmStart
         self.solver = solver
+        self.noiseMatchedTo = noiseMatchedTo
+    }
+
+    public static let noiseMatchedPrefix = "noise-matched-"
+
+    /// `noise-matched-V`: the serial control of the parallel set-up `V` (nil if `V` is not one).
+    public static func noiseMatched(_ name: String) -> OneShotVariant? {
+        guard name.hasPrefix(noiseMatchedPrefix) else { return nil }
+        let base = String(name.dropFirst(noiseMatchedPrefix.count))
+        guard standard.contains(where: { $0.name == base && $0.mode == .parallel }) else { return nil }
+        return OneShotVariant(name: name, description: "layer-serial with uniform noise on every hidden state and adjoint of the size (√3 × median RMS) of the MGRIT error \(base) measured",
+                              mode: .serial, noiseMatchedTo: base)
     }
 
     /// `base` (a serial configuration with the paper's tolerances) run this way.
@@ -67,6 +84,40 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
     ]
 }
 
+/// The noise of a noise-matched control, from the parallel run it imitates: the medians
+/// over the measured steps of `history.csv`'s `forward_state_error` and `adjoint_error`
+/// (RMS differences from exact passes, ``SolveError``) and the uniform noise magnitudes
+/// c = √3 · median, whose noise has that RMS.
+public struct NoiseMatch: Codable, Sendable, Equatable {
+    public var measuredSteps: Int
+    public var forwardRMS: Double
+    public var adjointRMS: Double
+    public var noiseForward: Double { 3.0.squareRoot() * forwardRMS }
+    public var noiseBackward: Double { 3.0.squareRoot() * adjointRMS }
+
+    /// Reads `path` (a `layerpar train` history with the error columns).
+    public static func read(history path: String) throws -> NoiseMatch {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw StudyError("cannot read \(path) for the noise-matched control")
+        }
+        let lines = text.split(separator: "\n")
+        guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map(String.init),
+              let fi = header.firstIndex(of: "forward_state_error"), let ai = header.firstIndex(of: "adjoint_error") else {
+            throw StudyError("\(path) has no forward_state_error/adjoint_error columns (train with --measure-error-every)")
+        }
+        var f: [Double?] = [], a: [Double?] = []
+        for line in lines.dropFirst() {
+            let v = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard v.count == header.count, let x = Double(v[fi]), let y = Double(v[ai]) else { continue }
+            f.append(x); a.append(y)
+        }
+        guard let mf = Median.of(f), let ma = Median.of(a) else {
+            throw StudyError("\(path) records no measured MGRIT error (no step of the run was measured)")
+        }
+        return NoiseMatch(measuredSteps: f.count, forwardRMS: mf, adjointRMS: ma)
+    }
+}
+
 /// One run of the study and where it wrote its files.
 public struct OneShotRun: Codable {
     public var task: String
@@ -76,8 +127,11 @@ public struct OneShotRun: Codable {
     public var summary: RunSummary?
     public var error: String?
     public var directory: String
+    /// A noise-matched control's noise and where it was measured.
+    public var noise: NoiseMatch?
 
-    public init(task: String, variant: String, seed: UInt64, ranks: Int, summary: RunSummary?, error: String?, directory: String) {
+    public init(task: String, variant: String, seed: UInt64, ranks: Int, summary: RunSummary?, error: String?, directory: String,
+                noise: NoiseMatch? = nil) {
         self.task = task
         self.variant = variant
         self.seed = seed
@@ -85,6 +139,7 @@ public struct OneShotRun: Codable {
         self.summary = summary
         self.error = error
         self.directory = directory
+        self.noise = noise
     }
 }
 
@@ -177,6 +232,18 @@ public struct OneShotReport {
         }
         md += "\nSet-ups:\n" + variants.map { "- \($0.name): \($0.description)" }.joined(separator: "\n") + "\n"
         md += "\n\"—\" in steps: the reference loss was not reached within the iteration cap.\n"
+        let controls = runs.filter { $0.noise != nil }
+        if !controls.isEmpty {
+            md += "\n## Noise-matched serial controls\n\nThe parallel runs compared their MGRIT forward states and adjoints with exact "
+            md += "layer-serial passes every --eval-every steps (RMS over neurons × samples; forward x¹…xᴺ, adjoint the stored C-points and λ⁰); "
+            md += "each control trains layer-serial with uniform noise in [−c, c] on every hidden state and adjoint, c = √3 × the median RMS "
+            md += "(uniform noise of that RMS).\n\n| task | control | seed | measured steps | forward RMS | adjoint RMS | c forward | c backward |\n|---|---|---|---|---|---|---|---|\n"
+            for r in controls {
+                let n = r.noise!
+                md += "| \(r.task) | \(r.variant) | \(r.seed) | \(n.measuredSteps) | " + [n.forwardRMS, n.adjointRMS, n.noiseForward, n.noiseBackward]
+                    .map { String(format: "%.3e", $0) }.joined(separator: " | ") + " |\n"
+            }
+        }
         let failed = runs.filter { $0.error != nil }
         if !failed.isEmpty {
             md += "\n## Runs that failed\n\n" + failed.map { "- \($0.task) \($0.variant) seed \($0.seed): \($0.error!)" }.joined(separator: "\n") + "\n"

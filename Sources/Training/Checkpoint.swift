@@ -23,6 +23,13 @@ public struct HistoryRow: Sendable, Codable, Equatable {
     /// Passes of this step solved by the layer-serial pass after their MGRIT solve
     /// stalled (``StepResult/serialFallback``); nil: none.
     public var serialFallback: String? = nil
+    /// L-BFGS: the line search's loss evaluations at trial points (forward passes beside
+    /// the step's own), negative when none was accepted and the step was not taken; nil for other optimisers.
+    public var lineSearchTrials: Int? = nil
+    /// `--measure-error-every`: the RMS error of this step's forward states and adjoints
+    /// against exact layer-serial passes (``SolveError``); nil at other steps.
+    public var forwardError: Double? = nil
+    public var adjointError: Double? = nil
 }
 
 /// Everything needed to continue a run exactly where it stopped.
@@ -32,7 +39,8 @@ public struct HistoryRow: Sendable, Codable, Equatable {
 /// a line with the 16-hex-digit FNV-1a-64 checksum of header + binary, then
 /// the JSON header (configuration, counters, history, and the model's scaling
 /// and provenance: optional keys a version-1 reader without them ignores) and the binary section
-/// (little-endian IEEE doubles: parameters, optimiser moments, engine state).
+/// (little-endian IEEE doubles: parameters, optimiser moments — for L-BFGS its pairs
+/// and counters, ``LBFGSLayout`` — engine state).
 /// Doubles travel as bits, so a resumed run continues bit for bit.
 public struct Checkpoint: Sendable {
     public static let formatVersion = 1

@@ -12,11 +12,17 @@ extension Checkpoint {
         let h = header
         try need(parameters.count == parameterCount,
                  "it has \(parameters.count) parameters, the network has \(parameterCount)")
-        try need(optimizer.first.count == parameterCount,
-                 "its optimiser first moments have \(optimizer.first.count) values, not \(parameterCount)")
-        let second = config.optimizer.kind == .adam ? parameterCount : 0
-        try need(optimizer.second.count == second,
-                 "its optimiser second moments have \(optimizer.second.count) values, not \(second)")
+        let sizes = OptimizerState.sizes(count: parameterCount, settings: config.optimizer)
+        try need(optimizer.first.count == sizes.first,
+                 "its optimiser first moments have \(optimizer.first.count) values, not \(sizes.first)")
+        try need(optimizer.second.count == sizes.second,
+                 "its optimiser second moments have \(optimizer.second.count) values, not \(sizes.second)")
+        if config.optimizer.kind == .lbfgs {
+            let m = Double(config.optimizer.lbfgsSettings.history), c = optimizer.second
+            func whole(_ v: Double, _ range: ClosedRange<Double>) -> Bool { range.contains(v) && v == v.rounded() }
+            try need(whole(c[0], 0...m) && whole(c[1], 0...(m - 1)) && whole(c[2], 0...1) && whole(c[3], 0...1e15) && whole(c[4], 0...1e15),
+                     "its L-BFGS counters \(c) are not pairs in 0…\(Int(m)), a ring slot, a 0/1 flag and two counts")
+        }
         try need(h.step >= 0, "step \(h.step) is negative")
         try need(h.optimizerSteps >= 0 && h.optimizerSteps <= h.step,
                  "optimiser step count \(h.optimizerSteps) is not within 0…\(h.step)")

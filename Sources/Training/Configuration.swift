@@ -58,7 +58,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     /// Cycle, relaxation, hierarchy and coarse step of the one-shot solves (nil: ``SolverSettings``'s defaults).
     public var solver: SolverSettings?
     /// Noise experiments (layer-serial): uniform noise in [−c, c] on each hidden
-    /// layer's output (forward) or adjoint (backward); 0 = off.
+    /// layer's output (forward) and/or adjoint (backward); 0 = off.
     public var noiseForward: Double
     public var noiseBackward: Double
     public var seed: UInt64
@@ -66,6 +66,11 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     public var evalEvery: Int
     public var progressEvery: Int
     public var checkpointEvery: Int
+    /// Layer-parallel: every this many steps, compare the step's MGRIT states and adjoints with
+    /// exact layer-serial passes on the same batch and record the RMS errors in the history
+    /// (``SolveError``; not counted as training time). nil: never. A report, not part of the run:
+    /// a resume may change it.
+    public var measureErrorEvery: Int?
     /// Fault injection for tests: the batch loss of this step is replaced by NaN.
     public var nanAtStep: Int?
 
@@ -77,7 +82,8 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
                 coarsening: Int = 4, maxLevels: Int = 10,
                 warmStart: WarmStartPolicy = .example, warmStartMemoryMiB: Int? = nil, solver: SolverSettings? = nil,
                 noiseForward: Double = 0, noiseBackward: Double = 0, seed: UInt64 = 1,
-                evalEvery: Int = 25, progressEvery: Int = 100, checkpointEvery: Int = 1000, nanAtStep: Int? = nil) {
+                evalEvery: Int = 25, progressEvery: Int = 100, checkpointEvery: Int = 1000, measureErrorEvery: Int? = nil,
+                nanAtStep: Int? = nil) {
         self.data = data
         self.normalization = normalization == .none ? nil : normalization
         self.mode = mode
@@ -106,6 +112,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         self.evalEvery = evalEvery
         self.progressEvery = progressEvery
         self.checkpointEvery = checkpointEvery
+        self.measureErrorEvery = measureErrorEvery
         self.nanAtStep = nanAtStep
     }
 
@@ -117,6 +124,15 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         try need(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
         try need(optimizer.learningRate > 0 && optimizer.learningRate.isFinite, "--lr must be positive and finite, got \(optimizer.learningRate)")
         try validateNumbers()
+        if optimizer.kind == .lbfgs {
+            try optimizer.lbfgsSettings.validate()
+            try need(optimizer.schedule == .constant,
+                     "--lr-schedule does not apply to --optimizer lbfgs (its step length comes from the line search; --lr scales only the first step)")
+            if case .task(_, let train, _) = data {
+                try need(batchSize == train,
+                         "--optimizer lbfgs works on the full batch: give --batch-size \(train) (the training set, --train-samples), got \(batchSize)")
+            }
+        }
         try need(iterations != nil || targetLoss != nil || timeLimit != nil,
                  "give a stopping rule: --iterations K, --target-loss L or --time-limit S")
         if let iterations { try need(iterations >= 1, "--iterations must be at least 1, got \(iterations)") }
@@ -125,9 +141,12 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         try need(tolForward >= 0 && tolBackward >= 0, "MGRIT tolerances must be ≥ 0")
         try need(maxForwardIterations >= 1 && maxBackwardIterations >= 1, "MGRIT iteration caps must be at least 1")
         try need(noiseForward >= 0 && noiseBackward >= 0, "noise magnitudes must be ≥ 0")
-        try need(noiseForward == 0 || noiseBackward == 0, "give --noise-forward or --noise-backward, not both")
         try need(mode == .serial || (noiseForward == 0 && noiseBackward == 0),
                  "noise experiments run layer-serial: use --mode serial with --noise-forward/--noise-backward")
+        if let k = measureErrorEvery {
+            try need(k >= 1, "--measure-error-every must be at least 1, got \(k)")
+            try need(mode == .parallel, "--measure-error-every compares the MGRIT solves with exact passes: it needs --mode parallel")
+        }
         try need(initHigh >= initLow, "--init-high must be ≥ --init-low")
         try need(evalEvery >= 1 && progressEvery >= 1 && checkpointEvery >= 1, "--eval-every, --progress-every and --checkpoint-every must be at least 1")
         try need(coarsening >= 2, "--coarsening must be at least 2")
@@ -153,6 +172,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         a.progressEvery = 1; b.progressEvery = 1
         a.checkpointEvery = 1; b.checkpointEvery = 1
         a.warmStartMemoryMiB = nil; b.warmStartMemoryMiB = nil
+        a.measureErrorEvery = nil; b.measureErrorEvery = nil
         // A configuration recorded before the solver settings existed ran their defaults.
         a.solver = a.solver ?? SolverSettings(); b.solver = b.solver ?? SolverSettings()
         // Stall handling is a stopping rule of each solve (and runs recorded before it had none).

@@ -108,6 +108,9 @@ public final class DataParallelEngine: GradientEngine {
         guard config.noiseForward == 0 && config.noiseBackward == 0 else {
             throw TrainingError("--noise-forward/--noise-backward draw noise for the whole batch on one rank: run them without --data-groups")
         }
+        guard config.measureErrorEvery == nil else {
+            throw TrainingError("--measure-error-every compares one group's solves with exact passes over the whole batch: drop --data-groups")
+        }
         guard config.mode == .parallel || grid.layerGroups == 1 else {
             throw TrainingError("--mode serial runs each batch group's layers on one rank: --data-groups must be the rank count \(grid.world.size), got \(D)")
         }
@@ -198,6 +201,29 @@ public final class DataParallelEngine: GradientEngine {
         reduceSeconds += t
         reduceSteps += 1
         r.backwardSeconds += t
+        return r
+    }
+
+    /// The groups' share-weighted losses summed over the world (one reduction), so every
+    /// rank sees the batch's loss at the trial point.
+    public func loss(data: Dataset, batch: [Int], step: Int) throws -> TrialLoss {
+        precondition(batch.count == batchSize, "the batch groups are built for one batch size")
+        let local = Array(batch[share])
+        let t0 = now()
+        var r: TrialLoss
+        if let ws = workspace {
+            let net = network
+            data.features.withUnsafeBufferPointer { net.load(features: $0, samples: local, batch: local.count, into: ws) }
+            try net.forward(ws, storing: false)
+            let l = try data.targets.withUnsafeBufferPointer {
+                try net.closingForwardAndLoss(ws, last: ws.state(net.shape.depth), targets: $0, samples: local)
+            }
+            r = TrialLoss(loss: l, seconds: 0)
+        } else {
+            r = try inner.loss(data: data, batch: local, step: step)
+        }
+        r.loss = try grid.world.allreduceSum([r.loss * Double(share.count) / Double(batchSize)])[0]
+        r.seconds = now() - t0
         return r
     }
 

@@ -33,12 +33,31 @@ public struct StepResult: Sendable {
     public var serialFallback: String? = nil
 }
 
+/// A forward pass's loss and cost (``GradientEngine/loss(data:batch:step:)``).
+public struct TrialLoss: Sendable {
+    public var loss: Double
+    public var seconds: Double
+    /// Forward MGRIT iterations (0 for layer-serial).
+    public var forwardIterations: Int = 0
+}
+
 /// Computes a batch's loss and (possibly inexact) gradient of the full network.
 public protocol GradientEngine: AnyObject {
     /// Loss of `batch` (rows of the training set) at the network's current parameters,
     /// and its gradient, written into `gradient` (the network's layout; overwritten).
     /// `step` (0-based) seeds per-step randomness such as noise.
     func compute(gradient: NetworkParameters, data: Dataset, batch: [Int], step: Int) throws -> StepResult
+    /// Loss of `batch` at the network's current parameters by the forward pass alone (a
+    /// line search's trial point), on every rank: the layer-serial pass (with step `step`'s
+    /// forward noise, the same draw as its gradient pass), or the forward MGRIT solve with
+    /// the run's settings and warm start — an inexact loss, like the step's. Leaves the
+    /// per-example warm-start store untouched. Collective like ``compute(gradient:data:batch:step:)``.
+    func loss(data: Dataset, batch: [Int], step: Int) throws -> TrialLoss
+    /// After ``compute(gradient:data:batch:step:)`` of `batch`, at the same parameters: the
+    /// error of the step's approximate states and adjoints against exact layer-serial
+    /// passes on the same batch (``SolveError``); nil for an engine whose passes are exact.
+    /// Collective: every rank calls it at the same step.
+    func measureError(data: Dataset, batch: [Int]) throws -> SolveError?
     /// State carried from step to step (warm starts), for checkpoints; empty if none.
     /// Collective across ranks: every rank calls it at the same step.
     func exportState() throws -> [Double]
@@ -51,7 +70,23 @@ public protocol GradientEngine: AnyObject {
     var preactivations: PreactivationChoice? { get }
 }
 
+/// The root-mean-square difference, over every entry (neuron × sample) of the compared
+/// points, between a step's MGRIT solution and the exact layer-serial pass at the same
+/// parameters: forward over the hidden states x¹…xᴺ, adjoint over the λⁿ (n < N) the
+/// adjoint solver keeps (C-points and λ⁰). RMS because it is what uniform noise in
+/// [−c, c] on every entry matches: that noise has RMS c/√3, so c = √3·RMS is the
+/// noise of the same size (`layerpar reproduce oneshot`'s noise-matched control).
+public struct SolveError: Sendable, Equatable {
+    public var forwardRMS: Double
+    public var adjointRMS: Double
+    public init(forwardRMS: Double, adjointRMS: Double) {
+        self.forwardRMS = forwardRMS
+        self.adjointRMS = adjointRMS
+    }
+}
+
 extension GradientEngine {
+    public func measureError(data: Dataset, batch: [Int]) throws -> SolveError? { nil }
     public func prepare(trainingExamples: Int) throws {}
     public var warmStartBytes: Int { 0 }
     public var preactivations: PreactivationChoice? { nil }
@@ -98,20 +133,32 @@ public final class SerialEngine: GradientEngine {
 
     public func compute(gradient: NetworkParameters, data: Dataset, batch: [Int], step: Int) throws -> StepResult {
         let ws = workspace, net = network
-        let pf: LayerPerturbation? = noiseForward > 0 ? Self.noise(noiseForward, seed: seed, stream: .forwardNoise, step: step) : nil
         let pb: LayerPerturbation? = noiseBackward > 0 ? Self.noise(noiseBackward, seed: seed, stream: .backwardNoise, step: step) : nil
         planner.begin(ws)
         let t0 = now()
-        data.features.withUnsafeBufferPointer { net.load(features: $0, samples: batch, batch: batch.count, into: ws) }
-        try net.forward(ws, perturb: pf)
-        let loss = try data.targets.withUnsafeBufferPointer {
-            try net.closingForwardAndLoss(ws, last: ws.state(net.shape.depth), targets: $0, samples: batch)
-        }
+        let loss = try forwardLoss(data: data, batch: batch, step: step, storing: nil)
         let t1 = now()
         try net.backward(ws, gradient: gradient, perturb: pb)
         let t2 = now()
         planner.end()
         return StepResult(loss: loss, forwardSeconds: t1 - t0, backwardSeconds: t2 - t1)
+    }
+
+    /// The forward pass of `batch` (with the step's forward noise) and its loss, in ``workspace``.
+    func forwardLoss(data: Dataset, batch: [Int], step: Int, storing: Bool?) throws -> Double {
+        let ws = workspace, net = network
+        let pf: LayerPerturbation? = noiseForward > 0 ? Self.noise(noiseForward, seed: seed, stream: .forwardNoise, step: step) : nil
+        data.features.withUnsafeBufferPointer { net.load(features: $0, samples: batch, batch: batch.count, into: ws) }
+        try net.forward(ws, perturb: pf, storing: storing)
+        return try data.targets.withUnsafeBufferPointer {
+            try net.closingForwardAndLoss(ws, last: ws.state(net.shape.depth), targets: $0, samples: batch)
+        }
+    }
+
+    public func loss(data: Dataset, batch: [Int], step: Int) throws -> TrialLoss {
+        let t0 = now()
+        let l = try forwardLoss(data: data, batch: batch, step: step, storing: false)
+        return TrialLoss(loss: l, seconds: now() - t0)
     }
 
     public var preactivations: PreactivationChoice? { planner.choice }

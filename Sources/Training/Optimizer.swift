@@ -27,6 +27,9 @@ public enum LearningRateSchedule: Sendable, Codable, Equatable {
 /// Optimisers on flat parameter vectors. State is plain arrays so it can be checkpointed exactly.
 public enum OptimizerKind: String, Sendable, Codable, CaseIterable {
     case adam, sgd
+    /// Limited-memory BFGS with a backtracking Armijo line search on the full batch
+    /// (``OptimizerState/lbfgsStep(_:gradient:loss:settings:trialLoss:)``).
+    case lbfgs
 }
 
 public struct OptimizerSettings: Sendable, Codable, Equatable {
@@ -39,9 +42,13 @@ public struct OptimizerSettings: Sendable, Codable, Equatable {
     public var beta1: Double
     public var beta2: Double
     public var epsilon: Double
+    /// L-BFGS's memory and line search; nil for the other optimisers (and in runs
+    /// recorded before L-BFGS existed). Read it through ``lbfgsSettings``.
+    public var lbfgs: LBFGSSettings?
 
     public init(kind: OptimizerKind, learningRate: Double, schedule: LearningRateSchedule = .constant,
-                momentum: Double = 0.9, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8) {
+                momentum: Double = 0.9, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
+                lbfgs: LBFGSSettings? = nil) {
         self.kind = kind
         self.learningRate = learningRate
         self.schedule = schedule
@@ -49,10 +56,14 @@ public struct OptimizerSettings: Sendable, Codable, Equatable {
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
+        self.lbfgs = kind == .lbfgs ? lbfgs ?? LBFGSSettings() : lbfgs
     }
+
+    public var lbfgsSettings: LBFGSSettings { lbfgs ?? LBFGSSettings() }
 }
 
-/// One optimiser's state: the step count and one or two moment vectors.
+/// One optimiser's state: the step count and one or two moment vectors
+/// (L-BFGS: its pairs and counters, laid out as ``LBFGSLayout`` says).
 public struct OptimizerState: Sendable, Codable, Equatable {
     public var steps: Int
     public var first: [Double]
@@ -60,8 +71,20 @@ public struct OptimizerState: Sendable, Codable, Equatable {
 
     public init(count: Int, settings: OptimizerSettings) {
         steps = 0
-        first = [Double](repeating: 0, count: count)
-        second = settings.kind == .adam ? [Double](repeating: 0, count: count) : []
+        let sizes = Self.sizes(count: count, settings: settings)
+        first = [Double](repeating: 0, count: sizes.first)
+        second = [Double](repeating: 0, count: sizes.second)
+    }
+
+    /// The lengths of ``first`` and ``second`` for `count` parameters.
+    public static func sizes(count: Int, settings: OptimizerSettings) -> (first: Int, second: Int) {
+        switch settings.kind {
+        case .sgd: return (count, 0)
+        case .adam: return (count, count)
+        case .lbfgs:
+            let l = LBFGSLayout(count: count, history: settings.lbfgsSettings.history)
+            return (l.vectorCount, LBFGSLayout.counterCount)
+        }
     }
 
     /// Applies one update to `p` with gradient `g` (arrays; see ``update(_:gradient:settings:)-(UnsafeMutableBufferPointer<Double>,_,_)``).
@@ -77,7 +100,7 @@ public struct OptimizerState: Sendable, Codable, Equatable {
     /// with m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ). SGD: v ← μv + g, p ← p − lr·v.
     public mutating func update(_ pp: UnsafeMutableBufferPointer<Double>, gradient g: UnsafeBufferPointer<Double>,
                                 settings s: OptimizerSettings) {
-        precondition(pp.count == g.count && g.count == first.count)
+        precondition(pp.count == g.count && g.count == first.count && s.kind != .lbfgs)
         let lr = s.schedule.rate(base: s.learningRate, step: steps)
         steps += 1
         switch s.kind {
@@ -99,6 +122,8 @@ public struct OptimizerState: Sendable, Codable, Equatable {
                                                biasCorrection1: c1, biasCorrection2: c2, epsilon: s.epsilon)
                 }
             }
+        case .lbfgs:
+            preconditionFailure("L-BFGS steps need the loss and a line search: lbfgsStep(_:gradient:loss:settings:trialLoss:)")
         }
     }
 }

@@ -132,6 +132,56 @@ public final class ParallelEngine: GradientEngine {
                           serialFallback: Self.fallback(forward: fs, adjoint: bs))
     }
 
+    /// The forward solve alone, started as the step's was but without scattering its
+    /// states into the per-example store (a rejected trial point must not become a warm
+    /// start); `previous` keeps the trial's states, as it keeps any solve's.
+    public func loss(data: Dataset, batch: [Int], step: Int) throws -> TrialLoss {
+        let net = network, ws = workspace
+        precondition(batch.count == ws.capacity, "the layer-parallel solvers are built for one batch size")
+        let warm = warmStart == .example || (warmStart == .previous && solves > 0)
+        let t0 = now()
+        data.features.withUnsafeBufferPointer { net.load(features: $0, samples: batch, batch: batch.count, into: ws) }
+        try net.openingForward(ws, into: forwardSolver.problem.input)
+        try forwardStore?.gather(into: forwardSolver.solver, batch: batch)
+        let fs = try forwardSolver.solve(warmStart: warm)
+        var loss = 0.0
+        if let last = forwardSolver.output {
+            loss = try data.targets.withUnsafeBufferPointer { try net.closingForwardAndLoss(ws, last: last, targets: $0, samples: batch) }
+        }
+        if reducesGradient && comm.size > 1 { loss = try comm.allreduceSum([loss])[0] }
+        return TrialLoss(loss: loss, seconds: now() - t0, forwardIterations: fs.iterations)
+    }
+
+    /// Exact layer-serial passes for ``measureError(data:batch:)`` (made at its first call).
+    lazy var exact = (workspace: NetworkWorkspace(shape: network.shape, capacity: workspace.capacity), gradient: network.makeGradient())
+
+    /// Every rank runs the whole layer-serial forward and backward pass of `batch` (the
+    /// measurement is occasional; only the points a rank owns are compared there) and
+    /// compares, layer by layer as the passes produce them, with the MGRIT states and
+    /// adjoints it owns; one `allreduceSum` of the squared differences and counts.
+    public func measureError(data: Dataset, batch: [Int]) throws -> SolveError? {
+        let net = network, (ws, g) = exact, fwd = forwardSolver, adj = adjointSolver
+        var sums = [0.0, 0.0, 0.0, 0.0]   // Σ(Δx)², entries, Σ(Δλ)², entries
+        func add(_ a: Matrix<Double>, _ b: Matrix<Double>, _ k: Int) {
+            a.withUnsafeMutablePointer { pa, la in
+                b.withUnsafeMutablePointer { pb, lb in
+                    for i in 0..<a.rows {
+                        for j in 0..<a.cols { let d = pa[i * la + j] - pb[i * lb + j]; sums[k] += d * d }
+                    }
+                }
+            }
+            sums[k + 1] += Double(a.rows * a.cols)
+        }
+        data.features.withUnsafeBufferPointer { net.load(features: $0, samples: batch, batch: batch.count, into: ws) }
+        try net.forward(ws, perturb: { n, x in if let m = fwd.state(at: n + 1) { add(x, m, 0) } }, storing: true)
+        _ = try data.targets.withUnsafeBufferPointer {
+            try net.closingForwardAndLoss(ws, last: ws.state(net.shape.depth), targets: $0, samples: batch)
+        }
+        try net.backward(ws, gradient: g, perturb: { n, l in if let m = adj.adjoint(at: n) { add(l, m, 2) } })
+        if comm.size > 1 { sums = try comm.allreduceSum(sums) }
+        return SolveError(forwardRMS: (sums[0] / max(sums[1], 1)).squareRoot(), adjointRMS: (sums[2] / max(sums[3], 1)).squareRoot())
+    }
+
     /// The history's `serial_fallback` entry: which passes stalled and were solved serially.
     static func fallback(forward: MGRITStatistics, adjoint: MGRITStatistics) -> String? {
         let passes = [("forward", forward), ("adjoint", adjoint)].filter { $0.1.stall?.sequentialSteps != nil }.map(\.0)

@@ -121,6 +121,8 @@ public final class Trainer {
     public private(set) var history: [HistoryRow] = []
     var trainSeconds = 0.0
     var trainCPUSeconds = 0.0
+    /// CPU seconds of the current step spent measuring the solves' error (not training).
+    var excludedCPU = 0.0
     var timing = TimingTotals()
     var resumedFrom: Int?
     let evalWorkspace: NetworkWorkspace
@@ -149,6 +151,9 @@ public final class Trainer {
             guard rawTrain.featureCount == rawValidation.featureCount else {
                 throw TrainingError("\(trainPath) has \(rawTrain.featureCount) feature columns but \(valPath) has \(rawValidation.featureCount)")
             }
+        }
+        if config.optimizer.kind == .lbfgs && config.batchSize != rawTrain.count {
+            throw TrainingError("--optimizer lbfgs works on the full batch: give --batch-size \(rawTrain.count) (the training set's size), got \(config.batchSize)")
         }
         scaling = DataScaling.fit(config.normalizationKind, to: rawTrain)
         trainingData = DataFingerprint(rawTrain)
@@ -251,19 +256,46 @@ public final class Trainer {
                 stop = (.nanLoss, "the \(what) became \(value) at step \(step + 1); parameters of step \(step) kept, the last good checkpoint is untouched; try a smaller --lr")
                 break
             }
-            let t0 = now()
-            network.parameters.flat.withUnsafeMutableBufferPointer { p in
-                gradient.flat.withUnsafeMutableBufferPointer { optimizer.update(p, gradient: UnsafeBufferPointer($0), settings: config.optimizer) }
+            // The error of the step's solves against exact passes, at the step's parameters; not training time.
+            var measured: SolveError?
+            if let k = config.measureErrorEvery, (step + 1) % k == 0 {
+                let c0 = threadCPUSeconds()
+                measured = try engine.measureError(data: train, batch: batch)
+                excludedCPU += threadCPUSeconds() - c0
             }
-            let tu = now() - t0
-            trainCPUSeconds += threadCPUSeconds() - cpu0
+            let t0 = now()
+            var search: LineSearchOutcome?
+            var trialSeconds = 0.0
+            if config.optimizer.kind == .lbfgs {
+                // Each trial point's loss is a forward pass on the same (full) batch; its time counts as forward time.
+                let engine = self.engine, data = train, at = step
+                search = try network.parameters.flat.withUnsafeMutableBufferPointer { p in
+                    try gradient.flat.withUnsafeMutableBufferPointer { g in
+                        try optimizer.lbfgsStep(p, gradient: UnsafeBufferPointer(g), loss: r.loss, settings: config.optimizer) {
+                            let t = try engine.loss(data: data, batch: batch, step: at)
+                            trialSeconds += t.seconds
+                            return t.loss
+                        }
+                    }
+                }
+            } else {
+                network.parameters.flat.withUnsafeMutableBufferPointer { p in
+                    gradient.flat.withUnsafeMutableBufferPointer { optimizer.update(p, gradient: UnsafeBufferPointer($0), settings: config.optimizer) }
+                }
+            }
+            let tu = now() - t0 - trialSeconds
+            r.forwardSeconds += trialSeconds
+            trainCPUSeconds += threadCPUSeconds() - cpu0 - excludedCPU
+            excludedCPU = 0
             step += 1
             timing.forward += r.forwardSeconds; timing.backward += r.backwardSeconds; timing.update += tu; timing.steps += 1
             trainSeconds += r.forwardSeconds + r.backwardSeconds + tu
             var row = HistoryRow(iteration: step, seconds: trainSeconds, batchLoss: r.loss, trainLoss: nil, validationLoss: nil,
                                  forwardIterations: r.forwardIterations, forwardResidual: r.forwardResidual.isNaN ? nil : r.forwardResidual,
                                  backwardIterations: r.backwardIterations, backwardResidual: r.backwardResidual.isNaN ? nil : r.backwardResidual,
-                                 cpuSeconds: trainCPUSeconds, serialFallback: r.serialFallback)
+                                 cpuSeconds: trainCPUSeconds, serialFallback: r.serialFallback,
+                                 lineSearchTrials: search.map { $0.accepted ? $0.trials : -$0.trials },
+                                 forwardError: measured?.forwardRMS, adjointError: measured?.adjointRMS)
             let last = config.iterations.map { step >= $0 } ?? false
             if step % config.evalEvery == 0 || last {
                 let e = try evaluate()
@@ -366,7 +398,8 @@ public final class Trainer {
 
     public static let historyColumns = ["iteration", "seconds", "batch_loss", "train_loss", "validation_loss",
                                         "forward_mgrit_iterations", "forward_residual", "backward_mgrit_iterations", "backward_residual",
-                                        "cpu_seconds", "serial_fallback"]
+                                        "cpu_seconds", "serial_fallback", "line_search_trials",
+                                        "forward_state_error", "adjoint_error"]
 
     public static func historyTable(_ history: [HistoryRow]) throws -> CSVTable {
         var t = CSVTable(columns: historyColumns)
@@ -374,7 +407,8 @@ public final class Trainer {
         for h in history {
             try t.append([.int(h.iteration), .double(h.seconds), .double(h.batchLoss), opt(h.trainLoss), opt(h.validationLoss),
                           .int(h.forwardIterations), opt(h.forwardResidual), .int(h.backwardIterations), opt(h.backwardResidual),
-                          opt(h.cpuSeconds), .text(h.serialFallback ?? "")])
+                          opt(h.cpuSeconds), .text(h.serialFallback ?? ""), h.lineSearchTrials.map { .int($0) } ?? "",
+                          opt(h.forwardError), opt(h.adjointError)])
         }
         return t
     }

@@ -35,7 +35,7 @@ struct Reproduce: ParsableCommand {
     @Option(help: "Comma-separated seeds (default: 1,2,3; quick: 1).") var seeds: String?
     @Option(help: "Optimiser iterations for f1 (default 12000; quick 0 = f1 skipped; oneshot: the cap, default 15000).") var iterationsF1: Int?
     @Option(help: "Optimiser iterations for f2 (default 4000; quick 1200: past the plateau, short of 6e-3; oneshot: the cap, default 8000).") var iterationsF2: Int?
-    @Option(help: "oneshot: comma-separated set-ups to run (default: all of \(OneShotVariant.standard.map(\.name).joined(separator: ", "))); serial is always run.") var variants: String?
+    @Option(help: "oneshot: comma-separated set-ups to run (default: all of \(OneShotVariant.standard.map(\.name).joined(separator: ", "))); serial is always run. noise-matched-V (V a parallel set-up, run too) adds a noise-matched serial control: layer-serial training with uniform noise in [−c, c] on every hidden state and adjoint, c = √3 × the median RMS error of V's MGRIT states / adjoints against exact passes, which every parallel set-up measures at its evaluation steps (train --measure-error-every).") var variants: String?
     @Option(help: "Adam learning rate for every run.") var lr: Double = 3e-3
     @Option(help: "Mini-batch size for every run.") var batchSize: Int = 64
     @Option(help: "Evaluate full training/validation losses every k steps.") var evalEvery: Int = 25
@@ -54,10 +54,13 @@ struct Reproduce: ParsableCommand {
     func variantList() throws -> [OneShotVariant] {
         guard let variants else { return OneShotVariant.standard }
         let names = variants.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        for n in names where !OneShotVariant.standard.contains(where: { $0.name == n }) {
-            throw ValidationError("--variants: unknown set-up '\(n)' (known: \(OneShotVariant.standard.map(\.name).joined(separator: ", ")))")
+        for n in names where !OneShotVariant.standard.contains(where: { $0.name == n }) && OneShotVariant.noiseMatched(n) == nil {
+            throw ValidationError("--variants: unknown set-up '\(n)' (known: \(OneShotVariant.standard.map(\.name).joined(separator: ", ")), and \(OneShotVariant.noiseMatchedPrefix)V for a parallel set-up V)")
         }
-        return OneShotVariant.standard.filter { $0.name == "serial" || names.contains($0.name) }
+        let controls = names.compactMap(OneShotVariant.noiseMatched)
+        // A control's parallel set-up runs first (it measures the noise), listed or not.
+        let needed = Set(names + controls.compactMap(\.noiseMatchedTo))
+        return OneShotVariant.standard.filter { $0.name == "serial" || needed.contains($0.name) } + controls
     }
 
     func seedList() throws -> [UInt64] {
@@ -126,12 +129,31 @@ struct Reproduce: ParsableCommand {
                         for v in chosen {
                             var c = v.apply(to: base(task: task, iterations: cap, seed: seed))
                             c.targetLoss = c.data.referenceLoss
+                            // Every parallel set-up measures its MGRIT error at the evaluation steps (not training time).
+                            if c.mode == .parallel { c.measureErrorEvery = evalEvery }
                             let name = "\(task.rawValue)-\(v.name)-seed\(seed)"
+                            var noise: NoiseMatch?
+                            if let matched = v.noiseMatchedTo {
+                                let from = results.first { $0.task == task.rawValue && $0.variant == matched && $0.seed == seed }
+                                do {
+                                    guard let from else { throw StudyError("no \(matched) run to match") }
+                                    let n = try NoiseMatch.read(history: from.directory + "/history.csv")
+                                    c.noiseForward = n.noiseForward
+                                    c.noiseBackward = n.noiseBackward
+                                    noise = n
+                                    log(String(format: "== %@: noise c = %.3e forward, %.3e backward (√3 × median RMS error of %@ over %d steps)",
+                                               name, n.noiseForward, n.noiseBackward, matched, n.measuredSteps))
+                                } catch {
+                                    results.append(OneShotRun(task: task.rawValue, variant: v.name, seed: seed, ranks: 1, summary: nil,
+                                                              error: "\(error)", directory: out + "/runs/" + name))
+                                    continue
+                                }
+                            }
                             train(name, c)
                             let r = runs.last!
                             results.append(OneShotRun(task: task.rawValue, variant: v.name, seed: seed,
                                                       ranks: c.mode == .parallel ? comm.size : 1, summary: r.summary,
-                                                      error: r.error, directory: r.directory))
+                                                      error: r.error, directory: r.directory, noise: noise))
                         }
                     }
                 }

@@ -40,8 +40,13 @@ struct Train: ParsableCommand {
     @Option(help: "Width of the hidden layers.") var width: Int = 16
     @Option(help: "Step size β of the residual layers.") var beta: Double = 0.1
     @Option(help: "Mini-batch size.") var batchSize: Int = 64
-    @Option(help: "Optimiser: adam or sgd (with momentum).") var optimizer: OptimizerKind = .adam
-    @Option(help: "Learning rate.") var lr: Double = 3e-3
+    @Option(help: "Optimiser: adam, sgd (with momentum) or lbfgs (L-BFGS with a backtracking Armijo line search, the optimiser of the paper's reference code). lbfgs works on the full batch: --batch-size must be the training set's size (an error otherwise). Each step computes the loss and gradient, then the direction d = −H·g by the two-loop recursion over the last --lbfgs-history pairs (H₀ = γI, γ = sᵀy/yᵀy of the newest pair; a pair with sᵀy ≤ 1e-8·‖s‖‖y‖ is skipped), then tries α = 1, ρ, ρ², … until the loss at x + αd is at most f + c₁·α·gᵀd; every trial is one more forward pass (--mode parallel: the forward MGRIT solve with this run's settings, so the trial losses are as inexact as the step's). history.csv's line_search_trials counts the trials per step (negative: none accepted, the step was not taken and the memory cleared).")
+    var optimizer: OptimizerKind = .adam
+    @Option(help: "Learning rate (adam, sgd); for lbfgs the scale γ of the first step's direction −γ·g, before any pair exists.") var lr: Double = 3e-3
+    @Option(help: "L-BFGS: pairs (s, y) kept (default 10).") var lbfgsHistory: Int?
+    @Option(help: "L-BFGS: Armijo sufficient-decrease constant c₁ in (0, 1) (default 1e-4).") var lbfgsArmijo: Double?
+    @Option(help: "L-BFGS: backtracking factor ρ in (0, 1): α ← ρα after a rejected trial (default 0.5).") var lbfgsBacktrack: Double?
+    @Option(help: "L-BFGS: trials per line search before the step is abandoned (default 20).") var lbfgsMaxTrials: Int?
     @Option(help: "Learning-rate schedule: constant, step:EVERY:FACTOR, cosine:STEPS, or inverse:DECAY.") var lrSchedule: String = "constant"
     @Option(help: "SGD momentum.") var momentum: Double = 0.9
     @Option(help: "Lower bound of the uniform initialisation.") var initLow: Double = 0
@@ -68,8 +73,10 @@ struct Train: ParsableCommand {
     @Option(help: "Bound in MiB on one rank's per-example warm-start store (training examples × owned C-points × width × 8 B, forward and adjoint).")
     var warmStartMemory: Int = 4096
 
-    @Option(help: "Noise experiment: add uniform [-c, c] noise to each hidden layer's output (serial mode).") var noiseForward: Double = 0
+    @Option(help: "Noise experiment: add uniform [-c, c] noise to each hidden layer's output (serial mode; may be combined with --noise-backward).") var noiseForward: Double = 0
     @Option(help: "Noise experiment: add uniform [-c, c] noise to each hidden layer's adjoint (serial mode).") var noiseBackward: Double = 0
+    @Option(help: "Parallel mode: every k steps, also run exact layer-serial passes on the step's batch at the step's parameters and record in history.csv (forward_state_error, adjoint_error) the root-mean-square difference of the MGRIT forward states x¹…xᴺ and of the adjoints the adjoint solver keeps (C-points and λ⁰) from the exact ones. RMS: uniform noise in [−c, c] has RMS c/√3, so --noise-forward/--noise-backward c = √3·RMS is noise of the measured size. Not counted as training time. Default: off.")
+    var measureErrorEvery: Int?
 
     @Option(help: "Output directory (created if missing; checked writable before training). One that already holds a run is refused unless --resume or --force.") var out: String
 
@@ -96,6 +103,9 @@ struct Train: ParsableCommand {
         if targets < 1 { throw ValidationError("--targets must be at least 1, got \(targets)") }
         if let timeout, !(timeout > 0 && timeout.isFinite) { throw ValidationError("--timeout must be a positive finite number of seconds, got \(timeout)") }
         _ = try schedule()
+        if optimizer != .lbfgs, lbfgsHistory != nil || lbfgsArmijo != nil || lbfgsBacktrack != nil || lbfgsMaxTrials != nil {
+            throw ValidationError("--lbfgs-history, --lbfgs-armijo, --lbfgs-backtrack and --lbfgs-max-trials apply to --optimizer lbfgs, not \(optimizer.rawValue)")
+        }
         for (k, name) in [(forwardIterations, "--forward-iterations"), (backwardIterations, "--backward-iterations")] {
             if let k, k < 1 { throw ValidationError("\(name) must be at least 1, got \(k)") }
         }
@@ -123,9 +133,18 @@ struct Train: ParsableCommand {
         if mode == .serial && ranks > 1 && ranks / dataGroups > 1 {
             throw ValidationError("--mode serial on \(ranks) ranks needs --data-groups \(ranks) (data-parallel: each rank takes a share of the batch); layer groups of \(ranks / dataGroups) ranks need --mode parallel")
         }
+        if dataGroups > 1 && measureErrorEvery != nil {
+            throw ValidationError("--measure-error-every compares one group's solves with exact passes over the whole batch: drop --data-groups")
+        }
         if dataGroups > 1 && (noiseForward != 0 || noiseBackward != 0) {
             throw ValidationError("--noise-forward/--noise-backward run on one batch group: drop --data-groups")
         }
+    }
+
+    var lbfgsSettings: LBFGSSettings {
+        let d = LBFGSSettings()
+        return LBFGSSettings(history: lbfgsHistory ?? d.history, armijo: lbfgsArmijo ?? d.armijo,
+                             backtrack: lbfgsBacktrack ?? d.backtrack, maxTrials: lbfgsMaxTrials ?? d.maxTrials)
     }
 
     func schedule() throws -> LearningRateSchedule {
@@ -171,7 +190,8 @@ struct Train: ParsableCommand {
         let isF1 = task == .f1
         return TrainingConfiguration(
             data: data, normalization: normalize, mode: mode, depth: depth ?? (isF1 ? 322 : 50), width: width, beta: beta, batchSize: batchSize,
-            optimizer: OptimizerSettings(kind: optimizer, learningRate: lr, schedule: try schedule(), momentum: momentum),
+            optimizer: OptimizerSettings(kind: optimizer, learningRate: lr, schedule: try schedule(), momentum: momentum,
+                                         lbfgs: optimizer == .lbfgs ? lbfgsSettings : nil),
             initLow: initLow, initHigh: initHigh, iterations: iterations, targetLoss: targetLoss, timeLimit: timeLimit,
             tolForward: fixed.forward != nil ? 0 : tolForward ?? (isF1 ? 1e-8 : 1e-4),
             tolBackward: fixed.backward != nil ? 0 : tolBackward ?? (isF1 ? 1e-8 : 1e-6),
@@ -180,7 +200,8 @@ struct Train: ParsableCommand {
             coarsening: mgrit.factor, maxLevels: mgrit.maxLevels, warmStart: warmStart ?? (preset == .oneshot ? WarmStartPolicy.none : .example), warmStartMemoryMiB: warmStartMemory,
             solver: solverSettings(),
             noiseForward: noiseForward, noiseBackward: noiseBackward, seed: seed,
-            evalEvery: evalEvery, progressEvery: progressEvery, checkpointEvery: checkpointEvery, nanAtStep: debugNanAtStep)
+            evalEvery: evalEvery, progressEvery: progressEvery, checkpointEvery: checkpointEvery,
+            measureErrorEvery: measureErrorEvery, nanAtStep: debugNanAtStep)
     }
 
     func run() throws {

@@ -115,6 +115,33 @@ struct DataParallelTrainTests {
         #expect(Self.same(a, try Self.losses(split), tolerance: 1e-12))
     }
 
+    @Test("--optimizer lbfgs --data-groups 2 takes the one-rank steps (same losses to 1e-10, same line-search trials); a mini-batch is refused")
+    func lbfgsDataParallel() throws {
+        let base = tempDir("lbfgs-data-parallel")
+        let lbfgs = ["train", "--task", "f2", "--train-samples", "45", "--validation-samples", "20", "--depth", "12",
+                     "--width", "8", "--batch-size", "45", "--eval-every", "3", "--seed", "5", "--optimizer", "lbfgs",
+                     "--lr", "1e-2", "--lbfgs-history", "3", "--iterations", "10"]
+        let one = runLayerpar(lbfgs + ["--out", base + "/one"])
+        #expect(one.status == 0, "\(one.stderr)")
+        let two = runLayerpar(lbfgs + ["--data-groups", "2", "--out", base + "/two"], ranks: 2)
+        #expect(two.status == 0, "\(two.stderr)")
+        let a = try Self.losses(base + "/one"), b = try Self.losses(base + "/two")
+        #expect(a.count == 11 && Self.same(a, b, tolerance: 1e-10), "\(a)\n\(b)")
+        func trials(_ dir: String) throws -> [String] {
+            let rows = try String(contentsOfFile: dir + "/history.csv", encoding: .utf8).split(separator: "\n")
+                .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+            let k = try #require(rows[0].firstIndex(of: "line_search_trials"))
+            return rows.dropFirst().map { $0[k] }
+        }
+        let t = try trials(base + "/one")
+        #expect(t == (try trials(base + "/two")))
+        #expect(t.count == 11 && t[0] == "" && t.dropFirst().allSatisfy { (Int($0) ?? 0) >= 1 }, "\(t)")
+        var miniArgs = lbfgs
+        miniArgs[miniArgs.firstIndex(of: "--batch-size")! + 1] = "15"
+        let mini = runLayerpar(miniArgs + ["--out", base + "/mini"], timeout: 60)
+        #expect(mini.status != 0 && mini.stderr.contains("--optimizer lbfgs works on the full batch: give --batch-size 45"), "\(mini.stderr)")
+    }
+
     @Test("A bad decomposition is one clear error before training: D not dividing P, D > batch, serial layer groups, noise")
     func badDecompositions() throws {
         let args = Self.common + ["--iterations", "2", "--out", tempDir("bad-grid")]

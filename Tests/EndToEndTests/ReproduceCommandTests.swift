@@ -21,12 +21,12 @@ struct ReproduceCommandTests {
     @Test("A short one-shot study writes its tables; W and w are the runs' CPU-time ratios against serial")
     func shortStudy() throws {
         let out = tempDir("oneshot")
-        let r = runLayerpar(["reproduce", "oneshot", "--quick", "--variants", "2-1-none", "--iterations-f2", "40",
+        let r = runLayerpar(["reproduce", "oneshot", "--quick", "--variants", "2-1-none,noise-matched-2-1-none", "--iterations-f2", "40",
                              "--eval-every", "20", "--out", out], timeout: 300)
         #expect(r.status == 0, "\(r.stderr)")
         let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/oneshot.json")))
-        #expect(report.runs.map(\.variant) == ["serial", "2-1-none"])
-        #expect(report.rows.map(\.variant) == ["serial", "2-1-none"])
+        #expect(report.runs.map(\.variant) == ["serial", "2-1-none", "noise-matched-2-1-none"])
+        #expect(report.rows.map(\.variant) == ["serial", "2-1-none", "noise-matched-2-1-none"])
         let serial = try #require(report.runs[0].summary), parallel = try #require(report.runs[1].summary)
         #expect(serial.steps == 40 && parallel.steps == 40 && serial.configuration.mode == .serial)
         #expect(parallel.configuration.tolForward == 0 && parallel.configuration.maxForwardIterations == 2
@@ -41,9 +41,24 @@ struct ReproduceCommandTests {
         #expect(row.stepsToReference == [nil] && row.workRatio == [nil] && row.medianWorkRatio == nil)
         #expect(report.rows[0].medianStepWorkRatio == 1)
         let csv = try String(contentsOfFile: out + "/oneshot.csv", encoding: .utf8).split(separator: "\n")
-        #expect(csv.count == 3 && csv[0].hasPrefix("task,variant,ranks,seed"))
+        #expect(csv.count == 4 && csv[0].hasPrefix("task,variant,ranks,seed"))
         let md = try String(contentsOfFile: out + "/oneshot.md", encoding: .utf8)
-        #expect(md.contains("| f2 | 2-1-none | 1 |"))
+        #expect(md.contains("| f2 | 2-1-none | 1 |") && md.contains("| f2 | noise-matched-2-1-none | 1 |") && md.contains("Noise-matched serial controls"))
+        // The control's noise is √3 × the median RMS error the parallel run recorded at its evaluation steps (20, 40).
+        let rows = try String(contentsOfFile: report.runs[1].directory + "/history.csv", encoding: .utf8).split(separator: "\n")
+            .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        func measured(_ name: String) throws -> [Double] {
+            let k = try #require(rows[0].firstIndex(of: name))
+            return rows.dropFirst().compactMap { Double($0[k]) }
+        }
+        let fe = try measured("forward_state_error"), ae = try measured("adjoint_error")
+        #expect(fe.count == 2 && ae.count == 2 && fe.allSatisfy { $0 > 0 } && ae.allSatisfy { $0 > 0 }, "\(fe) \(ae)")
+        let control = try #require(report.runs[2].summary).configuration
+        #expect(control.mode == .serial)
+        for (c, e) in [(control.noiseForward, fe), (control.noiseBackward, ae)] {
+            let expected = 3.0.squareRoot() * 0.5 * (e[0] + e[1])
+            #expect(abs(c - expected) <= 1e-15 * expected, "noise \(c), measured errors \(e)")
+        }
         // The CPU-time column of the history grows with the steps and ends at the summary's total.
         let history = try String(contentsOfFile: report.runs[1].directory + "/history.csv", encoding: .utf8).split(separator: "\n")
         let header = history[0].split(separator: ",")

@@ -101,7 +101,7 @@ struct TrainerTests {
         #expect(a.count == 11 && worst < 1e-12, "largest relative difference of the loss histories: \(worst)")
         #expect(stopped.history.map(\.batchLoss) != a)
         let csv = try Trainer.historyTable(fallback.history).text
-        #expect(csv.hasPrefix(Trainer.historyColumns.joined(separator: ",")) && csv.contains(",forward+adjoint\n"))
+        #expect(csv.hasPrefix(Trainer.historyColumns.joined(separator: ",")) && csv.contains(",forward+adjoint,"))
     }
 
     @Test("Tolerance 0 runs the capped iterations without per-iteration norms: same history as a tolerance never met")
@@ -131,6 +131,59 @@ struct TrainerTests {
         let second = try trained(c, dir: dir, resume: true)
         #expect(losses(second.history) == losses(full.history))
         #expect(second.parameters == full.parameters)
+    }
+
+    @Test("L-BFGS (full batch) lowers the loss, records its line-search trials, and resumes bit for bit, serial and one-shot")
+    func lbfgsResume() throws {
+        for mode in [TrainingMode.serial, .parallel] {
+            var c = smallConfig(iterations: 18, mode: mode)
+            c.data = .task(.f2, train: 120, validation: 40)
+            c.batchSize = 120
+            c.optimizer = OptimizerSettings(kind: .lbfgs, learningRate: 1e-2, lbfgs: LBFGSSettings(history: 4))
+            c.tolForward = 0; c.tolBackward = 0; c.maxForwardIterations = 2; c.maxBackwardIterations = 1
+            let full = try trained(c)
+            let rows = full.history.dropFirst()
+            #expect(rows.allSatisfy { ($0.lineSearchTrials ?? 0) >= 1 }, "\(rows.map(\.lineSearchTrials))")
+            #expect(full.optimizer.steps == 18 && full.optimizer.lbfgsPairs == 4)
+            if mode == .serial {
+                // Exact passes: every accepted step lowers the full-batch loss (Armijo).
+                let b = full.history.map(\.batchLoss)
+                for k in 2..<b.count { #expect(b[k] < b[k - 1], "step \(k): \(b[k - 1]) → \(b[k])") }
+            }
+            #expect(full.history.last!.trainLoss! < full.history[0].trainLoss!)
+            let dir = tempDir("resume-lbfgs-\(mode.rawValue)")
+            var a = c; a.iterations = 9   // checkpoints at 7 and 9: a ring of 4 pairs, mid-run
+            _ = try trained(a, dir: dir)
+            let second = try trained(c, dir: dir, resume: true)
+            #expect(second.history == full.history.map { var r = $0; r.seconds = second.history[$0.iteration].seconds
+                                                          r.cpuSeconds = second.history[$0.iteration].cpuSeconds; return r })
+            #expect(second.parameters == full.parameters)
+            #expect(second.optimizer == full.optimizer)
+        }
+    }
+
+    @Test("--measure-error-every: the MGRIT error against exact passes is 0 to rounding for a solve to 1e-12 and clearly > 0 for one iteration; the history is unchanged")
+    func measuredSolveError() throws {
+        var c = smallConfig(iterations: 6, mode: .parallel)
+        c.depth = 16
+        c.coarsening = 2
+        c.tolForward = 1e-12; c.tolBackward = 1e-12; c.maxForwardIterations = 40; c.maxBackwardIterations = 40
+        let plain = try trained(c)
+        c.measureErrorEvery = 2
+        let exact = try trained(c)
+        #expect(losses(exact.history) == losses(plain.history) && exact.parameters == plain.parameters)
+        let measured = exact.history.filter { $0.forwardError != nil }
+        #expect(measured.map(\.iteration) == [2, 4, 6])
+        for r in measured {
+            #expect(r.forwardError! < 1e-13 && r.adjointError! < 1e-15, "step \(r.iteration): \(r.forwardError!) \(r.adjointError!)")
+        }
+        c.tolForward = 0; c.tolBackward = 0; c.maxForwardIterations = 1; c.maxBackwardIterations = 1
+        c.warmStart = WarmStartPolicy.none
+        let one = try trained(c).history.filter { $0.forwardError != nil }
+        #expect(one.count == 3)
+        for r in one {
+            #expect(r.forwardError! > 1e-9 && r.adjointError! > 1e-12, "step \(r.iteration): \(r.forwardError!) \(r.adjointError!)")
+        }
     }
 
     @Test("A NaN loss stops with a message naming the step; the last good checkpoint survives")

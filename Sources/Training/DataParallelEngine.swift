@@ -214,7 +214,7 @@ public final class DataParallelEngine: GradientEngine {
         if let ws = workspace {
             let net = network
             data.features.withUnsafeBufferPointer { net.load(features: $0, samples: local, batch: local.count, into: ws) }
-            try net.forward(ws, storing: false)
+            try net.forward(ws, keeping: .recompute)
             let l = try data.targets.withUnsafeBufferPointer {
                 try net.closingForwardAndLoss(ws, last: ws.state(net.shape.depth), targets: $0, samples: local)
             }

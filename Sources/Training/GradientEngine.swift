@@ -136,7 +136,7 @@ public final class SerialEngine: GradientEngine {
         let pb: LayerPerturbation? = noiseBackward > 0 ? Self.noise(noiseBackward, seed: seed, stream: .backwardNoise, step: step) : nil
         planner.begin(ws)
         let t0 = now()
-        let loss = try forwardLoss(data: data, batch: batch, step: step, storing: nil)
+        let loss = try forwardLoss(data: data, batch: batch, step: step, keeping: nil)
         let t1 = now()
         try net.backward(ws, gradient: gradient, perturb: pb)
         let t2 = now()
@@ -145,11 +145,11 @@ public final class SerialEngine: GradientEngine {
     }
 
     /// The forward pass of `batch` (with the step's forward noise) and its loss, in ``workspace``.
-    func forwardLoss(data: Dataset, batch: [Int], step: Int, storing: Bool?) throws -> Double {
+    func forwardLoss(data: Dataset, batch: [Int], step: Int, keeping: PreactivationStorage?) throws -> Double {
         let ws = workspace, net = network
         let pf: LayerPerturbation? = noiseForward > 0 ? Self.noise(noiseForward, seed: seed, stream: .forwardNoise, step: step) : nil
         data.features.withUnsafeBufferPointer { net.load(features: $0, samples: batch, batch: batch.count, into: ws) }
-        try net.forward(ws, perturb: pf, storing: storing)
+        try net.forward(ws, perturb: pf, keeping: keeping)
         return try data.targets.withUnsafeBufferPointer {
             try net.closingForwardAndLoss(ws, last: ws.state(net.shape.depth), targets: $0, samples: batch)
         }
@@ -157,7 +157,7 @@ public final class SerialEngine: GradientEngine {
 
     public func loss(data: Dataset, batch: [Int], step: Int) throws -> TrialLoss {
         let t0 = now()
-        let l = try forwardLoss(data: data, batch: batch, step: step, storing: false)
+        let l = try forwardLoss(data: data, batch: batch, step: step, keeping: .recompute)
         return TrialLoss(loss: l, seconds: now() - t0)
     }
 

@@ -173,7 +173,7 @@ public final class ParallelEngine: GradientEngine {
             sums[k + 1] += Double(a.rows * a.cols)
         }
         data.features.withUnsafeBufferPointer { net.load(features: $0, samples: batch, batch: batch.count, into: ws) }
-        try net.forward(ws, perturb: { n, x in if let m = fwd.state(at: n + 1) { add(x, m, 0) } }, storing: true)
+        try net.forward(ws, perturb: { n, x in if let m = fwd.state(at: n + 1) { add(x, m, 0) } }, keeping: .store)
         _ = try data.targets.withUnsafeBufferPointer {
             try net.closingForwardAndLoss(ws, last: ws.state(net.shape.depth), targets: $0, samples: batch)
         }

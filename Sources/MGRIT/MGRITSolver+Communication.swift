@@ -24,13 +24,20 @@ extension MGRITSolver {
     }
 
     func finishReceive(_ L: Level, _ request: inout CommRequest?) throws {
-        guard let r = request else { return }
+        guard try wait(L, &request) else { return }
+        problem.unpack(from: UnsafeBufferPointer(start: L.recvBuffer, count: bufferCount), into: L.ghost)
+    }
+
+    /// Waits for a pending receive (timed as the level's wait) and clears it;
+    /// false if there was none.
+    func wait(_ L: Level, _ request: inout CommRequest?) throws -> Bool {
+        guard let r = request else { return false }
         var rs = [r]
         let t0 = monotonicSeconds()
         try comm.waitAll(&rs)
         L.waitSeconds += seconds(since: t0)
-        problem.unpack(from: UnsafeBufferPointer(start: L.recvBuffer, count: bufferCount), into: L.ghost)
         request = nil
+        return true
     }
 
     /// Lets a pending receive progress between pieces of work and takes its
@@ -97,14 +104,9 @@ extension MGRITSolver {
 
     /// Waits for the tangent and unpacks it where the interval's running tangent lives.
     func finishTangentReceive(_ L: Level, _ request: inout CommRequest?) throws {
-        guard let r = request else { return }
-        var rs = [r]
-        let t0 = monotonicSeconds()
-        try comm.waitAll(&rs)
-        L.waitSeconds += seconds(since: t0)
+        guard try wait(L, &request) else { return }
         problem.unpackTangent(from: UnsafeBufferPointer(start: L.tangentRecvBuffer!, count: L.tangentCount),
                               into: tangentSlot(L, endingAt: intervalEnd(L, L.lo - 1))!)
-        request = nil
     }
 
     /// Sends the tail interval's tangent to the right neighbour (if it continues there).

@@ -124,7 +124,9 @@ public struct MGRITOptions: Sendable, Equatable {
     /// injected `U_{j−1} = u`. The FAS right-hand side is formed with the corrected
     /// step, so the coarse level reproduces the level below to first order around
     /// its iterate (exactly, for a linear problem). Δ is recomputed in every
-    /// restriction (the final F-relaxation before it propagates the tangents).
+    /// restriction (the final F-relaxation before it propagates the tangents), or
+    /// once per solve for a problem whose linearisation does not depend on the state
+    /// (``MGRITProblem/tangentsIndependentOfState``).
     /// Needs a problem with tangent operations (``MGRITProblem/supportsDeltaCorrection``).
     public var deltaCorrection: Bool = false
     /// Fine-level storage.

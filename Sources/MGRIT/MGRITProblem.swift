@@ -69,6 +69,11 @@ public protocol MGRITProblem: AnyObject {
     associatedtype Tangent: AnyObject = MGRITNoTangent
     /// Whether the tangent operations below are implemented (default false).
     var supportsDeltaCorrection: Bool { get }
+    /// Whether every step's linearisation is independent of the state it starts from
+    /// (a linear problem, such as an adjoint pass; default false). Delta correction then
+    /// builds each Δ once per solve, in the first restriction, and keeps it for the
+    /// solve's later iterations: recomputing it would give bitwise the same values.
+    var tangentsIndependentOfState: Bool { get }
     /// A new tangent with arbitrary contents.
     func makeTangent() -> Tangent
     /// `t = I`.
@@ -105,6 +110,7 @@ extension MGRITProblem {
 /// ``MGRITProblem/supportsDeltaCorrection`` before it would call any of them.
 extension MGRITProblem {
     public var supportsDeltaCorrection: Bool { false }
+    public var tangentsIndependentOfState: Bool { false }
     private func unsupported(_ what: String) -> Never {
         preconditionFailure("\(Self.self) does not support Delta correction (\(what) needs tangent operations; supportsDeltaCorrection is false)")
     }

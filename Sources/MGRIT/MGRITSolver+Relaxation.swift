@@ -25,7 +25,7 @@ extension MGRITSolver {
         }
         // With Delta correction the last F-relaxation before the restriction propagates the
         // tangents (a consistent level relaxed by F alone runs it anyway: same states).
-        let tangents = L.propagatesTangents
+        let tangents = buildsDelta(L)
         if fcf {
             if !L.consistent { try fRelax(L) }
             let n = options.sweeps(onLevel: L.index)
@@ -36,6 +36,14 @@ extension MGRITSolver {
         } else if !L.consistent || tangents {
             try fRelax(L, tangents: tangents)
         }
+    }
+
+    /// Whether the next restriction of `L` builds the next level's Δ (propagates tangents):
+    /// always with Delta correction, except for a problem whose tangents do not depend on
+    /// the state once that Δ is built in this solve (it would come out bitwise the same).
+    @inline(__always)
+    func buildsDelta(_ L: Level) -> Bool {
+        L.propagatesTangents && !(problem.tangentsIndependentOfState && levels[L.index + 1].deltaValid)
     }
 
     /// `y = Φ(x)` from point j−1 to j on level L (in fine indices), with Delta correction
@@ -136,7 +144,7 @@ extension MGRITSolver {
     /// The step into each interval's end, which completes its tangent, is the restriction's.
     func fRelax(_ L: Level, tangents: Bool = false, atC: ((Int) throws -> Void)? = nil) throws {
         L.consistent = true
-        let tangents = tangents && L.propagatesTangents
+        let tangents = tangents && buildsDelta(L)
         if tangents { levels[L.index + 1].deltaValid = false }   // its Δ slots are rewritten now
         guard L.owns else { return }
         let t0 = monotonicSeconds()
@@ -201,10 +209,11 @@ extension MGRITSolver {
         let t0 = monotonicSeconds()
         var squares: [(Int, Double)] = []
         C.allocate(problem)
+        let tangents = buildsDelta(L)   // decided before the fused F-relaxation below invalidates Δ
         func at(_ c: Int) throws {
             let uc = L.u[c - L.lo]
             let G = C.g![c / L.m - C.lo]
-            if L.propagatesTangents {   // the interval's last step completes its tangent
+            if tangents {   // the interval's last step completes its tangent
                 try phiTangent(L, from: predecessor(L, c), into: G, point: c, tangent: C.delta[c / L.m - C.lo], identityFirst: false)
             } else {
                 try phi(L, from: predecessor(L, c), into: G, point: c)
@@ -239,6 +248,9 @@ extension MGRITSolver {
     /// below's linearised steps (left in ``Level/delta`` by the restriction), and subtracts the
     /// corrected step `Φ_C(Uⱼ₋₁) + Δⱼ·Uⱼ₋₁`.
     func restrictRHS(_ C: Level) throws {
+        // Δ is valid afterwards on every rank alike, owner of points of C or not (``buildsDelta(_:)``
+        // must decide the same on all ranks: the tangent messages depend on it).
+        defer { if C.hasDelta { C.deltaValid = true } }
         guard C.owns else { return }
         let t0 = monotonicSeconds()
         defer { C.seconds += seconds(since: t0) }
@@ -248,7 +260,7 @@ extension MGRITSolver {
         var j = C.hi
         while j >= max(C.lo, 1) {                 // the receive is needed only for j = lo: do it last
             if j == C.lo { try finishReceive(C, &recv) }
-            if C.hasDelta {
+            if C.hasDelta && !C.deltaValid {   // a valid Δ was kept (independent of the state): phi applies it
                 let pred = predecessor(C, j), d = C.delta[j - C.lo], s = C.tangentScratch!
                 try phiTangent(C, from: pred, into: C.tmp, point: j, tangent: s, identityFirst: true)   // Φ_C, Φ_C'
                 let t1 = monotonicSeconds()
@@ -264,7 +276,6 @@ extension MGRITSolver {
             j -= 1
         }
         try finishReceive(C, &recv)
-        if C.hasDelta { C.deltaValid = true }
     }
 
     /// FAS correction with injection: `u_{jm} = Uⱼ` at the C-points j ≥ 1.

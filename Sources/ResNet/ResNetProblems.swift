@@ -25,6 +25,13 @@ private enum BatchOps {
 public protocol ResNetBatchProblem: MGRITProblem where State == Matrix<Double> {
     var stack: HiddenStack { get }
     var batch: Int { get }
+    /// Kernel calls (one per GEMM-bearing operation, steps and tangent operations alike).
+    var kernelCalls: Int { get set }
+    /// Matrix-multiply flops (2 per multiply-add) of the tangent operations, and of the
+    /// steps where the problem counts them.
+    var flops: Int { get set }
+    /// Tangent operations (linearised steps, products, applications) among ``kernelCalls``.
+    var tangentKernelCalls: Int { get set }
 }
 
 extension ResNetBatchProblem {
@@ -35,6 +42,35 @@ extension ResNetBatchProblem {
     public var bufferCount: Int { stack.width * batch }
     public func pack(_ u: State, into buffer: UnsafeMutableBufferPointer<Double>) { u.pack(into: buffer) }
     public func unpack(from buffer: UnsafeBufferPointer<Double>, into u: State) { u.unpack(from: buffer) }
+}
+
+/// Tangents of the forward and adjoint problems (Delta correction): a batch step's Jacobian
+/// is block diagonal, one w×w block per example (``TangentKernels`` layout, w × (w·B)
+/// doubles), so Δ is held full rank per example, `w²B` doubles per coarse point (16
+/// states at width 16).
+extension ResNetBatchProblem where Tangent == Matrix<Double> {
+    public var supportsDeltaCorrection: Bool { true }
+    public func makeTangent() -> Tangent { Matrix(rows: stack.width, cols: stack.width * batch) }
+    public func setTangentIdentity(_ t: Tangent) { TangentKernels.setIdentity(t) }
+    public func tangentSum(_ alpha: Double, _ x: Tangent, _ beta: Double, _ y: Tangent) { BatchOps.sum(alpha, x, beta, y) }
+    public func tangentProduct(_ a: Tangent, _ b: Tangent, into c: Tangent) {
+        flops += try! TangentKernels.product(a, b, into: c)   // shapes are this problem's by construction
+        countTangentCall()
+    }
+    public func applyTangent(_ t: Tangent, to x: State, addingTo y: State) { addTangentProduct(t, x, y) }
+    public var tangentBufferCount: Int { stack.width * stack.width * batch }
+    public func packTangent(_ t: Tangent, into buffer: UnsafeMutableBufferPointer<Double>) { t.pack(into: buffer) }
+    public func unpackTangent(from buffer: UnsafeBufferPointer<Double>, into t: Tangent) { t.unpack(from: buffer) }
+
+    /// `y += t·x` per example, counted.
+    func addTangentProduct(_ t: Tangent, _ x: State, _ y: State) {
+        flops += try! TangentKernels.apply(t, to: x, addingTo: y)
+        countTangentCall()
+    }
+    func countTangentCall() {
+        kernelCalls += 1
+        tangentKernelCalls += 1
+    }
 }
 
 /// How a coarse step over `k` layers `n₀ … n₀+k−1` is rediscretised.
@@ -249,36 +285,19 @@ public final class ResNetForwardProblem: ResNetBatchProblem {
 
 // MARK: Tangents (Delta correction)
 
-/// Tangents of the forward problem: the Jacobian of a batch step is block diagonal, one
-/// w×w block per example (``TangentKernels`` layout, w × (w·B) doubles), so Delta
-/// correction holds Δ full rank per example: `w²B` doubles per coarse point (16 states at
-/// width 16). A fine layer's linearisation at `xⁿ` is `I + β·diag(ReLU'(zⁿ))·Wⁿ` per
-/// example; a coarse step's is that of its rediscretisation (``CoarseStep``).
+/// The forward problem's linearised steps: a fine layer's linearisation at `xⁿ` is
+/// `I + β·diag(ReLU'(zⁿ))·Wⁿ` per example; a coarse step's is that of its
+/// rediscretisation (``CoarseStep``).
 extension ResNetForwardProblem {
     public typealias Tangent = Matrix<Double>
-    public var supportsDeltaCorrection: Bool { true }
-    public func makeTangent() -> Tangent { Matrix(rows: stack.width, cols: stack.width * batch) }
-    public func setTangentIdentity(_ t: Tangent) { TangentKernels.setIdentity(t) }
-    public func tangentSum(_ alpha: Double, _ x: Tangent, _ beta: Double, _ y: Tangent) { BatchOps.sum(alpha, x, beta, y) }
-    public func tangentProduct(_ a: Tangent, _ b: Tangent, into c: Tangent) {
-        flops += try! TangentKernels.product(a, b, into: c)   // shapes are this problem's by construction
-        kernelCalls += 1
-        tangentKernelCalls += 1
-    }
     public func applyTangent(_ t: Tangent, to x: State, addingTo y: State) {
         wrote(y)
-        flops += try! TangentKernels.apply(t, to: x, addingTo: y)
-        kernelCalls += 1
-        tangentKernelCalls += 1
+        addTangentProduct(t, x, y)
     }
-    public var tangentBufferCount: Int { stack.width * stack.width * batch }
-    public func packTangent(_ t: Tangent, into buffer: UnsafeMutableBufferPointer<Double>) { t.pack(into: buffer) }
-    public func unpackTangent(from buffer: UnsafeBufferPointer<Double>, into t: Tangent) { t.unpack(from: buffer) }
 
     public func step(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int) throws {
         let k = Double(stop - start)
-        kernelCalls += 1
-        tangentKernelCalls += 1
+        countTangentCall()
         if level == 0 || coarseStep != .secondOrder {
             let (W, b) = coarseStep.usesAverages && level > 0
                 ? averages.parameters(first: start, count: stop - start) : (stack.weights[start], stack.biases[start])
@@ -340,12 +359,24 @@ public final class ResNetAdjointProblem: ResNetBatchProblem {
     /// Stored linearisation points (`zⁿ` or its mask) by layer (see ``ResNetAdjointSolver``); nil: recompute.
     var stored: [Int: Linearisation]? = nil
     public var kernelCalls = 0
+    /// Matrix-multiply flops of the tangent operations (Delta correction); the steps are not counted.
+    public var flops = 0
+    public var tangentKernelCalls = 0
+    /// Whether Delta correction builds Δ once per solve (the default: the adjoint's
+    /// linearisation does not depend on λ). False rebuilds it in every restriction, as
+    /// for a nonlinear problem: bitwise the same values at more cost (for checks).
+    public var reusesDelta = true
     public let coarseStep: CoarseStep
     let averages: IntervalAverages
     private let zScratch: Matrix<Double>, yScratch: Matrix<Double>
     private lazy var z2Scratch = Matrix<Double>(rows: stack.width, cols: batch)
     private lazy var y2Scratch = Matrix<Double>(rows: stack.width, cols: batch)
     private lazy var gScratch = Matrix<Double>(rows: stack.width, cols: batch)
+    /// Scratch of the linearised steps (allocated on first use).
+    private lazy var tangentM = makeTangent()
+    private lazy var tangentY = makeTangent()
+    private lazy var tangentS = makeTangent()
+    private lazy var tangentG = makeTangent()
 
     /// - Parameter forwardState: `xⁿ` for the layers this rank's points need (nil otherwise).
     public init(stack: HiddenStack, batch: Int, coarseStep: CoarseStep, forwardState: @escaping (Int) -> Matrix<Double>?) {
@@ -365,6 +396,18 @@ public final class ResNetAdjointProblem: ResNetBatchProblem {
         if index == 0 { try u.copy(from: terminalAdjoint) } else { u.zero() }
     }
     public func step(from u: State, into v: State, start: Int, stop: Int, level: Int) throws {
+        _ = try advance(from: u, into: v, start: start, stop: stop, level: level)
+    }
+
+    /// What an adjoint step linearised around: one layer's `zⁿ` (or mask) with its `W`, or
+    /// the two stages of a second-order coarse step (`z_x` and `z_y`, in scratch until the next step).
+    private enum Point {
+        case layer(W: Matrix<Double>, Linearisation, k: Double)
+        case secondOrder(W: Matrix<Double>, zx: Matrix<Double>, zy: Matrix<Double>, c: Double, k: Double)
+    }
+
+    /// The step ``step(from:into:start:stop:level:)`` makes, returning its linearisation point.
+    private func advance(from u: State, into v: State, start: Int, stop: Int, level: Int) throws -> Point {
         let n = stack.depth - stop
         guard let x = forwardState(n) else {
             throw ResNetError("adjoint step needs the forward state of layer \(n), which this rank does not hold")
@@ -384,7 +427,7 @@ public final class ResNetAdjointProblem: ResNetBatchProblem {
             try LayerKernels.residualAdjoint(beta: c, W: W, Z: zScratch, lambdaNext: gScratch, lambda: v)      // g + c f'(x)ᵀg
             try v.axpy(1, u)
             kernelCalls += 4
-            return
+            return .secondOrder(W: W, zx: zScratch, zy: z2Scratch, c: c, k: k)
         }
         // zⁿ = W xⁿ + b: stored (fine steps, and coarse C-point-layer steps, use layer n's own W, b)
         // or recomputed into scratch by one forward call.
@@ -399,5 +442,46 @@ public final class ResNetAdjointProblem: ResNetBatchProblem {
         let g = level == 0 ? gradient : nil
         try point.adjoint(beta: stack.beta * k, W: W, X: x, lambdaNext: u, lambda: v, dW: g?.dW[n], db: g?.db[n])
         kernelCalls += 1
+        return .layer(W: W, point, k: k)
+    }
+}
+
+// MARK: Tangents of the adjoint (Delta correction)
+
+/// The adjoint problem's linearised steps are the steps themselves (the adjoint is linear in
+/// λ): a fine step's is `I + β·Wⁿᵀ·diag(ReLU'(zⁿ))` per example, independent of the state,
+/// so Delta correction builds Δ once per solve (``tangentsIndependentOfState``). The
+/// adjoint Δ of a coarse point is the transpose of the forward Δ over the same layers at
+/// the forward solve's states.
+extension ResNetAdjointProblem {
+    public typealias Tangent = Matrix<Double>
+    public var tangentsIndependentOfState: Bool { reusesDelta }
+
+    public func step(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int) throws {
+        let point = try advance(from: u, into: v, start: start, stop: stop, level: level)
+        countTangentCall()
+        switch point {
+        case let .layer(W, .preactivation(z), k):
+            flops += try TangentKernels.addLinearizedResidualAdjoint(beta: stack.beta * k, W: W, Z: z, S: t, into: t,
+                                                                    scratch: tangentM, tangentY)
+        case let .layer(W, .mask, k):
+            // A stored mask (layer n's own W and b): the tangent kernel reads zⁿ, recomputed by
+            // one forward call (a tangent step costs w× that call's flops).
+            let n = stack.depth - stop
+            try LayerKernels.residualForward(beta: stack.beta, W: W, b: stack.biases[n], X: forwardState(n)!, Y: yScratch, Z: zScratch)
+            kernelCalls += 1
+            flops += try TangentKernels.addLinearizedResidualAdjoint(beta: stack.beta * k, W: W, Z: zScratch, S: t, into: t,
+                                                                    scratch: tangentM, tangentY)
+        case let .secondOrder(W, zx, zy, c, k):
+            // T ← T + G + c·W̄ᵀD_x·G with G = kβ·W̄ᵀD_y·T (the transpose of the forward two-stage step).
+            try tangentS.copy(from: t)
+            flops += try TangentKernels.addLinearizedResidualAdjoint(beta: k * stack.beta, W: W, Z: zy, S: t, into: tangentS,
+                                                                    scratch: tangentM, tangentY)   // S = T + G
+            try tangentG.copy(from: tangentS)
+            try tangentG.axpy(-1, t)                                                                 // G
+            flops += try TangentKernels.addLinearizedResidualAdjoint(beta: c, W: W, Z: zx, S: tangentG, into: tangentS,
+                                                                    scratch: tangentM, tangentY)
+            try t.copy(from: tangentS)
+        }
     }
 }

@@ -124,8 +124,6 @@ public final class ResNetAdjointSolver {
         forward.problem.recordsMasks = keep == .mask
         var options = options
         options.storage = storage
-        // Delta correction acts on the forward solve only: the adjoint problem has no tangent operations.
-        options.deltaCorrection = false
         let fwd = forward.solver
         problem = ResNetAdjointProblem(stack: forward.stack, batch: forward.problem.batch,
                                        coarseStep: forward.problem.coarseStep, forwardState: { [unowned fwd] n in fwd.state(at: n) })

@@ -178,14 +178,15 @@ public struct ConvergenceRun: Codable {
     public var serialSeconds: Double
     /// The solve's seconds per iteration over ``serialSeconds`` (one rank: the time cost of an iteration).
     public var secondsPerIterationOverSerial: Double
-    /// Whether this pass ran with Delta correction (``MGRITOptions/deltaCorrection``; the forward pass only).
+    /// Whether this pass ran with Delta correction (``MGRITOptions/deltaCorrection``).
     public var deltaCorrection = false
     /// Bytes of the Delta-correction store over all ranks (Δ of every coarse point, running
     /// and scratch tangents, tangent message buffers); 0 without it.
     public var deltaBytes = 0.0
     /// Linearised steps, tangent products and Δ applications per iteration, all levels and ranks.
     public var tangentOperationsPerIteration = 0.0
-    /// Matrix-multiply flops per iteration over the layer-serial pass's (`N·2w²B`); forward only (nil: not counted).
+    /// Matrix-multiply flops per iteration over the layer-serial pass's (forward `N·2w²B`, adjoint
+    /// `2N·2w²B`, or `N·2w²B` with stored zⁿ; the adjoint's layer calls counted at `2w²B` each); nil: not counted.
     public var flopsPerIterationOverSerial: Double? = nil
     /// Seconds per iteration in the Delta-correction operations (linearised steps with their state
     /// step, products, applications; rank 0) over ``serialSeconds``.
@@ -305,20 +306,32 @@ public enum ConvergenceStudy {
         }
         var fRun = make("forward", fStats, fSteps, fStates, fCalls, Double(c.depth), norm: serial.norms.xN, start: serial.norms.x0,
                         error: shared[0], serialSeconds: shared[2])
-        let fIterations = Double(max(fStats.iterations, 1))
+        var aRun = make("adjoint", aStats, aSteps, aStates, aCalls, serialAdjointCalls, norm: serial.norms.lambda0,
+                        start: serial.norms.lambdaN, error: shared[1], serialSeconds: shared[3])
+        let layerFlops = 2 * Double(c.width * c.width * c.batch)   // one kernel call of the serial pass
         let fFlops = try comm.allreduceSum(Double(forward.problem.flops))
-        fRun.flopsPerIterationOverSerial = fFlops / fIterations / (Double(c.depth) * 2 * Double(c.width * c.width * c.batch))
+        fRun.flopsPerIterationOverSerial = fFlops / Double(max(fStats.iterations, 1)) / (Double(c.depth) * layerFlops)
+        // The adjoint counts the flops of its tangent operations only: its other calls (forward and
+        // adjoint layer calls in the solve) are 2w²B each.
+        let aTangent = try comm.allreduceSum([Double(adjoint.problem.tangentKernelCalls), Double(adjoint.problem.flops)])
+        aRun.flopsPerIterationOverSerial = ((aCalls - aTangent[0]) * layerFlops + aTangent[1])
+            / Double(max(aStats.iterations, 1)) / (serialAdjointCalls * layerFlops)
         if options.deltaCorrection {
-            let tangentOps = fStats.tangentStepsPerLevel.reduce(0, +) + fStats.tangentProductsPerLevel.reduce(0, +)
-                + fStats.tangentAppliesPerLevel.reduce(0, +)
-            let d = try comm.allreduceSum([Double(fStats.deltaDoubles) * 8, Double(tangentOps), root ? fStats.deltaSecondsPerLevel.reduce(0, +) : 0])
-            fRun.deltaCorrection = true
-            fRun.deltaBytes = d[0]
-            fRun.tangentOperationsPerIteration = d[1] / fIterations
-            fRun.deltaSecondsPerIterationOverSerial = d[2] / fIterations / shared[2]
+            try recordDelta(fStats, into: &fRun, serialSeconds: shared[2], comm: comm)
+            try recordDelta(aStats, into: &aRun, serialSeconds: shared[3], comm: comm)
         }
-        return [fRun,
-                make("adjoint", aStats, aSteps, aStates, aCalls, serialAdjointCalls, norm: serial.norms.lambda0,
-                     start: serial.norms.lambdaN, error: shared[1], serialSeconds: shared[3])]
+        return [fRun, aRun]
+    }
+
+    /// The Delta-correction store, operations and seconds of a solve into its run.
+    static func recordDelta(_ s: MGRITStatistics, into run: inout ConvergenceRun, serialSeconds: Double,
+                            comm: any Communicator) throws {
+        let its = Double(max(s.iterations, 1))
+        let ops = s.tangentStepsPerLevel.reduce(0, +) + s.tangentProductsPerLevel.reduce(0, +) + s.tangentAppliesPerLevel.reduce(0, +)
+        let d = try comm.allreduceSum([Double(s.deltaDoubles) * 8, Double(ops), comm.rank == 0 ? s.deltaSecondsPerLevel.reduce(0, +) : 0])
+        run.deltaCorrection = true
+        run.deltaBytes = d[0]
+        run.tangentOperationsPerIteration = d[1] / its
+        run.deltaSecondsPerIterationOverSerial = d[2] / its / serialSeconds
     }
 }

@@ -48,14 +48,14 @@ public final class ParallelEngine: GradientEngine {
         self.network = network
         self.comm = comm
         workspace = NetworkWorkspace(shape: network.shape, capacity: batchSize, hiddenStates: false)
-        func options(tolerance: Double, iterations: Int) -> MGRITOptions {
+        func options(tolerance: Double, iterations: Int, adjoint: Bool) -> MGRITOptions {
             let o = (config.solver ?? SolverSettings()).apply(
                 to: MGRITOptions(absoluteTolerance: tolerance, maxIterations: iterations),
-                coarsening: config.coarsening, maxLevels: config.maxLevels)
+                coarsening: config.coarsening, maxLevels: config.maxLevels, adjoint: adjoint)
             return tolerance == 0 ? o.fixedIterations(iterations, measureLast: true) : o
         }
-        let fo = options(tolerance: config.tolForward, iterations: config.maxForwardIterations)
-        let bo = options(tolerance: config.tolBackward, iterations: config.maxBackwardIterations)
+        let fo = options(tolerance: config.tolForward, iterations: config.maxForwardIterations, adjoint: false)
+        let bo = options(tolerance: config.tolBackward, iterations: config.maxBackwardIterations, adjoint: true)
         // The solvers read the network's parameters through views: nothing is copied per step.
         forwardSolver = try ResNetForwardSolver(stack: network.hidden, batch: batchSize, options: fo, comm: comm,
                                                 coarseStep: (config.solver ?? SolverSettings()).coarseStep)

@@ -30,6 +30,9 @@ public struct SolverSettings: Sendable, Codable, Equatable {
     public var serialOnStall: Bool? = nil
     /// Delta correction of the forward solve (``MGRITOptions/deltaCorrection``; nil: off).
     public var deltaCorrection: Bool? = nil
+    /// Delta correction of the adjoint solve (nil: off, as in configurations recorded when
+    /// only the forward solve could be corrected; `--delta-correction` now sets both).
+    public var adjointDeltaCorrection: Bool? = nil
 
     public init() {}
 
@@ -50,6 +53,7 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         stallRatio = o.stallIterations == nil ? nil : o.stallRatio
         serialOnStall = o.sequentialOnStall ? true : nil
         deltaCorrection = o.deltaCorrection ? true : nil
+        adjointDeltaCorrection = deltaCorrection
         self.coarseStep = coarseStep
     }
 
@@ -63,13 +67,19 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         if let k = stallIterations {
             parts.append("stall after \(k) iterations above \(stallRatio ?? MGRITOptions().stallRatio)× (then \(serialOnStall == true ? "layer-serial pass" : "stop"))")
         }
-        if deltaCorrection == true { parts.append("Delta correction (forward)") }
+        switch (deltaCorrection == true, adjointDeltaCorrection == true) {
+        case (true, true): parts.append("Delta correction")
+        case (true, false): parts.append("Delta correction (forward)")
+        case (false, true): parts.append("Delta correction (adjoint)")
+        case (false, false): break
+        }
         parts.append("min coarse \(minCoarse), coarse step \(coarseStep.rawValue)")
         return parts.joined(separator: ", ")
     }
 
-    /// `base` (stopping rule) with these settings and the configuration's `coarsening`/`maxLevels`.
-    public func apply(to base: MGRITOptions, coarsening: Int, maxLevels: Int) -> MGRITOptions {
+    /// `base` (stopping rule) with these settings and the configuration's `coarsening`/`maxLevels`,
+    /// for the forward solve, or for the adjoint solve with `adjoint` (its Delta correction).
+    public func apply(to base: MGRITOptions, coarsening: Int, maxLevels: Int, adjoint: Bool = false) -> MGRITOptions {
         var o = base
         o.coarsening = coarsening
         o.maxLevels = maxLevels
@@ -86,7 +96,7 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         o.stallIterations = stallIterations
         o.stallRatio = stallRatio ?? MGRITOptions().stallRatio
         o.sequentialOnStall = serialOnStall ?? false
-        o.deltaCorrection = deltaCorrection ?? false
+        o.deltaCorrection = (adjoint ? adjointDeltaCorrection : deltaCorrection) ?? false
         return o
     }
 }

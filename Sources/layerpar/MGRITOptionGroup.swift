@@ -54,7 +54,7 @@ struct MGRITOptionGroup: ParsableArguments {
     var stallRatio: Double = MGRITOptions().stallRatio
     @Option(help: "After a stall: stop (keep the iterate) or serial (solve that pass exactly by the layer-serial pass, N fine steps, and say so).")
     var onStall: StallAction = .stop
-    @Flag(help: ArgumentHelp("Delta correction of the forward solve (XBraid's braid_SetDeltaCorrection, full rank): every coarse step is corrected by Δ = (product of the fine linearised steps over its interval) − (its own linearisation), held per example (width² × batch doubles per coarse point, ≈ 4N states more at width 16, m = 4) and recomputed in every restriction (≈ width× a fine step's flops per fine step). The adjoint solve is not corrected."))
+    @Flag(help: ArgumentHelp("Delta correction of the forward and adjoint solves (XBraid's braid_SetDeltaCorrection, full rank): every coarse step is corrected by Δ = (product of the fine linearised steps over its interval) − (its own linearisation), held per example (width² × batch doubles per coarse point, ≈ 4N states more at width 16, m = 4). The forward solve recomputes it in every restriction (≈ width× a fine step's flops per fine step); the adjoint, linear in λ, builds it once per solve, which makes its coarse levels exact (one iteration solves it)."))
     var deltaCorrection = false
 
     /// The coarsening factor, under either spelling.

@@ -4,9 +4,9 @@ import MGRIT
 import ResNet
 import Testing
 
-/// Delta correction on the ResNet forward problem: the linearised steps and the Δ the
+/// Delta correction on the ResNet forward and adjoint problems: the linearised steps and the Δ the
 /// solver forms against finite differences, and exactness on a linear network.
-@Suite("ResNet forward MGRIT with Delta correction")
+@Suite("ResNet MGRIT with Delta correction")
 struct DeltaCorrectionResNetTests {
     /// Central-difference Jacobian of `f` (w×B → w×B) per example: entry `(r, k·B + b)` is
     /// `∂f(x)[r, b]/∂x[k, b]` (examples are independent, so perturbing row k of every
@@ -107,5 +107,98 @@ struct DeltaCorrectionResNetTests {
         let plain = try ResNetForwardSolver(stack: stack, batch: B, options: o, comm: SerialCommunicator())
         let ps = try plain.solve(input: input)
         #expect(ps.residuals[1] > 1e-8 * ps.residuals[0], "uncorrected: \(ps.residuals)")
+    }
+
+    // MARK: The adjoint
+
+    /// The adjoint's linearised steps (every coarse step kind) equal finite differences of its
+    /// steps, which are linear in λ.
+    @Test(arguments: CoarseStep.allCases)
+    func adjointLinearisedStepsMatchFiniteDifferences(coarseStep: CoarseStep) throws {
+        let (w, B) = (5, 3)
+        let stack = try HiddenStack.uniform(width: w, depth: 8, beta: 0.3, range: -0.8 ... 0.8, seed: 21)
+        let states = try LayerSerial.forward(stack, input: randomMatrix(w, B, -1 ... 1, seed: 22)).states
+        let p = ResNetAdjointProblem(stack: stack, batch: B, coarseStep: coarseStep, forwardState: { states[$0] })
+        let lambda = randomMatrix(w, B, -1 ... 1, seed: 23)
+        for (start, stop, level) in [(2, 3, 0), (0, 4, 1)] {
+            let t = p.makeTangent(), v = p.makeState()
+            p.setTangentIdentity(t)
+            try p.step(from: lambda, into: v, tangent: t, start: start, stop: stop, level: level)
+            let plain = p.makeState()
+            try p.step(from: lambda, into: plain, start: start, stop: stop, level: level)
+            #expect(Self.maxAbsDiff(v, plain) == 0, "the step with tangent changed the state step")
+            let fd = try Self.jacobian(lambda) { y in
+                let out = p.makeState()
+                try p.step(from: y, into: out, start: start, stop: stop, level: level)
+                return out
+            }
+            let identity = p.makeTangent()
+            p.setTangentIdentity(identity)
+            #expect(Self.maxAbsDiff(fd, identity) > 1e-3, "the Jacobian is the identity: the test would prove little")
+            #expect(Self.maxAbsDiff(t, fd) <= 1e-8, "\(coarseStep) level \(level): \(Self.maxAbsDiff(t, fd))")
+        }
+    }
+
+    /// Forward states solved exactly (one level: the sequential pass), the adjoint solved with
+    /// `options`; returns λ at every layer the adjoint keeps, the gradient and the statistics.
+    static func adjointSolve(_ stack: HiddenStack, input: Matrix<Double>, options: MGRITOptions,
+                             storage: PreactivationStorage = .recompute, reusesDelta: Bool = true)
+        throws -> (lambda0: Matrix<Double>, gradient: HiddenGradient, stats: MGRITStatistics) {
+        let f = try ResNetForwardSolver(stack: stack, batch: input.cols, options: MGRITOptions(maxLevels: 1),
+                                        comm: SerialCommunicator())
+        let a = try ResNetAdjointSolver(forward: f, options: options, comm: SerialCommunicator(), preactivationStorage: storage)
+        a.problem.reusesDelta = reusesDelta
+        _ = try f.solve(input: input)
+        let g = HiddenGradient(like: stack)
+        let stats = try a.solve(terminalAdjoint: f.output!, gradient: g)
+        return (a.inputAdjoint!.clone(), g, stats)
+    }
+
+    /// The adjoint is linear in λ for any weights, so Delta correction makes every coarse level
+    /// exact: one iteration solves it, and λ⁰ and the gradient are the layer-serial pass's,
+    /// on a signed network whose ReLUs switch (where the uncorrected solve is far from exact).
+    @Test(arguments: [2, 30])
+    func adjointIsExactAfterOneIteration(maxLevels: Int) throws {
+        let (w, B, depth) = (6, 4, 64)
+        let stack = try HiddenStack.uniform(width: w, depth: depth, beta: 0.2, range: -0.6 ... 0.6, seed: 51)
+        let input = randomMatrix(w, B, -1 ... 1, seed: 52)
+        let states = try LayerSerial.forward(stack, input: input).states
+        let serialGradient = HiddenGradient(like: stack)
+        let serialLambda0 = try LayerSerial.backward(stack, states: states, terminalAdjoint: states[depth], gradient: serialGradient)
+        var o = MGRITOptions(coarsening: 4, maxLevels: maxLevels, maxIterations: 2)
+        o.deltaCorrection = true
+        let (lambda0, g, stats) = try Self.adjointSolve(stack, input: input, options: o)
+        #expect(stats.residuals.count == 2 && stats.residuals[1] <= 1e-13 * stats.residuals[0], "\(stats.residuals)")
+        #expect(Self.maxAbsDiff(lambda0, serialLambda0) <= 1e-13 * serialLambda0.maxAbs(), "λ⁰: \(Self.maxAbsDiff(lambda0, serialLambda0))")
+        let ge = zip(g.flat.toArray(), serialGradient.flat.toArray()).map { abs($0 - $1) }.max()!
+        #expect(ge <= 1e-13 * serialGradient.flat.toArray().map(abs).max()!, "gradient: \(ge)")
+        o.deltaCorrection = false
+        let plain = try Self.adjointSolve(stack, input: input, options: o)
+        #expect(plain.stats.residuals[1] > 1e-6 * plain.stats.residuals[0], "uncorrected: \(plain.stats.residuals)")
+    }
+
+    /// Δ of the adjoint is built once per solve: every later iteration gives bitwise what
+    /// rebuilding it in every restriction gives, with a fraction of the linearised steps;
+    /// and it is the same from stored pre-activations, their masks or recomputed ones.
+    @Test func adjointDeltaIsBuiltOncePerSolve() throws {
+        let (w, B, depth) = (5, 3, 80)
+        let stack = try HiddenStack.uniform(width: w, depth: depth, beta: 0.1, range: -0.5 ... 0.5, seed: 61)
+        let input = randomMatrix(w, B, -1 ... 1, seed: 62)
+        var o = MGRITOptions(coarsening: 3, maxLevels: 4, maxIterations: 4)
+        o.deltaCorrection = true
+        let once = try Self.adjointSolve(stack, input: input, options: o)
+        let every = try Self.adjointSolve(stack, input: input, options: o, reusesDelta: false)
+        #expect(once.stats.iterations == 4 && every.stats.iterations == 4)
+        #expect(once.stats.residuals == every.stats.residuals)
+        #expect(once.lambda0.toArray() == every.lambda0.toArray())
+        #expect(once.gradient.flat.toArray() == every.gradient.flat.toArray())
+        let steps = once.stats.tangentStepsPerLevel.reduce(0, +), rebuilt = every.stats.tangentStepsPerLevel.reduce(0, +)
+        #expect(steps > 0 && 2 * steps < rebuilt, "linearised steps: once \(steps), every restriction \(rebuilt)")
+        for storage in [PreactivationStorage.store, .mask] {
+            let s = try Self.adjointSolve(stack, input: input, options: o, storage: storage)
+            #expect(s.stats.residuals == once.stats.residuals, "\(storage)")
+            #expect(s.lambda0.toArray() == once.lambda0.toArray(), "\(storage)")
+            #expect(s.gradient.flat.toArray() == once.gradient.flat.toArray(), "\(storage)")
+        }
     }
 }

@@ -74,4 +74,14 @@ struct DistributedResNetTests {
         opts.maxIterations = 4
         try Self.expectRankCountInvariance(depth: 47, coarseStep: .cPointLayer, options: opts)
     }
+
+    /// With Delta correction on both solves: the tangents of intervals split across ranks
+    /// travel with their last point (the adjoint's on its C-point-only fine level), and its Δ,
+    /// built once per solve, is valid on every rank alike.
+    @Test(arguments: CoarseStep.allCases)
+    func rankCountDoesNotChangeStatesOrGradientsWithDeltaCorrection(coarseStep: CoarseStep) throws {
+        var opts = MGRITOptions(coarsening: 3, maxIterations: 4)
+        opts.deltaCorrection = true
+        try Self.expectRankCountInvariance(depth: 47, coarseStep: coarseStep, options: opts)
+    }
 }

@@ -81,6 +81,9 @@ public protocol MGRITProblem: AnyObject {
     /// `v = Φ(u)` exactly as ``step(from:into:start:stop:level:)`` computes it (bitwise),
     /// and `t ← Φ'(u)·t`: the linearisation of that same step at `u`, applied to `t`.
     func step(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int) throws
+    /// `v = Φ(u)` and `t = Φ'(u)` (default: ``setTangentIdentity(_:)``, then the linearised
+    /// step; a problem may form the Jacobian directly and save the product with the identity).
+    func stepSettingTangent(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int) throws
     /// `y = α·x + β·y` for tangents (β == 0: the old `y` must not matter).
     func tangentSum(_ alpha: Double, _ x: Tangent, _ beta: Double, _ y: Tangent)
     /// `c = a·b` (first `b`, then `a`); `c` is neither `a` nor `b`.
@@ -118,6 +121,10 @@ extension MGRITProblem {
     public func setTangentIdentity(_ t: Tangent) { unsupported("setTangentIdentity") }
     public func step(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int) throws {
         throw MGRITError.invalidOption("\(Self.self) does not support Delta correction (no linearised step)")
+    }
+    public func stepSettingTangent(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int) throws {
+        setTangentIdentity(t)
+        try step(from: u, into: v, tangent: t, start: start, stop: stop, level: level)
     }
     public func tangentSum(_ alpha: Double, _ x: Tangent, _ beta: Double, _ y: Tangent) { unsupported("tangentSum") }
     public func tangentProduct(_ a: Tangent, _ b: Tangent, into c: Tangent) { unsupported("tangentProduct") }

@@ -66,8 +66,18 @@ extension MGRITSolver {
                     identityFirst: Bool) throws {
         let t0 = monotonicSeconds()
         defer { L.tangentSeconds += seconds(since: t0) }
-        if identityFirst { problem.setTangentIdentity(t) }
         let d: P.Tangent? = L.deltaValid ? L.delta[j - L.lo] : nil
+        if identityFirst {   // t = Φ'(x) (+ Δⱼ): no products with the identity
+            try problem.stepSettingTangent(from: x, into: y, tangent: t, start: (j - 1) * L.stride, stop: j * L.stride, level: L.index)
+            L.steps += 1
+            L.tangentSteps += 1
+            if let d {
+                problem.tangentSum(1, d, 1, t)
+                problem.applyTangent(d, to: x, addingTo: y)
+                L.tangentApplies += 1
+            }
+            return
+        }
         if let d {
             problem.tangentProduct(d, t, into: L.tangentScratch!)   // Δⱼ·t before t changes
             L.tangentProducts += 1

@@ -32,6 +32,10 @@ public protocol ResNetBatchProblem: MGRITProblem where State == Matrix<Double> {
     var flops: Int { get set }
     /// Tangent operations (linearised steps, products, applications) among ``kernelCalls``.
     var tangentKernelCalls: Int { get set }
+    /// `v = Φ(u)` (bitwise the plain step) and `t ← Φ'(u)·t`, or with `fromIdentity`
+    /// `t = Φ'(u)` (Delta correction's linearised steps).
+    func tangentStep(from u: State, into v: State, tangent t: Matrix<Double>, start: Int, stop: Int, level: Int,
+                     fromIdentity: Bool) throws
 }
 
 extension ResNetBatchProblem {
@@ -56,6 +60,12 @@ extension ResNetBatchProblem where Tangent == Matrix<Double> {
     public func tangentProduct(_ a: Tangent, _ b: Tangent, into c: Tangent) {
         flops += try! TangentKernels.product(a, b, into: c)   // shapes are this problem's by construction
         countTangentCall()
+    }
+    public func step(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int) throws {
+        try tangentStep(from: u, into: v, tangent: t, start: start, stop: stop, level: level, fromIdentity: false)
+    }
+    public func stepSettingTangent(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int) throws {
+        try tangentStep(from: u, into: v, tangent: t, start: start, stop: stop, level: level, fromIdentity: true)
     }
     public func applyTangent(_ t: Tangent, to x: State, addingTo y: State) { addTangentProduct(t, x, y) }
     public var tangentBufferCount: Int { stack.width * stack.width * batch }
@@ -295,7 +305,9 @@ extension ResNetForwardProblem {
         addTangentProduct(t, x, y)
     }
 
-    public func step(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int) throws {
+    /// `t ← Φ'(u)·t`, or with `fromIdentity` `t = Φ'(u)` (a layer's Jacobian formed directly).
+    public func tangentStep(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int,
+                            fromIdentity: Bool) throws {
         let k = Double(stop - start)
         countTangentCall()
         if level == 0 || coarseStep != .secondOrder {
@@ -303,17 +315,29 @@ extension ResNetForwardProblem {
                 ? averages.parameters(first: start, count: stop - start) : (stack.weights[start], stack.biases[start])
             let z: Matrix<Double>
             if recordsPreactivations && level == 0 {
-                try step(from: u, into: v, start: start, stop: stop, level: level)   // records zⁿ
-                z = recorded[start]!
+                try step(from: u, into: v, start: start, stop: stop, level: level)   // records zⁿ (or its mask), tracks the write
+                if !recordsMasks, let kept = recorded[start] {
+                    z = kept
+                } else {   // a mask records no zⁿ: one more forward call for it
+                    kernelCalls += 1
+                    flops += 2 * stack.width * stack.width * batch
+                    try LayerKernels.residualForward(beta: stack.beta, W: W, b: b, X: u, Y: yScratch, Z: zScratch)
+                    z = zScratch
+                }
             } else {
                 kernelCalls += 1
                 flops += 2 * stack.width * stack.width * batch
                 try LayerKernels.residualForward(beta: stack.beta * k, W: W, b: b, X: u, Y: v, Z: zScratch)
                 z = zScratch
             }
-            flops += try TangentKernels.addLinearizedResidual(beta: stack.beta * k, W: W, Z: z, S: t, into: t, scratch: tangentY)
+            if fromIdentity {
+                try TangentKernels.setLinearizedResidual(beta: stack.beta * k, W: W, Z: z, transposed: false, into: t)
+            } else {
+                flops += try TangentKernels.addLinearizedResidual(beta: stack.beta * k, W: W, Z: z, S: t, into: t, scratch: tangentY)
+            }
             return
         }
+        if fromIdentity { setTangentIdentity(t) }
         // Second order: y = u + c·f(u), v = u + kβ·f(y), c = (k−1)β/2; v' = I + kβ·D_y·W̄·(I + c·D_u·W̄).
         let (W, b) = averages.parameters(first: start, count: stop - start)
         let c = (k - 1) * stack.beta / 2
@@ -373,8 +397,6 @@ public final class ResNetAdjointProblem: ResNetBatchProblem {
     private lazy var y2Scratch = Matrix<Double>(rows: stack.width, cols: batch)
     private lazy var gScratch = Matrix<Double>(rows: stack.width, cols: batch)
     /// Scratch of the linearised steps (allocated on first use).
-    private lazy var tangentM = makeTangent()
-    private lazy var tangentY = makeTangent()
     private lazy var tangentS = makeTangent()
     private lazy var tangentG = makeTangent()
 
@@ -457,31 +479,36 @@ extension ResNetAdjointProblem {
     public typealias Tangent = Matrix<Double>
     public var tangentsIndependentOfState: Bool { reusesDelta }
 
-    public func step(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int) throws {
+    /// `t ← Φ'·t`, or with `fromIdentity` `t = Φ'` (a layer's Jacobian formed directly).
+    public func tangentStep(from u: State, into v: State, tangent t: Tangent, start: Int, stop: Int, level: Int,
+                            fromIdentity: Bool) throws {
         let point = try advance(from: u, into: v, start: start, stop: stop, level: level)
         countTangentCall()
         switch point {
-        case let .layer(W, .preactivation(z), k):
-            flops += try TangentKernels.addLinearizedResidualAdjoint(beta: stack.beta * k, W: W, Z: z, S: t, into: t,
-                                                                    scratch: tangentM, tangentY)
-        case let .layer(W, .mask, k):
-            // A stored mask (layer n's own W and b): the tangent kernel reads zⁿ, recomputed by
-            // one forward call (a tangent step costs w× that call's flops).
-            let n = stack.depth - stop
-            try LayerKernels.residualForward(beta: stack.beta, W: W, b: stack.biases[n], X: forwardState(n)!, Y: yScratch, Z: zScratch)
-            kernelCalls += 1
-            flops += try TangentKernels.addLinearizedResidualAdjoint(beta: stack.beta * k, W: W, Z: zScratch, S: t, into: t,
-                                                                    scratch: tangentM, tangentY)
-        case let .secondOrder(W, zx, zy, c, k):
-            // T ← T + G + c·W̄ᵀD_x·G with G = kβ·W̄ᵀD_y·T (the transpose of the forward two-stage step).
-            try tangentS.copy(from: t)
-            flops += try TangentKernels.addLinearizedResidualAdjoint(beta: k * stack.beta, W: W, Z: zy, S: t, into: tangentS,
-                                                                    scratch: tangentM, tangentY)   // S = T + G
-            try tangentG.copy(from: tangentS)
-            try tangentG.axpy(-1, t)                                                                 // G
-            flops += try TangentKernels.addLinearizedResidualAdjoint(beta: c, W: W, Z: zx, S: tangentG, into: tangentS,
-                                                                    scratch: tangentM, tangentY)
+        case let .layer(W, linearisation, k) where fromIdentity:
+            switch linearisation {
+            case .preactivation(let z): try TangentKernels.setLinearizedResidual(beta: stack.beta * k, W: W, Z: z, transposed: true, into: t)
+            case .mask(let m): try TangentKernels.setLinearizedResidual(beta: stack.beta * k, W: W, mask: m, transposed: true, into: t)
+            }
+        case let .layer(W, linearisation, k):
+            // T ← T + kβ·Wᵀ(ReLU'(z) ⊙ T): the fused adjoint kernel on every column block.
+            flops += try layer(beta: stack.beta * k, W: W, linearisation, S: t, into: tangentS)
             try t.copy(from: tangentS)
+        case let .secondOrder(W, zx, zy, c, k):
+            // T ← T + H, H = G + c·W̄ᵀD_x·G, G = kβ·W̄ᵀD_y·T (the transpose of the forward two-stage step).
+            if fromIdentity { setTangentIdentity(t) }
+            flops += try layer(beta: k * stack.beta, W: W, .preactivation(zy), S: t, into: tangentS)   // T + G
+            try tangentG.copy(from: tangentS)
+            try tangentG.axpy(-1, t)                                                                     // G
+            flops += try layer(beta: c, W: W, .preactivation(zx), S: tangentG, into: tangentS)          // H
+            try t.axpy(1, tangentS)
+        }
+    }
+
+    private func layer(beta: Double, W: Matrix<Double>, _ point: Linearisation, S: Tangent, into t: Tangent) throws -> Int {
+        switch point {
+        case .preactivation(let z): try TangentKernels.adjointLayer(beta: beta, W: W, Z: z, S: S, into: t)
+        case .mask(let m): try TangentKernels.adjointLayer(beta: beta, W: W, mask: m, S: S, into: t)
         }
     }
 }

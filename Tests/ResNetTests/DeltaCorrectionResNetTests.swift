@@ -29,6 +29,17 @@ struct DeltaCorrectionResNetTests {
         return d
     }
 
+    /// `stepSettingTangent` (the Jacobian formed directly) against the identity propagated by
+    /// the linearised step, `t`: the same to rounding, and the same state step bitwise.
+    static func expectJacobianFormedDirectly<P: ResNetBatchProblem>(_ p: P, from x: Matrix<Double>, equals t: Matrix<Double>,
+                                                                   start: Int, stop: Int, level: Int) throws where P.Tangent == Matrix<Double> {
+        let direct = p.makeTangent(), v = p.makeState(), plain = p.makeState()
+        try p.stepSettingTangent(from: x, into: v, tangent: direct, start: start, stop: stop, level: level)
+        try p.step(from: x, into: plain, start: start, stop: stop, level: level)
+        #expect(Self.maxAbsDiff(v, plain) == 0, "stepSettingTangent changed the state step")
+        #expect(Self.maxAbsDiff(direct, t) <= 1e-15 * max(1, t.maxAbs()), "level \(level): \(Self.maxAbsDiff(direct, t))")
+    }
+
     /// The linearised fine and coarse steps (every coarse step kind) equal finite differences.
     @Test(arguments: CoarseStep.allCases)
     func linearisedStepsMatchFiniteDifferences(coarseStep: CoarseStep) throws {
@@ -43,6 +54,7 @@ struct DeltaCorrectionResNetTests {
             let plain = p.makeState()
             try p.step(from: x, into: plain, start: start, stop: stop, level: level)
             #expect(Self.maxAbsDiff(v, plain) == 0, "the step with tangent changed the state step")
+            try Self.expectJacobianFormedDirectly(p, from: x, equals: t, start: start, stop: stop, level: level)
             let fd = try Self.jacobian(x) { y in
                 let out = p.makeState()
                 try p.step(from: y, into: out, start: start, stop: stop, level: level)
@@ -127,6 +139,7 @@ struct DeltaCorrectionResNetTests {
             let plain = p.makeState()
             try p.step(from: lambda, into: plain, start: start, stop: stop, level: level)
             #expect(Self.maxAbsDiff(v, plain) == 0, "the step with tangent changed the state step")
+            try Self.expectJacobianFormedDirectly(p, from: lambda, equals: t, start: start, stop: stop, level: level)
             let fd = try Self.jacobian(lambda) { y in
                 let out = p.makeState()
                 try p.step(from: y, into: out, start: start, stop: stop, level: level)
@@ -200,5 +213,25 @@ struct DeltaCorrectionResNetTests {
             #expect(s.lambda0.toArray() == once.lambda0.toArray(), "\(storage)")
             #expect(s.gradient.flat.toArray() == once.gradient.flat.toArray(), "\(storage)")
         }
+    }
+
+    /// Forward and adjoint Delta correction with the pre-activations the forward solve records
+    /// (store, mask) or none (recompute): the same forward states, λ⁰ and gradient bitwise.
+    @Test func deltaCorrectionIsIndependentOfThePreactivationStorage() throws {
+        let (w, B, depth) = (5, 3, 48)
+        let stack = try HiddenStack.uniform(width: w, depth: depth, beta: 0.1, range: -0.5 ... 0.5, seed: 71)
+        let input = randomMatrix(w, B, -1 ... 1, seed: 72)
+        var o = MGRITOptions(coarsening: 4, maxIterations: 3)
+        o.deltaCorrection = true
+        var outcomes: [[Double]] = []
+        for storage in PreactivationStorage.allCases {
+            let f = try ResNetForwardSolver(stack: stack, batch: B, options: o, comm: SerialCommunicator())
+            let a = try ResNetAdjointSolver(forward: f, options: o, comm: SerialCommunicator(), preactivationStorage: storage)
+            _ = try f.solve(input: input)
+            let g = HiddenGradient(like: stack)
+            _ = try a.solve(terminalAdjoint: f.output!, gradient: g)
+            outcomes.append((0 ... depth).flatMap { f.state(at: $0)!.toArray() } + a.inputAdjoint!.toArray() + g.flat.toArray())
+        }
+        #expect(outcomes[1] == outcomes[0] && outcomes[2] == outcomes[0], "\(PreactivationStorage.allCases)")
     }
 }

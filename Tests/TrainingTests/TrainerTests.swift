@@ -77,6 +77,33 @@ struct TrainerTests {
         #expect(loose.history.map(\.batchLoss) != a)
     }
 
+    @Test("Layer-parallel training with Delta correction of both solves: the layer-serial loss history to 1e-8 with fewer adjoint iterations")
+    func parallelWithDeltaCorrectionMatchesSerial() throws {
+        var c = smallConfig(iterations: 10)
+        c.depth = 16
+        c.coarsening = 2
+        let serial = try makeTrainer(c, dir: nil)
+        try serial.run()
+        c.mode = .parallel
+        c.tolForward = 1e-13; c.tolBackward = 1e-13
+        c.maxForwardIterations = 40; c.maxBackwardIterations = 40
+        let plain = try makeTrainer(c, dir: nil)
+        try plain.run()
+        var settings = SolverSettings()
+        settings.deltaCorrection = true
+        settings.adjointDeltaCorrection = true
+        c.solver = settings
+        let corrected = try makeTrainer(c, dir: nil)
+        try corrected.run()
+        let a = serial.history.map(\.batchLoss), b = corrected.history.map(\.batchLoss)
+        let worst = zip(a, b).map { abs($0 - $1) / abs($0) }.max()!
+        #expect(a.count == b.count && worst < 1e-8, "largest relative difference of the loss histories: \(worst)")
+        let adjoint = { (t: Trainer) in t.history.dropFirst().map(\.backwardIterations).reduce(0, +) }
+        #expect(adjoint(corrected) < adjoint(plain), "adjoint iterations: corrected \(adjoint(corrected)), plain \(adjoint(plain))")
+        #expect(corrected.history.dropFirst().allSatisfy { $0.backwardIterations <= 3 },
+                "\(corrected.history.map(\.backwardIterations))")
+    }
+
     @Test("Solves that stall fall back to the layer-serial passes with --on-stall serial: the serial history, and the history says so")
     func stallFallsBackToSerial() throws {
         var c = smallConfig(iterations: 10)

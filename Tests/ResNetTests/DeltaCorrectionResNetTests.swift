@@ -29,15 +29,29 @@ struct DeltaCorrectionResNetTests {
         return d
     }
 
-    /// `stepSettingTangent` (the Jacobian formed directly) against the identity propagated by
-    /// the linearised step, `t`: the same to rounding, and the same state step bitwise.
-    static func expectJacobianFormedDirectly<P: ResNetBatchProblem>(_ p: P, from x: Matrix<Double>, equals t: Matrix<Double>,
-                                                                   start: Int, stop: Int, level: Int) throws where P.Tangent == Matrix<Double> {
-        let direct = p.makeTangent(), v = p.makeState(), plain = p.makeState()
-        try p.stepSettingTangent(from: x, into: v, tangent: direct, start: start, stop: stop, level: level)
+    /// One linearised step of `p` from `x` (the identity propagated by it) against the finite-difference
+    /// Jacobian of its plain step, which must not be the identity; the state step bitwise the plain
+    /// one; and `stepSettingTangent` (the Jacobian formed directly) the same to rounding.
+    static func expectLinearisedStep<P: ResNetBatchProblem>(_ p: P, from x: Matrix<Double>, start: Int, stop: Int, level: Int,
+                                                           _ label: String) throws where P.Tangent == Matrix<Double> {
+        let t = p.makeTangent(), v = p.makeState(), plain = p.makeState()
+        p.setTangentIdentity(t)
+        try p.step(from: x, into: v, tangent: t, start: start, stop: stop, level: level)
         try p.step(from: x, into: plain, start: start, stop: stop, level: level)
-        #expect(Self.maxAbsDiff(v, plain) == 0, "stepSettingTangent changed the state step")
-        #expect(Self.maxAbsDiff(direct, t) <= 1e-15 * max(1, t.maxAbs()), "level \(level): \(Self.maxAbsDiff(direct, t))")
+        #expect(Self.maxAbsDiff(v, plain) == 0, "\(label): the step with tangent changed the state step")
+        let direct = p.makeTangent(), w = p.makeState()
+        try p.stepSettingTangent(from: x, into: w, tangent: direct, start: start, stop: stop, level: level)
+        #expect(Self.maxAbsDiff(w, plain) == 0, "\(label): stepSettingTangent changed the state step")
+        #expect(Self.maxAbsDiff(direct, t) <= 1e-15 * max(1, t.maxAbs()), "\(label): \(Self.maxAbsDiff(direct, t))")
+        let fd = try Self.jacobian(x) { y in
+            let out = p.makeState()
+            try p.step(from: y, into: out, start: start, stop: stop, level: level)
+            return out
+        }
+        let identity = p.makeTangent()
+        p.setTangentIdentity(identity)
+        #expect(Self.maxAbsDiff(fd, identity) > 1e-3, "\(label): the Jacobian is the identity: the test would prove little")
+        #expect(Self.maxAbsDiff(t, fd) <= 1e-8, "\(label): \(Self.maxAbsDiff(t, fd))")
     }
 
     /// The linearised fine and coarse steps (every coarse step kind) equal finite differences.
@@ -48,80 +62,9 @@ struct DeltaCorrectionResNetTests {
         let p = try ResNetForwardProblem(stack: stack, batch: B, coarseStep: coarseStep)
         let x = randomMatrix(w, B, -1 ... 1, seed: 22)
         for (start, stop, level) in [(2, 3, 0), (4, 8, 1)] {
-            let t = p.makeTangent(), v = p.makeState()
-            p.setTangentIdentity(t)
-            try p.step(from: x, into: v, tangent: t, start: start, stop: stop, level: level)
-            let plain = p.makeState()
-            try p.step(from: x, into: plain, start: start, stop: stop, level: level)
-            #expect(Self.maxAbsDiff(v, plain) == 0, "the step with tangent changed the state step")
-            try Self.expectJacobianFormedDirectly(p, from: x, equals: t, start: start, stop: stop, level: level)
-            let fd = try Self.jacobian(x) { y in
-                let out = p.makeState()
-                try p.step(from: y, into: out, start: start, stop: stop, level: level)
-                return out
-            }
-            #expect(Self.maxAbsDiff(t, fd) <= 1e-8, "\(coarseStep) level \(level): \(Self.maxAbsDiff(t, fd))")
+            try Self.expectLinearisedStep(p, from: x, start: start, stop: stop, level: level, "\(coarseStep) level \(level)")
         }
     }
-
-    /// After one iteration with F-relaxation the C-points still hold the initial guess x⁰, so the
-    /// solver's Δⱼ must equal the finite-difference Jacobian of the m fine layers of interval j
-    /// at x⁰ minus that of the coarse step at x⁰, per example.
-    @Test(arguments: [CoarseStep.cPointLayer, .secondOrder])
-    func deltaMatchesFiniteDifferenceJacobians(coarseStep: CoarseStep) throws {
-        let (w, B, m, depth) = (4, 3, 4, 16)
-        let stack = try HiddenStack.uniform(width: w, depth: depth, beta: 0.2, range: -0.7 ... 0.7, seed: 31)
-        let input = randomMatrix(w, B, -1 ... 1, seed: 32)
-        var o = MGRITOptions(coarsening: m, maxLevels: 2, relaxation: .F, maxIterations: 1)
-        o.deltaCorrection = true
-        let s = try ResNetForwardSolver(stack: stack, batch: B, options: o, comm: SerialCommunicator(), coarseStep: coarseStep)
-        _ = try s.solve(input: input)
-        let p = s.problem
-        for j in 1 ... depth / m {
-            let delta = try #require(s.solver.deltaCorrection(level: 1, point: j))
-            let fine = try Self.jacobian(input) { y in
-                var u = y.clone()
-                for n in (j - 1) * m ..< j * m {
-                    let v = p.makeState()
-                    try p.step(from: u, into: v, start: n, stop: n + 1, level: 0)
-                    u = v
-                }
-                return u
-            }
-            let coarse = try Self.jacobian(input) { y in
-                let v = p.makeState()
-                try p.step(from: y, into: v, start: (j - 1) * m, stop: j * m, level: 1)
-                return v
-            }
-            try fine.axpy(-1, coarse)
-            #expect(fine.maxAbs() > 1e-3, "Δ is trivially small: the test would prove little")
-            #expect(Self.maxAbsDiff(delta, fine) <= 1e-8, "interval \(j): \(Self.maxAbsDiff(delta, fine))")
-        }
-    }
-
-    /// The paper's network (weights and inputs ≥ 0: every ReLU on) is affine, so two-level MGRIT
-    /// with Delta correction is exact after one iteration, like an F-cycle on all levels.
-    @Test(arguments: [2, 30])
-    func linearNetworkIsExactAfterOneIteration(maxLevels: Int) throws {
-        let (w, B, depth) = (6, 4, 64)
-        let stack = try HiddenStack.uniform(width: w, depth: depth, beta: 0.1, range: 0 ... 0.3, seed: 41)
-        let input = randomMatrix(w, B, 0.1 ... 1, seed: 42)
-        let serial = try LayerSerial.forward(stack, input: input).states
-        var o = MGRITOptions(coarsening: 4, maxLevels: maxLevels, maxIterations: 2)
-        o.deltaCorrection = true
-        let s = try ResNetForwardSolver(stack: stack, batch: B, options: o, comm: SerialCommunicator())
-        let stats = try s.solve(input: input)
-        #expect(stats.residuals.count == 2 && stats.residuals[1] <= 1e-13 * stats.residuals[0], "\(stats.residuals)")
-        let scale = serial.map { $0.maxAbs() }.max()!
-        let err = (0 ... depth).map { Self.maxAbsDiff(s.state(at: $0)!, serial[$0]) }.max()! / scale
-        #expect(err <= 1e-14, "relative error vs serial \(err)")
-        o.deltaCorrection = false
-        let plain = try ResNetForwardSolver(stack: stack, batch: B, options: o, comm: SerialCommunicator())
-        let ps = try plain.solve(input: input)
-        #expect(ps.residuals[1] > 1e-8 * ps.residuals[0], "uncorrected: \(ps.residuals)")
-    }
-
-    // MARK: The adjoint
 
     /// The adjoint's linearised steps (every coarse step kind) equal finite differences of its
     /// steps, which are linear in λ.
@@ -133,22 +76,7 @@ struct DeltaCorrectionResNetTests {
         let p = ResNetAdjointProblem(stack: stack, batch: B, coarseStep: coarseStep, forwardState: { states[$0] })
         let lambda = randomMatrix(w, B, -1 ... 1, seed: 23)
         for (start, stop, level) in [(2, 3, 0), (0, 4, 1)] {
-            let t = p.makeTangent(), v = p.makeState()
-            p.setTangentIdentity(t)
-            try p.step(from: lambda, into: v, tangent: t, start: start, stop: stop, level: level)
-            let plain = p.makeState()
-            try p.step(from: lambda, into: plain, start: start, stop: stop, level: level)
-            #expect(Self.maxAbsDiff(v, plain) == 0, "the step with tangent changed the state step")
-            try Self.expectJacobianFormedDirectly(p, from: lambda, equals: t, start: start, stop: stop, level: level)
-            let fd = try Self.jacobian(lambda) { y in
-                let out = p.makeState()
-                try p.step(from: y, into: out, start: start, stop: stop, level: level)
-                return out
-            }
-            let identity = p.makeTangent()
-            p.setTangentIdentity(identity)
-            #expect(Self.maxAbsDiff(fd, identity) > 1e-3, "the Jacobian is the identity: the test would prove little")
-            #expect(Self.maxAbsDiff(t, fd) <= 1e-8, "\(coarseStep) level \(level): \(Self.maxAbsDiff(t, fd))")
+            try Self.expectLinearisedStep(p, from: lambda, start: start, stop: stop, level: level, "adjoint \(coarseStep) level \(level)")
         }
     }
 

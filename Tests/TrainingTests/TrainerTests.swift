@@ -53,16 +53,27 @@ struct TrainerTests {
         #expect(csv.split(separator: "\n").count == 42)   // header + iterations 0…40
     }
 
-    @Test("Layer-parallel training with tight MGRIT tolerances gives the layer-serial loss history to 1e-8")
-    func parallelMatchesSerial() throws {
-        var c = smallConfig(iterations: 12)
-        c.depth = 16                                   // 4 levels with coarsening 2: a real multilevel solve
+    /// Depth 16: 4 levels with coarsening 2, a real multilevel solve.
+    static func multilevel(iterations: Int) -> TrainingConfiguration {
+        var c = smallConfig(iterations: iterations)
+        c.depth = 16
         c.coarsening = 2
-        let serial = try makeTrainer(c, dir: nil)
-        try serial.run()
+        return c
+    }
+
+    /// Parallel mode, both solves to 1e-13.
+    static func solveTightly(_ c: inout TrainingConfiguration) {
         c.mode = .parallel
         c.tolForward = 1e-13; c.tolBackward = 1e-13
         c.maxForwardIterations = 40; c.maxBackwardIterations = 40
+    }
+
+    @Test("Layer-parallel training with tight MGRIT tolerances gives the layer-serial loss history to 1e-8")
+    func parallelMatchesSerial() throws {
+        var c = Self.multilevel(iterations: 12)
+        let serial = try makeTrainer(c, dir: nil)
+        try serial.run()
+        Self.solveTightly(&c)
         let parallel = try makeTrainer(c, dir: nil)
         try parallel.run()
         let a = serial.history.map(\.batchLoss), b = parallel.history.map(\.batchLoss)
@@ -79,14 +90,10 @@ struct TrainerTests {
 
     @Test("Layer-parallel training with Delta correction of both solves: the layer-serial loss history to 1e-8 with fewer adjoint iterations")
     func parallelWithDeltaCorrectionMatchesSerial() throws {
-        var c = smallConfig(iterations: 10)
-        c.depth = 16
-        c.coarsening = 2
+        var c = Self.multilevel(iterations: 10)
         let serial = try makeTrainer(c, dir: nil)
         try serial.run()
-        c.mode = .parallel
-        c.tolForward = 1e-13; c.tolBackward = 1e-13
-        c.maxForwardIterations = 40; c.maxBackwardIterations = 40
+        Self.solveTightly(&c)
         let plain = try makeTrainer(c, dir: nil)
         try plain.run()
         var settings = SolverSettings()

@@ -1,6 +1,7 @@
 import Foundation
 import MGRIT
 import Reports
+import ResNet
 import Training
 
 /// One training set-up of `layerpar reproduce oneshot`: layer-serial, or a
@@ -14,6 +15,9 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
     /// Exact MGRIT iterations per step (nil: solve to the paper's tolerances, at most 10).
     public var forwardIterations: Int?
     public var backwardIterations: Int?
+    /// The forward tolerance and cap when the forward solve is not a fixed count (nil: the paper's).
+    public var forwardTolerance: Double?
+    public var maxForwardIterations: Int?
     public var warmStart: WarmStartPolicy
     public var solver: SolverSettings
     /// A noise-matched serial control: layer-serial training with uniform noise of the size
@@ -22,13 +26,15 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
     public var noiseMatchedTo: String?
 
     public init(name: String, description: String, mode: TrainingMode = .parallel, forwardIterations: Int? = nil,
-                backwardIterations: Int? = nil, warmStart: WarmStartPolicy = .example, solver: SolverSettings = SolverSettings(),
-                noiseMatchedTo: String? = nil) {
+                backwardIterations: Int? = nil, forwardTolerance: Double? = nil, maxForwardIterations: Int? = nil,
+                warmStart: WarmStartPolicy = .example, solver: SolverSettings = SolverSettings(), noiseMatchedTo: String? = nil) {
         self.name = name
         self.description = description
         self.mode = mode
         self.forwardIterations = forwardIterations
         self.backwardIterations = backwardIterations
+        self.forwardTolerance = forwardTolerance
+        self.maxForwardIterations = maxForwardIterations
         self.warmStart = warmStart
         self.solver = solver
         self.noiseMatchedTo = noiseMatchedTo
@@ -52,22 +58,27 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
         guard mode == .parallel else { return c }
         c.warmStart = warmStart
         c.solver = solver
+        if let t = forwardTolerance { c.tolForward = t }
+        if let k = maxForwardIterations { c.maxForwardIterations = k }
         if let k = forwardIterations { c.tolForward = 0; c.maxForwardIterations = k }
         if let k = backwardIterations { c.tolBackward = 0; c.maxBackwardIterations = k }
         return c
     }
 
-    static func fineF(coarsening: Int? = nil) -> SolverSettings {
+    static func fineF(coarsening: Int? = nil, coarseStep: CoarseStep = .cPointLayer) -> SolverSettings {
         var s = SolverSettings()
         s.fineRelaxation = .F
         s.fineCoarsening = coarsening
+        s.coarseStep = coarseStep
         return s
     }
 
     /// The set-ups of the study: the serial baseline, the paper's tolerances,
     /// torchbraid's 2/1 with and without per-example warm starts, 2/1 with
     /// F-relaxation on the fine level (LayerParallelLearning's `nrelax0 = 0`), also
-    /// with a fine coarsening factor of 16 (train's `--preset oneshot`), and 1/1 fine F.
+    /// with a fine coarsening factor of 16 (train's `--preset oneshot`), 3/1 with it
+    /// with the second-order coarse step and the forward solve to an absolute residual of 1
+    /// (`--preset adaptive`), and 1/1 fine F.
     public static let standard: [OneShotVariant] = [
         OneShotVariant(name: "serial", description: "layer-serial (exact passes)", mode: .serial),
         OneShotVariant(name: "paper", description: "tolerances (1e-8/1e-8 f1, 1e-4/1e-6 f2), FCF, per-example warm starts"),
@@ -79,6 +90,9 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
                        forwardIterations: 2, backwardIterations: 1, warmStart: .none, solver: fineF()),
         OneShotVariant(name: "2-1-fineF16-none", description: "2 / 1 iterations, F-relaxation on a fine level coarsened by 16, no warm start (train --preset oneshot)",
                        forwardIterations: 2, backwardIterations: 1, warmStart: .none, solver: fineF(coarsening: 16)),
+        OneShotVariant(name: "tol1-1-fineF16-so-none", description: "forward to an absolute residual of 1 (at most 5 iterations) / 1 adjoint iteration, F-relaxation on a fine level coarsened by 16, second-order coarse step, no warm start (train --preset adaptive)",
+                       backwardIterations: 1, forwardTolerance: 1, maxForwardIterations: 5, warmStart: .none,
+                       solver: fineF(coarsening: 16, coarseStep: .secondOrder)),
         OneShotVariant(name: "1-1-fineF-example", description: "1 / 1 iterations, F-relaxation on the fine level, per-example warm starts",
                        forwardIterations: 1, backwardIterations: 1, solver: fineF()),
     ]

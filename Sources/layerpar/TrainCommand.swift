@@ -57,7 +57,7 @@ struct Train: ParsableCommand {
     @Option(help: "Stop after this many seconds of training time.") var timeLimit: Double?
     @Option(help: "Watchdog: end the job (exit status 124) if it still runs after this many seconds of wall time — e.g. a rank stopped or hung leaves the others waiting; the last checkpoint and the history so far remain.") var timeout: Double?
 
-    @Option(help: "One-shot configuration the solver flags below refine: paper (solve to --tol-forward/--tol-backward, per-example warm starts; the one set-up that reaches the reference loss of f1 and f2 in `layerpar reproduce oneshot`), oneshot (exactly 2 forward and 1 adjoint iteration, F-relaxation on a fine level coarsened by 16, no warm start: the least work to f2's reference loss there, a third of paper's, but f1 at depth 322 stalls short of its reference), layerparallel (LayerParallelLearning: exactly 2 forward and 2 adjoint iterations, F-relaxation on the fine level), torchbraid (exactly 2 forward, 1 adjoint iteration).")
+    @Option(help: "One-shot configuration the solver flags below refine: paper (solve to --tol-forward/--tol-backward, per-example warm starts; reaches the reference loss of f1 and f2 in `layerpar reproduce oneshot`, at 12–14× serial's work), oneshot (exactly 2 forward and 1 adjoint iteration, F-relaxation on a fine level coarsened by 16, no warm start: the least work to f2's reference loss there, a third of paper's, but f1 at depth 322 stalls short of its reference: the forward residual grows over training), adaptive (oneshot's solver with the secondOrder coarse step and the forward solve to an absolute residual of 1, at most 5 iterations, 1 adjoint iteration: the least work to f1's reference at depth 322 found, in fewer steps than layer-serial; fixed 2 or 3 forward iterations let the forward residual grow there; f2 needs more steps with it than with oneshot), layerparallel (LayerParallelLearning: exactly 2 forward and 2 adjoint iterations, F-relaxation on the fine level), torchbraid (exactly 2 forward, 1 adjoint iteration).")
     var preset: SolverPreset = .paper
     @Option(help: "Forward MGRIT tolerance on the ℓ² residual norm (paper preset; default: 1e-8 for f1, 1e-4 otherwise); 0 runs exactly --max-forward-iterations iterations with no residual reduction but the last.") var tolForward: Double?
     @Option(help: "Adjoint MGRIT tolerance (default: 1e-8 for f1, 1e-6 otherwise); 0: exactly --max-backward-iterations iterations, as for --tol-forward.") var tolBackward: Double?
@@ -65,10 +65,10 @@ struct Train: ParsableCommand {
     @Option(help: "Cap on adjoint MGRIT iterations per step (default 10).") var maxBackwardIterations: Int?
     @Option(help: "Run exactly K forward MGRIT iterations per step, no tolerance (the residual of the last is still reported).") var forwardIterations: Int?
     @Option(help: "Run exactly K adjoint MGRIT iterations per step, no tolerance.") var backwardIterations: Int?
-    @Option(help: "Coarse step over k layers: cPointLayer (the C-point's layer with kβ, the paper), intervalAverage (mean W, b of the k layers with kβ) or secondOrder (mean W, b, two-stage step exact to second order).")
-    var coarseStep: CoarseStep = .cPointLayer
+    @Option(help: "Coarse step over k layers: cPointLayer (the C-point's layer with kβ, the paper; the default but with --preset adaptive), intervalAverage (mean W, b of the k layers with kβ) or secondOrder (mean W, b, two-stage step exact to second order; --preset adaptive's).")
+    var coarseStep: CoarseStep?
     @OptionGroup(title: "MGRIT (one-shot: F-cycles, FCF)") var mgrit: MGRITOptionGroup
-    @Option(help: "Where each step's MGRIT solves start (parallel mode): example (each example from its own C-point states at its last visit), previous (the previous step's states, another batch's), or none (the initial guess). Default: none with --preset oneshot, example otherwise.")
+    @Option(help: "Where each step's MGRIT solves start (parallel mode): example (each example from its own C-point states at its last visit), previous (the previous step's states, another batch's), or none (the initial guess). Default: none with --preset oneshot and adaptive, example otherwise.")
     var warmStart: WarmStartPolicy?
     @Option(help: "Bound in MiB on one rank's per-example warm-start store (training examples × owned C-points × width × 8 B, forward and adjoint).")
     var warmStartMemory: Int = 4096
@@ -165,22 +165,18 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// Fixed iteration counts: the flags, else the preset's (nil: solve to the tolerance).
+    /// Fixed iteration counts: the flags, else the preset's unless a tolerance or cap is given (nil: solve to the tolerance).
     var fixed: (forward: Int?, backward: Int?) {
-        let p: (Int?, Int?) = switch preset {
-        case .paper: (nil, nil)
-        case .oneshot: (tolForward == nil && maxForwardIterations == nil ? 2 : nil, tolBackward == nil && maxBackwardIterations == nil ? 1 : nil)
-        case .layerparallel: (tolForward == nil && maxForwardIterations == nil ? 2 : nil, tolBackward == nil && maxBackwardIterations == nil ? 2 : nil)
-        case .torchbraid: (tolForward == nil && maxForwardIterations == nil ? 2 : nil, tolBackward == nil && maxBackwardIterations == nil ? 1 : nil)
-        }
-        return (forwardIterations ?? p.0, backwardIterations ?? p.1)
+        let p = preset.fixedIterations
+        return (forwardIterations ?? (tolForward == nil && maxForwardIterations == nil ? p.forward : nil),
+                backwardIterations ?? (tolBackward == nil && maxBackwardIterations == nil ? p.backward : nil))
     }
 
-    /// The option group's cycle, relaxation and hierarchy, the preset's fine relaxation, and the coarse step.
+    /// The option group's cycle, relaxation and hierarchy, the preset's fine relaxation and coarsening, and the coarse step.
     func solverSettings() -> SolverSettings {
-        var s = SolverSettings(mgrit.options(), coarseStep: coarseStep)
-        if preset == .layerparallel || preset == .oneshot { s.fineRelaxation = s.fineRelaxation ?? .F }
-        if preset == .oneshot { s.fineCoarsening = s.fineCoarsening ?? 16 }
+        var s = SolverSettings(mgrit.options(), coarseStep: coarseStep ?? preset.coarseStep ?? .cPointLayer)
+        if preset.fineRelaxationF { s.fineRelaxation = s.fineRelaxation ?? .F }
+        s.fineCoarsening = s.fineCoarsening ?? preset.fineCoarsening
         return s
     }
 
@@ -193,11 +189,11 @@ struct Train: ParsableCommand {
             optimizer: OptimizerSettings(kind: optimizer, learningRate: lr, schedule: try schedule(), momentum: momentum,
                                          lbfgs: optimizer == .lbfgs ? lbfgsSettings : nil),
             initLow: initLow, initHigh: initHigh, iterations: iterations, targetLoss: targetLoss, timeLimit: timeLimit,
-            tolForward: fixed.forward != nil ? 0 : tolForward ?? (isF1 ? 1e-8 : 1e-4),
+            tolForward: fixed.forward != nil ? 0 : tolForward ?? preset.forwardTolerance ?? (isF1 ? 1e-8 : 1e-4),
             tolBackward: fixed.backward != nil ? 0 : tolBackward ?? (isF1 ? 1e-8 : 1e-6),
-            maxForwardIterations: fixed.forward ?? maxForwardIterations ?? 10,
+            maxForwardIterations: fixed.forward ?? maxForwardIterations ?? preset.maxForwardIterations ?? 10,
             maxBackwardIterations: fixed.backward ?? maxBackwardIterations ?? 10,
-            coarsening: mgrit.factor, maxLevels: mgrit.maxLevels, warmStart: warmStart ?? (preset == .oneshot ? WarmStartPolicy.none : .example), warmStartMemoryMiB: warmStartMemory,
+            coarsening: mgrit.factor, maxLevels: mgrit.maxLevels, warmStart: warmStart ?? preset.warmStart, warmStartMemoryMiB: warmStartMemory,
             solver: solverSettings(),
             noiseForward: noiseForward, noiseBackward: noiseBackward, seed: seed,
             evalEvery: evalEvery, progressEvery: progressEvery, checkpointEvery: checkpointEvery,

@@ -1,7 +1,6 @@
 import Foundation
 import MGRIT
 import Reports
-import ResNet
 import Training
 
 /// One training set-up of `layerpar reproduce oneshot`: layer-serial, or a
@@ -65,12 +64,21 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
         return c
     }
 
-    static func fineF(coarsening: Int? = nil, coarseStep: CoarseStep = .cPointLayer) -> SolverSettings {
+    static func fineF(coarsening: Int? = nil) -> SolverSettings {
         var s = SolverSettings()
         s.fineRelaxation = .F
         s.fineCoarsening = coarsening
-        s.coarseStep = coarseStep
         return s
+    }
+
+    /// The set-up `train --preset p` runs with no other solver flag: its iteration counts or
+    /// forward tolerance, fine level, coarse step and warm start, taken from the preset itself.
+    static func preset(_ p: SolverPreset, name: String, description: String) -> OneShotVariant {
+        var s = p.fillingFineLevel(of: SolverSettings())
+        s.coarseStep = p.coarseStep ?? .cPointLayer
+        return OneShotVariant(name: name, description: description, forwardIterations: p.fixedIterations.forward,
+                              backwardIterations: p.fixedIterations.backward, forwardTolerance: p.forwardTolerance,
+                              maxForwardIterations: p.maxForwardIterations, warmStart: p.warmStart, solver: s)
     }
 
     /// The set-ups of the study: the serial baseline, the paper's tolerances,
@@ -88,11 +96,10 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
                        forwardIterations: 2, backwardIterations: 1, warmStart: .none),
         OneShotVariant(name: "2-1-fineF-none", description: "2 / 1 iterations, F-relaxation on the fine level, no warm start",
                        forwardIterations: 2, backwardIterations: 1, warmStart: .none, solver: fineF()),
-        OneShotVariant(name: "2-1-fineF16-none", description: "2 / 1 iterations, F-relaxation on a fine level coarsened by 16, no warm start (train --preset oneshot)",
-                       forwardIterations: 2, backwardIterations: 1, warmStart: .none, solver: fineF(coarsening: 16)),
-        OneShotVariant(name: "tol1-1-fineF16-so-none", description: "forward to an absolute residual of 1 (at most 5 iterations) / 1 adjoint iteration, F-relaxation on a fine level coarsened by 16, second-order coarse step, no warm start (train --preset adaptive)",
-                       backwardIterations: 1, forwardTolerance: 1, maxForwardIterations: 5, warmStart: .none,
-                       solver: fineF(coarsening: 16, coarseStep: .secondOrder)),
+        .preset(.oneshot, name: "2-1-fineF16-none",
+                description: "2 / 1 iterations, F-relaxation on a fine level coarsened by 16, no warm start (train --preset oneshot)"),
+        .preset(.adaptive, name: "tol1-1-fineF16-so-none",
+                description: "forward to an absolute residual of 1 (at most 5 iterations) / 1 adjoint iteration, F-relaxation on a fine level coarsened by 16, second-order coarse step, no warm start (train --preset adaptive)"),
         OneShotVariant(name: "1-1-fineF-example", description: "1 / 1 iterations, F-relaxation on the fine level, per-example warm starts",
                        forwardIterations: 1, backwardIterations: 1, solver: fineF()),
     ]

@@ -147,6 +147,14 @@ extension SolverPreset {
     /// The fine level's coarsening factor the preset sets (nil: the hierarchy's).
     public var fineCoarsening: Int? { self == .oneshot || self == .adaptive ? 16 : nil }
 
+    /// `s` with this preset's fine level (F-relaxation, coarsening factor) where `s` leaves it open.
+    public func fillingFineLevel(of s: SolverSettings) -> SolverSettings {
+        var s = s
+        if fineRelaxationF { s.fineRelaxation = s.fineRelaxation ?? .F }
+        s.fineCoarsening = s.fineCoarsening ?? fineCoarsening
+        return s
+    }
+
     /// Where solves start unless `--warm-start` says otherwise: with a few iterations the
     /// per-example store costs more than it saves (its gathers miss the caches).
     public var warmStart: WarmStartPolicy { self == .oneshot || self == .adaptive ? .none : .example }

@@ -174,10 +174,7 @@ struct Train: ParsableCommand {
 
     /// The option group's cycle, relaxation and hierarchy, the preset's fine relaxation and coarsening, and the coarse step.
     func solverSettings() -> SolverSettings {
-        var s = SolverSettings(mgrit.options(), coarseStep: coarseStep ?? preset.coarseStep ?? .cPointLayer)
-        if preset.fineRelaxationF { s.fineRelaxation = s.fineRelaxation ?? .F }
-        s.fineCoarsening = s.fineCoarsening ?? preset.fineCoarsening
-        return s
+        preset.fillingFineLevel(of: SolverSettings(mgrit.options(), coarseStep: coarseStep ?? preset.coarseStep ?? .cPointLayer))
     }
 
     func configuration() throws -> TrainingConfiguration {

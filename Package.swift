@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "MGRITTests", dependencies: ["MGRIT", "Comm", "_TestSupport"]),
         .testTarget(name: "ResNetTests", dependencies: ["_TestSupport", "ResNet", "MGRIT", "Kernels", "Comm"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "_TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "Comm", "Reports", "TensorIO", "_TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ResNet", "MGRIT", "Comm", "Reports", "TensorIO", "_TestSupport"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "_TestSupport"]),
         // Runs the built layerpar (plainly and under mpirun -np K) and decodes its
         // result files with the libraries' own types.

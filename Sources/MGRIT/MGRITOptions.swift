@@ -18,6 +18,16 @@ public enum MGRITRelaxation: String, CaseIterable, Codable, Sendable {
     case FCF
 }
 
+/// The first iteration of a solve (``MGRITOptions/firstIteration(warmStart:)``).
+public enum MGRITFirstIteration: String, CaseIterable, Sendable {
+    /// An ordinary iteration: relax the fine level, measure, cycle.
+    case cycle
+    /// ``MGRITOptions/skipFirstDown``: inject, solve the coarsest level, interpolate up.
+    case skipDown
+    /// ``MGRITOptions/fmg``: nested iteration, one V-cycle per coarse level on the way up.
+    case nested
+}
+
 /// What the solver keeps of the fine level.
 public enum MGRITStorage: String, CaseIterable, Sendable {
     /// Every fine point: (N+1) states. Needed when the caller reads all states
@@ -97,6 +107,19 @@ public struct MGRITOptions: Sendable, Equatable {
     /// iteration only injects, solves the coarsest level and interpolates up; its
     /// residual is not measured.
     public var skipFirstDown: Bool = false
+    /// Full multigrid (nested iteration; XBraid's FMG with one V-cycle per level): the first
+    /// iteration of a cold solve (``MGRITSolver/solve(warmStart:)`` with `warmStart: false`)
+    /// starts on the coarsest level instead of the fine one. It injects the initial guess down
+    /// with `g = 0`, solves the coarsest level, and then on every level `l` from the coarsest
+    /// but one up to level 1 interpolates the level below's solution (injection at the
+    /// C-points) and runs one V-cycle on levels `l …` for level `l`'s own problem (`gₗ = 0`);
+    /// finally it interpolates to the fine level. Like ``skipFirstDown`` (which is nested
+    /// iteration without those V-cycles, and which FMG supersedes in a cold solve) it does not
+    /// relax the fine level and measures no residual. With Delta correction each V-cycle corrects
+    /// the levels below its own from that level's linearisation; all Δ are rebuilt from the fine
+    /// level afterwards. A warm-started solve ignores this (nested iteration would overwrite the
+    /// warm start at every C-point).
+    public var fmg: Bool = false
     /// Stop when the fine C-point residual norm is ≤ this (nil: not used).
     public var absoluteTolerance: Double? = nil
     /// Stop when ‖r_k‖ ≤ this · ‖r_1‖ (nil: not used).
@@ -139,7 +162,7 @@ public struct MGRITOptions: Sendable, Equatable {
     public init(coarsening: Int = 4, fineCoarsening: Int? = nil, maxLevels: Int = 30, minCoarseSize: Int = 2,
                 cycle: MGRITCycle = .F, relaxation: MGRITRelaxation = .FCF, fineRelaxation: MGRITRelaxation? = nil,
                 sweeps: Int = 1, fineSweeps: Int? = nil, cRelaxationWeight: Double = 1, fineCRelaxationWeight: Double? = nil,
-                skipFirstDown: Bool = false,
+                skipFirstDown: Bool = false, fmg: Bool = false,
                 absoluteTolerance: Double? = nil, relativeTolerance: Double? = nil, maxIterations: Int = 30,
                 storage: MGRITStorage = .allPoints, residualCheck: MGRITResidualCheck = .everyIteration,
                 stallIterations: Int? = nil, stallRatio: Double = 0.95, sequentialOnStall: Bool = false,
@@ -157,6 +180,7 @@ public struct MGRITOptions: Sendable, Equatable {
         self.cRelaxationWeight = cRelaxationWeight
         self.fineCRelaxationWeight = fineCRelaxationWeight
         self.skipFirstDown = skipFirstDown
+        self.fmg = fmg
         self.absoluteTolerance = absoluteTolerance
         self.relativeTolerance = relativeTolerance
         self.maxIterations = maxIterations
@@ -168,6 +192,12 @@ public struct MGRITOptions: Sendable, Equatable {
     }
 
     // MARK: - Per-level values
+
+    /// What the first iteration of a solve does.
+    public func firstIteration(warmStart: Bool) -> MGRITFirstIteration {
+        if fmg && !warmStart { return .nested }
+        return skipFirstDown ? .skipDown : .cycle
+    }
 
     /// Coarsening factor from `level` to `level + 1`: ``fineCoarsening`` (if set)
     /// on level 0, ``coarsening`` elsewhere. Fine point `j` is a C-point iff

@@ -37,10 +37,11 @@ extension MGRITSolver {
             stats.converged = true
         } else {
             var firstResidual: Double? = nil
+            let first = options.firstIteration(warmStart: warmStart)
             for k in 1 ... options.maxIterations {
                 stats.iterations = k
-                if k == 1 && options.skipFirstDown {
-                    try skipCycle()
+                if k == 1 && first != .cycle {
+                    if first == .nested { try nestedIteration() } else { try skipCycle() }
                     continue
                 }
                 try relax(levels[0])
@@ -147,8 +148,13 @@ extension MGRITSolver {
     /// One V- or F-cycle (``MGRITOptions/cycle``) on levels `1 …`, whose level-1
     /// right-hand side is set: per level relax, restrict, recurse, correct, F-relax.
     func coarseCycle() throws {
-        try options.cycle.traverse(
-            from: 1, coarsest: levels.count - 1,
+        try cycle(options.cycle, from: 1)
+    }
+
+    /// One `shape` cycle on levels `l …` (`l ≥ 1`) whose level-`l` right-hand side is set.
+    func cycle(_ shape: MGRITCycle, from l: Int) throws {
+        try shape.traverse(
+            from: l, coarsest: levels.count - 1,
             down: { l in
                 let L = levels[l]
                 try relax(L)
@@ -166,6 +172,38 @@ extension MGRITSolver {
     /// guess down with `g = 0`, solve the coarsest level, correct and interpolate up.
     /// Visits every level once.
     func skipCycle() throws {
+        try injectDown()
+        try coarsestSolve(levels[levels.count - 1])
+        for l in stride(from: levels.count - 2, through: 0, by: -1) {
+            try correct(levels[l])
+            if l > 0 { try fRelax(levels[l]) }
+        }
+    }
+
+    /// First iteration of a cold solve with ``MGRITOptions/fmg`` (nested iteration): inject
+    /// the initial guess down with `g = 0`, solve the coarsest level, then on each level `l`
+    /// from the coarsest but one up to 1 take the level below's solution at the C-points and
+    /// run one V-cycle on levels `l …` for level `l`'s own problem (its `g` stays 0: only the
+    /// levels below it get FAS right-hand sides); last, interpolate to the fine level, whose
+    /// F-relaxation is the next iteration's. Each V-cycle builds the Δ of the levels below
+    /// its own from that level's uncorrected steps; they are dropped before a finer level takes
+    /// over, so that no Δ outlives the level that defined it (a problem whose tangents do not
+    /// depend on the state would otherwise keep them for the whole solve).
+    func nestedIteration() throws {
+        try injectDown()
+        let coarsest = levels.count - 1
+        try coarsestSolve(levels[coarsest])
+        for l in stride(from: coarsest - 1, through: 1, by: -1) {
+            try correct(levels[l])   // the first relaxation F-relaxes it (not consistent)
+            try cycle(.V, from: l)
+            for C in levels[(l + 1)...] { C.deltaValid = false }
+        }
+        try correct(levels[0])
+    }
+
+    /// `Uⱼ = u_{jm}` and `Gⱼ = 0` on every coarse level, from the fine level down (the start of
+    /// the skipped first down-cycle and of nested iteration). Visits every level but the coarsest.
+    func injectDown() throws {
         for l in 0 ..< levels.count - 1 {
             let L = levels[l], C = levels[l + 1]
             L.visits += 1
@@ -176,11 +214,6 @@ extension MGRITSolver {
                 problem.copy(L.u[c - L.lo], into: C.u[J])
                 problem.sum(0, C.u[J], 0, C.g![J])
             }
-        }
-        try coarsestSolve(levels[levels.count - 1])
-        for l in stride(from: levels.count - 2, through: 0, by: -1) {
-            try correct(levels[l])
-            if l > 0 { try fRelax(levels[l]) }
         }
     }
 }
@@ -193,7 +226,7 @@ extension MGRITCycle {
     /// and F-relaxes it, `solveCoarsest()` solves the coarsest level.
     /// `V(l) = down, V(l+1), up`; `F(l) = down, F(l+1), V(l+1), up` with the
     /// `V(l+1)` left out when `l+1` is the coarsest (it would repeat an exact solve).
-    /// ``MGRITSolver`` runs its cycles through this and ``visits(levelCount:iterations:skipFirstDown:converged:)``
+    /// ``MGRITSolver`` runs its cycles through this and ``visits(levelCount:iterations:first:converged:)``
     /// counts through it, so the plan and the solver cannot drift apart.
     func traverse(from l: Int, coarsest: Int, down: (Int) throws -> Void, solveCoarsest: () throws -> Void,
                   up: (Int) throws -> Void) rethrows {
@@ -218,8 +251,25 @@ extension MGRITCycle {
         var v = [Int](repeating: 0, count: levelCount)
         v[0] = 1
         guard levelCount > 1 else { return v }
-        traverse(from: 1, coarsest: levelCount - 1, down: { v[$0] += 1 }, solveCoarsest: { v[levelCount - 1] += 1 },
-                 up: { _ in })
+        addVisits(from: 1, to: &v)
+        return v
+    }
+
+    /// Adds the visits of one of these cycles on levels `l …` (`1 ≤ l < v.count`) to `v`.
+    func addVisits(from l: Int, to v: inout [Int]) {
+        let coarsest = v.count - 1
+        traverse(from: l, coarsest: coarsest, down: { v[$0] += 1 }, solveCoarsest: { v[coarsest] += 1 }, up: { _ in })
+    }
+
+    /// Visits of the first iteration `first` replaces (``MGRITFirstIteration/skipDown``,
+    /// ``MGRITFirstIteration/nested``) on `levelCount ≥ 2` levels: the injection visits
+    /// every level once; nested iteration adds one V-cycle from each level `l = 1 …
+    /// levelCount − 2`.
+    static func visitsOfFirst(_ first: MGRITFirstIteration, levelCount: Int) -> [Int] {
+        var v = [Int](repeating: 1, count: levelCount)
+        if first == .nested {
+            for l in stride(from: levelCount - 2, through: 1, by: -1) { MGRITCycle.V.addVisits(from: l, to: &v) }
+        }
         return v
     }
 
@@ -229,18 +279,20 @@ extension MGRITCycle {
     /// - Parameters:
     ///   - iterations: ``MGRITStatistics/iterations`` (≥ 0); ignored for a
     ///     one-level hierarchy, which is one sequential solve (`[1]`).
-    ///   - skipFirstDown: ``MGRITOptions/skipFirstDown``: the first iteration only
-    ///     injects, solves the coarsest level and interpolates up, visiting every level once.
+    ///   - first: what the first iteration does (``MGRITOptions/firstIteration(warmStart:)``):
+    ///     with ``MGRITFirstIteration/skipDown`` it only injects, solves the coarsest level
+    ///     and interpolates up, visiting every level once; ``MGRITFirstIteration/nested``
+    ///     adds one V-cycle from every coarse level but the coarsest.
     ///   - converged: ``MGRITStatistics/converged``: the last iteration stopped at
     ///     its residual check, after relaxing level 0, and visited no coarse level.
-    public func visits(levelCount: Int, iterations: Int, skipFirstDown: Bool = false, converged: Bool = false) -> [Int] {
+    public func visits(levelCount: Int, iterations: Int, first: MGRITFirstIteration = .cycle, converged: Bool = false) -> [Int] {
         precondition(levelCount >= 1 && iterations >= 0, "need levelCount ≥ 1 and iterations ≥ 0")
         guard levelCount > 1 else { return [iterations > 0 ? 1 : 0] }
         let cycle = visitsPerIteration(levelCount: levelCount)
         var v = [Int](repeating: 0, count: levelCount)
         for k in 0 ..< iterations {   // k = 0 is the first iteration
-            if k == 0 && skipFirstDown {
-                for l in v.indices { v[l] += 1 }
+            if k == 0 && first != .cycle {
+                for (l, n) in Self.visitsOfFirst(first, levelCount: levelCount).enumerated() { v[l] += n }
             } else if converged && k == iterations - 1 {
                 v[0] += 1
             } else {
@@ -252,10 +304,10 @@ extension MGRITCycle {
 }
 
 extension MGRITOptions {
-    /// ``MGRITCycle/visits(levelCount:iterations:skipFirstDown:converged:)`` for
-    /// this configuration's cycle and ``skipFirstDown``.
-    public func plannedVisits(levelCount: Int, iterations: Int, converged: Bool = false) -> [Int] {
-        cycle.visits(levelCount: levelCount, iterations: iterations, skipFirstDown: skipFirstDown, converged: converged)
+    /// ``MGRITCycle/visits(levelCount:iterations:first:converged:)`` for this configuration's
+    /// cycle and first iteration (``firstIteration(warmStart:)``).
+    public func plannedVisits(levelCount: Int, iterations: Int, converged: Bool = false, warmStart: Bool = false) -> [Int] {
+        cycle.visits(levelCount: levelCount, iterations: iterations, first: firstIteration(warmStart: warmStart), converged: converged)
     }
 }
 
@@ -263,12 +315,13 @@ extension MGRITOptions {
     /// Residual-norm checks (each one global reduction on more than one rank) in a
     /// solve of `iterations` iterations (``MGRITStatistics/iterations``) on
     /// `levelCount` levels, as ``MGRITSolver/solve(warmStart:)`` makes them: per
-    /// ``residualCheck``, never in the skipped first down-cycle, none for a
-    /// one-level hierarchy (a sequential solve).
-    public func plannedResidualChecks(levelCount: Int, iterations: Int) -> Int {
+    /// ``residualCheck``, never in a skipped first down-cycle or a nested first iteration
+    /// (``firstIteration(warmStart:)``), none for a one-level hierarchy (a sequential solve).
+    public func plannedResidualChecks(levelCount: Int, iterations: Int, warmStart: Bool = false) -> Int {
         guard levelCount > 1 else { return 0 }
+        let replaced = firstIteration(warmStart: warmStart) != .cycle
         return (1 ... max(iterations, 1)).filter { k in
-            guard k <= iterations, !(k == 1 && skipFirstDown) else { return false }
+            guard k <= iterations, !(k == 1 && replaced) else { return false }
             return switch residualCheck {
             case .everyIteration: true
             case .lastIteration: k == maxIterations

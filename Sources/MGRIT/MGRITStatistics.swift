@@ -3,7 +3,7 @@ public struct MGRITStatistics: Sendable, Equatable {
     /// ℓ² norm of the fine-level residual `rᵢ = Φ(uᵢ₋₁) − uᵢ` over the fine
     /// C-points `i ≥ 1` (summed over all ranks), one entry per iteration, measured
     /// after that iteration's relaxation and before its coarse-grid correction.
-    /// Entry `k−1` is the paper's `‖r_k‖`. (With ``MGRITOptions/skipFirstDown``
+    /// Entry `k−1` is the paper's `‖r_k‖`. (With ``MGRITOptions/skipFirstDown``, or ``MGRITOptions/fmg`` in a cold solve,
     /// the first iteration measures nothing.) A one-level hierarchy is a direct
     /// sequential solve and reports `[0]`. With a fixed iteration count
     /// (``MGRITOptions/residualCheck``) it holds the last iteration's norm or nothing.
@@ -43,8 +43,9 @@ public struct MGRITStatistics: Sendable, Equatable {
     /// not it owns points there): level 0 once per iteration, a coarse level once
     /// per relax–restrict–…–correct pass over it, the coarsest once per exact
     /// solve; the skipped first down-cycle (``MGRITOptions/skipFirstDown``) visits
-    /// every level once. Planned without solving by
-    /// ``MGRITCycle/visits(levelCount:iterations:skipFirstDown:converged:)``.
+    /// every level once, nested iteration (``MGRITOptions/fmg``) adds a V-cycle from every
+    /// coarse level but the coarsest. Planned without solving by
+    /// ``MGRITCycle/visits(levelCount:iterations:first:converged:)``.
     public var visitsPerLevel: [Int] = []
     /// The fine level's counters over the ``MGRITSolver/sweep()`` a caller ran after
     /// this solve (the adjoint's gradient sweep: ``MGRITSolver/sweep()`` returns them,

@@ -26,13 +26,16 @@ public struct ScalingSolverSetup: Codable, Hashable {
     public var coarseStep = CoarseStep.cPointLayer
     /// XBraid's skip: no relaxation on the first down-cycle.
     public var skipFirstDown = false
+    /// Nested iteration as every solve's first iteration (``MGRITOptions/fmg``; the runs are cold).
+    public var fmg = false
     /// Adjoint MGRIT keeps the pre-activations zⁿ (else recomputes them per step).
     public var storePreactivations = true
 
     public init(tolerance: Double = 1e-8, maxIterations: Int = 50, fixedIterations: Int? = nil, coarsening: Int = 4, maxLevels: Int = 30,
          minCoarse: Int = 2, cycle: MGRITCycle = .F, coarseStep: CoarseStep = .cPointLayer, skipFirstDown: Bool = false,
          storePreactivations: Bool = true, adjointFixedIterations: Int? = nil, fineCoarsening: Int? = nil,
-         fineRelaxation: MGRITRelaxation? = nil) {
+         fineRelaxation: MGRITRelaxation? = nil, fmg: Bool = false) {
+        self.fmg = fmg
         self.adjointFixedIterations = adjointFixedIterations
         self.fineCoarsening = fineCoarsening
         self.fineRelaxation = fineRelaxation
@@ -65,6 +68,7 @@ public struct ScalingSolverSetup: Codable, Hashable {
         cycle = try c.decodeIfPresent(MGRITCycle.self, forKey: .cycle) ?? d.cycle
         coarseStep = try c.decodeIfPresent(CoarseStep.self, forKey: .coarseStep) ?? d.coarseStep
         skipFirstDown = try c.decodeIfPresent(Bool.self, forKey: .skipFirstDown) ?? d.skipFirstDown
+        fmg = try c.decodeIfPresent(Bool.self, forKey: .fmg) ?? d.fmg
         storePreactivations = try c.decodeIfPresent(Bool.self, forKey: .storePreactivations) ?? d.storePreactivations
     }
 
@@ -76,7 +80,7 @@ public struct ScalingSolverSetup: Codable, Hashable {
 
     private func options(fixed: Int?) -> MGRITOptions {
         let o = MGRITOptions(coarsening: coarsening, fineCoarsening: fineCoarsening, maxLevels: maxLevels, minCoarseSize: minCoarse,
-                             cycle: cycle, relaxation: .FCF, fineRelaxation: fineRelaxation, sweeps: 1, skipFirstDown: skipFirstDown,
+                             cycle: cycle, relaxation: .FCF, fineRelaxation: fineRelaxation, sweeps: 1, skipFirstDown: skipFirstDown, fmg: fmg,
                              absoluteTolerance: tolerance, maxIterations: maxIterations)
         return fixed.map { o.fixedIterations($0) } ?? o
     }
@@ -88,6 +92,7 @@ public struct ScalingSolverSetup: Codable, Hashable {
                            "--coarse-step", coarseStep.rawValue, storePreactivations ? "--store-preactivations" : "--no-store-preactivations"]
         if let fixedIterations { a += ["--iterations", String(fixedIterations)] }
         if skipFirstDown { a.append("--skip-first-down") }
+        if fmg { a.append("--fmg") }
         if let adjointFixedIterations { a += ["--adjoint-iterations", String(adjointFixedIterations)] }
         if let fineCoarsening { a += ["--fine-coarsening", String(fineCoarsening)] }
         if let fineRelaxation { a += ["--fine-relax", fineRelaxation.rawValue] }
@@ -106,6 +111,7 @@ public struct ScalingSolverSetup: Codable, Hashable {
         if maxLevels != 30 || minCoarse != 2 { parts.append("≤ \(maxLevels) levels, coarsest ≥ \(minCoarse) points") }
         if coarseStep != .cPointLayer { parts.append("coarse step \(coarseStep.rawValue)") }
         if skipFirstDown { parts.append("skip first down") }
+        if fmg { parts.append("FMG") }
         return "\(stop) (\(parts.joined(separator: ", ")); adjoint \(storePreactivations ? "keeps" : "recomputes") pre-activations)"
     }
 }

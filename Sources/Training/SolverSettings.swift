@@ -13,6 +13,9 @@ public struct SolverSettings: Sendable, Codable, Equatable {
     public var fineRelaxation: MGRITRelaxation? = nil
     public var sweeps: Int = 1
     public var skipFirstDown: Bool = false
+    /// Nested iteration as the first iteration of every cold solve (``MGRITOptions/fmg``; nil: off,
+    /// as in configurations recorded before it existed).
+    public var fmg: Bool? = nil
     public var minCoarse: Int = 2
     /// The fine level's coarsening factor (nil: the configuration's `coarsening`).
     public var fineCoarsening: Int? = nil
@@ -44,6 +47,7 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         fineRelaxation = o.fineRelaxation
         sweeps = o.sweeps
         skipFirstDown = o.skipFirstDown
+        fmg = o.fmg ? true : nil
         minCoarse = o.minCoarseSize
         fineCoarsening = o.fineCoarsening
         cRelaxationWeight = o.cRelaxationWeight
@@ -64,6 +68,7 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         if let m = fineCoarsening { parts.append("fine coarsening \(m)") }
         parts.append("ω \(cRelaxationWeight)" + (fineCRelaxationWeight.map { " (fine level \($0))" } ?? ""))
         if skipFirstDown { parts.append("skip first down-cycle") }
+        if fmg == true { parts.append("FMG (nested iteration in cold solves)") }
         if let k = stallIterations {
             parts.append("stall after \(k) iterations above \(stallRatio ?? MGRITOptions().stallRatio)× (then \(serialOnStall == true ? "layer-serial pass" : "stop"))")
         }
@@ -88,6 +93,7 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         o.fineRelaxation = fineRelaxation
         o.sweeps = sweeps
         o.skipFirstDown = skipFirstDown
+        o.fmg = fmg ?? false
         o.minCoarseSize = minCoarse
         o.fineCoarsening = fineCoarsening
         o.cRelaxationWeight = cRelaxationWeight

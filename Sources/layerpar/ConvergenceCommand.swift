@@ -157,7 +157,7 @@ struct Convergence: ParsableCommand {
                 "final_time": finalTime.map { "\($0)" } ?? "", "weights": weights ?? "",
                 "stall_iterations": "\(mgrit.stallIterations)", "stall_ratio": "\(mgrit.stallRatio)", "on_stall": mgrit.onStall.rawValue,
                 "fine_sweeps": mgrit.fineSweeps.map { "\($0)" } ?? "", "c_relax_weight": "\(mgrit.cRelaxWeight)",
-                "fine_c_relax_weight": mgrit.fineCRelaxWeight.map { "\($0)" } ?? "", "coarse_step": coarseStep.rawValue, "skip_first_down": "\(mgrit.skipFirstDown)", "store_preactivations": "\(storePreactivations)",
+                "fine_c_relax_weight": mgrit.fineCRelaxWeight.map { "\($0)" } ?? "", "coarse_step": coarseStep.rawValue, "skip_first_down": "\(mgrit.skipFirstDown)", "fmg": "\(mgrit.fmg)", "store_preactivations": "\(storePreactivations)",
                 "delta_correction": "\(mgrit.deltaCorrection)",
             ]
             if let json { try AtomicFile.writeJSON(ConvergenceOutput(ranks: comm.size, configuration: config, runs: runs), to: json) }

@@ -45,6 +45,8 @@ struct MGRITOptionGroup: ParsableArguments {
     var fineCRelaxWeight: Double?
     @Flag(help: "Skip relaxation on the first down-cycle (XBraid's skip): iteration 1 only injects, solves the coarsest level and interpolates (its residual is not measured).")
     var skipFirstDown = MGRITOptions().skipFirstDown
+    @Flag(help: "Full multigrid (nested iteration, XBraid's FMG with one V-cycle per level): iteration 1 of a solve that is not warm-started starts on the coarsest level, solves each coarse level's own problem by one V-cycle and interpolates up to the fine level (supersedes --skip-first-down there; no fine relaxation, no residual measured).")
+    var fmg = MGRITOptions().fmg
     @Option(help: "Stop a solve whose fine residual norm failed to fall below --stall-ratio × its previous value in this many consecutive iterations, with a report (iteration, level, residuals), instead of running to the iteration cap; 0: never. Acts only where the residual is measured every iteration.")
     var stallIterations: Int = Self.defaultStallIterations
     /// 5, not fewer: FAS on an exploding network (signed weights, 2560 layers) lets the residual
@@ -74,6 +76,7 @@ struct MGRITOptionGroup: ParsableArguments {
         o.stallRatio = stallRatio
         o.sequentialOnStall = onStall == .serial
         o.skipFirstDown = skipFirstDown
+        o.fmg = fmg
         o.fineCoarsening = fineCoarsening
         o.fineRelaxation = fineRelax
         o.cRelaxationWeight = cRelaxWeight
@@ -114,7 +117,7 @@ struct MGRITOptionGroup: ParsableArguments {
             ("--min-coarse", minCoarse != d.minCoarseSize), ("--cycle", cycle != d.cycle), ("--relax", relax != d.relaxation),
             ("--sweeps", sweeps != d.sweeps), ("--fine-sweeps", fineSweeps != nil), ("--on-stall", onStall != .stop),
             ("--stall-iterations", stallIterations != Self.defaultStallIterations), ("--stall-ratio", stallRatio != d.stallRatio),
-            ("--skip-first-down", skipFirstDown != d.skipFirstDown),
+            ("--skip-first-down", skipFirstDown != d.skipFirstDown), ("--fmg", fmg != d.fmg),
             ("--fine-coarsening", fineCoarsening != nil), ("--fine-relax", fineRelax != nil),
             ("--c-relax-weight", cRelaxWeight != d.cRelaxationWeight), ("--fine-c-relax-weight", fineCRelaxWeight != nil),
             ("--delta-correction", deltaCorrection),

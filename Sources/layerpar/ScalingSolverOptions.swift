@@ -25,7 +25,7 @@ struct ScalingSolverOptions: ParsableArguments {
             guard iterations != nil else { throw ValidationError("--adjoint-iterations needs --iterations (a fixed forward count)") }
             guard adjointIterations >= 1 else { throw ValidationError("--adjoint-iterations must be ≥ 1, got \(adjointIterations)") }
         }
-        try mgrit.requireDefaults(except: ["--min-coarse", "--cycle", "--skip-first-down", "--fine-coarsening", "--fine-relax"], command: "scaling")
+        try mgrit.requireDefaults(except: ["--min-coarse", "--cycle", "--skip-first-down", "--fmg", "--fine-coarsening", "--fine-relax"], command: "scaling")
         try setup.mgritOptions().validate()
     }
 
@@ -33,6 +33,6 @@ struct ScalingSolverOptions: ParsableArguments {
         ScalingSolverSetup(tolerance: tol, maxIterations: maxIter, fixedIterations: iterations, coarsening: mgrit.factor,
                            maxLevels: mgrit.maxLevels, minCoarse: mgrit.minCoarse, cycle: mgrit.cycle, coarseStep: coarseStep,
                            skipFirstDown: mgrit.skipFirstDown, storePreactivations: storePreactivations,
-                           adjointFixedIterations: adjointIterations, fineCoarsening: mgrit.fineCoarsening, fineRelaxation: mgrit.fineRelax)
+                           adjointFixedIterations: adjointIterations, fineCoarsening: mgrit.fineCoarsening, fineRelaxation: mgrit.fineRelax, fmg: mgrit.fmg)
     }
 }

@@ -77,6 +77,21 @@ struct MGRITAcrossRanksTests {
         Self.compare(runs, reference: reference, label: "depth 61 m=4 Delta")
     }
 
+    @Test("FMG with Delta correction: K = 1, 2, 3 ranks give bitwise the one-rank residual histories and states")
+    func nestedIterationWithDeltaCorrection() throws {
+        let args = ["--depth", "61", "--width", "8", "--batch", "4", "--cfactor", "2", "--fmg", "--delta-correction"]
+        let reference = try Self.solve(args, ranks: nil)
+        var runs: [Int: Output] = [:]
+        for k in 1 ... 3 { runs[k] = try Self.solve(args, ranks: k) }
+        #expect(reference.snapshot.forwardIterations > 1)
+        for (k, out) in runs {
+            #expect(out.snapshot.forwardResiduals == reference.snapshot.forwardResiduals, "K=\(k): forward residual history not bitwise equal")
+            #expect(out.snapshot.adjointResiduals == reference.snapshot.adjointResiduals, "K=\(k): adjoint residual history not bitwise equal")
+            #expect(out.snapshot.states == reference.snapshot.states, "K=\(k): states not bitwise equal")
+        }
+        Self.compare(runs, reference: reference, label: "depth 61 m=2 FMG Delta")
+    }
+
     @Test("7 ranks on 6 and 14 points (m = 2): ranks without C-points, a rank without any point",
           arguments: [5, 13])
     func ranksWithoutCPoints(depth: Int) throws {

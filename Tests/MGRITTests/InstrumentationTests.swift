@@ -23,16 +23,22 @@ struct InstrumentationTests {
         #expect(MGRITCycle.V.visitsPerIteration(levelCount: 5) == [1, 1, 1, 1, 1])
         #expect(MGRITCycle.F.visitsPerIteration(levelCount: 2) == [1, 1])
         #expect(MGRITCycle.F.visitsPerIteration(levelCount: 1) == [1])
-        #expect(MGRITCycle.F.visits(levelCount: 4, iterations: 3, skipFirstDown: true, converged: true) == [3, 2, 3, 3])
+        #expect(MGRITCycle.F.visits(levelCount: 4, iterations: 3, first: .skipDown, converged: true) == [3, 2, 3, 3])
+        // Nested iteration: inject (every level once), then a V-cycle from each of levels
+        // levelCount − 2 … 1 (V from l visits l … coarsest once).
+        #expect(MGRITCycle.V.visits(levelCount: 5, iterations: 1, first: .nested) == [1, 2, 3, 4, 4])
+        #expect(MGRITCycle.F.visits(levelCount: 4, iterations: 3, first: .nested, converged: true) == [3, 3, 5, 5])
+        #expect(MGRITCycle.F.visits(levelCount: 2, iterations: 2, first: .nested) == [2, 2])
+        #expect(MGRITOptions(fmg: true).plannedVisits(levelCount: 4, iterations: 1, warmStart: true) == [1, 1, 2, 2])
         #expect(MGRITCycle.V.visits(levelCount: 1, iterations: 1) == [1])
     }
 
-    @Test(arguments: [MGRITCycle.V, .F], [false, true])
-    func measuredVisitsEqualThePlan(cycle: MGRITCycle, skipFirstDown: Bool) throws {
+    @Test(arguments: [MGRITCycle.V, .F], MGRITFirstIteration.allCases)
+    func measuredVisitsEqualThePlan(cycle: MGRITCycle, first: MGRITFirstIteration) throws {
         // Converged solves (the last iteration stops at its residual check) and
         // fixed iteration counts; 2 to 6 levels; ranks that own no point of a coarse level.
         for (steps, m) in [(200, 4), (200, 2), (39, 3), (5, 2), (1, 2)] {
-            let converging = MGRITOptions(coarsening: m, cycle: cycle, skipFirstDown: skipFirstDown,
+            let converging = MGRITOptions(coarsening: m, cycle: cycle, skipFirstDown: first == .skipDown, fmg: first == .nested,
                                           absoluteTolerance: 1e-12, maxIterations: 40)
             for options in [converging, converging.fixedIterations(3)] {
                 for ranks in [1, 3, 7] {
@@ -48,9 +54,10 @@ struct InstrumentationTests {
     }
 
     /// The residual checks a cost model prices (one allreduce each) are the reductions the solver makes.
-    @Test(arguments: [false, true])
-    func measuredReductionsEqualThePlannedResidualChecks(skipFirstDown: Bool) throws {
-        let converging = MGRITOptions(coarsening: 4, skipFirstDown: skipFirstDown, absoluteTolerance: 1e-10, maxIterations: 30)
+    @Test(arguments: MGRITFirstIteration.allCases)
+    func measuredReductionsEqualThePlannedResidualChecks(first: MGRITFirstIteration) throws {
+        let converging = MGRITOptions(coarsening: 4, skipFirstDown: first == .skipDown, fmg: first == .nested,
+                                      absoluteTolerance: 1e-10, maxIterations: 30)
         for options in [converging, converging.fixedIterations(3), converging.fixedIterations(3, measureLast: true),
                         MGRITOptions(coarsening: 4, maxLevels: 1)] {
             let outs = try LocalGroup.run(size: 3) { base -> (MGRITStatistics, Int) in
@@ -62,7 +69,7 @@ struct InstrumentationTests {
             }
             for (s, reductions) in outs {
                 #expect(reductions == options.plannedResidualChecks(levelCount: s.levels, iterations: s.iterations),
-                        "\(s.levels) levels, \(s.iterations) it., check \(options.residualCheck), skip \(skipFirstDown)")
+                        "\(s.levels) levels, \(s.iterations) it., check \(options.residualCheck), first iteration \(first)")
             }
         }
     }

@@ -194,6 +194,7 @@ struct LevelOptionsTests {
         MGRITOptions(coarsening: 4, cRelaxationWeight: 1.6, maxIterations: 5),
         MGRITOptions(coarsening: 2, fineCoarsening: 5, cycle: .V, fineRelaxation: .F, sweeps: 2, cRelaxationWeight: 1.4,
                      skipFirstDown: true, maxIterations: 5),
+        MGRITOptions(coarsening: 2, fineCoarsening: 3, fineRelaxation: .F, cRelaxationWeight: 1.3, fmg: true, maxIterations: 5),
         MGRITOptions(coarsening: 3, fineCoarsening: 6, sweeps: 2, cRelaxationWeight: 1.2, fineCRelaxationWeight: 1.7,
                      maxIterations: 4).fixedIterations(4, measureLast: true),
     ]
@@ -231,11 +232,12 @@ struct LevelOptionsTests {
 
     // MARK: - (f) Visit planning
 
-    @Test(arguments: [MGRITCycle.V, .F], [false, true])
-    func measuredVisitsEqualThePlan(cycle: MGRITCycle, skipFirstDown: Bool) throws {
+    @Test(arguments: [MGRITCycle.V, .F], MGRITFirstIteration.allCases)
+    func measuredVisitsEqualThePlan(cycle: MGRITCycle, first: MGRITFirstIteration) throws {
         for (steps, m0, m) in [(200, 8, 2), (200, 2, 4), (39, 5, 3), (9, 8, 2), (1, 4, 2)] {
             let converging = MGRITOptions(coarsening: m, fineCoarsening: m0, cycle: cycle, fineRelaxation: .F, cRelaxationWeight: 1.5,
-                                          skipFirstDown: skipFirstDown, absoluteTolerance: 1e-12, maxIterations: 60)
+                                          skipFirstDown: first == .skipDown, fmg: first == .nested, absoluteTolerance: 1e-12,
+                                          maxIterations: 60)
             let levels = try MGRITHierarchy(stepCount: steps, options: converging).levelCount
             for options in [converging, converging.fixedIterations(3)] {
                 for ranks in [1, 3, 5] {

@@ -121,11 +121,14 @@ struct DeltaCorrectionResNetTests {
     /// Δ of the adjoint is built once per solve: every later iteration gives bitwise what
     /// rebuilding it in every restriction gives, with a fraction of the linearised steps;
     /// and it is the same from stored pre-activations, their masks or recomputed ones.
-    @Test func adjointDeltaIsBuiltOncePerSolve() throws {
+    /// Also after nested iteration (FMG), whose V-cycles build Δ of coarse levels from
+    /// coarser problems' steps: none of those may be kept (rebuilding would then differ).
+    @Test(arguments: [false, true])
+    func adjointDeltaIsBuiltOncePerSolve(fmg: Bool) throws {
         let (w, B, depth) = (5, 3, 80)
         let stack = try HiddenStack.uniform(width: w, depth: depth, beta: 0.1, range: -0.5 ... 0.5, seed: 61)
         let input = randomMatrix(w, B, -1 ... 1, seed: 62)
-        var o = MGRITOptions(coarsening: 3, maxLevels: 4, maxIterations: 4)
+        var o = MGRITOptions(coarsening: 3, maxLevels: 4, fmg: fmg, maxIterations: 4)
         o.deltaCorrection = true
         let once = try Self.adjointSolve(stack, input: input, options: o)
         let every = try Self.adjointSolve(stack, input: input, options: o, reusesDelta: false)

@@ -1,6 +1,7 @@
 // Runs of the training loop: resume, NaN handling, checkpoints, options.
 import Comm
 import Foundation
+import MGRIT
 import ResNet
 import Testing
 import Training
@@ -109,6 +110,27 @@ struct TrainerTests {
         #expect(adjoint(corrected) < adjoint(plain), "adjoint iterations: corrected \(adjoint(corrected)), plain \(adjoint(plain))")
         #expect(corrected.history.dropFirst().allSatisfy { $0.backwardIterations <= 3 },
                 "\(corrected.history.map(\.backwardIterations))")
+    }
+
+    @Test("Layer-parallel training with FMG (cold solves): the layer-serial loss history to 1e-8, recorded in the summary line")
+    func parallelWithNestedIterationMatchesSerial() throws {
+        var c = Self.multilevel(iterations: 10)
+        let serial = try makeTrainer(c, dir: nil)
+        try serial.run()
+        Self.solveTightly(&c)
+        c.warmStart = WarmStartPolicy.none
+        var settings = SolverSettings()
+        settings.fmg = true
+        c.solver = settings
+        #expect(settings.summary.contains("FMG"))
+        #expect(settings.apply(to: MGRITOptions(), coarsening: 2, maxLevels: 30).firstIteration(warmStart: false) == .nested)
+        let nested = try makeTrainer(c, dir: nil)
+        try nested.run()
+        let a = serial.history.map(\.batchLoss), b = nested.history.map(\.batchLoss)
+        let worst = zip(a, b).map { abs($0 - $1) / abs($0) }.max()!
+        #expect(a.count == b.count && worst < 1e-8, "largest relative difference of the loss histories: \(worst)")
+        // Iteration 1 is the nested one, which measures nothing: every solve has at least 2.
+        #expect(nested.history.dropFirst().allSatisfy { $0.forwardIterations >= 2 && $0.backwardIterations >= 2 })
     }
 
     @Test("Solves that stall fall back to the layer-serial passes with --on-stall serial: the serial history, and the history says so")

@@ -1,6 +1,7 @@
 import Foundation
 import MGRIT
 import Reports
+import ResNet
 import Training
 
 /// One training set-up of `layerpar reproduce oneshot`: layer-serial, or a
@@ -73,9 +74,9 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
 
     /// The set-up `train --preset p` runs with no other solver flag: its iteration counts or
     /// forward tolerance, fine level, coarse step and warm start, taken from the preset itself.
-    static func preset(_ p: SolverPreset, name: String, description: String) -> OneShotVariant {
+    static func preset(_ p: SolverPreset, name: String, description: String, coarseStep: CoarseStep = .cPointLayer) -> OneShotVariant {
         var s = p.fillingFineLevel(of: SolverSettings())
-        s.coarseStep = p.coarseStep ?? .cPointLayer
+        s.coarseStep = coarseStep
         return OneShotVariant(name: name, description: description, forwardIterations: p.fixedIterations.forward,
                               backwardIterations: p.fixedIterations.backward, forwardTolerance: p.forwardTolerance,
                               maxForwardIterations: p.maxForwardIterations, warmStart: p.warmStart, solver: s)
@@ -84,9 +85,9 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
     /// The set-ups of the study: the serial baseline, the paper's tolerances,
     /// torchbraid's 2/1 with and without per-example warm starts, 2/1 with
     /// F-relaxation on the fine level (LayerParallelLearning's `nrelax0 = 0`), also
-    /// with a fine coarsening factor of 16 (train's `--preset oneshot`), 3/1 with it
-    /// with the second-order coarse step and the forward solve to an absolute residual of 1
-    /// (`--preset adaptive`), and 1/1 fine F.
+    /// with a fine coarsening factor of 16 (train's `--preset oneshot`), with it the forward
+    /// solve to an absolute residual of 1 and 1 adjoint iteration (`--preset adaptive`, train's
+    /// default), also with the second-order coarse step, and 1/1 fine F.
     public static let standard: [OneShotVariant] = [
         OneShotVariant(name: "serial", description: "layer-serial (exact passes)", mode: .serial),
         OneShotVariant(name: "paper", description: "tolerances (1e-8/1e-8 f1, 1e-4/1e-6 f2), FCF, per-example warm starts"),
@@ -98,8 +99,11 @@ public struct OneShotVariant: Codable, Sendable, Equatable {
                        forwardIterations: 2, backwardIterations: 1, warmStart: .none, solver: fineF()),
         .preset(.oneshot, name: "2-1-fineF16-none",
                 description: "2 / 1 iterations, F-relaxation on a fine level coarsened by 16, no warm start (train --preset oneshot)"),
+        .preset(.adaptive, name: "tol1-1-fineF16-none",
+                description: "forward to an absolute residual of 1 (at most 5 iterations) / 1 adjoint iteration, F-relaxation on a fine level coarsened by 16, no warm start (train --preset adaptive, the default)"),
         .preset(.adaptive, name: "tol1-1-fineF16-so-none",
-                description: "forward to an absolute residual of 1 (at most 5 iterations) / 1 adjoint iteration, F-relaxation on a fine level coarsened by 16, second-order coarse step, no warm start (train --preset adaptive)"),
+                description: "tol1-1-fineF16-none with the second-order coarse step (train --preset adaptive --coarse-step secondOrder)",
+                coarseStep: .secondOrder),
         OneShotVariant(name: "1-1-fineF-example", description: "1 / 1 iterations, F-relaxation on the fine level, per-example warm starts",
                        forwardIterations: 1, backwardIterations: 1, solver: fineF()),
     ]

@@ -53,29 +53,36 @@ struct TrainCommandTests {
         #expect(standard.summary.configuration.solver?.fineRelaxation == .F && standard.summary.warmStart == WarmStartPolicy.none)
         #expect(standard.summary.configuration.solver?.fineCoarsening == 16 && standard.summary.configuration.solver?.cycle == .F)
         #expect(standard.summary.configuration.tolForward == 0 && standard.summary.configuration.tolBackward == 0)
-        // --preset adaptive: the forward solve to an absolute residual of 1 (at most 5), exactly 1 adjoint iteration,
-        // fine F at factor 16, the second-order coarse step, no warm start; flags given beside it replace its choices.
-        let adaptive = try run("adaptive", ["--preset", "adaptive"])
+        // --preset adaptive, the default: the forward solve to an absolute residual of 1 (at most 5), exactly 1
+        // adjoint iteration, fine F at factor 16, the paper's coarse step, no warm start; flags given beside it
+        // replace its choices.
+        let adaptive = try run("adaptive", [])
         #expect(adaptive.history.count == 4 && adaptive.history.allSatisfy {
             (1...5).contains($0.forwardIterations) && $0.backwardIterations == 1 && ($0.forwardResidual.map { $0 <= 1 } ?? false)
         })
         let a = adaptive.summary.configuration
         #expect(a.tolForward == 1 && a.maxForwardIterations == 5 && a.tolBackward == 0 && a.maxBackwardIterations == 1)
-        #expect(a.solver?.coarseStep.rawValue == "secondOrder" && a.solver?.fineRelaxation == .F && a.solver?.fineCoarsening == 16)
+        #expect(a.solver?.coarseStep.rawValue == "cPointLayer" && a.solver?.fineRelaxation == .F && a.solver?.fineCoarsening == 16)
         #expect(adaptive.summary.warmStart == WarmStartPolicy.none)
-        // reproduce oneshot's set-up of the same name trains exactly this configuration.
-        let variant = try #require(OneShotVariant.standard.first { $0.name == "tol1-1-fineF16-so-none" })
-        var serialRun = a
-        serialRun.mode = .serial; serialRun.tolForward = 1e-4; serialRun.maxForwardIterations = 10
-        serialRun.tolBackward = 1e-6; serialRun.maxBackwardIterations = 10; serialRun.warmStart = .example; serialRun.solver = SolverSettings()
-        let v = variant.apply(to: serialRun)
-        #expect(v.mode == .parallel && v.tolForward == a.tolForward && v.maxForwardIterations == a.maxForwardIterations)
-        #expect(v.tolBackward == a.tolBackward && v.maxBackwardIterations == a.maxBackwardIterations && v.warmStart == a.warmStart)
-        // train records its stall rule (5 iterations below 0.95×), which cannot act within a cap of 5 iterations; the study's leaves it unset.
-        var trained = try #require(a.solver)
-        #expect(trained.stallIterations == 5)
-        trained.stallIterations = nil; trained.stallRatio = nil
-        #expect(v.solver == trained, "\(String(describing: v.solver)) against \(trained)")
+        let named = try run("adaptive-named", ["--preset", "adaptive"])
+        #expect(named.summary.configuration == a, "--preset adaptive is the default")
+        // reproduce oneshot's set-ups of the same names train exactly this configuration, and with --coarse-step secondOrder.
+        let secondOrder = try run("adaptive-so", ["--preset", "adaptive", "--coarse-step", "secondOrder"]).summary.configuration
+        #expect(secondOrder.solver?.coarseStep.rawValue == "secondOrder")
+        for (name, config) in [("tol1-1-fineF16-none", a), ("tol1-1-fineF16-so-none", secondOrder)] {
+            let variant = try #require(OneShotVariant.standard.first { $0.name == name })
+            var serialRun = config
+            serialRun.mode = .serial; serialRun.tolForward = 1e-4; serialRun.maxForwardIterations = 10
+            serialRun.tolBackward = 1e-6; serialRun.maxBackwardIterations = 10; serialRun.warmStart = .example; serialRun.solver = SolverSettings()
+            let v = variant.apply(to: serialRun)
+            #expect(v.mode == .parallel && v.tolForward == config.tolForward && v.maxForwardIterations == config.maxForwardIterations)
+            #expect(v.tolBackward == config.tolBackward && v.maxBackwardIterations == config.maxBackwardIterations && v.warmStart == config.warmStart)
+            // train records its stall rule (5 iterations below 0.95×), which cannot act within a cap of 5 iterations; the study's leaves it unset.
+            var trained = try #require(config.solver)
+            #expect(trained.stallIterations == 5)
+            trained.stallIterations = nil; trained.stallRatio = nil
+            #expect(v.solver == trained, "\(name): \(String(describing: v.solver)) against \(trained)")
+        }
         let overridden = try run("adaptive-flags", ["--preset", "adaptive", "--forward-iterations", "3", "--coarse-step", "cPointLayer"])
         #expect(overridden.history.allSatisfy { $0.forwardIterations == 3 && $0.backwardIterations == 1 })
         #expect(overridden.summary.configuration.tolForward == 0 && overridden.summary.configuration.solver?.coarseStep.rawValue == "cPointLayer")

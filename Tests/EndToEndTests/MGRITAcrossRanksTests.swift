@@ -62,34 +62,25 @@ struct MGRITAcrossRanksTests {
         Self.compare(runs, reference: reference, label: "depth 64 m=\(cfactor)")
     }
 
-    @Test("Delta correction: K = 1, 2, 3 ranks give bitwise the one-rank residual histories (tangents of split intervals travel)")
-    func deltaCorrection() throws {
-        // Depth 61 on 2 and 3 ranks: rank boundaries inside intervals on the fine and coarse levels.
-        let args = ["--depth", "61", "--width", "8", "--batch", "4", "--cfactor", "4", "--delta-correction"]
-        let reference = try Self.solve(args, ranks: nil)
-        var runs: [Int: Output] = [:]
-        for k in 1 ... 3 { runs[k] = try Self.solve(args, ranks: k) }
-        #expect(reference.snapshot.forwardIterations > 1)
-        for (k, out) in runs {
-            #expect(out.snapshot.forwardResiduals == reference.snapshot.forwardResiduals, "K=\(k): forward residual history not bitwise equal")
-            #expect(out.snapshot.states == reference.snapshot.states, "K=\(k): states not bitwise equal")
-        }
-        Self.compare(runs, reference: reference, label: "depth 61 m=4 Delta")
-    }
+    /// Depth 61 on 2 and 3 ranks: rank boundaries inside intervals on the fine and coarse levels.
+    static let correctedCases = [(["--cfactor", "4", "--delta-correction"], "m=4 Delta"),
+                                 (["--cfactor", "2", "--fmg", "--delta-correction"], "m=2 FMG Delta")]
 
-    @Test("FMG with Delta correction: K = 1, 2, 3 ranks give bitwise the one-rank residual histories and states")
-    func nestedIterationWithDeltaCorrection() throws {
-        let args = ["--depth", "61", "--width", "8", "--batch", "4", "--cfactor", "2", "--fmg", "--delta-correction"]
+    @Test("Delta correction, also after FMG: K = 1, 2, 3 ranks give bitwise the one-rank residual histories and states (tangents of split intervals travel)",
+          arguments: correctedCases.indices)
+    func deltaCorrection(index: Int) throws {
+        let (options, label) = Self.correctedCases[index]
+        let args = ["--depth", "61", "--width", "8", "--batch", "4"] + options
         let reference = try Self.solve(args, ranks: nil)
         var runs: [Int: Output] = [:]
         for k in 1 ... 3 { runs[k] = try Self.solve(args, ranks: k) }
         #expect(reference.snapshot.forwardIterations > 1)
         for (k, out) in runs {
-            #expect(out.snapshot.forwardResiduals == reference.snapshot.forwardResiduals, "K=\(k): forward residual history not bitwise equal")
-            #expect(out.snapshot.adjointResiduals == reference.snapshot.adjointResiduals, "K=\(k): adjoint residual history not bitwise equal")
-            #expect(out.snapshot.states == reference.snapshot.states, "K=\(k): states not bitwise equal")
+            #expect(out.snapshot.forwardResiduals == reference.snapshot.forwardResiduals, "\(label) K=\(k): forward residual history not bitwise equal")
+            #expect(out.snapshot.adjointResiduals == reference.snapshot.adjointResiduals, "\(label) K=\(k): adjoint residual history not bitwise equal")
+            #expect(out.snapshot.states == reference.snapshot.states, "\(label) K=\(k): states not bitwise equal")
         }
-        Self.compare(runs, reference: reference, label: "depth 61 m=2 FMG Delta")
+        Self.compare(runs, reference: reference, label: "depth 61 \(label)")
     }
 
     @Test("7 ranks on 6 and 14 points (m = 2): ranks without C-points, a rank without any point",

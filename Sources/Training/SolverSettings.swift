@@ -14,7 +14,8 @@ public struct SolverSettings: Sendable, Codable, Equatable {
     public var sweeps: Int = 1
     public var skipFirstDown: Bool = false
     /// Nested iteration as the first iteration of every cold solve (``MGRITOptions/fmg``; nil: off,
-    /// as in configurations recorded before it existed).
+    /// as in configurations recorded before it existed) of a pass that may run at least 2
+    /// iterations: in a pass of one iteration it would be the only one, on the coarse levels alone.
     public var fmg: Bool? = nil
     public var minCoarse: Int = 2
     /// The fine level's coarsening factor (nil: the configuration's `coarsening`).
@@ -68,7 +69,7 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         if let m = fineCoarsening { parts.append("fine coarsening \(m)") }
         parts.append("ω \(cRelaxationWeight)" + (fineCRelaxationWeight.map { " (fine level \($0))" } ?? ""))
         if skipFirstDown { parts.append("skip first down-cycle") }
-        if fmg == true { parts.append("FMG (nested iteration in cold solves)") }
+        if fmg == true { parts.append("FMG (nested iteration in cold solves of passes with ≥ 2 iterations)") }
         if let k = stallIterations {
             parts.append("stall after \(k) iterations above \(stallRatio ?? MGRITOptions().stallRatio)× (then \(serialOnStall == true ? "layer-serial pass" : "stop"))")
         }
@@ -93,7 +94,9 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         o.fineRelaxation = fineRelaxation
         o.sweeps = sweeps
         o.skipFirstDown = skipFirstDown
-        o.fmg = fmg ?? false
+        // A pass of one iteration would be nothing but the nested iteration: it would never relax
+        // the fine level (nor measure its residual). FMG acts only where a real iteration follows.
+        o.fmg = (fmg ?? false) && o.maxIterations >= 2
         o.minCoarseSize = minCoarse
         o.fineCoarsening = fineCoarsening
         o.cRelaxationWeight = cRelaxationWeight

@@ -1,3 +1,4 @@
+import Foundation
 import MGRIT
 import ResNet
 
@@ -164,23 +165,53 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     }
 
     /// The same run with another stopping rule / reporting cadence (what `--resume` may change).
-    public func sameRun(as other: TrainingConfiguration) -> Bool {
-        var a = self, b = other
-        for c in [\TrainingConfiguration.iterations] { a[keyPath: c] = nil; b[keyPath: c] = nil }
-        a.targetLoss = nil; b.targetLoss = nil
-        a.timeLimit = nil; b.timeLimit = nil
-        a.progressEvery = 1; b.progressEvery = 1
-        a.checkpointEvery = 1; b.checkpointEvery = 1
-        a.warmStartMemoryMiB = nil; b.warmStartMemoryMiB = nil
-        a.measureErrorEvery = nil; b.measureErrorEvery = nil
+    public func sameRun(as other: TrainingConfiguration) -> Bool { runDifferences(from: other).isEmpty }
+
+    /// What differs between this run and `other` beyond what `--resume` may change, one
+    /// `field: this → other` entry per differing field (nested fields as `solver.fineRelaxation`),
+    /// in the fields' JSON spelling; empty for the same run.
+    public func runDifferences(from other: TrainingConfiguration) -> [String] {
+        let (a, b) = (resumeNormalised(), other.resumeNormalised())
+        guard a != b else { return [] }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        func object(_ c: TrainingConfiguration) -> [String: Any] {
+            (try? encoder.encode(c)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
+        }
+        func text(_ v: Any?) -> String {
+            guard let v, !(v is NSNull) else { return "none" }
+            if let d = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed]),
+               let s = String(data: d, encoding: .utf8) { return s }
+            return "\(v)"
+        }
+        func compare(_ x: [String: Any], _ y: [String: Any], prefix: String) -> [String] {
+            Set(x.keys).union(y.keys).sorted().flatMap { k -> [String] in
+                if let u = x[k] as? [String: Any], let v = y[k] as? [String: Any] { return compare(u, v, prefix: prefix + k + ".") }
+                let (u, v) = (text(x[k]), text(y[k]))
+                return u == v ? [] : ["\(prefix)\(k): \(u) → \(v)"]
+            }
+        }
+        let found = compare(object(a), object(b), prefix: "")
+        return found.isEmpty ? ["(a field the JSON form does not show)"] : found
+    }
+
+    /// This configuration with what `--resume` may change (and what older records left out) set alike.
+    func resumeNormalised() -> TrainingConfiguration {
+        var a = self
+        a.iterations = nil
+        a.targetLoss = nil
+        a.timeLimit = nil
+        a.progressEvery = 1
+        a.checkpointEvery = 1
+        a.warmStartMemoryMiB = nil
+        a.measureErrorEvery = nil
         // A configuration recorded before the solver settings existed ran their defaults.
-        a.solver = a.solver ?? SolverSettings(); b.solver = b.solver ?? SolverSettings()
+        a.solver = a.solver ?? SolverSettings()
         // Stall handling is a stopping rule of each solve (and runs recorded before it had none).
         a.solver!.stallIterations = nil; a.solver!.stallRatio = nil; a.solver!.serialOnStall = nil
-        b.solver!.stallIterations = nil; b.solver!.stallRatio = nil; b.solver!.serialOnStall = nil
         // …and started from the previous step's states: `--warm-start previous` resumes them.
-        a.warmStart = a.warmStartPolicy; b.warmStart = b.warmStartPolicy
-        return a == b
+        a.warmStart = a.warmStartPolicy
+        return a
     }
 
     public var normalizationKind: NormalizationKind { normalization ?? .none }

@@ -176,8 +176,9 @@ public final class Trainer {
             guard let dir = outputDirectory else { throw TrainingError("--resume needs --out DIR") }
             let (c, note) = try Checkpoint.loadForResume(directory: dir)
             if let note { log("note: \(note)") }
-            guard c.header.configuration.sameRun(as: config) else {
-                throw TrainingError("--resume: the checkpoint in \(dir) belongs to a different configuration (only --iterations, --target-loss, --time-limit, --progress-every and --checkpoint-every may change)")
+            let differences = c.header.configuration.runDifferences(from: config)
+            guard differences.isEmpty else {
+                throw TrainingError("--resume: the checkpoint in \(dir) belongs to a different configuration (checkpoint → now: \(differences.joined(separator: "; "))); only --iterations, --target-loss, --time-limit, --progress-every and --checkpoint-every may change (a parallel run begun when --preset paper was the default resumes with --preset paper)")
             }
             if let recorded = c.header.trainingData, recorded != trainingData {
                 throw TrainingError("--resume: the training data changed since the checkpoint in \(dir) (then \(recorded); now \(trainingData))")

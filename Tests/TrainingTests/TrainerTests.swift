@@ -54,6 +54,27 @@ struct TrainerTests {
         #expect(csv.split(separator: "\n").count == 42)   // header + iterations 0…40
     }
 
+    @Test("Resuming with another configuration is refused naming each changed field, checkpoint → now; the stopping rule may change")
+    func resumeWithAnotherConfigurationNamesTheDifferences() throws {
+        let dir = tempDir("resume-other")
+        try makeTrainer(smallConfig(iterations: 5), dir: dir).run()
+        var changed = smallConfig(iterations: 9)
+        changed.optimizer.learningRate *= 2
+        changed.solver = SolverSettings()
+        changed.solver!.fmg = true
+        let lr = smallConfig(iterations: 5).optimizer.learningRate
+        do {
+            _ = try makeTrainer(changed, dir: dir, resume: true)
+            Issue.record("a run with another learning rate and solver resumed")
+        } catch let e as TrainingError {
+            let text = "\(e)"
+            #expect(text.contains("optimizer.learningRate: \(lr) → \(2 * lr)"), "\(text)")
+            #expect(text.contains("solver.fmg: none → true"), "\(text)")
+            #expect(!text.contains("iterations:"), "the iteration count may change: \(text)")
+        }
+        #expect(smallConfig(iterations: 5).runDifferences(from: smallConfig(iterations: 9)).isEmpty)
+    }
+
     /// Depth 16: 4 levels with coarsening 2, a real multilevel solve.
     static func multilevel(iterations: Int) -> TrainingConfiguration {
         var c = smallConfig(iterations: iterations)

@@ -118,7 +118,9 @@ public struct MGRITOptions: Sendable, Equatable {
     /// relax the fine level and measures no residual. With Delta correction each V-cycle corrects
     /// the levels below its own from that level's linearisation; all Δ are rebuilt from the fine
     /// level afterwards. A warm-started solve ignores this (nested iteration would overwrite the
-    /// warm start at every C-point).
+    /// warm start at every C-point), and so does a solve allowed a single iteration
+    /// (``maxIterations`` 1): nested iteration would be all of it, and the fine level would never
+    /// be relaxed nor its residual measured.
     public var fmg: Bool = false
     /// Stop when the fine C-point residual norm is ≤ this (nil: not used).
     public var absoluteTolerance: Double? = nil
@@ -193,9 +195,9 @@ public struct MGRITOptions: Sendable, Equatable {
 
     // MARK: - Per-level values
 
-    /// What the first iteration of a solve does.
+    /// What the first iteration of a solve does (FMG: in a cold solve with room for an ordinary iteration after it).
     public func firstIteration(warmStart: Bool) -> MGRITFirstIteration {
-        if fmg && !warmStart { return .nested }
+        if fmg && !warmStart && maxIterations >= 2 { return .nested }
         return skipFirstDown ? .skipDown : .cycle
     }
 

@@ -35,9 +35,9 @@ import Studies
 /// and coarsening factors are ``MGRITHierarchy``'s, the owned points those of
 /// ``MGRITHierarchy/ownedPoints(level:partition:)`` under
 /// ``TimePartition/block(stepCount:size:)``, the visits `V_l`
-/// ``MGRITOptions/plannedVisits(levelCount:iterations:converged:)`` of each pass
+/// ``MGRITOptions/plannedVisits(levelCount:iterations:converged:warmStart:)`` of each pass
 /// (the skipped first down-cycle and a converged last iteration included) and the
-/// residual checks ``MGRITOptions/plannedResidualChecks(levelCount:iterations:)``.
+/// residual checks ``MGRITOptions/plannedResidualChecks(levelCount:iterations:warmStart:)``.
 /// Both passes are priced on the forward partition (the adjoint's reversed one
 /// owns the same number of fine points per rank).
 public struct MGRITCostModel: Codable {

@@ -14,8 +14,7 @@ public struct SolverSettings: Sendable, Codable, Equatable {
     public var sweeps: Int = 1
     public var skipFirstDown: Bool = false
     /// Nested iteration as the first iteration of every cold solve (``MGRITOptions/fmg``; nil: off,
-    /// as in configurations recorded before it existed) of a pass that may run at least 2
-    /// iterations: in a pass of one iteration it would be the only one, on the coarse levels alone.
+    /// as in configurations recorded before it existed); a pass of one iteration runs without it.
     public var fmg: Bool? = nil
     public var minCoarse: Int = 2
     /// The fine level's coarsening factor (nil: the configuration's `coarsening`).
@@ -94,9 +93,7 @@ public struct SolverSettings: Sendable, Codable, Equatable {
         o.fineRelaxation = fineRelaxation
         o.sweeps = sweeps
         o.skipFirstDown = skipFirstDown
-        // A pass of one iteration would be nothing but the nested iteration: it would never relax
-        // the fine level (nor measure its residual). FMG acts only where a real iteration follows.
-        o.fmg = (fmg ?? false) && o.maxIterations >= 2
+        o.fmg = fmg ?? false
         o.minCoarseSize = minCoarse
         o.fineCoarsening = fineCoarsening
         o.cRelaxationWeight = cRelaxationWeight

@@ -45,7 +45,7 @@ struct MGRITOptionGroup: ParsableArguments {
     var fineCRelaxWeight: Double?
     @Flag(help: "Skip relaxation on the first down-cycle (XBraid's skip): iteration 1 only injects, solves the coarsest level and interpolates (its residual is not measured).")
     var skipFirstDown = MGRITOptions().skipFirstDown
-    @Flag(help: "Full multigrid (nested iteration, XBraid's FMG with one V-cycle per level): iteration 1 of a solve that is not warm-started starts on the coarsest level, solves each coarse level's own problem by one V-cycle and interpolates up to the fine level (supersedes --skip-first-down there; no fine relaxation, no residual measured). In train only for a pass that may run at least 2 iterations (not the default preset's single adjoint iteration).")
+    @Flag(help: "Full multigrid (nested iteration, XBraid's FMG with one V-cycle per level): iteration 1 of a solve that is not warm-started starts on the coarsest level, solves each coarse level's own problem by one V-cycle and interpolates up to the fine level (supersedes --skip-first-down there; no fine relaxation, no residual measured). A solve allowed one iteration (train's default single adjoint iteration, --max-iter 1) runs without it: FMG would be all of it and never relax the fine level.")
     var fmg = MGRITOptions().fmg
     @Option(help: "Stop a solve whose fine residual norm failed to fall below --stall-ratio × its previous value in this many consecutive iterations, with a report (iteration, level, residuals), instead of running to the iteration cap; 0: never. Acts only where the residual is measured every iteration.")
     var stallIterations: Int = Self.defaultStallIterations

@@ -15,28 +15,57 @@ struct NestedIterationTests {
 
     /// On three levels, nested iteration is: solve the level-1 problem (`N/m` backward-Euler
     /// steps of size `m·h`) by two-level MGRIT from the injected guess — the skipped first
-    /// down-cycle, then one V-cycle — and inject that into the fine C-points. So after one
-    /// iteration (and the final F-relaxation) every fine C-point equals that separate coarse
-    /// solve's point, bitwise (`h = 1/16`, `m = 4`: every `λ·h·k` is exact, so both problems
-    /// do the same arithmetic). The guess is not the solution, and the fine level is never relaxed.
+    /// down-cycle, then one V-cycle — and inject that into the fine C-points. So FMG with two
+    /// iterations equals, bitwise at every fine point, one ordinary iteration warm-started from
+    /// that separate coarse solve at the fine C-points (`h = 1/16`, `m = 4`: every `λ·h·k` is
+    /// exact, so both problems do the same arithmetic; the F-points are F-relaxed first either
+    /// way). The nested iteration takes no fine step, and it changes the result.
     @Test(arguments: [MGRITRelaxation.FCF, .F])
     func threeLevelsEqualATwoLevelSolveOfTheCoarseProblem(relaxation: MGRITRelaxation) throws {
         let (n, m, h) = (64, 4, 0.0625)
-        let fine = ScalarProblem(steps: n, lambda: -1, h: h)
-        fine.guess = { Double($0 % 5) * 0.2 }
-        let fmg = MGRITOptions(coarsening: m, maxLevels: 3, relaxation: relaxation, fmg: true).fixedIterations(1)
-        let (u, stats) = try Self.states(fine, fmg)
+        func problem() -> ScalarProblem {
+            let p = ScalarProblem(steps: n, lambda: -1, h: h)
+            p.guess = { Double($0 % 5) * 0.2 }
+            return p
+        }
+        let plain = MGRITOptions(coarsening: m, maxLevels: 3, relaxation: relaxation)
+        var fmgOptions = plain
+        fmgOptions.fmg = true
+        let fine = problem()
+        let (u, stats) = try Self.states(fine, fmgOptions.fixedIterations(2))
         #expect(stats.pointsPerLevel == [65, 17, 5])
-        #expect(fine.fineSteps == n - n / m, "the fine level is only F-relaxed once, at the end: \(fine.fineSteps) fine steps")
 
         let coarse = ScalarProblem(steps: n / m, lambda: -1, h: h * Double(m))
         coarse.guess = { fine.guess($0 * m) }
         let twoLevel = MGRITOptions(coarsening: m, maxLevels: 2, cycle: .V, relaxation: relaxation, skipFirstDown: true).fixedIterations(2)
         let (U, _) = try Self.states(coarse, twoLevel)
-        for j in 0 ... n / m { #expect(u[j * m] == U[j], "fine point \(j * m): \(u[j * m]) vs coarse solve \(U[j])") }
-        // Not trivially so: the fine problem's own solution differs from the coarse one's.
-        let exact = fine.serial()
-        #expect(abs(u[n / 2] - exact[n / 2]) > 1e-6)
+
+        let warmProblem = problem()
+        let warm = try MGRITSolver(problem: warmProblem, options: plain.fixedIterations(1), comm: SerialCommunicator())
+        for j in 1 ... n / m { warm.state(at: j * m)!.value = U[j] }
+        _ = try warm.solve(warmStart: true)
+        let expected = warm.ownedRange.map { warm.state(at: $0)!.value }
+        #expect(u == expected, "FMG's two iterations differ from one iteration from the coarse solve")
+        #expect(fine.fineSteps == warmProblem.fineSteps, "the nested iteration took fine steps: \(fine.fineSteps) against \(warmProblem.fineSteps)")
+        // Not trivially so: a plain cold start gives other values, and neither is the solution yet.
+        #expect(u != (try Self.states(problem(), plain.fixedIterations(2))).u)
+        #expect(abs(u[n / 2] - fine.serial()[n / 2]) > 1e-9)
+    }
+
+    /// A solve allowed one iteration runs without FMG (nested iteration would be all of it and
+    /// never relax the fine level): bitwise the plain solve, its residual measured.
+    @Test func oneIterationRunsWithoutNestedIteration() throws {
+        func problem() -> ScalarProblem {
+            let p = ScalarProblem(steps: 100, lambda: -1, h: 0.05)
+            p.guess = { Double($0 % 3) * 0.3 }
+            return p
+        }
+        let plain = MGRITOptions(coarsening: 3).fixedIterations(1, measureLast: true)
+        var fmg = plain
+        fmg.fmg = true
+        #expect(fmg.firstIteration(warmStart: false) == .cycle)
+        let a = try Self.states(problem(), plain), b = try Self.states(problem(), fmg)
+        #expect(a.u == b.u && a.stats.residuals == b.stats.residuals && b.stats.residuals.count == 1)
     }
 
     /// FMG solves to the sequential solution, starts closer to it than the plain cold start,

@@ -146,8 +146,8 @@ struct TrainerTests {
         #expect(settings.summary.contains("FMG"))
         #expect(settings.apply(to: MGRITOptions(), coarsening: 2, maxLevels: 30).firstIteration(warmStart: false) == .nested)
         // A pass of one iteration (the default preset's adjoint) keeps its one real iteration.
-        #expect(settings.apply(to: MGRITOptions(maxIterations: 1), coarsening: 2, maxLevels: 30, adjoint: true).fmg == false)
-        #expect(settings.apply(to: MGRITOptions(maxIterations: 2), coarsening: 2, maxLevels: 30, adjoint: true).fmg)
+        #expect(settings.apply(to: MGRITOptions(maxIterations: 1), coarsening: 2, maxLevels: 30, adjoint: true).firstIteration(warmStart: false) == .cycle)
+        #expect(settings.apply(to: MGRITOptions(maxIterations: 2), coarsening: 2, maxLevels: 30, adjoint: true).firstIteration(warmStart: false) == .nested)
         let nested = try makeTrainer(c, dir: nil)
         try nested.run()
         let a = serial.history.map(\.batchLoss), b = nested.history.map(\.batchLoss)

@@ -1,7 +1,8 @@
 /*
  * dispatch.c — run-time choice of kernel family (BLIS-style context table).
- * The table starts as all-reference; the optimized family replaces slots only
- * when the CPU supports it, so no slot is ever NULL.
+ * One table per family, each with every slot filled; a family's table is
+ * used only when the CPU supports it. The default is the widest supported
+ * family (a fixed rule, so all ranks on one kind of node agree).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,25 +21,18 @@ typedef struct lp_kernel_table {
     LP_ADAM_PROTO((*adam_f64));
 } lp_kernel_table;
 
-static const lp_kernel_table lp_reference_table = {
-    LP_IMPL_REFERENCE,
-    lp_resnet_fwd_f64_ref, lp_resnet_fwd_f32_ref,
-    lp_resnet_adj_f64_ref, lp_resnet_adj_f32_ref,
-    lp_dense_fwd_f64_ref, lp_dense_fwd_f32_ref,
-    lp_dense_adj_f64_ref, lp_dense_adj_f32_ref,
-    lp_adam_f64_ref,
-};
-
-/* Reference slots first, then the AVX2 kernels replace them (every slot here
- * has one); it is used only if lp_cpu_supports_avx2_fma(). */
-static const lp_kernel_table lp_avx2_table = {
-    LP_IMPL_AVX2,
-    lp_resnet_fwd_f64_avx2, lp_resnet_fwd_f32_avx2,
-    lp_resnet_adj_f64_avx2, lp_resnet_adj_f32_avx2,
-    lp_dense_fwd_f64_avx2, lp_dense_fwd_f32_avx2,
-    lp_dense_adj_f64_avx2, lp_dense_adj_f32_avx2,
-    lp_adam_f64_avx2,
-};
+#define LP_TABLE(IMPL, SUFFIX)                                               \
+    {                                                                        \
+        IMPL,                                                                \
+        lp_resnet_fwd_f64##SUFFIX, lp_resnet_fwd_f32##SUFFIX,                \
+        lp_resnet_adj_f64##SUFFIX, lp_resnet_adj_f32##SUFFIX,                \
+        lp_dense_fwd_f64##SUFFIX, lp_dense_fwd_f32##SUFFIX,                  \
+        lp_dense_adj_f64##SUFFIX, lp_dense_adj_f32##SUFFIX,                  \
+        lp_adam_f64##SUFFIX,                                                 \
+    }
+static const lp_kernel_table lp_reference_table = LP_TABLE(LP_IMPL_REFERENCE, _ref);
+static const lp_kernel_table lp_avx2_table = LP_TABLE(LP_IMPL_AVX2, _avx2);
+static const lp_kernel_table lp_avx512_table = LP_TABLE(LP_IMPL_AVX512, _avx512);
 
 static const lp_kernel_table *lp_active;
 static const char *lp_env_error;
@@ -48,25 +42,65 @@ int lp_cpu_supports_avx2_fma(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
+/* XCR0 bits the OS must enable for zmm state: SSE (1), AVX (2), opmask (5),
+ * ZMM_Hi256 (6), Hi16_ZMM (7). CPUID.1:ECX.OSXSAVE (bit 27) says XGETBV exists. */
+static int lp_os_saves_zmm(void) {
+#if defined(__x86_64__)
+    unsigned eax, ebx, ecx, edx;
+    __asm__("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(1), "c"(0));
+    if (!(ecx & (1u << 27))) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 0xE6u) == 0xE6u;
+#else
+    return 0;
+#endif
+}
+
+int lp_cpu_supports_avx512(void) {
+    __builtin_cpu_init();
+    return lp_cpu_supports_avx2_fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
+        && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && lp_os_saves_zmm();
+}
+
+static int lp_supported(lp_impl impl) {
+    switch (impl) {
+    case LP_IMPL_REFERENCE: return 1;
+    case LP_IMPL_AVX2: return lp_cpu_supports_avx2_fma();
+    case LP_IMPL_AVX512: return lp_cpu_supports_avx512();
+    default: return 0;
+    }
+}
+
 static const lp_kernel_table *lp_table_for(lp_impl impl) {
+    if (!lp_supported(impl)) return NULL;
     switch (impl) {
     case LP_IMPL_REFERENCE: return &lp_reference_table;
-    case LP_IMPL_AVX2: return lp_cpu_supports_avx2_fma() ? &lp_avx2_table : NULL;
+    case LP_IMPL_AVX2: return &lp_avx2_table;
+    case LP_IMPL_AVX512: return &lp_avx512_table;
     default: return NULL;
     }
 }
 
 lp_impl lp_kernels_family_for_env(const char *value, const char **error) {
-    const lp_impl best = lp_cpu_supports_avx2_fma() ? LP_IMPL_AVX2 : LP_IMPL_REFERENCE;
+    const lp_impl best = lp_supported(LP_IMPL_AVX512) ? LP_IMPL_AVX512
+        : lp_supported(LP_IMPL_AVX2) ? LP_IMPL_AVX2 : LP_IMPL_REFERENCE;
     if (error) *error = NULL;
     if (!value || !*value) return best;
     if (strcmp(value, "reference") == 0) return LP_IMPL_REFERENCE;
     if (strcmp(value, "avx2") == 0) {
-        if (best == LP_IMPL_AVX2) return LP_IMPL_AVX2;
+        if (lp_supported(LP_IMPL_AVX2)) return LP_IMPL_AVX2;
         if (error) *error = "LAYERPAR_KERNELS=avx2 but this CPU lacks AVX2+FMA: using 'reference'";
         return best;
     }
-    if (error) *error = "LAYERPAR_KERNELS must be 'reference' or 'avx2': using the best supported family";
+    if (strcmp(value, "avx512") == 0) {
+        if (lp_supported(LP_IMPL_AVX512)) return LP_IMPL_AVX512;
+        if (error) *error = best == LP_IMPL_AVX2
+            ? "LAYERPAR_KERNELS=avx512 but this CPU (or OS) lacks AVX-512 F/DQ/BW/VL: using 'avx2'"
+            : "LAYERPAR_KERNELS=avx512 but this CPU (or OS) lacks AVX-512 F/DQ/BW/VL: using 'reference'";
+        return best;
+    }
+    if (error) *error = "LAYERPAR_KERNELS must be 'reference', 'avx2' or 'avx512': using the best supported family";
     return best;
 }
 
@@ -93,6 +127,7 @@ const char *lp_impl_name(lp_impl impl) {
     switch (impl) {
     case LP_IMPL_REFERENCE: return "reference";
     case LP_IMPL_AVX2: return "avx2";
+    case LP_IMPL_AVX512: return "avx512";
     default: return NULL;
     }
 }

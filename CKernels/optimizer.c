@@ -1,9 +1,9 @@
 /*
  * optimizer.c — the Adam update (formula and rounding rule in
- * layerpar_kernels.h), reference and AVX2. The update streams five arrays
+ * layerpar_kernels.h), reference, AVX2 and AVX-512. The update streams five arrays
  * (p, g, m, v read; p, m, v written: 56 bytes per parameter) and does one
  * division and one square root per parameter, which the scalar loop cannot
- * overlap; four lanes of vdivpd/vsqrtpd run at a few cycles per parameter.
+ * overlap; four (eight) lanes of vdivpd/vsqrtpd run at a few cycles per parameter.
  * Separate multiplies and adds (no FMA) keep the bits of the scalar loop.
  */
 #include <immintrin.h>
@@ -24,23 +24,32 @@ LP_ADAM_PROTO(lp_adam_f64_ref) {
     for (lp_int i = 0; i < n; i++) lp_adam_one(lr, beta1, beta2, c1, c2, eps, p + i, g + i, m + i, v + i);
 }
 
-__attribute__((target("avx2,fma")))
-LP_ADAM_PROTO(lp_adam_f64_avx2) {
-    const __m256d b1 = _mm256_set1_pd(beta1), b2 = _mm256_set1_pd(beta2);
-    const __m256d a1 = _mm256_set1_pd(1 - beta1), a2 = _mm256_set1_pd(1 - beta2);
-    const __m256d vc1 = _mm256_set1_pd(c1), vc2 = _mm256_set1_pd(c2);
-    const __m256d vlr = _mm256_set1_pd(lr), veps = _mm256_set1_pd(eps);
-    lp_int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const __m256d gi = _mm256_loadu_pd(g + i);
-        const __m256d mi = _mm256_add_pd(_mm256_mul_pd(b1, _mm256_loadu_pd(m + i)), _mm256_mul_pd(a1, gi));
-        const __m256d vi = _mm256_add_pd(_mm256_mul_pd(b2, _mm256_loadu_pd(v + i)),
-                                         _mm256_mul_pd(_mm256_mul_pd(a2, gi), gi));
-        const __m256d step = _mm256_div_pd(_mm256_mul_pd(vlr, _mm256_div_pd(mi, vc1)),
-                                           _mm256_add_pd(_mm256_sqrt_pd(_mm256_div_pd(vi, vc2)), veps));
-        _mm256_storeu_pd(m + i, mi);
-        _mm256_storeu_pd(v + i, vi);
-        _mm256_storeu_pd(p + i, _mm256_sub_pd(_mm256_loadu_pd(p + i), step));
+/* The vector loop, written once for a prefix X (_mm256_ or _mm512_) and VL
+ * lanes; the tail runs the scalar step, whose bits the lanes match. */
+#define LP_X_(X, op) X##op
+#define LP_X(X, op) LP_X_(X, op)
+#define LP_ADAM_SIMD(NAME, TARGET, VT, VL, X)                                              \
+    __attribute__((target(TARGET))) LP_ADAM_PROTO(NAME) {                                  \
+        const VT b1 = LP_X(X, set1_pd)(beta1), b2 = LP_X(X, set1_pd)(beta2);               \
+        const VT a1 = LP_X(X, set1_pd)(1 - beta1), a2 = LP_X(X, set1_pd)(1 - beta2);       \
+        const VT vc1 = LP_X(X, set1_pd)(c1), vc2 = LP_X(X, set1_pd)(c2);                   \
+        const VT vlr = LP_X(X, set1_pd)(lr), veps = LP_X(X, set1_pd)(eps);                 \
+        lp_int i = 0;                                                                       \
+        for (; i + VL <= n; i += VL) {                                                      \
+            const VT gi = LP_X(X, loadu_pd)(g + i);                                         \
+            const VT mi = LP_X(X, add_pd)(LP_X(X, mul_pd)(b1, LP_X(X, loadu_pd)(m + i)),    \
+                                          LP_X(X, mul_pd)(a1, gi));                         \
+            const VT vi = LP_X(X, add_pd)(LP_X(X, mul_pd)(b2, LP_X(X, loadu_pd)(v + i)),    \
+                                          LP_X(X, mul_pd)(LP_X(X, mul_pd)(a2, gi), gi));    \
+            const VT step = LP_X(X, div_pd)(                                                \
+                LP_X(X, mul_pd)(vlr, LP_X(X, div_pd)(mi, vc1)),                             \
+                LP_X(X, add_pd)(LP_X(X, sqrt_pd)(LP_X(X, div_pd)(vi, vc2)), veps));         \
+            LP_X(X, storeu_pd)(m + i, mi);                                                  \
+            LP_X(X, storeu_pd)(v + i, vi);                                                  \
+            LP_X(X, storeu_pd)(p + i, LP_X(X, sub_pd)(LP_X(X, loadu_pd)(p + i), step));     \
+        }                                                                                   \
+        for (; i < n; i++) lp_adam_one(lr, beta1, beta2, c1, c2, eps, p + i, g + i, m + i, v + i); \
     }
-    for (; i < n; i++) lp_adam_one(lr, beta1, beta2, c1, c2, eps, p + i, g + i, m + i, v + i);
-}
+
+LP_ADAM_SIMD(lp_adam_f64_avx2, "avx2,fma", __m256d, 4, _mm256_)
+LP_ADAM_SIMD(lp_adam_f64_avx512, "avx512f", __m512d, 8, _mm512_)

@@ -26,12 +26,16 @@
  *  - Sizes of 0 are valid and do nothing (accumulators are left untouched).
  *  - Outputs must not overlap inputs unless stated.
  *  - Kernels allocate nothing, keep no state, do no I/O, and are thread-safe.
- *    The AVX2 kernels pack operand panels into stack buffers (at most about
- *    17 KiB of stack per call), see CKernels/avx2_template.h for the blocking.
- *  - Results of the AVX2 and reference kernels agree to rounding (summation
- *    order and FMA contraction differ), not bitwise.
- *  - Every kernel exists as `NAME_ref` (plain C, the oracle) and `NAME_avx2`
- *    (AVX2+FMA; call only when lp_cpu_supports_avx2_fma()), and as `NAME`,
+ *    The SIMD kernels pack operand panels into stack buffers (at most about
+ *    17 KiB of stack per call), see CKernels/layer_template.h for the blocking.
+ *  - Results of the SIMD and reference kernels agree to rounding (summation
+ *    order and FMA contraction differ), not bitwise. The AVX2 and AVX-512
+ *    forward results are bitwise equal (each output is the same FMA chain
+ *    along k from the bias); weight and bias gradients, summed over the batch
+ *    in 4/8 (AVX2) or 8/16 (AVX-512) lanes, agree to rounding.
+ *  - Every kernel exists as `NAME_ref` (plain C, the oracle), `NAME_avx2`
+ *    (AVX2+FMA; call only when lp_cpu_supports_avx2_fma()) and `NAME_avx512`
+ *    (AVX-512 F/DQ/BW/VL; only when lp_cpu_supports_avx512()), and as `NAME`,
  *    which calls the implementation chosen at run time (see lp_kernels_*).
  */
 #ifndef LAYERPAR_KERNELS_H
@@ -59,6 +63,7 @@ typedef enum lp_activation {
 typedef enum lp_impl {
     LP_IMPL_REFERENCE = 0,
     LP_IMPL_AVX2 = 1,
+    LP_IMPL_AVX512 = 2,
 } lp_impl;
 
 /*
@@ -131,7 +136,7 @@ typedef enum lp_impl {
               double c2, double eps, double *p, const double *g, double *m,  \
               double *v)
 
-/* One declaration set per implementation suffix: `` (dispatching), _ref, _avx2. */
+/* One declaration set per implementation suffix: `` (dispatching), _ref, _avx2, _avx512. */
 #define LP_DECLARE_KERNELS(SUFFIX)                                           \
     LP_RESNET_FWD_PROTO(double, lp_resnet_fwd_f64##SUFFIX);                  \
     LP_RESNET_FWD_PROTO(float, lp_resnet_fwd_f32##SUFFIX);                   \
@@ -146,23 +151,28 @@ typedef enum lp_impl {
 LP_DECLARE_KERNELS();
 LP_DECLARE_KERNELS(_ref);
 LP_DECLARE_KERNELS(_avx2);
+LP_DECLARE_KERNELS(_avx512);
 
 /* ---- Run-time dispatch ------------------------------------------------
- * The CPU is probed once (__builtin_cpu_supports) and the choice cached.
- * The table is filled with reference kernels first and optimized kernels
- * replace slots, so no slot is ever empty. The environment variable
- * LAYERPAR_KERNELS=reference|avx2 forces a family at first use (an
- * unsupported or unknown value falls back to the best supported family and
- * is reported by lp_kernels_env_error()).
+ * The CPU is probed once (__builtin_cpu_supports, and XGETBV for the OS's
+ * AVX-512 state) and the choice cached. The default is a fixed rule, never
+ * a timing: AVX-512 if supported, else AVX2+FMA, else reference, so every
+ * MPI rank on one kind of node runs the same kernels. Every family fills
+ * every slot. The environment variable LAYERPAR_KERNELS=reference|avx2|avx512
+ * forces a family at first use (an unsupported or unknown value falls back
+ * to the best supported family and is reported by lp_kernels_env_error()).
  */
 
 /** 1 if this CPU (and OS) supports AVX2 and FMA, else 0. */
 int lp_cpu_supports_avx2_fma(void);
+/** 1 if this CPU supports AVX-512 F, DQ, BW and VL and the OS saves the
+ *  zmm and mask registers (XCR0), else 0. */
+int lp_cpu_supports_avx512(void);
 /** The family the dispatching kernels currently call. */
 lp_impl lp_kernels_active(void);
 /** Forces a family. Returns 0, or -1 if the CPU cannot run it (no change). */
 int lp_kernels_select(lp_impl impl);
-/** "reference" or "avx2" (NULL for an unknown value). */
+/** "reference", "avx2" or "avx512" (NULL for an unknown value). */
 const char *lp_impl_name(lp_impl impl);
 /** Non-NULL message if LAYERPAR_KERNELS held an unusable value. */
 const char *lp_kernels_env_error(void);

@@ -7,6 +7,10 @@
  *    flight, the loop is bound by FMA throughput alone: its rate is the
  *    AVX2 peak in FLOP/s. flops = iters · LP_PEAK_FMA_CHAINS · lanes · 2
  *    (lanes = 4 doubles or 8 floats).
+ *  - lp_peak_fma512_f64/f32: the same with 512-bit FMAs (lanes = 8 doubles
+ *    or 16 floats): the AVX-512 peak. Call only when lp_cpu_supports_avx512()
+ *    is 1. (Cores with one 512-bit FMA port, or 512-bit FMAs split in two
+ *    256-bit halves as on AMD Zen 4, show here as ≈ the AVX2 peak.)
  *  - lp_peak_add_chain: one chain of LP_PEAK_ADD_CHAIN dependent integer adds
  *    per iteration. An x86 integer add has a latency of exactly one cycle on
  *    every core of the last fifteen years, and the loop counter runs in
@@ -33,6 +37,8 @@ extern "C" {
 
 double lp_peak_fma_f64(long iters);
 float lp_peak_fma_f32(long iters);
+double lp_peak_fma512_f64(long iters);
+float lp_peak_fma512_f32(long iters);
 long lp_peak_add_chain(long iters);
 
 #ifdef __cplusplus

@@ -2,18 +2,24 @@ import CKernels
 
 /// The kernel implementation families of CKernels, chosen at run time.
 ///
-/// The CPU is probed once; `LAYERPAR_KERNELS=reference|avx2` forces a family
-/// at first use, and ``select(_:)`` changes it later (tests and benchmarks).
+/// The CPU is probed once; the default is the widest family it supports
+/// (AVX-512, else AVX2, else reference: a fixed rule, so every rank agrees).
+/// `LAYERPAR_KERNELS=reference|avx2|avx512` forces a family at first use, and
+/// ``select(_:)`` changes it later (tests and benchmarks).
 public enum KernelFamily: String, CaseIterable, Sendable {
     /// Plain C loops: the oracle for every optimized kernel.
     case reference
     /// AVX2+FMA register-blocked kernels.
     case avx2
+    /// AVX-512 (F/DQ/BW/VL) register-blocked kernels: the same template with
+    /// zmm vectors, k-register masks and an 8-row tile.
+    case avx512
 
     var cValue: lp_impl {
         switch self {
         case .reference: return LP_IMPL_REFERENCE
         case .avx2: return LP_IMPL_AVX2
+        case .avx512: return LP_IMPL_AVX512
         }
     }
 
@@ -22,12 +28,21 @@ public enum KernelFamily: String, CaseIterable, Sendable {
         switch self {
         case .reference: return true
         case .avx2: return lp_cpu_supports_avx2_fma() != 0
+        case .avx512: return lp_cpu_supports_avx512() != 0
         }
     }
 
     /// The family the dispatching kernels call now.
     public static var active: KernelFamily {
-        lp_kernels_active() == LP_IMPL_AVX2 ? .avx2 : .reference
+        KernelFamily(lp_kernels_active())
+    }
+
+    init(_ impl: lp_impl) {
+        switch impl {
+        case LP_IMPL_AVX512: self = .avx512
+        case LP_IMPL_AVX2: self = .avx2
+        default: self = .reference
+        }
     }
 
     /// Message if `LAYERPAR_KERNELS` held a value that could not be used.
@@ -46,11 +61,14 @@ public enum KernelFamily: String, CaseIterable, Sendable {
         } else {
             impl = lp_kernels_family_for_env(nil, &err)
         }
-        return (impl == LP_IMPL_AVX2 ? .avx2 : .reference, err.map { String(cString: $0) })
+        return (KernelFamily(impl), err.map { String(cString: $0) })
     }
 
     /// The best family this CPU supports (what is used unless overridden).
-    public static var best: KernelFamily { KernelFamily.avx2.isSupported ? .avx2 : .reference }
+    public static var best: KernelFamily { forEnvironment(nil).family }
+
+    /// The optimized (SIMD) families this CPU supports, narrowest first.
+    public static var supportedOptimized: [KernelFamily] { [.avx2, .avx512].filter(\.isSupported) }
 
     /// Makes the dispatching kernels call `family`.
     public static func select(_ family: KernelFamily) throws(KernelError) {

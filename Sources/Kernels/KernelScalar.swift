@@ -73,6 +73,7 @@ extension Double: KernelScalar {
         case nil: lp_resnet_fwd_f64(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
         case .reference: lp_resnet_fwd_f64_ref(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
         case .avx2: lp_resnet_fwd_f64_avx2(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
+        case .avx512: lp_resnet_fwd_f64_avx512(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
         }
     }
 
@@ -88,6 +89,7 @@ extension Double: KernelScalar {
         case nil: lp_resnet_adj_f64(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db)
         case .reference: lp_resnet_adj_f64_ref(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db)
         case .avx2: lp_resnet_adj_f64_avx2(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db)
+        case .avx512: lp_resnet_adj_f64_avx512(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db)
         }
     }
 
@@ -102,6 +104,7 @@ extension Double: KernelScalar {
         case nil: lp_dense_fwd_f64(m, n, B, a, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
         case .reference: lp_dense_fwd_f64_ref(m, n, B, a, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
         case .avx2: lp_dense_fwd_f64_avx2(m, n, B, a, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
+        case .avx512: lp_dense_fwd_f64_avx512(m, n, B, a, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
         }
     }
 
@@ -117,6 +120,7 @@ extension Double: KernelScalar {
         case nil: lp_dense_adj_f64(m, n, B, a, W, ldw, X, ldx, Z, ldz, Lout, ldlo, Lin, ldli, dW, lddw, db)
         case .reference: lp_dense_adj_f64_ref(m, n, B, a, W, ldw, X, ldx, Z, ldz, Lout, ldlo, Lin, ldli, dW, lddw, db)
         case .avx2: lp_dense_adj_f64_avx2(m, n, B, a, W, ldw, X, ldx, Z, ldz, Lout, ldlo, Lin, ldli, dW, lddw, db)
+        case .avx512: lp_dense_adj_f64_avx512(m, n, B, a, W, ldw, X, ldx, Z, ldz, Lout, ldlo, Lin, ldli, dW, lddw, db)
         }
     }
 
@@ -151,6 +155,7 @@ extension Float: KernelScalar {
         case nil: lp_resnet_fwd_f32(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
         case .reference: lp_resnet_fwd_f32_ref(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
         case .avx2: lp_resnet_fwd_f32_avx2(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
+        case .avx512: lp_resnet_fwd_f32_avx512(w, B, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
         }
     }
 
@@ -166,6 +171,7 @@ extension Float: KernelScalar {
         case nil: lp_resnet_adj_f32(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db)
         case .reference: lp_resnet_adj_f32_ref(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db)
         case .avx2: lp_resnet_adj_f32_avx2(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db)
+        case .avx512: lp_resnet_adj_f32_avx512(w, B, beta, W, ldw, X, ldx, Z, ldz, M, ldm, Lp, ldlp, L, ldl, dW, lddw, db)
         }
     }
 
@@ -180,6 +186,7 @@ extension Float: KernelScalar {
         case nil: lp_dense_fwd_f32(m, n, B, a, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
         case .reference: lp_dense_fwd_f32_ref(m, n, B, a, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
         case .avx2: lp_dense_fwd_f32_avx2(m, n, B, a, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
+        case .avx512: lp_dense_fwd_f32_avx512(m, n, B, a, W, ldw, b, X, ldx, Y, ldy, Z, ldz)
         }
     }
 
@@ -195,6 +202,7 @@ extension Float: KernelScalar {
         case nil: lp_dense_adj_f32(m, n, B, a, W, ldw, X, ldx, Z, ldz, Lout, ldlo, Lin, ldli, dW, lddw, db)
         case .reference: lp_dense_adj_f32_ref(m, n, B, a, W, ldw, X, ldx, Z, ldz, Lout, ldlo, Lin, ldli, dW, lddw, db)
         case .avx2: lp_dense_adj_f32_avx2(m, n, B, a, W, ldw, X, ldx, Z, ldz, Lout, ldlo, Lin, ldli, dW, lddw, db)
+        case .avx512: lp_dense_adj_f32_avx512(m, n, B, a, W, ldw, X, ldx, Z, ldz, Lout, ldlo, Lin, ldli, dW, lddw, db)
         }
     }
 

@@ -4,7 +4,7 @@ import COpenBLAS
 /// The micro-loops of layerpar_peak.h that measure what one core can do (the
 /// kernel benchmark states its results as a fraction of that peak).
 public enum PeakLoops {
-    /// Independent 256-bit FMA chains per iteration of ``fmaDouble(_:)`` / ``fmaFloat(_:)``.
+    /// Independent FMA chains per iteration of every FMA loop (256- and 512-bit).
     public static var fmaChains: Int { Int(LP_PEAK_FMA_CHAINS) }
     /// Dependent one-cycle integer adds per iteration of ``addChain(_:)``.
     public static var addChainLength: Int { Int(LP_PEAK_ADD_CHAIN) }
@@ -13,6 +13,10 @@ public enum PeakLoops {
     public static func fmaDouble(_ iters: Int) -> Double { lp_peak_fma_f64(iters) }
     /// The same in float.
     public static func fmaFloat(_ iters: Int) -> Float { lp_peak_fma_f32(iters) }
+    /// The chains with 512-bit FMAs in double (needs AVX-512).
+    public static func fma512Double(_ iters: Int) -> Double { lp_peak_fma512_f64(iters) }
+    /// The same in float.
+    public static func fma512Float(_ iters: Int) -> Float { lp_peak_fma512_f32(iters) }
     /// `iters` iterations of the add chain; negative where the architecture has no such loop.
     public static func addChain(_ iters: Int) -> Int { lp_peak_add_chain(iters) }
 }

@@ -26,6 +26,7 @@ public enum OptimizerKernels {
         case nil: lp_adam_f64(n, lr, beta1, beta2, c1, c2, epsilon, pp, gp, mp, vp)
         case .reference: lp_adam_f64_ref(n, lr, beta1, beta2, c1, c2, epsilon, pp, gp, mp, vp)
         case .avx2: lp_adam_f64_avx2(n, lr, beta1, beta2, c1, c2, epsilon, pp, gp, mp, vp)
+        case .avx512: lp_adam_f64_avx512(n, lr, beta1, beta2, c1, c2, epsilon, pp, gp, mp, vp)
         }
     }
 }

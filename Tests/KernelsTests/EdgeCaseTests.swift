@@ -125,11 +125,18 @@ import Kernels
         #expect(KernelFamily.forEnvironment("reference") == (.reference, nil))
         let bad = KernelFamily.forEnvironment("sse9")
         #expect(bad.family == best && bad.error != nil)
-        let avx = KernelFamily.forEnvironment("avx2")
-        if KernelFamily.avx2.isSupported {
-            #expect(avx == (.avx2, nil))
-        } else {
-            #expect(avx.family == .reference && avx.error != nil)
+        // The best family is the widest this CPU supports.
+        let widest: KernelFamily = KernelFamily.avx512.isSupported ? .avx512 : KernelFamily.avx2.isSupported ? .avx2 : .reference
+        #expect(best == widest)
+        #expect(KernelFamily.supportedOptimized == [KernelFamily.avx2, .avx512].filter(\.isSupported))
+        for family in [KernelFamily.avx2, .avx512] {
+            let forced = KernelFamily.forEnvironment(family.rawValue)
+            if family.isSupported {
+                #expect(forced == (family, nil))
+            } else {
+                // An unsupported request falls back to the best family and says why.
+                #expect(forced.family == best && forced.error?.contains(family.rawValue) == true, "\(forced)")
+            }
         }
         // Without LAYERPAR_KERNELS in the environment, the best family is active at start.
         // (`select` changes it; restore whatever was active.)
@@ -138,12 +145,15 @@ import Kernels
         try KernelFamily.select(.reference)
         #expect(KernelFamily.active == .reference)
         #expect(String(cString: lp_impl_name(lp_kernels_active())) == "reference")
-        if KernelFamily.avx2.isSupported {
-            try KernelFamily.select(.avx2)
-            #expect(KernelFamily.active == .avx2)
-        } else {
-            #expect(throws: KernelError.self) { try KernelFamily.select(.avx2) }
-            #expect(lp_kernels_select(LP_IMPL_AVX2) == -1)
+        for family in [KernelFamily.avx2, .avx512] {
+            if family.isSupported {
+                try KernelFamily.select(family)
+                #expect(KernelFamily.active == family)
+                #expect(String(cString: lp_impl_name(lp_kernels_active())) == family.rawValue)
+            } else {
+                #expect(throws: KernelError.self) { try KernelFamily.select(family) }
+                #expect(lp_kernels_select(family == .avx2 ? LP_IMPL_AVX2 : LP_IMPL_AVX512) == -1)
+            }
         }
         #expect(lp_kernels_select(lp_impl(rawValue: 7)) == -1)
     }

@@ -1,8 +1,12 @@
 /*
- * avx2_template.h — AVX2+FMA layer kernels, instantiated once per precision
- * by layer_f64_avx2.c and layer_f32_avx2.c. The includer defines T, S, the
- * vector macros (V*, VL = lanes per ymm) and the blocking constants MR, NV,
- * KC, MC, DR, DC, BC described below.
+ * layer_template.h — the SIMD layer kernels, written once and instantiated
+ * per instruction set and precision: layer_f64_avx2.c, layer_f32_avx2.c,
+ * layer_f64_avx512.c and layer_f32_avx512.c each define LP_F64 and include
+ * the ISA's vocabulary (isa_avx2.h or isa_avx512.h: T, S, the vector macros,
+ * VL = lanes per vector, predicates VP, the register tile MR × NV and the
+ * blocking constants KC, MC, DR, DC, DK, BC), then this file. Only the
+ * vocabulary and the tile are per ISA; the loop nest, the packing, the
+ * epilogues and the gradient reduction are these lines.
  *
  * Layout (layerpar_kernels.h): a batch is feature-major with the batch
  * contiguous, so SIMD lanes run over samples and every GEMM here is
@@ -11,13 +15,9 @@
  * Bop = X (forward) or G = ReLU'(Z)⊙Λ⁺ (adjoint) read as vectors.
  *
  * 1. Micro-kernel (BLIS-style outer product, "MR × NV·VL"):
- *    MR rows of A × NV ymm vectors of batch columns held in MR·NV ymm
+ *    MR rows of A × NV vectors of batch columns held in MR·NV vector
  *    accumulators; per k: NV vector loads of Bop, MR broadcasts of A, MR·NV
- *    FMAs. Doubles: 6 × 8 (6 rows × 2 ymm, as BLIS's Haswell dgemm) = 12
- *    accumulators + 2 operand registers + 1 broadcast = 15 ymm; floats:
- *    6 × 16 the same way. Twelve independent FMA chains cover the 4-cycle
- *    FMA latency on 2 FMA pipes. (4 × 12 = 16 live ymm made clang shuffle
- *    registers inside the loop: 2× slower.) The accumulators start from the
+ *    FMAs (the tiles and their register budgets: isa_*.h). The accumulators start from the
  *    bias (forward) and the epilogue — ReLU (compare + and), the residual FMA
  *    x + β·relu(z), or Λ⁺ + β·(WᵀG) — runs on the registers before the single
  *    store of each output tile. The common case (one k-block, full panel) is
@@ -32,31 +32,33 @@
  *    time, and never stored as a full matrix.
  * 3. Weight gradient dW += β·G Xᵀ and db += β·G1: a reduction along the
  *    batch. DR rows of G (formed into a DR × BC stack buffer, again never the
- *    full G) × DC rows of X, accumulated over batch vectors in DR·DC ymm
- *    registers (doubles and floats: 6 × 2 = 12, + 2 X + 1 G = 15 ymm), then
+ *    full G) × DC rows of X, accumulated over batch vectors in DR·DC vector
+ *    registers, then
  *    reduced horizontally four at a time (hadd + cross-lane add) and added to
  *    dW once per chunk of BC samples. Rows of X are blocked by DK so the
  *    DK × BC slice stays in L2.
- * 4. ReLU masks (lp_mask bytes, 0/1): the forward epilogue turns the compare
- *    it already makes for the ReLU into VL bits (movemask) and spreads them
- *    into VL bytes with one multiply (bit i to byte i, see spread below): one
- *    4-byte (doubles) or 8-byte (floats) store per output vector, no pass of
- *    its own. The adjoint reads VL bytes where it would read a vector of Z —
- *    while forming a packed G panel (1.) or a G row of the gradient (3.) —
- *    zero-extends them (_mm256_cvtepu8_epi64/_epi32), compares with 0 and
- *    ANDs Λ⁺: the same all-ones/zero lanes the Z compare gives, so G, and
- *    every result, has the bits of the Z path.
+ * 4. ReLU masks (lp_mask bytes, 0/1): the forward epilogue stores the
+ *    predicate it already forms for the ReLU as VL bytes (lp_isa_stmask: AVX2
+ *    spreads the movemask bits with one multiply, AVX-512 broadcasts a byte
+ *    under the k mask), one store per output vector and no pass of its own.
+ *    The adjoint reads VL bytes where it would read a vector of Z — while
+ *    forming a packed G panel (1.) or a G row of the gradient (3.) — and
+ *    turns them back into the predicate (lp_isa_ldmask) that selects Λ⁺: the
+ *    same lanes the Z compare selects, so G, and every result, has the bits
+ *    of the Z path.
  * Tails: row tails use smaller MR/DR instances, column (batch) tails use
- * masked loads/stores (_mm256_maskload/maskstore) in the epilogue and the
+ * masked loads/stores (V_MASKLOAD/V_MASKSTORE) in the epilogue and the
  * zero-padded packed panel, dW tails use masked loads; any leading
  * dimension, no alignment assumed.
  */
 #define LP_CAT3_(a, b, c) a##b##c
 #define LP_CAT3(a, b, c) LP_CAT3_(a, b, c)
-#define LP_NAME(base, s) LP_CAT3(base, s, _avx2)
-#define LP_I(name) LP_CAT3(lp_avx2_, name, S)
-#define LP_AVX2 __attribute__((target("avx2,fma")))
-#define LP_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+#define LP_CAT4_(a, b, c, d) a##b##c##d
+#define LP_CAT4(a, b, c, d) LP_CAT4_(a, b, c, d)
+#define LP_NAME(base, s) LP_CAT4(base, s, _, LP_ISA)
+#define LP_I(name) LP_CAT4(lp_, LP_ISA, _, LP_CAT3(name, _, S))
+#define LP_SIMD __attribute__((target(LP_TARGET)))
+#define LP_INLINE LP_ISA_INLINE
 
 #define NR (NV * VL)
 #define LP_UNROLL _Pragma("clang loop unroll(full)")
@@ -82,39 +84,14 @@ typedef struct LP_I(epi) {
 /* What the forward epilogue stores besides Y (the HASZ argument below). */
 enum { LP_OUT_Z = 1, LP_OUT_M = 2 };
 
-/* Lane mask for the first `n` lanes (0 <= n <= VL). */
-LP_INLINE VI LP_I(mask)(lp_int n) { return V_MASK(n); }
-
 LP_INLINE VT LP_I(ld)(const T *p, int full, VI m) { return full ? V_LOADU(p) : V_MASKLOAD(p, m); }
 LP_INLINE void LP_I(st)(T *p, VT v, int full, VI m) {
     if (full) V_STOREU(p, v); else V_MASKSTORE(p, m, v);
 }
-/* ReLU(z) = (z <= 0) ? +0 : z, NaN kept: the mask "not (z <= 0)" is true for NaN. */
-LP_INLINE VT LP_I(relu)(VT z) { return V_AND(V_CMP(z, V_ZERO(), _CMP_NLE_UQ), z); }
+/* ReLU(z) = (z <= 0) ? +0 : z, NaN kept: the predicate "not (z <= 0)" is true for NaN. */
+LP_INLINE VT LP_I(relu)(VT z) { return V_SEL(V_POS(z), z); }
 /* ReLU'(z)·λ = (z <= 0) ? 0 : λ. */
-LP_INLINE VT LP_I(drelu)(VT z, VT lam) { return V_AND(V_CMP(z, V_ZERO(), _CMP_NLE_UQ), lam); }
-
-/* Bit i of `bits` (i < 8) to the low bit of byte i: for a nibble, bit i times
- * 2^(7i) lands at bit 8i, and the 16 products bit i · 2^(7k) fall on distinct
- * bits (i + 7k, i, k < 4), so nothing carries; a byte is two nibbles. */
-LP_INLINE unsigned long long LP_I(spread)(unsigned bits) {
-    const unsigned lo = ((bits & 15u) * 0x204081u) & 0x01010101u;
-    const unsigned hi = (((bits >> 4) & 15u) * 0x204081u) & 0x01010101u;
-    return (unsigned long long)lo | (unsigned long long)hi << 32;
-}
-/* Stores the mask of the compare `pos` (all-ones lanes = 1) as nl bytes (nl = VL if full). */
-LP_INLINE void LP_I(stmask)(lp_mask *p, VT pos, int full, int nl) {
-    const unsigned long long u = LP_I(spread)((unsigned)V_MOVEMASK(pos));
-    if (full) __builtin_memcpy(p, &u, VL);
-    else for (int i = 0; i < nl; ++i) p[i] = (lp_mask)(u >> (8 * i));
-}
-/* Loads nl mask bytes (nl = VL if full; lanes past nl read as 0) as all-ones/zero lanes. */
-LP_INLINE VT LP_I(ldmask)(const lp_mask *p, int full, int nl) {
-    unsigned long long u = 0;
-    if (full) __builtin_memcpy(&u, p, VL);
-    else for (int i = 0; i < nl; ++i) u |= (unsigned long long)p[i] << (8 * i);
-    return V_MASK_EXPAND(_mm_cvtsi64_si128((long long)u));
-}
+LP_INLINE VT LP_I(drelu)(VT z, VT lam) { return V_SEL(V_POS(z), lam); }
 
 /* Epilogue of one accumulator (row r, vector v of the tile), straight from its
  * register. MODE and HASZ are compile-time constants on the fast path. */
@@ -125,10 +102,10 @@ LP_INLINE void LP_I(epilogue)(const int MODE, const int HASZ, const LP_I(epi) *e
     switch (MODE) {
     case LP_EPI_RESNET: {
         if (HASZ & LP_OUT_Z) LP_I(st)(e->Z + r * e->ldz + v * VL, z, full, m);
-        const VT pos = V_CMP(z, V_ZERO(), _CMP_NLE_UQ); /* ReLU'(z): not (z <= 0) */
-        if (HASZ & LP_OUT_M) LP_I(stmask)(e->M + r * e->ldm + v * VL, pos, full, nl);
+        const VP pos = V_POS(z); /* ReLU'(z): not (z <= 0) */
+        if (HASZ & LP_OUT_M) lp_isa_stmask(e->M + r * e->ldm + v * VL, pos, full, nl);
         const VT x = LP_I(ld)(e->aux + r * e->ldaux + v * VL, full, m);
-        LP_I(st)(y, V_FMA(beta, V_AND(pos, z), x), full, m);
+        LP_I(st)(y, V_FMA(beta, V_SEL(pos, z), x), full, m);
         break;
     }
     case LP_EPI_RELU:
@@ -196,22 +173,17 @@ LP_INLINE void LP_I(kern)(const int mr, const int TRANSA, const int MODE, const 
     }
 }
 
-/* One row block of mr (1..MR) rows: dispatch to a fully unrolled instance. */
-#if MR > 5
-#define LP_CASE5(...) case 5: LP_I(kern)(5, __VA_ARGS__); break;
-#else
-#define LP_CASE5(...)
-#endif
-#if MR > 4
-#define LP_CASE4(...) case 4: LP_I(kern)(4, __VA_ARGS__); break;
-#else
-#define LP_CASE4(...)
+/* One row block of mr (1..MR, MR <= 8) rows: dispatch to a fully unrolled instance. */
+#if MR > 8
+#error "LP_KERN_ROWS has cases for MR <= 8"
 #endif
 #define LP_KERN_ROWS(mr, ...)                                        \
     switch (mr) {                                                    \
-    case MR: LP_I(kern)(MR, __VA_ARGS__); break;                     \
-    LP_CASE5(__VA_ARGS__)                                            \
-    LP_CASE4(__VA_ARGS__)                                            \
+    case 8: LP_I(kern)(MR > 7 ? 8 : 1, __VA_ARGS__); break;          \
+    case 7: LP_I(kern)(MR > 6 ? 7 : 1, __VA_ARGS__); break;          \
+    case 6: LP_I(kern)(MR > 5 ? 6 : 1, __VA_ARGS__); break;          \
+    case 5: LP_I(kern)(MR > 4 ? 5 : 1, __VA_ARGS__); break;          \
+    case 4: LP_I(kern)(4, __VA_ARGS__); break;                       \
     case 3: LP_I(kern)(3, __VA_ARGS__); break;                       \
     case 2: LP_I(kern)(2, __VA_ARGS__); break;                       \
     default: LP_I(kern)(1, __VA_ARGS__); break;                      \
@@ -234,7 +206,7 @@ LP_INLINE VT LP_I(bvec)(const int HASZM, const T *p, const T *z, const lp_mask *
                         VI m, int nl) {
     const VT x = LP_I(ld)(p + j, full, m);
     if (HASZM == LP_G_Z) return LP_I(drelu)(LP_I(ld)(z + j, full, m), x);
-    if (HASZM == LP_G_M) return V_AND(LP_I(ldmask)(mk + j, full, nl), x);
+    if (HASZM == LP_G_M) return V_SEL(lp_isa_ldmask(mk + j, full, nl), x);
     return x;
 }
 
@@ -318,7 +290,7 @@ LP_INLINE void LP_I(gemm_impl)(const int MODE, const int HASZ, const int TRANSA,
     }
 }
 
-static LP_AVX2 void LP_I(gemm)(lp_int M, lp_int N, lp_int K, const T *A, lp_int lda,
+static LP_SIMD void LP_I(gemm)(lp_int M, lp_int N, lp_int K, const T *A, lp_int lda,
                                const LP_I(bsrc) *src, const T *bias, const LP_I(epi) *e) {
     const int z = e->Z != NULL;
     switch (e->mode) {
@@ -373,7 +345,7 @@ LP_INLINE void LP_I(dwkern)(const int dr, const int dc, lp_int nb, const T *G, c
         }
     }
     if (j < nb) {
-        const VI m = LP_I(mask)(nb - j);
+        const VI m = V_MASK(nb - j);
         VT x[DC];
         LP_UNROLL
         for (int c = 0; c < dc; ++c) x[c] = V_MASKLOAD(X + c * ldx + j, m);
@@ -424,7 +396,7 @@ LP_INLINE VT LP_I(grow)(const int HASZM, const T *p, const T *z, const lp_mask *
  * rows once into a stack buffer (and add their sums to db on the first X
  * block), then sweep the X block DC rows at a time.
  */
-static LP_AVX2 void LP_I(grad)(lp_int m, lp_int n, lp_int B, T beta, const LP_I(bsrc) *src,
+static LP_SIMD void LP_I(grad)(lp_int m, lp_int n, lp_int B, T beta, const LP_I(bsrc) *src,
                                const T *X, lp_int ldx, T *dW, lp_int lddw, T *db) {
     T gbuf[DR * BC] __attribute__((aligned(64)));
     for (lp_int jc = 0; jc < B; jc += BC) {
@@ -453,19 +425,13 @@ static LP_AVX2 void LP_I(grad)(lp_int m, lp_int n, lp_int B, T beta, const LP_I(
                     const T *xk = X + k * ldx + jc;
                     T *dwp = dW + i * lddw + k;
                     switch (dr) {
-                    case DR: LP_I(dwkern_cols)(DR, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
-#if DR > 5
-                    case 5: LP_I(dwkern_cols)(5, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
-#endif
-#if DR > 4
+                    case 8: LP_I(dwkern_cols)(DR > 7 ? 8 : 1, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
+                    case 7: LP_I(dwkern_cols)(DR > 6 ? 7 : 1, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
+                    case 6: LP_I(dwkern_cols)(DR > 5 ? 6 : 1, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
+                    case 5: LP_I(dwkern_cols)(DR > 4 ? 5 : 1, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
                     case 4: LP_I(dwkern_cols)(4, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
-#endif
-#if DR > 3
                     case 3: LP_I(dwkern_cols)(3, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
-#endif
-#if DR > 2
                     case 2: LP_I(dwkern_cols)(2, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
-#endif
                     default: LP_I(dwkern_cols)(1, dc, nb, gbuf, xk, ldx, dwp, lddw, beta); break;
                     }
                 }
@@ -476,14 +442,14 @@ static LP_AVX2 void LP_I(grad)(lp_int m, lp_int n, lp_int B, T beta, const LP_I(
 
 /* ---- the four public kernels --------------------------------------------- */
 
-LP_AVX2 LP_RESNET_FWD_PROTO(T, LP_NAME(lp_resnet_fwd_, S)) {
+LP_SIMD LP_RESNET_FWD_PROTO(T, LP_NAME(lp_resnet_fwd_, S)) {
     if (w <= 0 || B <= 0) return;
     const LP_I(bsrc) src = {X, ldx, NULL, 0, NULL, 0};
     const LP_I(epi) e = {LP_EPI_RESNET, beta, X, ldx, Y, ldy, Z, ldz, M, ldm};
     LP_I(gemm)(w, B, w, W, ldw, &src, b, &e);
 }
 
-LP_AVX2 LP_RESNET_ADJ_PROTO(T, LP_NAME(lp_resnet_adj_, S)) {
+LP_SIMD LP_RESNET_ADJ_PROTO(T, LP_NAME(lp_resnet_adj_, S)) {
     if (w <= 0 || B <= 0) return;
     const LP_I(bsrc) g = {Lp, ldlp, M ? NULL : Z, ldz, M, ldm};
     if (L) {
@@ -493,7 +459,7 @@ LP_AVX2 LP_RESNET_ADJ_PROTO(T, LP_NAME(lp_resnet_adj_, S)) {
     if (dW || db) LP_I(grad)(w, w, B, beta, &g, X, ldx, dW, lddw, db);
 }
 
-LP_AVX2 LP_DENSE_FWD_PROTO(T, LP_NAME(lp_dense_fwd_, S)) {
+LP_SIMD LP_DENSE_FWD_PROTO(T, LP_NAME(lp_dense_fwd_, S)) {
     if (m <= 0 || B <= 0) return;
     if (n <= 0) { /* Z = b·1ᵀ (an empty sum): nothing to multiply, the reference does it */
         LP_CAT3(lp_dense_fwd_, S, _ref)(m, n, B, act, W, ldw, b, X, ldx, Y, ldy, Z, ldz);
@@ -504,7 +470,7 @@ LP_AVX2 LP_DENSE_FWD_PROTO(T, LP_NAME(lp_dense_fwd_, S)) {
     LP_I(gemm)(m, B, n, W, ldw, &src, b, &e);
 }
 
-LP_AVX2 LP_DENSE_ADJ_PROTO(T, LP_NAME(lp_dense_adj_, S)) {
+LP_SIMD LP_DENSE_ADJ_PROTO(T, LP_NAME(lp_dense_adj_, S)) {
     if (B <= 0) return;
     const LP_I(bsrc) g = {Lout, ldlo, act == LP_ACT_RELU ? Z : NULL, ldz, NULL, 0};
     if (Lin && n > 0) {
@@ -522,11 +488,11 @@ LP_AVX2 LP_DENSE_ADJ_PROTO(T, LP_NAME(lp_dense_adj_, S)) {
 #undef NR
 #undef LP_UNROLL
 #undef LP_KERN_ROWS
-#undef LP_CASE4
-#undef LP_CASE5
 #undef LP_CAT3
 #undef LP_CAT3_
+#undef LP_CAT4
+#undef LP_CAT4_
 #undef LP_NAME
 #undef LP_I
-#undef LP_AVX2
+#undef LP_SIMD
 #undef LP_INLINE

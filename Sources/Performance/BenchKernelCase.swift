@@ -17,6 +17,8 @@ public enum BenchImpl: String, CaseIterable, Codable, Sendable {
     case reference
     /// Our fused AVX2+FMA kernel.
     case avx2
+    /// Our fused AVX-512 kernel (the same template with 512-bit vectors).
+    case avx512
     /// The same kernel with a ReLU mask (one byte per entry) in place of Z: the
     /// forward writes the mask instead of Z (when Z is stored), the adjoint reads it.
     case avx2Mask = "avx2-mask"
@@ -116,8 +118,13 @@ public final class BenchKernelCase<T: BenchScalar> {
         X.fillRandom(scale: 1, generator: &rng)
         Z.fillRandom(scale: 1, generator: &rng)
         Lp.fillRandom(scale: 1, generator: &rng)
-        for i in 0..<width { for j in 0..<batch { M.baseAddress[i * M.ld + j] = Z.pointer[i * ld + j] <= 0 ? 0 : 1 } }
+        refreshMask()
         transposeX()
+    }
+
+    /// M = ReLU'(Z) as bytes, for the mask variants.
+    public func refreshMask() {
+        for i in 0..<w { for j in 0..<batch { M.baseAddress[i * M.ld + j] = Z.pointer[i * ld + j] <= 0 ? 0 : 1 } }
     }
 
     /// GEMM flops of one call: 2·w·w·B per GEMM.
@@ -179,23 +186,25 @@ public final class BenchKernelCase<T: BenchScalar> {
 
     // MARK: runners
 
-    public func runners(_ kernel: BenchKernel, avx2Unavailable: String?) -> [BenchRunner] {
+    /// The runners of `kernel`; `unavailable` says why a kernel family cannot
+    /// run here (its runners are then listed but not run).
+    public func runners(_ kernel: BenchKernel, unavailable: [KernelFamily: String]) -> [BenchRunner] {
         switch kernel {
-        case .forward: return forwardRunners(avx2Unavailable: avx2Unavailable)
-        case .adjoint: return adjointRunners(avx2Unavailable: avx2Unavailable)
+        case .forward: return forwardRunners(unavailable)
+        case .adjoint: return adjointRunners(unavailable)
         }
     }
 
-    private func forwardRunners(avx2Unavailable: String?) -> [BenchRunner] {
+    private func forwardRunners(_ unavailable: [KernelFamily: String]) -> [BenchRunner] {
         let (w, B, beta, ldw, ld, vz) = (self.w, batch, self.beta, self.ldw, self.ld, vzeroupper)
         let (Wp, bp, Xp, Yp, Zp) = (W.const, b.const, X.const, Y.pointer, Z.pointer)
         let zOut: UnsafeMutablePointer<T>? = storeZ ? Zp : nil
-        func fused(reference: Bool) -> (Int) -> Void {
-            { n in for _ in 0..<n { T.resnetForward(reference: reference, w, B, beta, Wp, ldw, bp, Xp, ld, Yp, ld, zOut, ld) } }
+        func fused(_ family: KernelFamily) -> (Int) -> Void {
+            { n in for _ in 0..<n { T.resnetForward(family, w, B, beta, Wp, ldw, bp, Xp, ld, Yp, ld, zOut, ld) } }
         }
         let (mOut, ldm) = (storeZ ? M.baseAddress : nil, M.ld)
         let masked: (Int) -> Void = { n in
-            for _ in 0..<n { T.resnetForward(reference: false, w, B, beta, Wp, ldw, bp, Xp, ld, Yp, ld, nil, ld, mOut, ldm) }
+            for _ in 0..<n { T.resnetForward(.avx2, w, B, beta, Wp, ldw, bp, Xp, ld, Yp, ld, nil, ld, mOut, ldm) }
         }
         let gemm: (Int) -> Void = { n in
             for _ in 0..<n { T.gemm(transA: false, transB: false, w, B, w, 1, Wp, ldw, Xp, ld, 0, Zp, ld) }
@@ -207,9 +216,10 @@ public final class BenchKernelCase<T: BenchScalar> {
             for _ in 0..<n { T.xsmmCall(k, Xp, Wp, Zp, vzeroupper: vz) }
         }
         return [
-            BenchRunner(impl: .reference, unavailable: nil, run: fused(reference: true)),
-            BenchRunner(impl: .avx2, unavailable: avx2Unavailable, run: fused(reference: false)),
-            BenchRunner(impl: .avx2Mask, unavailable: avx2Unavailable, run: masked),
+            BenchRunner(impl: .reference, unavailable: nil, run: fused(.reference)),
+            BenchRunner(impl: .avx2, unavailable: unavailable[.avx2], run: fused(.avx2)),
+            BenchRunner(impl: .avx512, unavailable: unavailable[.avx512], run: fused(.avx512)),
+            BenchRunner(impl: .avx2Mask, unavailable: unavailable[.avx2], run: masked),
             BenchRunner(impl: .openblas, unavailable: nil, run: { n in
                 for _ in 0..<n { gemm(1); self.forwardEpilogue() }
             }),
@@ -221,21 +231,21 @@ public final class BenchKernelCase<T: BenchScalar> {
         ]
     }
 
-    private func adjointRunners(avx2Unavailable: String?) -> [BenchRunner] {
+    private func adjointRunners(_ unavailable: [KernelFamily: String]) -> [BenchRunner] {
         let (w, B, beta, ldw, ld, ldxt, vz) = (self.w, batch, self.beta, self.ldw, self.ld, self.ldxt, vzeroupper)
         let (Wp, Xp, Zp, Lpp) = (W.const, X.const, Z.const, Lp.const)
         let (Lout, dWp, dbp, Gc, Xtc) = (L.pointer, dW.pointer, db.pointer, G.const, Xt.const)
-        func fused(reference: Bool) -> (Int) -> Void {
+        func fused(_ family: KernelFamily) -> (Int) -> Void {
             { n in
                 for _ in 0..<n {
-                    T.resnetAdjoint(reference: reference, w, B, beta, Wp, ldw, Xp, ld, Zp, ld, Lpp, ld, Lout, ld, dWp, ldw, dbp)
+                    T.resnetAdjoint(family, w, B, beta, Wp, ldw, Xp, ld, Zp, ld, Lpp, ld, Lout, ld, dWp, ldw, dbp)
                 }
             }
         }
         let (Mp, ldm) = (UnsafePointer(M.baseAddress), M.ld)
         let masked: (Int) -> Void = { n in
             for _ in 0..<n {
-                T.resnetAdjoint(reference: false, w, B, beta, Wp, ldw, Xp, ld, nil, ld, Lpp, ld, Lout, ld, dWp, ldw, dbp,
+                T.resnetAdjoint(.avx2, w, B, beta, Wp, ldw, Xp, ld, nil, ld, Lpp, ld, Lout, ld, dWp, ldw, dbp,
                                 mask: Mp, ldm)
             }
         }
@@ -259,9 +269,10 @@ public final class BenchKernelCase<T: BenchScalar> {
             }
         }
         return [
-            BenchRunner(impl: .reference, unavailable: nil, run: fused(reference: true)),
-            BenchRunner(impl: .avx2, unavailable: avx2Unavailable, run: fused(reference: false)),
-            BenchRunner(impl: .avx2Mask, unavailable: avx2Unavailable, run: masked),
+            BenchRunner(impl: .reference, unavailable: nil, run: fused(.reference)),
+            BenchRunner(impl: .avx2, unavailable: unavailable[.avx2], run: fused(.avx2)),
+            BenchRunner(impl: .avx512, unavailable: unavailable[.avx512], run: fused(.avx512)),
+            BenchRunner(impl: .avx2Mask, unavailable: unavailable[.avx2], run: masked),
             BenchRunner(impl: .openblas, unavailable: nil, run: { n in
                 for _ in 0..<n { self.adjointPrologue(gScale: 1); gemms(1) }
             }),
@@ -288,6 +299,8 @@ public final class BenchKernelCase<T: BenchScalar> {
             return out
         case .adjoint:
             L.zero(); dW.zero(); db.zero()
+            // The unfused forward baselines overwrite Z: the mask must be of the Z the others read.
+            refreshMask()
             runner.run(1)
             return rows(L, count: w, length: batch, stride: ld) + rows(dW, count: w, length: w, stride: ldw)
                 + rows(db, count: 1, length: w, stride: w)

@@ -87,6 +87,11 @@ public struct BenchMachine: Codable, Sendable {
     /// lanes × 2 FMA units × 2 flops × clock, per precision.
     public var computedPeakGflopsDouble: Double?
     public var computedPeakGflopsFloat: Double?
+    /// The same FMA loop with 512-bit vectors, where the CPU has AVX-512 (a core
+    /// with one 512-bit FMA port, or one that splits zmm into two halves,
+    /// measures about the 256-bit figure here).
+    public var measuredPeak512GflopsDouble: Double?
+    public var measuredPeak512GflopsFloat: Double?
     public var peakMethod: String
 
     /// FMA units per core assumed in the computed peak (two on every x86 core
@@ -126,6 +131,18 @@ public struct BenchMachine: Codable, Sendable {
             measuredD = Double(iters) * perIter * 4 / bestD / 1e9
             measuredF = Double(iters) * perIter * 8 / bestF / 1e9
         }
+        var measured512D: Double?, measured512F: Double?
+        if KernelFamily.avx512.isSupported {
+            let iters = 150_000
+            var bestD = Double.infinity, bestF = Double.infinity
+            for _ in 0..<41 {
+                bestD = min(bestD, benchTime { _ = PeakLoops.fma512Double(iters) })
+                bestF = min(bestF, benchTime { _ = PeakLoops.fma512Float(iters) })
+            }
+            let perIter = Double(PeakLoops.fmaChains) * 2
+            measured512D = Double(iters) * perIter * 8 / bestD / 1e9
+            measured512F = Double(iters) * perIter * 16 / bestF / 1e9
+        }
         let computed: (Int) -> Double? = { lanes in
             guard let clock, avx2 else { return nil }
             return Double(lanes * fmaUnits * 2) * clock
@@ -144,12 +161,19 @@ public struct BenchMachine: Codable, Sendable {
             measuredPeakGflopsFloat: measuredF,
             computedPeakGflopsDouble: computed(4),
             computedPeakGflopsFloat: computed(8),
-            peakMethod: "measured: \(PeakLoops.fmaChains) independent chains of 256-bit FMAs (best of 41 runs of ~0.5 ms); computed: 256-bit AVX2 lanes (4 double / 8 float) × \(fmaUnits) FMA units × 2 flops × measured clock"
+            measuredPeak512GflopsDouble: measured512D,
+            measuredPeak512GflopsFloat: measured512F,
+            peakMethod: "measured: \(PeakLoops.fmaChains) independent chains of 256-bit FMAs (and, with AVX-512, of 512-bit FMAs; best of 41 runs of ~0.5 ms); computed: 256-bit AVX2 lanes (4 double / 8 float) × \(fmaUnits) FMA units × 2 flops × measured clock"
         )
     }
 
     public func measuredPeak(_ p: BenchPrecision) -> Double? {
         p == .double ? measuredPeakGflopsDouble : measuredPeakGflopsFloat
+    }
+
+    /// The measured 512-bit peak, where the CPU has AVX-512.
+    public func measuredPeak512(_ p: BenchPrecision) -> Double? {
+        p == .double ? measuredPeak512GflopsDouble : measuredPeak512GflopsFloat
     }
 
     public func computedPeak(_ p: BenchPrecision) -> Double? {

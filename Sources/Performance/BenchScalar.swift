@@ -30,18 +30,18 @@ public protocol BenchScalar: KernelScalar {
 }
 
 extension BenchScalar {
-    /// lp_resnet_fwd_*: `reference` calls `_ref`, otherwise the dispatching kernel.
-    public static func resnetForward(reference: Bool, _ w: Int, _ batch: Int, _ beta: Self,
+    /// lp_resnet_fwd_* of the given family (`_ref`, `_avx2`, `_avx512`), called directly.
+    public static func resnetForward(_ family: KernelFamily, _ w: Int, _ batch: Int, _ beta: Self,
                               _ W: UnsafePointer<Self>, _ ldw: Int, _ b: UnsafePointer<Self>,
                               _ X: UnsafePointer<Self>, _ ldx: Int,
                               _ Y: UnsafeMutablePointer<Self>, _ ldy: Int,
                               _ Z: UnsafeMutablePointer<Self>?, _ ldz: Int,
                               _ M: UnsafeMutablePointer<UInt8>? = nil, _ ldm: Int = 0) {
-        _resnetForward(reference ? .reference : nil, w, batch, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
+        _resnetForward(family, w, batch, beta, W, ldw, b, X, ldx, Y, ldy, Z, ldz, M, ldm)
     }
 
-    /// lp_resnet_adj_*: `reference` calls `_ref`, otherwise the dispatching kernel.
-    public static func resnetAdjoint(reference: Bool, _ w: Int, _ batch: Int, _ beta: Self,
+    /// lp_resnet_adj_* of the given family, called directly.
+    public static func resnetAdjoint(_ family: KernelFamily, _ w: Int, _ batch: Int, _ beta: Self,
                               _ W: UnsafePointer<Self>, _ ldw: Int,
                               _ X: UnsafePointer<Self>, _ ldx: Int,
                               _ Z: UnsafePointer<Self>?, _ ldz: Int,
@@ -50,7 +50,7 @@ extension BenchScalar {
                               _ dW: UnsafeMutablePointer<Self>, _ lddw: Int,
                               _ db: UnsafeMutablePointer<Self>,
                               mask M: UnsafePointer<UInt8>? = nil, _ ldm: Int = 0) {
-        _resnetAdjoint(reference ? .reference : nil, w, batch, beta, W, ldw, X, ldx, Z, ldz, M, ldm,
+        _resnetAdjoint(family, w, batch, beta, W, ldw, X, ldx, Z, ldz, M, ldm,
                        Lp, ldlp, L, ldl, dW, lddw, db)
     }
 

@@ -124,8 +124,10 @@ typedef enum lp_impl {
 /*
  * lp_adam_f64 — one Adam step (Kingma & Ba 2015) on n parameters, element-wise:
  *     m = β₁·m + (1−β₁)·g,   v = β₂·v + (1−β₂)·g·g,
- *     p = p − lr·(m/c₁) / (√(v/c₂) + ε)
- *   with the bias corrections c₁ = 1−β₁ᵗ, c₂ = 1−β₂ᵗ from the caller. Each
+ *     p = p − (s·m) / (√v·r + ε),   s = lr/c₁,  r = 1/√c₂
+ *   — lr·m̂/(√v̂ + ε) with m̂ = m/c₁, v̂ = v/c₂, the bias corrections folded
+ *   into two scalars so each parameter costs one division and one square
+ *   root — with c₁ = 1−β₁ᵗ, c₂ = 1−β₂ᵗ from the caller. Each
  *   operation is rounded once, in this order, and none is contracted into an
  *   FMA: every implementation gives the bits of the plain scalar loop (an
  *   optimiser step must not depend on the CPU, or resumed runs would drift).

@@ -14,15 +14,22 @@ struct OptimizerKernelTests {
         func draw(_ scale: Double) -> [Double] { (0 ..< n).map { _ in scale * (Double(rng.next() >> 11) * 0x1.0p-53 * 2 - 1) } }
         let p0 = draw(1), gradients = (0 ..< 5).map { k in draw(pow(10, Double(-k))) }
         let lr = 3e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8
-        // Oracle.
-        var p = p0, m = [Double](repeating: 0, count: n), v = m
+        // Oracle, and the textbook form lr·m̂/(√v̂ + ε) it must equal to rounding.
+        var p = p0, m = [Double](repeating: 0, count: n), v = m, textbook = p0
         for (t, g) in gradients.enumerated() {
             let c1 = 1 - pow(b1, Double(t + 1)), c2 = 1 - pow(b2, Double(t + 1))
+            let s = lr / c1, r = 1 / c2.squareRoot()
             for i in 0 ..< n {
                 m[i] = b1 * m[i] + (1 - b1) * g[i]
                 v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                p[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
+                p[i] -= (s * m[i]) / (v[i].squareRoot() * r + eps)
+                textbook[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
             }
+        }
+        for i in 0 ..< n {
+            // A few roundings per step apart: ulps of p and of the update, nothing more.
+            #expect(abs(p[i] - textbook[i]) <= 1e-14 * (abs(p0[i]) + abs(p0[i] - textbook[i])),
+                    "folded bias corrections differ from the textbook update at \(i): \(p[i]) vs \(textbook[i])")
         }
         for family in KernelFamily.allCases where family.isSupported {
             var q = p0, mk = [Double](repeating: 0, count: n), vk = mk

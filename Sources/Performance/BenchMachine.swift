@@ -119,30 +119,20 @@ public struct BenchMachine: Codable, Sendable {
             for _ in 0..<41 { best = min(best, benchTime { _ = PeakLoops.addChain(iters) }) }
             clock = Double(iters) * Double(PeakLoops.addChainLength) / best / 1e9
         }
-        var measuredD: Double?, measuredF: Double?
-        if avx2 {
-            let iters = 300_000  // ≈ 0.5 ms at 3.5 GHz
+        // FMA peaks: best of 41 runs of ≈ 0.5 ms (at 3.5 GHz) of the independent chains;
+        // `lanes` doubles per vector (floats: twice as many).
+        func fmaPeaks(iters: Int, lanes: Int, _ double: (Int) -> Double, _ float: (Int) -> Float) -> (Double, Double) {
             var bestD = Double.infinity, bestF = Double.infinity
             for _ in 0..<41 {
-                bestD = min(bestD, benchTime { _ = PeakLoops.fmaDouble(iters) })
-                bestF = min(bestF, benchTime { _ = PeakLoops.fmaFloat(iters) })
+                bestD = min(bestD, benchTime { _ = double(iters) })
+                bestF = min(bestF, benchTime { _ = float(iters) })
             }
-            let perIter = Double(PeakLoops.fmaChains) * 2
-            measuredD = Double(iters) * perIter * 4 / bestD / 1e9
-            measuredF = Double(iters) * perIter * 8 / bestF / 1e9
+            let flops = Double(iters) * Double(PeakLoops.fmaChains) * 2 * Double(lanes)
+            return (flops / bestD / 1e9, 2 * flops / bestF / 1e9)
         }
-        var measured512D: Double?, measured512F: Double?
-        if KernelFamily.avx512.isSupported {
-            let iters = 150_000
-            var bestD = Double.infinity, bestF = Double.infinity
-            for _ in 0..<41 {
-                bestD = min(bestD, benchTime { _ = PeakLoops.fma512Double(iters) })
-                bestF = min(bestF, benchTime { _ = PeakLoops.fma512Float(iters) })
-            }
-            let perIter = Double(PeakLoops.fmaChains) * 2
-            measured512D = Double(iters) * perIter * 8 / bestD / 1e9
-            measured512F = Double(iters) * perIter * 16 / bestF / 1e9
-        }
+        let peak256 = avx2 ? fmaPeaks(iters: 300_000, lanes: 4, PeakLoops.fmaDouble, PeakLoops.fmaFloat) : nil
+        let peak512 = KernelFamily.avx512.isSupported
+            ? fmaPeaks(iters: 150_000, lanes: 8, PeakLoops.fma512Double, PeakLoops.fma512Float) : nil
         let computed: (Int) -> Double? = { lanes in
             guard let clock, avx2 else { return nil }
             return Double(lanes * fmaUnits * 2) * clock
@@ -157,12 +147,12 @@ public struct BenchMachine: Codable, Sendable {
                 : "timed a chain of \(PeakLoops.addChainLength) dependent 1-cycle integer adds per iteration against the \(timer == .cpu ? "thread CPU-time" : "monotonic") clock (best of 41 runs of ~1 ms); /proc/cpuinfo 'cpu MHz' on a VM reports the host's nominal clock, not the turbo clock the core runs at",
             hasAVX2FMA: avx2,
             hasAVX512: SIMDFeatures.thisMachine().avx512f == true,
-            measuredPeakGflopsDouble: measuredD,
-            measuredPeakGflopsFloat: measuredF,
+            measuredPeakGflopsDouble: peak256?.0,
+            measuredPeakGflopsFloat: peak256?.1,
             computedPeakGflopsDouble: computed(4),
             computedPeakGflopsFloat: computed(8),
-            measuredPeak512GflopsDouble: measured512D,
-            measuredPeak512GflopsFloat: measured512F,
+            measuredPeak512GflopsDouble: peak512?.0,
+            measuredPeak512GflopsFloat: peak512?.1,
             peakMethod: "measured: \(PeakLoops.fmaChains) independent chains of 256-bit FMAs (and, with AVX-512, of 512-bit FMAs; best of 41 runs of ~0.5 ms); computed: 256-bit AVX2 lanes (4 double / 8 float) × \(fmaUnits) FMA units × 2 flops × measured clock"
         )
     }

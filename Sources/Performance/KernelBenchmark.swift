@@ -57,22 +57,16 @@ public enum KernelBenchmark {
         let machine = BenchMachine.probe(clock: clock)
         var notes: [String] = []
 
-        // Each optimized family is called directly; one the CPU cannot run, or
-        // the build lacks (lp_kernels_select refuses it), is listed and skipped
-        // rather than silently timing another family.
+        // Each optimized family is called directly; one the CPU cannot run is
+        // listed and skipped rather than silently timing another family.
         var unavailable: [KernelFamily: String] = [:]
-        let active = KernelFamily.active
-        for family in [KernelFamily.avx2, .avx512] {
-            if !family.isSupported {
-                unavailable[family] = family == .avx2 ? "this CPU lacks AVX2/FMA" : "this CPU (or OS) lacks AVX-512 F/DQ/BW/VL"
-            } else if (try? KernelFamily.select(family)) == nil || KernelFamily.active != family {
-                unavailable[family] = "this build has no \(family.rawValue) kernels (lp_kernels_select failed)"
-            }
-            if let why = unavailable[family], impls.contains(family == .avx2 ? .avx2 : .avx512) {
+        for family in [KernelFamily.avx2, .avx512] where !family.isSupported {
+            let why = family == .avx2 ? "this CPU lacks AVX2/FMA" : "this CPU (or OS) lacks AVX-512 F/DQ/BW/VL"
+            unavailable[family] = why
+            if let impl = BenchImpl(rawValue: family.rawValue), impls.contains(impl) {
                 notes.append("\(family.rawValue) skipped: \(why)")
             }
         }
-        try? KernelFamily.select(active)
         let libxsmmTarget = LIBXSMM.targetArchitecture, openblasCore = OpenBLAS.coreName
         let peak256 = machine.measuredPeak(precision) ?? machine.computedPeak(precision)
         let peak512 = machine.measuredPeak512(precision)

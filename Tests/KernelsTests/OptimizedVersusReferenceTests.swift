@@ -36,9 +36,7 @@ struct OptimizedVersusReferenceTests {
                                    _ g: inout SplitMix64) throws {
         let tol = tolerance(T.self)
         let ctx = Comment(rawValue: "\(family) w=\(w) B=\(B) pad=\(pad) \(T.precisionName)")
-        let W = Matrix<T>.random(w, w, ld: pad.ld(w), scale: 1 / Double(w).squareRoot(), using: &g)
-        let b = Vector<T>.random(w, scale: 0.5, using: &g)
-        let X = Matrix<T>.random(w, B, ld: pad.ld(B), using: &g)
+        let (W, b, X) = randomResidualLayer(T.self, w, B, pad, &g)
         let beta = T(0.7)
         let Yr = Matrix<T>(rows: w, cols: B, ld: pad.ld(B)), Zr = Matrix<T>(rows: w, cols: B, ld: pad.ld(B))
         let Ya = Matrix<T>(rows: w, cols: B, ld: pad.ld(B)), Za = Matrix<T>(rows: w, cols: B, ld: pad.ld(B))
@@ -138,9 +136,7 @@ struct AVX2VersusAVX512Tests {
         for (n, B) in [1, 5, 17, 64, 65, 257].enumerated() {
             let pad = Padding.allCases[(n + w) % Padding.allCases.count]
             let ctx = Comment(rawValue: "w=\(w) B=\(B) pad=\(pad) \(T.precisionName)")
-            let W = Matrix<T>.random(w, w, ld: pad.ld(w), scale: 1 / Double(w).squareRoot(), using: &g)
-            let b = Vector<T>.random(w, scale: 0.5, using: &g)
-            let X = Matrix<T>.random(w, B, ld: pad.ld(B), using: &g)
+            let (W, b, X) = randomResidualLayer(T.self, w, B, pad, &g)
             let Lp = Matrix<T>.random(w, B, ld: pad.ld(B), using: &g)
             var out: [KernelFamily: (Y: [T], Z: [T], L: [T], dW: Matrix<T>, db: Vector<T>)] = [:]
             for family in [KernelFamily.avx2, .avx512] {

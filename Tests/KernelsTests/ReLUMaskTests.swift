@@ -33,10 +33,8 @@ import Kernels
     func one<T: KernelScalar>(_: T.Type, _ w: Int, _ B: Int, _ pad: Padding, _ maskLD: Int?,
                               _ g: inout SplitMix64) throws {
         let ctx = Comment(rawValue: "w=\(w) B=\(B) pad=\(pad) maskLD=\(maskLD.map(String.init) ?? "default") \(T.precisionName)")
-        let W = Matrix<T>.random(w, w, ld: pad.ld(w), scale: 1 / Double(w).squareRoot(), using: &g)
-        let b = Vector<T>.random(w, scale: 0.5, using: &g)
+        let (W, b, X) = randomResidualLayer(T.self, w, B, pad, &g)
         if w > 1 { for k in 0 ..< w { W[w - 1, k] = 0 }; b[w - 1] = 0 }  // a row of exact zeros: ReLU'(0) = 0
-        let X = Matrix<T>.random(w, B, ld: pad.ld(B), using: &g)
         let beta = T(0.7)
         let Lp = Matrix<T>.random(w, B, ld: pad.ld(B), using: &g)
         let dW0 = Matrix<T>.random(w, w, ld: pad.ld(w), using: &g), db0 = Vector<T>.random(w, using: &g)

@@ -84,3 +84,14 @@ func relativeError<T: KernelScalar>(_ a: Vector<T>, _ r: Vector<T>) -> Double {
 
 /// Tolerance of the optimized-vs-reference comparison per precision (issue 3).
 func tolerance<T: KernelScalar>(_: T.Type) -> Double { T.self == Double.self ? 1e-13 : 1e-5 }
+
+/// Random operands of a residual layer of width w on a batch of B: W scaled by
+/// 1/√w (so W·X stays of order one and about half the ReLUs are on), b in
+/// [−0.5, 0.5], X in [−1, 1]; drawn in that order from `g`.
+func randomResidualLayer<T: KernelScalar>(_: T.Type, _ w: Int, _ B: Int, _ pad: Padding,
+                                          _ g: inout SplitMix64) -> (W: Matrix<T>, b: Vector<T>, X: Matrix<T>) {
+    let W = Matrix<T>.random(w, w, ld: pad.ld(w), scale: 1 / Double(w).squareRoot(), using: &g)
+    let b = Vector<T>.random(w, scale: 0.5, using: &g)
+    let X = Matrix<T>.random(w, B, ld: pad.ld(B), using: &g)
+    return (W, b, X)
+}

@@ -43,6 +43,15 @@ public protocol Communicator: AnyObject {
     /// `buffer` stays pinned and untouched, or nil if the sum is already in `buffer`
     /// (one rank; communicators without non-blocking collectives).
     func startAllreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws -> CommRequest?
+    /// Assembles a vector whose parts are written by different ranks, in place
+    /// (`MPI_Allgatherv` with `MPI_IN_PLACE`): rank r contributes `buffer[blocks[r]]`,
+    /// and on return every rank's buffer holds every rank's block. `blocks` has one
+    /// range per rank, the same on every rank, disjoint and inside `buffer`; entries in
+    /// no block are left as they are. Moves each entry once instead of summing whole
+    /// vectors as ``allreduceSum(inPlace:)`` would (and the result is the owner's
+    /// value, bit for bit).
+    /// - Throws: ``CommError`` for blocks that are not one disjoint range per rank inside `buffer`.
+    func allgather(inPlace buffer: UnsafeMutableBufferPointer<Double>, blocks: [Range<Int>]) throws
 
     /// Splits the group into disjoint sub-groups, as `MPI_Comm_split`: the ranks that
     /// pass the same `color` (≥ 0) form one communicator, ranked by `key`, ties by
@@ -66,6 +75,32 @@ extension Communicator {
     public func startAllreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws -> CommRequest? {
         try allreduceSum(inPlace: buffer)
         return nil
+    }
+
+    /// Through ``allreduceSum(_:)``: every rank sends its block in a vector of zeros.
+    public func allgather(inPlace buffer: UnsafeMutableBufferPointer<Double>, blocks: [Range<Int>]) throws {
+        try checkBlocks(blocks, count: buffer.count, call: "allgather")
+        guard size > 1 else { return }
+        var mine = [Double](repeating: 0, count: buffer.count)
+        for i in blocks[rank] { mine[i] = buffer[i] }
+        let all = try allreduceSum(mine)
+        for block in blocks { for i in block { buffer[i] = all[i] } }
+    }
+
+    /// Throws unless `blocks` holds one range per rank inside `0 ..< count`, pairwise disjoint.
+    public func checkBlocks(_ blocks: [Range<Int>], count: Int, call: String) throws {
+        guard blocks.count == size else {
+            throw CommError(call: call, message: "rank \(rank): \(blocks.count) blocks for \(size) ranks")
+        }
+        let sorted = blocks.filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
+        for (k, b) in sorted.enumerated() {
+            guard b.lowerBound >= 0, b.upperBound <= count else {
+                throw CommError(call: call, message: "rank \(rank): block \(b) outside the buffer of \(count) values")
+            }
+            if k > 0, sorted[k - 1].upperBound > b.lowerBound {
+                throw CommError(call: call, message: "rank \(rank): blocks \(sorted[k - 1]) and \(b) overlap")
+            }
+        }
     }
 
     public func split(color: Int, key: Int) throws -> any Communicator {

@@ -3,13 +3,13 @@
 ///
 /// Parsed from `rank=R,call=C[,after=N]` (the `LAYERPAR_COMM_FAULT` environment
 /// variable of `layerpar`): rank `R`'s `(N+1)`-th call of `C` (`isend`, `irecv`,
-/// `waitAll`, `allreduce`, `barrier`) throws a ``CommError``.
+/// `waitAll`, `allreduce`, `allgather`, `barrier`) throws a ``CommError``.
 public struct FaultInjection: Sendable, Equatable {
     public let rank: Int
     public let call: String
     public let after: Int
 
-    public static let calls = ["isend", "irecv", "waitAll", "allreduce", "barrier"]
+    public static let calls = ["isend", "irecv", "waitAll", "allreduce", "allgather", "barrier"]
 
     public init(rank: Int, call: String, after: Int = 0) {
         self.rank = rank
@@ -129,6 +129,10 @@ public final class FaultInjectingCommunicator: Communicator {
     public func startAllreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws -> CommRequest? {
         try tick("allreduce")
         return try base.startAllreduceSum(inPlace: buffer)
+    }
+    public func allgather(inPlace buffer: UnsafeMutableBufferPointer<Double>, blocks: [Range<Int>]) throws {
+        try tick("allgather")
+        try base.allgather(inPlace: buffer, blocks: blocks)
     }
     /// The fault stays with the world rank it names: its calls on any sub-communicator count.
     public func split(color: Int, key: Int) throws -> any Communicator {

@@ -140,6 +140,16 @@ public final class InstrumentedCommunicator: Communicator {
         try base.allreduceSum(inPlace: buffer)
     }
 
+    /// Counted as a reduction (a collective of the same kind: one vector assembled on every rank).
+    public func allgather(inPlace buffer: UnsafeMutableBufferPointer<Double>, blocks: [Range<Int>]) throws {
+        let t0 = monotonicSeconds()
+        defer {
+            byPhase[phase, default: CommStatistics()].reduceSeconds += monotonicSeconds() - t0
+            byPhase[phase, default: CommStatistics()].reduceCalls += 1
+        }
+        try base.allgather(inPlace: buffer, blocks: blocks)
+    }
+
     /// Counted as a reduction; its completion is timed by the wait or test that completes it.
     public func startAllreduceSum(inPlace buffer: UnsafeMutableBufferPointer<Double>) throws -> CommRequest? {
         let t0 = monotonicSeconds()

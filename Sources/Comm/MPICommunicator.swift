@@ -222,6 +222,25 @@ public final class MPICommunicator: Communicator {
         return register(request)
     }
 
+    /// `MPI_Iallgatherv` in place, completed as every wait here is.
+    public func allgather(inPlace buffer: UnsafeMutableBufferPointer<Double>, blocks: [Range<Int>]) throws {
+        try checkBlocks(blocks, count: buffer.count, call: "MPI_Iallgatherv")
+        guard size > 1 else { return }
+        try checkCount(buffer.count, "MPI_Iallgatherv")
+        let counts = blocks.map { Int32($0.count) }, displacements = blocks.map { Int32($0.lowerBound) }
+        let detail = "in place, \(blocks[rank].count) of \(buffer.count) doubles from rank \(rank)"
+        var request: MPI_Request? = nil
+        // The count and displacement arrays stay pinned until complete(...) returns, inside the closures.
+        try counts.withUnsafeBufferPointer { c in
+            try displacements.withUnsafeBufferPointer { d in
+                try check(MPI_Iallgatherv(CMPI_IN_PLACE(), 0, CMPI_DOUBLE(), buffer.baseAddress, c.baseAddress, d.baseAddress,
+                                          CMPI_DOUBLE(), comm, &request),
+                          "MPI_Iallgatherv", detail: detail)
+                try complete(&request, "MPI_Iallgatherv", detail: detail)
+            }
+        }
+    }
+
     private func checkCount(_ count: Int, _ call: String) throws {
         guard !finalized else { throw CommError(call: call, message: "rank \(rank): communicator already freed") }
         guard count <= Int(Int32.max) else {

@@ -56,6 +56,8 @@ public enum CommCheck {
                 throw CommError(call: "allreduce", message: "rank \(comm.rank): element \(j) sum \(sum[j]) (want \(s)), max \(max[j]) (want \(m))")
             }
         }
+        try allgatherCheck(comm)
+        try allgatherCheck(TracingCommunicator(comm, cyclesPerSecond: 1e9))   // the protocol's default, through allreduceSum
         try comm.barrier()
         let grids = try (1 ... comm.size).filter { comm.size % $0 == 0 }.map { try gridCheck(comm, dataGroups: $0) }
         var errorMessage: String?
@@ -75,6 +77,34 @@ public enum CommCheck {
         return CommCheckReport(ranks: comm.size, host: ProcessInfo.processInfo.hostName, ringSizes: sizes,
                       checksPassed: true, errorReturnMessage: errorMessage, pingPong: fit, allreduceSeconds: allreduce,
                       oversubscribed: comm.size > cores, gridsChecked: grids)
+    }
+
+    /// ``Communicator/allgather(inPlace:blocks:)`` on blocks of uneven length (rank r's
+    /// `r·40000 + 1` long, beyond the eager limit from rank 1 on; rank 1's empty on ≥ 3
+    /// ranks) laid out in reverse rank order with a gap after each: afterwards every
+    /// rank holds every block's values (`r·10⁶ + i`) and the gaps keep their own.
+    static func allgatherCheck(_ comm: any Communicator) throws {
+        let lengths = (0 ..< comm.size).map { $0 == 1 && comm.size >= 3 ? 0 : $0 * 40_000 + 1 }
+        var blocks = [Range<Int>](repeating: 0 ..< 0, count: comm.size), start = 0
+        for r in (0 ..< comm.size).reversed() {
+            blocks[r] = start ..< start + lengths[r]
+            start += lengths[r] + 3
+        }
+        func value(_ r: Int, _ i: Int) -> Double { Double(r) * 1e6 + Double(i - blocks[r].lowerBound) }
+        var buffer = [Double](repeating: 42, count: start)
+        for r in 0 ..< comm.size { for i in blocks[r] { buffer[i] = r == comm.rank ? value(r, i) : -1 } }
+        try buffer.withUnsafeMutableBufferPointer { try comm.allgather(inPlace: $0, blocks: blocks) }
+        for i in buffer.indices {
+            let want = blocks.firstIndex { $0.contains(i) }.map { value($0, i) } ?? 42
+            guard buffer[i] == want else {
+                throw CommError(call: "allgather", message: "rank \(comm.rank): entry \(i) is \(buffer[i]), want \(want)")
+            }
+        }
+        let overlapping = [0 ..< 2] + (1 ..< comm.size).map { _ in 1 ..< 3 }
+        do {
+            try buffer.withUnsafeMutableBufferPointer { try comm.allgather(inPlace: $0, blocks: comm.size > 1 ? overlapping : [0 ..< start + 1]) }
+            throw CommError(call: "allgather", message: "rank \(comm.rank): overlapping or out-of-range blocks were accepted")
+        } catch let error as CommError where error.message.contains("overlap") || error.message.contains("outside the buffer") {}
     }
 
     /// Splits `comm` into a ``ProcessGrid`` of `dataGroups` batch groups and checks its

@@ -10,11 +10,13 @@ import Studies
 /// `T_group(1, b)` is the layer-serial forward + backward passes at batch `b`,
 /// measured here; `T_group(L > 1, b)` is ``MGRITCostModel``'s prediction for L ranks,
 /// calibrated at batch `b` (so both the work per layer and the boundary messages
-/// shrink with the share). The reduction sums the `n` parameters' gradient over all
-/// P ranks (data-parallel groups, and the layer ranks of a layer-parallel group,
-/// which each hold part of it), priced as a ring allreduce on the machine's message
-/// model: `2⌈log₂P⌉·α + 2·(P−1)/P·8n/β` — no overlap with the backward pass is
-/// assumed (an upper bound for the overlapped layer-serial groups). Compute scales
+/// shrink with the share). With D > 1 the reduction sums the `n` parameters' gradient
+/// over all P ranks (data-parallel groups, and the layer ranks of a layer-parallel
+/// group, which each hold part of it), priced as a ring allreduce on the machine's
+/// message model: `2⌈log₂P⌉·α + 2·(P−1)/P·8n/β`; with D = 1 (pure layer-parallel) each
+/// rank's block is gathered to the others as training does (`⌈log₂P⌉·α + (P−1)/P·8n/β`).
+/// No overlap with the backward pass is assumed (an upper bound for the overlapped
+/// layer-serial groups). ``GridPrediction/allreduceSeconds`` is that reduction's time. Compute scales
 /// with the machine's `timeScale`; iterations of MGRIT do not depend on L or b
 /// beyond what the calibration at `b` measured.
 public struct GridPrediction: Codable, Sendable {
@@ -50,6 +52,14 @@ public enum DataParallelModel {
         guard p > 1 else { return 0 }
         let bytes = 8.0 * Double(doubles)
         return 2 * ceil(log2(Double(p))) * machine.latencySeconds + 2 * Double(p - 1) / Double(p) * bytes / machine.bandwidthBytesPerSecond
+    }
+
+    /// The in-place allgather of `doubles` values spread over `ranks` ranks (recursive
+    /// doubling / ring): every value crosses to the other ranks once.
+    public static func allgatherSeconds(doubles: Int, ranks p: Int, on machine: ModelMachine) -> Double {
+        guard p > 1 else { return 0 }
+        let bytes = 8.0 * Double(doubles)
+        return ceil(log2(Double(p))) * machine.latencySeconds + Double(p - 1) / Double(p) * bytes / machine.bandwidthBytesPerSecond
     }
 
     /// Parameters of the paper's network: opening 6 → w, `depth` hidden w × w layers, closing w → 1.
@@ -90,7 +100,8 @@ public enum DataParallelModel {
             let compute = l == 1 ? try c.serialSeconds(depth: depth, batch: b) * machine.timeScale
                                  : try c.model(depth: depth, batch: b).predict(ranks: l, on: machine)
             grids.append(GridPrediction(dataGroups: d, layerGroups: l, share: b, computeSeconds: compute,
-                                        allreduceSeconds: allreduceSeconds(doubles: n + 1, ranks: ranks, on: machine)))
+                                        allreduceSeconds: d == 1 ? allgatherSeconds(doubles: n, ranks: ranks, on: machine)
+                                                                 : allreduceSeconds(doubles: n + 1, ranks: ranks, on: machine)))
         }
         guard !grids.isEmpty else { throw StudyError("no grid of \(ranks) ranks fits depth \(depth), batch \(batch)") }
         return GridAdvice(machine: machine.name, depth: depth, width: c.width, batch: batch, ranks: ranks, parameters: n,
@@ -124,7 +135,7 @@ public enum DataParallelModel {
     public static func lines(_ a: GridAdvice) -> [String] {
         var out = [String(format: "%@: depth %d, width %d, batch %d, %d ranks (%d parameters); layer-serial on one rank %.3f ms",
                           a.machine, a.depth, a.width, a.batch, a.ranks, a.parameters, a.serialSeconds * 1e3)]
-        out.append("      D ×    L   share   compute [ms]  allreduce [ms]   step [ms]   vs serial")
+        out.append("      D ×    L   share   compute [ms]   gradient [ms]   step [ms]   vs serial")
         for g in a.grids {
             out.append(String(format: "  %5d × %4d   %5d   %12.4f  %14.4f  %10.4f   %8.3f%@", g.dataGroups, g.layerGroups, g.share,
                               g.computeSeconds * 1e3, g.allreduceSeconds * 1e3, g.seconds * 1e3, g.seconds / a.serialSeconds,

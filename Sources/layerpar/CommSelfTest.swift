@@ -47,7 +47,7 @@ struct CommSelfTest: ParsableCommand {
         try withWorld { comm in
             let report = try CommCheck.run(comm, repetitions: repetitions, failRank: failRank)
             if comm.isRoot {
-                print("comm-selftest: \(comm.size) rank(s): ring, allreduce and barrier checks passed")
+                print("comm-selftest: \(comm.size) rank(s): ring, allreduce, allgather and barrier checks passed")
                 if let fit = report.pingPong {
                     print(String(format: "ping-pong rank 0 <-> 1: latency %.2f us, bandwidth %.2f GB/s (%d sizes)",
                                  fit.latencySeconds * 1e6, fit.bandwidthBytesPerSecond / 1e9, fit.table.count))

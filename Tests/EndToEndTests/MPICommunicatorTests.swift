@@ -10,7 +10,7 @@ import Performance
 struct MPICommunicatorTests {
     typealias SelfTestReport = CommCheckReport
 
-    @Test("ring exchange, allreduce and barrier are correct on K ranks", arguments: [1, 2, 3, 4, 7])
+    @Test("ring exchange, allreduce, in-place allgather and barrier are correct on K ranks", arguments: [1, 2, 3, 4, 7])
     func selfTest(ranks: Int) throws {
         let dir = try MPIRun.scratchDirectory("selftest")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -12,6 +12,9 @@ struct ScalingAdviseTests {
         #expect(DataParallelModel.allreduceSeconds(doubles: 1000, ranks: 1, on: m) == 0)
         // P = 4: 2·2 latencies + 2·(3/4)·8000 B / 1 GB/s.
         #expect(abs(DataParallelModel.allreduceSeconds(doubles: 1000, ranks: 4, on: m) - (8e-6 + 12e-6)) < 1e-15)
+        // Allgather: ⌈log₂4⌉·α + (3/4)·8000 B/β, half the allreduce's bandwidth term.
+        #expect(DataParallelModel.allgatherSeconds(doubles: 1000, ranks: 1, on: m) == 0)
+        #expect(abs(DataParallelModel.allgatherSeconds(doubles: 1000, ranks: 4, on: m) - (4e-6 + 6e-6)) < 1e-15)
         // The network `train` builds counts its own parameters.
         let dir = try MPIRun.scratchDirectory("advise-count")
         defer { try? FileManager.default.removeItem(at: dir) }

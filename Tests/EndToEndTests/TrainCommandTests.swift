@@ -7,7 +7,7 @@ import Training
 /// `layerpar train` run as a command (plainly and under mpirun).
 @Suite("layerpar train", .serialized)
 struct TrainCommandTests {
-    @Test("Layer-parallel training on 2 MPI ranks gives the 1-rank history (and, tight, the serial one)")
+    @Test("Layer-parallel training on 2 and 3 MPI ranks gives the 1-rank history (and, tight, the serial one)")
     func twoRanks() throws {
         let base = tempDir("ranks")
         let common = ["train", "--task", "f2", "--train-samples", "200", "--validation-samples", "50", "--depth", "12",
@@ -18,6 +18,9 @@ struct TrainCommandTests {
         #expect(one.status == 0, "\(one.stderr)")
         let two = runLayerpar(common + ["--mode", "parallel", "--out", base + "/two"], ranks: 2)
         #expect(two.status == 0, "\(two.stderr)")
+        // 3 ranks: a middle rank owns neither the opening nor the closing layer's gradient.
+        let three = runLayerpar(common + ["--mode", "parallel", "--out", base + "/three"], ranks: 3)
+        #expect(three.status == 0, "\(three.stderr)")
         let serial = runLayerpar(common + ["--mode", "serial", "--out", base + "/serial"])
         #expect(serial.status == 0, "\(serial.stderr)")
         func batchLosses(_ d: String) throws -> [Double] {
@@ -25,8 +28,10 @@ struct TrainCommandTests {
                 .map { Double($0.split(separator: ",", omittingEmptySubsequences: false)[2])! }
         }
         let a = try batchLosses(base + "/one"), b = try batchLosses(base + "/two"), c = try batchLosses(base + "/serial")
-        #expect(a.count == 7 && b.count == 7 && c.count == 7)
+        let d = try batchLosses(base + "/three")
+        #expect(a.count == 7 && b.count == 7 && c.count == 7 && d.count == 7)
         #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-12 * abs($0) })
+        #expect(zip(a, d).allSatisfy { abs($0 - $1) <= 1e-12 * abs($0) })
         #expect(zip(a, c).allSatisfy { abs($0 - $1) <= 1e-8 * abs($0) })
         let summary = try String(contentsOfFile: base + "/two/summary.json", encoding: .utf8)
         #expect(summary.contains("\"ranks\" : 2"))

@@ -35,7 +35,9 @@ import Foundation
 /// raised before MPI starts so such a message is sent eagerly (see
 /// ``Launch/eagerLimit(forMessageBytes:)``): above the 4 KiB default a message
 /// goes by rendezvous and moves only while its receiver is inside MPI, which at
-/// width 16 and batch 64 (8 KiB) doubled the P = 2 communication time.
+/// width 16 and batch 64 (8 KiB) doubled the P = 2 communication time. Likewise the
+/// non-blocking allreduce's algorithm is set to the ring unless the user chose one
+/// (``Launch/iallreduceAlgorithmVariable``).
 public func withWorld<R>(messageBytes: Int? = nil, _ body: (any Communicator) throws -> R) throws -> R {
     let environment = ProcessInfo.processInfo.environment
     let fault = try environment["LAYERPAR_COMM_FAULT"].map { try FaultInjection(parsing: $0) }
@@ -53,6 +55,7 @@ public func withWorld<R>(messageBytes: Int? = nil, _ body: (any Communicator) th
        let limit = Launch.eagerLimit(forMessageBytes: messageBytes) {
         setenv(Launch.eagerLimitVariable, String(limit), 0)   // read by Open MPI in MPI_Init
     }
+    setenv(Launch.iallreduceAlgorithmVariable, Launch.iallreduceAlgorithm, 0)   // the user's choice stays
     let world: MPICommunicator
     do {
         world = try MPICommunicator.world()

@@ -25,10 +25,10 @@ public enum Launch {
     /// Open MPI's MCA parameter choosing the non-blocking allreduce's algorithm, and the
     /// choice `withWorld` makes unless the user set it: 1, the ring. Every blocking
     /// reduction here is an `MPI_Iallreduce` polled with backoff, and for an in-place
-    /// sum (or fewer than 4 ranks) libnbc's own choice is the binomial tree: a gradient of
-    /// 87k doubles took 0.29–0.34 ms on 2 ranks, 348k 1.2–1.4 ms, 1.39M 7.8–8.2 ms, 1.7–3×
-    /// the blocking `MPI_Allreduce`; the ring matched it (0.17–0.22, 0.55–0.58,
-    /// 2.4–2.6 ms), with small sums unchanged (2–8 µs).
+    /// sum (or fewer than 4 ranks) libnbc's own choice is the binomial tree: on 2 ranks
+    /// here gradients of 87k / 348k / 1.39M doubles took 0.27 / 1.24 / 7.85 ms with it,
+    /// 0.12–0.14 / 0.48–0.51 / 2.4–2.7 ms with the ring (`mpirun -np 2 layerpar
+    /// comm-selftest`, with `OMPI_MCA_coll_libnbc_iallreduce_algorithm=0` for libnbc's).
     public static let iallreduceAlgorithmVariable = "OMPI_MCA_coll_libnbc_iallreduce_algorithm"
     public static let iallreduceAlgorithm = "1"
 

@@ -31,6 +31,18 @@ public struct CommCheckReport: Codable {
     public var oversubscribed: Bool
     /// Every D×L grid (D dividing the rank count) whose sub-communicators passed ``CommCheck/gridCheck(_:dataGroups:)``.
     public var gridsChecked: [String]?
+    /// The two ways to assemble a gradient, timed on gradient-sized vectors (≥ 2 ranks).
+    public var gradientCollectives: [GradientCollectiveRow]?
+}
+
+/// One vector length of ``CommCheck/gradientCollectives(_:repetitions:)``: median seconds of an
+/// in-place sum over all ranks (`MPI_Iallreduce`, the algorithm Open MPI's
+/// `coll_libnbc_iallreduce_algorithm` selects) and of an in-place allgather of each
+/// rank's block (`MPI_Iallgatherv`), both polled as every wait in layerpar.
+public struct GradientCollectiveRow: Codable {
+    public var doubles: Int
+    public var allreduceSeconds: Double
+    public var allgatherSeconds: Double
 }
 
 /// The checks and the ping-pong of `layerpar comm-selftest` (see there), on the
@@ -73,10 +85,38 @@ public enum CommCheck {
             for _ in 0..<repetitions { _ = try comm.allreduceMax([1, Double(comm.rank)]) }
             allreduce = (monotonicSeconds() - t0) / Double(repetitions)
         }
+        let gradients = comm.size >= 2 && repetitions > 0 ? try gradientCollectives(comm, repetitions: min(repetitions, 10)) : nil
         let cores = ProcessInfo.processInfo.activeProcessorCount
         return CommCheckReport(ranks: comm.size, host: ProcessInfo.processInfo.hostName, ringSizes: sizes,
                       checksPassed: true, errorReturnMessage: errorMessage, pingPong: fit, allreduceSeconds: allreduce,
-                      oversubscribed: comm.size > cores, gridsChecked: grids)
+                      oversubscribed: comm.size > cores, gridsChecked: grids, gradientCollectives: gradients)
+    }
+
+    /// The gradient lengths of the f2/f1 network (width 16) at depths 322, 1280 and 5120.
+    public static let gradientLengths = [322, 1280, 5120].map { 129 + 272 * $0 }
+
+    /// Times ``Communicator/allreduceSum(inPlace:)`` and ``Communicator/allgather(inPlace:blocks:)``
+    /// (block distribution over the ranks) on each of ``gradientLengths``: median of `repetitions`,
+    /// after one untimed call of each.
+    static func gradientCollectives(_ comm: any Communicator, repetitions: Int) throws -> [GradientCollectiveRow] {
+        try gradientLengths.map { n in
+            let blocks = try BlockDistribution(count: n, parts: comm.size)
+            let ranges = (0 ..< comm.size).map { blocks.range(of: $0) }
+            var buffer = [Double](repeating: 1, count: n)
+            func median(_ call: (UnsafeMutableBufferPointer<Double>) throws -> Void) throws -> Double {
+                var times: [Double?] = []
+                for k in 0 ... repetitions {
+                    try comm.barrier()
+                    let t0 = monotonicSeconds()
+                    try buffer.withUnsafeMutableBufferPointer { try call($0) }
+                    if k > 0 { times.append(monotonicSeconds() - t0) }
+                    buffer.withUnsafeMutableBufferPointer { $0.update(repeating: 1) }   // sums stay small over repeats
+                }
+                return Median.of(times)!
+            }
+            return GradientCollectiveRow(doubles: n, allreduceSeconds: try median { try comm.allreduceSum(inPlace: $0) },
+                                         allgatherSeconds: try median { try comm.allgather(inPlace: $0, blocks: ranges) })
+        }
     }
 
     /// ``Communicator/allgather(inPlace:blocks:)`` on blocks of uneven length (rank r's

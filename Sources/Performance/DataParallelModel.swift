@@ -16,7 +16,7 @@ import Studies
 /// message model: `2⌈log₂P⌉·α + 2·(P−1)/P·8n/β`; with D = 1 (pure layer-parallel) each
 /// rank's block is gathered to the others as training does (`⌈log₂P⌉·α + (P−1)/P·8n/β`).
 /// No overlap with the backward pass is assumed (an upper bound for the overlapped
-/// layer-serial groups). ``GridPrediction/allreduceSeconds`` is that reduction's time. Compute scales
+/// layer-serial groups). ``GridPrediction/gradientSeconds`` is that reduction's time. Compute scales
 /// with the machine's `timeScale`; iterations of MGRIT do not depend on L or b
 /// beyond what the calibration at `b` measured.
 public struct GridPrediction: Codable, Sendable {
@@ -25,8 +25,9 @@ public struct GridPrediction: Codable, Sendable {
     /// Largest share of the batch (examples).
     public var share: Int
     public var computeSeconds: Double
-    public var allreduceSeconds: Double
-    public var seconds: Double { computeSeconds + allreduceSeconds }
+    /// The gradient's reduction (allgather with D = 1, allreduce otherwise).
+    public var gradientSeconds: Double
+    public var seconds: Double { computeSeconds + gradientSeconds }
 }
 
 public struct GridAdvice: Codable, Sendable {
@@ -100,7 +101,7 @@ public enum DataParallelModel {
             let compute = l == 1 ? try c.serialSeconds(depth: depth, batch: b) * machine.timeScale
                                  : try c.model(depth: depth, batch: b).predict(ranks: l, on: machine)
             grids.append(GridPrediction(dataGroups: d, layerGroups: l, share: b, computeSeconds: compute,
-                                        allreduceSeconds: d == 1 ? allgatherSeconds(doubles: n, ranks: ranks, on: machine)
+                                        gradientSeconds: d == 1 ? allgatherSeconds(doubles: n, ranks: ranks, on: machine)
                                                                  : allreduceSeconds(doubles: n + 1, ranks: ranks, on: machine)))
         }
         guard !grids.isEmpty else { throw StudyError("no grid of \(ranks) ranks fits depth \(depth), batch \(batch)") }
@@ -138,7 +139,7 @@ public enum DataParallelModel {
         out.append("      D ×    L   share   compute [ms]   gradient [ms]   step [ms]   vs serial")
         for g in a.grids {
             out.append(String(format: "  %5d × %4d   %5d   %12.4f  %14.4f  %10.4f   %8.3f%@", g.dataGroups, g.layerGroups, g.share,
-                              g.computeSeconds * 1e3, g.allreduceSeconds * 1e3, g.seconds * 1e3, g.seconds / a.serialSeconds,
+                              g.computeSeconds * 1e3, g.gradientSeconds * 1e3, g.seconds * 1e3, g.seconds / a.serialSeconds,
                               g.dataGroups == a.best.dataGroups ? "  ← best" : ""))
         }
         let best = a.best

@@ -18,8 +18,8 @@ import ResNet
 /// rank writes the gradients of the layers it owns — one contiguous block of the
 /// flat gradient — and one in-place allgather assembles the full gradient on every
 /// rank (a sum over ranks of mostly zeros moves and adds every entry: for 348k
-/// doubles on 2 ranks here 3× the allgather's time with the ring, 7× with libnbc's
-/// default), so all ranks take the same step.
+/// doubles on 2 ranks here 2.5× the allgather's time with the ring, 6.5× with
+/// libnbc's default; `layerpar comm-selftest` times both), so all ranks take the same step.
 public final class ParallelEngine: GradientEngine {
     let network: Network
     let comm: any Communicator
@@ -33,6 +33,8 @@ public final class ParallelEngine: GradientEngine {
     var forwardStore: ExampleWarmStart?
     var adjointStore: ExampleWarmStart?
     var solves = 0
+    /// ``gradientBlocks(adjoint:depth:layout:)`` of this network on `comm`.
+    let gradientBlocks: [Range<Int>]
     /// Whether ``compute(gradient:data:batch:step:)`` sums the gradient and loss over
     /// `comm` (false: each rank returns its own part, for a caller that reduces once
     /// over a larger group, as ``DataParallelEngine`` does).
@@ -68,6 +70,8 @@ public final class ParallelEngine: GradientEngine {
         planner = PreactivationPlanner(policy: preactivations)
         adjointSolver = try ResNetAdjointSolver(forward: forwardSolver, options: bo, comm: comm,
                                                 preactivationStorage: preactivations.storage ?? .store)
+        gradientBlocks = Self.gradientBlocks(adjoint: adjointSolver.solver.partition, depth: network.shape.depth,
+                                             layout: network.shape.layout)
         warmStart = config.warmStartPolicy
         warmStartMemoryBytes = (config.warmStartMemoryMiB ?? 4096) << 20
     }
@@ -132,43 +136,39 @@ public final class ParallelEngine: GradientEngine {
                           serialFallback: Self.fallback(forward: fs, adjoint: bs))
     }
 
-    /// Every rank's block of the flat gradient (``ownGradientBlock()``), exchanged at the first step.
-    var gradientBlocks: [Range<Int>]?
-
-    /// The part of the flat gradient this rank writes: the hidden layers whose fine
-    /// adjoint step it owns (adjoint point k ≥ 1 is λᴺ⁻ᵏ, reached from point k − 1 by
-    /// layer N − k), with the opening layer on the owner of λ⁰ and the closing layer
-    /// on the owner of xᴺ, each adjacent to its end of the hidden layers.
-    func ownGradientBlock() -> Range<Int> {
-        let N = network.shape.depth, layout = network.shape.layout
-        let owned = adjointSolver.solver.ownedRange
-        let steps = max(owned.lowerBound, 1) ..< max(owned.upperBound, 1)
-        let layers = (N + 1 - steps.upperBound) ..< (N + 1 - steps.lowerBound)
-        let lo = adjointSolver.inputAdjoint != nil ? 0 : layout.hiddenWeights(layers.lowerBound)
-        let hi = forwardSolver.output != nil ? layout.count : layout.hiddenWeights(layers.upperBound)
-        return lo ..< max(lo, hi)
+    /// Every rank's block of the flat gradient: the hidden layers whose fine adjoint
+    /// steps it owns (adjoint point k ≥ 1 is λᴺ⁻ᵏ, reached from point k − 1 by layer
+    /// N − k), with the opening layer on the owner of λ⁰ (adjoint point N) and the
+    /// closing layer on the owner of xᴺ (adjoint point 0), each adjacent to its end of
+    /// the hidden layers. The same on every rank: it follows from the partition.
+    public static func gradientBlocks(adjoint partition: TimePartition, depth N: Int, layout: ParameterLayout) -> [Range<Int>] {
+        var blocks = [Range<Int>](repeating: 0 ..< 0, count: partition.ranks.count)
+        for (rank, owned) in zip(partition.ranks, partition.ranges) where !owned.isEmpty {
+            let steps = max(owned.lowerBound, 1) ..< owned.upperBound
+            let layers = (N + 1 - steps.upperBound) ..< (N + 1 - steps.lowerBound)
+            let lo = owned.contains(N) ? 0 : layout.hiddenWeights(layers.lowerBound)
+            let hi = owned.contains(0) ? layout.count : layout.hiddenWeights(layers.upperBound)
+            blocks[rank] = lo ..< max(lo, hi)
+        }
+        return blocks
     }
 
+    /// Whether ``assemble(_:)`` has checked, at its first call, that this rank wrote nothing outside its block.
+    var checkedGradientBlock = false
+
     /// Assembles the full gradient on every rank from each rank's block (collective).
-    /// At the first step the ranks exchange their blocks, and each checks that it
-    /// wrote nothing outside its own (the blocks follow from the solvers' partition).
     func assemble(_ gradient: NetworkParameters) throws {
-        if gradientBlocks == nil {
-            let mine = ownGradientBlock()
-            var bounds = [Double](repeating: 0, count: 2 * comm.size)
-            bounds[2 * comm.rank] = Double(mine.lowerBound)
-            bounds[2 * comm.rank + 1] = Double(mine.upperBound)
-            bounds = try comm.allreduceSum(bounds)
-            gradientBlocks = (0 ..< comm.size).map { Int(bounds[2 * $0]) ..< Int(bounds[2 * $0 + 1]) }
+        let mine = gradientBlocks[comm.rank]
+        if !checkedGradientBlock {
             let outside = gradient.flat.withUnsafeMutableBufferPointer { g in
                 g.indices.first { !mine.contains($0) && g[$0] != 0 }
             }
             if let i = outside {
                 throw TrainingError("internal error: rank \(comm.rank) wrote gradient entry \(i) outside its block \(mine) of the layers it owns")
             }
+            checkedGradientBlock = true
         }
-        let blocks = gradientBlocks!
-        try gradient.flat.withUnsafeMutableBufferPointer { try comm.allgather(inPlace: $0, blocks: blocks) }
+        try gradient.flat.withUnsafeMutableBufferPointer { try comm.allgather(inPlace: $0, blocks: gradientBlocks) }
     }
 
     /// The forward solve alone, started as the step's was but without scattering its

@@ -37,8 +37,12 @@ struct MPICommunicatorTests {
                 #expect(fit.bandwidthBytesPerSecond > 1e7)
             }
 
+            let gathered = try #require(report.gradientCollectives)
+            #expect(gathered.map(\.doubles) == CommCheck.gradientLengths)
+            #expect(gathered.allSatisfy { $0.allreduceSeconds > 0 && $0.allgatherSeconds > 0 && $0.allreduceSeconds.isFinite && $0.allgatherSeconds.isFinite })
         } else {
             #expect(report.pingPong == nil)
+            #expect(report.gradientCollectives == nil)
         }
     }
 

@@ -38,7 +38,7 @@ struct ScalingAdviseTests {
         #expect(advice.map { $0.grids.map(\.dataGroups) } == [[1, 2], [1, 2, 4]])
         #expect(advice[1].grids.map(\.share) == [8, 4, 2])
         for a in advice {
-            #expect(a.grids.allSatisfy { $0.computeSeconds > 0 && $0.allreduceSeconds > 0 })
+            #expect(a.grids.allSatisfy { $0.computeSeconds > 0 && $0.gradientSeconds > 0 })
             #expect(a.best.seconds == a.grids.map(\.seconds).min())
         }
         #expect(r.stdout.contains("← best") && r.stdout.contains("pure data parallelism does not fit"), "\(r.stdout)")

@@ -10,6 +10,8 @@
  */
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 #include "layerpar_kernels.h"
 
 #pragma STDC FP_CONTRACT OFF
@@ -58,3 +60,18 @@ LP_ADAM_PROTO(lp_adam_f64_ref) {
 
 LP_ADAM_SIMD(lp_adam_f64_avx2, "avx2,fma", __m256d, 4, _mm256_)
 LP_ADAM_SIMD(lp_adam_f64_avx512, "avx512f", __m512d, 8, _mm512_)
+
+/* A non-finite double has all 11 exponent bits set: adding 1 to the exponent
+ * field carries into bit 11 exactly then. Integer operations only, no early
+ * exit: the compiler vectorises the loop with the baseline SSE2 (a reduction
+ * the FP compare + branch of a scalar loop cannot be), and the pass runs at
+ * the memory's speed, which is its bound. */
+int lp_all_finite_f64(lp_int n, const double *x) {
+    uint64_t bad = 0;
+    for (lp_int i = 0; i < n; i++) {
+        uint64_t b;
+        memcpy(&b, x + i, sizeof b);
+        bad |= (((b >> 52) & 0x7ff) + 1) >> 11;
+    }
+    return bad == 0;
+}

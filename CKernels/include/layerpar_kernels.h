@@ -138,6 +138,13 @@ typedef enum lp_impl {
               double c2, double eps, double *p, const double *g, double *m,  \
               double *v)
 
+/*
+ * lp_all_finite_f64 — 1 if none of x[0..n) is a NaN or an infinity, else 0
+ *   (the per-step check of a gradient before the optimiser uses it; one pass,
+ *   the same on every CPU).
+ */
+int lp_all_finite_f64(lp_int n, const double *x);
+
 /* One declaration set per implementation suffix: `` (dispatching), _ref, _avx2, _avx512. */
 #define LP_DECLARE_KERNELS(SUFFIX)                                           \
     LP_RESNET_FWD_PROTO(double, lp_resnet_fwd_f64##SUFFIX);                  \

@@ -9,6 +9,9 @@
 /// so these wrappers are fit for hot loops; views from ``Matrix/columns(_:)``
 /// run a sub-batch without copying.
 ///
+/// The operands are the caller's (guaranteed alive for the call, and
+/// ``Matrix/baseAddress`` is a stored pointer), so a call retains nothing.
+///
 /// `family: nil` calls the kernels chosen at run time (``KernelFamily/active``);
 /// a given family calls that implementation directly, which is thread-safe and
 /// does not change the global choice (what tests and benchmarks want).
@@ -19,12 +22,12 @@ public enum LayerKernels {
     ///
     /// - Parameters: `W` w×w, `b` of w, `X`, `Y`, `Z`, `mask` w×B. `Y` must not
     ///   overlap `X`, `W`, `b`, `Z` or `mask`.
-    @inlinable
+    @inlinable @inline(__always)
     public static func residualForward<T: KernelScalar>(
         beta: T, W: Matrix<T>, b: Vector<T>, X: Matrix<T>, Y: Matrix<T>, Z: Matrix<T>? = nil,
         mask: ReLUMask? = nil, family: KernelFamily? = nil
     ) throws(KernelError) {
-        let op = "resnet forward"
+        let op: StaticString = "resnet forward"
         let w = X.rows, B = X.cols
         try expect(W, w, w, "W", op, "for width \(w)")
         try expect(b, w, "b", op, "for width \(w)")
@@ -36,11 +39,9 @@ public enum LayerKernels {
         if let sZ { try disjoint(sZ, op, sX, sW, sb, sM) }
         if let sM { try disjoint(sM, op, sX, sW, sb) }
         try check(family)
-        withExtendedLifetime((W, b, X, Y, Z, mask)) {
-            T._resnetForward(family, w, B, beta, W.baseAddress, W.ld, b.baseAddress,
-                             X.baseAddress, X.ld, Y.baseAddress, Y.ld, Z?.baseAddress, Z?.ld ?? w,
-                             mask?.baseAddress, mask?.ld ?? w)
-        }
+        T._resnetForward(family, w, B, beta, W.baseAddress, W.ld, b.baseAddress,
+                         X.baseAddress, X.ld, Y.baseAddress, Y.ld, Z?.baseAddress, Z?.ld ?? w,
+                         mask?.baseAddress, mask?.ld ?? w)
     }
 
     /// Hidden residual layer, transposed (adjoint) step at the linearisation
@@ -52,13 +53,13 @@ public enum LayerKernels {
     ///
     /// - Parameters: `W` w×w; `Z` or `mask`, `lambdaNext`, `lambda`, `X` w×B; `dW`
     ///   w×w; `db` of w. `X` is needed only for `dW`. Omitted outputs are not computed.
-    @inlinable
+    @inlinable @inline(__always)
     public static func residualAdjoint<T: KernelScalar>(
         beta: T, W: Matrix<T>, X: Matrix<T>? = nil, Z: Matrix<T>? = nil, mask: ReLUMask? = nil,
         lambdaNext: Matrix<T>, lambda: Matrix<T>? = nil, dW: Matrix<T>? = nil, db: Vector<T>? = nil,
         family: KernelFamily? = nil
     ) throws(KernelError) {
-        let op = "resnet adjoint"
+        let op: StaticString = "resnet adjoint"
         let w = lambdaNext.rows, B = lambdaNext.cols
         guard (Z == nil) != (mask == nil) else {
             throw KernelError("\(op): needs exactly one of Z (the pre-activation) and mask (its ReLU mask)")
@@ -84,13 +85,11 @@ public enum LayerKernels {
         try check(family)
         let zPtr: UnsafeMutablePointer<T>? = Z?.baseAddress
         let mPtr: UnsafeMutablePointer<UInt8>? = mask?.baseAddress
-        withExtendedLifetime((W, X, Z, mask, lambdaNext, lambda, dW, db)) {
-            T._resnetAdjoint(family, w, B, beta, W.baseAddress, W.ld, X?.baseAddress, X?.ld ?? w,
-                             zPtr.map { UnsafePointer($0) }, Z?.ld ?? w, mPtr.map { UnsafePointer($0) }, mask?.ld ?? w,
-                             lambdaNext.baseAddress, lambdaNext.ld,
-                             lambda?.baseAddress, lambda?.ld ?? w, dW?.baseAddress, dW?.ld ?? w,
-                             db?.baseAddress)
-        }
+        T._resnetAdjoint(family, w, B, beta, W.baseAddress, W.ld, X?.baseAddress, X?.ld ?? w,
+                         zPtr.map { UnsafePointer($0) }, Z?.ld ?? w, mPtr.map { UnsafePointer($0) }, mask?.ld ?? w,
+                         lambdaNext.baseAddress, lambdaNext.ld,
+                         lambda?.baseAddress, lambda?.ld ?? w, dW?.baseAddress, dW?.ld ?? w,
+                         db?.baseAddress)
     }
 
     /// Dense layer with m outputs and n inputs (the opening and closing layers):
@@ -102,7 +101,7 @@ public enum LayerKernels {
         activation: Activation, W: Matrix<T>, b: Vector<T>, X: Matrix<T>, Y: Matrix<T>,
         Z: Matrix<T>? = nil, family: KernelFamily? = nil
     ) throws(KernelError) {
-        let op = "dense forward"
+        let op: StaticString = "dense forward"
         let m = W.rows, n = W.cols, B = X.cols
         try expect(X, n, B, "X", op, "for \(n) inputs (W is \(W.shapeDescription))")
         try expect(b, m, "b", op, "for \(m) outputs")
@@ -112,10 +111,8 @@ public enum LayerKernels {
         try disjoint(Y.span("Y"), op, sX, sW, sb, sZ)
         if let sZ { try disjoint(sZ, op, sX, sW, sb) }
         try check(family)
-        withExtendedLifetime((W, b, X, Y, Z)) {
-            T._denseForward(family, m, n, B, activation, W.baseAddress, W.ld, b.baseAddress,
-                            X.baseAddress, X.ld, Y.baseAddress, Y.ld, Z?.baseAddress, Z?.ld ?? m)
-        }
+        T._denseForward(family, m, n, B, activation, W.baseAddress, W.ld, b.baseAddress,
+                        X.baseAddress, X.ld, Y.baseAddress, Y.ld, Z?.baseAddress, Z?.ld ?? m)
     }
 
     /// Transposed dense layer, given the adjoint `lambdaOut` (m×B) at the output:
@@ -130,7 +127,7 @@ public enum LayerKernels {
         lambdaOut: Matrix<T>, lambdaIn: Matrix<T>? = nil, dW: Matrix<T>? = nil, db: Vector<T>? = nil,
         family: KernelFamily? = nil
     ) throws(KernelError) {
-        let op = "dense adjoint"
+        let op: StaticString = "dense adjoint"
         let m = W.rows, n = W.cols, B = lambdaOut.cols
         try expect(lambdaOut, m, B, "lambdaOut", op, "for \(m) outputs (W is \(W.shapeDescription))")
         if activation == .relu {
@@ -155,12 +152,10 @@ public enum LayerKernels {
         if let sdb { try disjoint(sdb, op, sW, sX, sZ, sL) }
         try check(family)
         let zPtr: UnsafeMutablePointer<T>? = activation == .relu ? Z?.baseAddress : nil
-        withExtendedLifetime((W, X, Z, lambdaOut, lambdaIn, dW, db)) {
-            T._denseAdjoint(family, m, n, B, activation, W.baseAddress, W.ld, X?.baseAddress, X?.ld ?? n,
-                            zPtr.map { UnsafePointer($0) }, Z?.ld ?? m, lambdaOut.baseAddress, lambdaOut.ld,
-                            lambdaIn?.baseAddress, lambdaIn?.ld ?? n, dW?.baseAddress, dW?.ld ?? n,
-                            db?.baseAddress)
-        }
+        T._denseAdjoint(family, m, n, B, activation, W.baseAddress, W.ld, X?.baseAddress, X?.ld ?? n,
+                        zPtr.map { UnsafePointer($0) }, Z?.ld ?? m, lambdaOut.baseAddress, lambdaOut.ld,
+                        lambdaIn?.baseAddress, lambdaIn?.ld ?? n, dW?.baseAddress, dW?.ld ?? n,
+                        db?.baseAddress)
     }
 
     // MARK: checks
@@ -174,7 +169,7 @@ public enum LayerKernels {
 
     @inlinable
     static func expect<T>(
-        _ a: Matrix<T>, _ rows: Int, _ cols: Int, _ name: String, _ op: String, _ why: @autoclosure () -> String
+        _ a: Matrix<T>, _ rows: Int, _ cols: Int, _ name: StaticString, _ op: StaticString, _ why: @autoclosure () -> String
     ) throws(KernelError) {
         guard a.rows == rows && a.cols == cols else {
             throw KernelError("\(op): \(name) is \(a.shapeDescription), expected \(rows)×\(cols) \(why())")
@@ -183,7 +178,7 @@ public enum LayerKernels {
 
     @inlinable
     static func expect(
-        _ a: ReLUMask, _ rows: Int, _ cols: Int, _ op: String, _ why: @autoclosure () -> String
+        _ a: ReLUMask, _ rows: Int, _ cols: Int, _ op: StaticString, _ why: @autoclosure () -> String
     ) throws(KernelError) {
         guard a.rows == rows && a.cols == cols else {
             throw KernelError("\(op): mask is \(a.shapeDescription), expected \(rows)×\(cols) \(why())")
@@ -192,7 +187,7 @@ public enum LayerKernels {
 
     @inlinable
     static func expect<T>(
-        _ v: Vector<T>, _ count: Int, _ name: String, _ op: String, _ why: @autoclosure () -> String
+        _ v: Vector<T>, _ count: Int, _ name: StaticString, _ op: StaticString, _ why: @autoclosure () -> String
     ) throws(KernelError) {
         guard v.count == count else {
             throw KernelError("\(op): \(name) has \(v.count) elements, expected \(count) \(why())")
@@ -200,8 +195,8 @@ public enum LayerKernels {
     }
 
     /// Throws if `out` overlaps any of the inputs (fixed arity: no array on the hot path).
-    @inlinable
-    static func disjoint(_ out: MemorySpan, _ op: String, _ a: MemorySpan?, _ b: MemorySpan?, _ c: MemorySpan?,
+    @inlinable @inline(__always)
+    static func disjoint(_ out: MemorySpan, _ op: StaticString, _ a: MemorySpan?, _ b: MemorySpan?, _ c: MemorySpan?,
                          _ d: MemorySpan? = nil, _ e: MemorySpan? = nil, _ f: MemorySpan? = nil) throws(KernelError) {
         func check(_ s: MemorySpan?) throws(KernelError) {
             if let s, out.overlaps(s) { throw KernelError("\(op): output \(out.name) overlaps input \(s.name) in memory") }
@@ -218,23 +213,38 @@ public enum LayerKernels {
 /// are accepted.
 @usableFromInline
 struct MemorySpan {
-    @usableFromInline let name: String
+    /// A literal (a trivial type: building and copying spans on the hot path retains nothing).
+    @usableFromInline let name: StaticString
     @usableFromInline let start: UInt
     @usableFromInline let end: UInt
-    @usableFromInline let grid: (ld: Int, rows: Range<Int>, cols: Range<Int>)?
+    /// For a matrix: its leading dimension, shape and element size (the grid rectangle,
+    /// formed only when two address ranges intersect); `ld == 0` for a vector or mask.
+    @usableFromInline let ld: Int, rows: Int, cols: Int, stride: Int
 
     @inlinable
-    init(name: String, start: UInt, end: UInt, grid: (ld: Int, rows: Range<Int>, cols: Range<Int>)?) {
+    init(name: StaticString, start: UInt, end: UInt, ld: Int = 0, rows: Int = 0, cols: Int = 0, stride: Int = 1) {
         self.name = name
         self.start = start
         self.end = end
-        self.grid = grid
+        self.ld = ld
+        self.rows = rows
+        self.cols = cols
+        self.stride = stride
     }
 
+    /// The rectangle on the grid of rows of length `ld`, if the matrix does not wrap.
     @inlinable
+    var grid: (ld: Int, rows: Range<Int>, cols: Range<Int>)? {
+        guard ld > 0 else { return nil }
+        let a = Int(start) / stride, r0 = a / ld, c0 = a % ld
+        return c0 + cols <= ld ? (ld, r0..<(r0 + rows), c0..<(c0 + cols)) : nil
+    }
+
+    @inlinable @inline(__always)
     func overlaps(_ o: MemorySpan) -> Bool {
         guard start < end && o.start < o.end && start < o.end && o.start < end else { return false }
-        if let g = grid, let h = o.grid, g.ld == h.ld {
+        // Only views of one allocation get here; the divisions of the grid are paid then alone.
+        if ld > 0 && ld == o.ld && stride == o.stride, let g = grid, let h = o.grid {
             return g.rows.overlaps(h.rows) && g.cols.overlaps(h.cols)
         }
         return true
@@ -242,24 +252,19 @@ struct MemorySpan {
 }
 
 extension Matrix {
-    @inlinable
-    func span(_ name: String) -> MemorySpan {
+    @inlinable @inline(__always)
+    func span(_ name: StaticString) -> MemorySpan {
         let stride = MemoryLayout<Scalar>.stride
         let s = UInt(bitPattern: baseAddress)
         let n = rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols
-        var grid: (ld: Int, rows: Range<Int>, cols: Range<Int>)? = nil
-        if ld > 0 {
-            let a = Int(s) / stride, r0 = a / ld, c0 = a % ld
-            if c0 + cols <= ld { grid = (ld, r0..<(r0 + rows), c0..<(c0 + cols)) }
-        }
-        return MemorySpan(name: name, start: s, end: s + UInt(n * stride), grid: grid)
+        return MemorySpan(name: name, start: s, end: s + UInt(n * stride), ld: ld, rows: rows, cols: cols, stride: stride)
     }
 }
 
 extension Vector {
-    @inlinable
-    func span(_ name: String) -> MemorySpan {
+    @inlinable @inline(__always)
+    func span(_ name: StaticString) -> MemorySpan {
         let s = UInt(bitPattern: baseAddress)
-        return MemorySpan(name: name, start: s, end: s + UInt(count * MemoryLayout<Scalar>.stride), grid: nil)
+        return MemorySpan(name: name, start: s, end: s + UInt(count * MemoryLayout<Scalar>.stride))
     }
 }

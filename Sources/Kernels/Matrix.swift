@@ -28,6 +28,12 @@ public final class Matrix<Scalar: KernelScalar>: @unchecked Sendable {
 
     let storage: AlignedStorage<Scalar>
     let offset: Int
+    /// Pointer to element (0, 0). Valid while this matrix (or any view of its
+    /// storage) is alive; prefer ``withUnsafeMutablePointer(_:)`` which
+    /// guarantees that. For hot loops that call CKernels through this module.
+    /// Stored, not computed from `storage`: reading it touches no reference, so a
+    /// kernel wrapper's operands cost no retain/release.
+    public let baseAddress: UnsafeMutablePointer<Scalar>
 
     /// A number the one owner of this object may attach to it (a solver: the time point
     /// a state holds), −1 when none; a field rather than a table keyed by the object, so
@@ -45,6 +51,7 @@ public final class Matrix<Scalar: KernelScalar>: @unchecked Sendable {
         self.ld = lead
         self.storage = AlignedStorage(count: rows * lead)
         self.offset = 0
+        baseAddress = storage.base
     }
 
     /// A matrix from row-major `values` (`values.count == rows·cols`).
@@ -60,6 +67,7 @@ public final class Matrix<Scalar: KernelScalar>: @unchecked Sendable {
     init(storage: AlignedStorage<Scalar>, offset: Int, rows: Int, cols: Int, ld: Int) {
         self.storage = storage
         self.offset = offset
+        baseAddress = storage.base + offset
         self.rows = rows
         self.cols = cols
         self.ld = ld
@@ -70,11 +78,6 @@ public final class Matrix<Scalar: KernelScalar>: @unchecked Sendable {
 
     /// Number of elements, `rows·cols`.
     public var count: Int { rows * cols }
-
-    /// Pointer to element (0, 0). Valid while this matrix (or any view of its
-    /// storage) is alive; prefer ``withUnsafeMutablePointer(_:)`` which
-    /// guarantees that. For hot loops that call CKernels through this module.
-    public var baseAddress: UnsafeMutablePointer<Scalar> { storage.base + offset }
 
     /// Calls `body(pointer to (0,0), ld)` with the storage kept alive.
     public func withUnsafeMutablePointer<R, E: Error>(

@@ -29,4 +29,11 @@ public enum OptimizerKernels {
         case .avx512: lp_adam_f64_avx512(n, lr, beta1, beta2, c1, c2, epsilon, pp, gp, mp, vp)
         }
     }
+
+    /// Whether every element of `x` is finite (no NaN, no ±∞): one vectorised pass
+    /// with no early exit, as fast as the memory (for the per-step gradient check).
+    public static func allFinite(_ x: UnsafeBufferPointer<Double>) -> Bool {
+        guard let base = x.baseAddress, !x.isEmpty else { return true }
+        return lp_all_finite_f64(x.count, base) != 0
+    }
 }

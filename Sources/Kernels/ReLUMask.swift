@@ -17,6 +17,8 @@ public final class ReLUMask: @unchecked Sendable {
 
     private let storage: ByteStorage
     private let offset: Int
+    /// Pointer to entry (0, 0); valid while this mask or a view of it is alive (stored, like ``Matrix/baseAddress``).
+    public let baseAddress: UnsafeMutablePointer<UInt8>
 
     /// A zero mask (every ReLU off).
     public init(rows: Int, cols: Int, ld: Int? = nil) {
@@ -28,11 +30,13 @@ public final class ReLUMask: @unchecked Sendable {
         self.ld = lead
         storage = ByteStorage(count: rows * lead)
         offset = 0
+        baseAddress = storage.base
     }
 
     private init(storage: ByteStorage, offset: Int, rows: Int, cols: Int, ld: Int) {
         self.storage = storage
         self.offset = offset
+        baseAddress = storage.base + offset
         self.rows = rows
         self.cols = cols
         self.ld = ld
@@ -48,8 +52,6 @@ public final class ReLUMask: @unchecked Sendable {
     /// "rows×cols", for messages.
     public var shapeDescription: String { "\(rows)×\(cols)" }
 
-    /// Pointer to entry (0, 0); valid while this mask or a view of it is alive.
-    public var baseAddress: UnsafeMutablePointer<UInt8> { storage.base + offset }
 
     /// Whether ReLU is on at (i, j). Traps if out of range.
     public subscript(i: Int, j: Int) -> Bool {
@@ -71,11 +73,11 @@ public final class ReLUMask: @unchecked Sendable {
         return out
     }
 
-    @usableFromInline
-    func span(_ name: String) -> MemorySpan {
+    @usableFromInline @inline(__always)
+    func span(_ name: StaticString) -> MemorySpan {
         let s = UInt(bitPattern: baseAddress)
         let n = rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols
-        return MemorySpan(name: name, start: s, end: s + UInt(n), grid: nil)
+        return MemorySpan(name: name, start: s, end: s + UInt(n))
     }
 
     /// Zeroed, 64-byte-aligned bytes, freed once.

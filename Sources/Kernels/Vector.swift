@@ -10,6 +10,8 @@ public final class Vector<Scalar: KernelScalar>: @unchecked Sendable {
     public let count: Int
     let storage: AlignedStorage<Scalar>
     let offset: Int
+    /// Pointer to element 0 (valid while the vector is alive); stored, like ``Matrix/baseAddress``.
+    public let baseAddress: UnsafeMutablePointer<Scalar>
 
     /// A zero vector of `count` elements.
     public init(count: Int) {
@@ -17,11 +19,13 @@ public final class Vector<Scalar: KernelScalar>: @unchecked Sendable {
         self.count = count
         storage = AlignedStorage(count: count)
         offset = 0
+        baseAddress = storage.base
     }
 
     init(storage: AlignedStorage<Scalar>, offset: Int, count: Int) {
         self.storage = storage
         self.offset = offset
+        baseAddress = storage.base + offset
         self.count = count
     }
 
@@ -55,8 +59,6 @@ public final class Vector<Scalar: KernelScalar>: @unchecked Sendable {
         }
     }
 
-    /// Pointer to element 0 (valid while the vector is alive).
-    public var baseAddress: UnsafeMutablePointer<Scalar> { storage.base + offset }
 
     /// Element i. Traps if out of range.
     public subscript(i: Int) -> Scalar {

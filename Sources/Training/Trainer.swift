@@ -1,5 +1,6 @@
 import Comm
 import Foundation
+import Kernels
 import Reports
 import ResNet
 
@@ -247,7 +248,7 @@ public final class Trainer {
             let cpu0 = threadCPUSeconds()
             var r = try engine.compute(gradient: gradient, data: train, batch: batch, step: step)
             if config.nanAtStep == step + 1 { r.loss = .nan }
-            let finite = r.loss.isFinite && gradient.flat.withUnsafeMutableBufferPointer({ $0.allSatisfy(\.isFinite) })
+            let finite = r.loss.isFinite && gradient.flat.withUnsafeMutableBufferPointer { OptimizerKernels.allFinite(UnsafeBufferPointer($0)) }
             // One decision for all ranks: a non-finite value on any rank, or a signal on any rank.
             var flags = [finite ? 0 : 1, Double(StopSignal.received)]
             if comm.size > 1 { flags = try comm.allreduceMax(flags) }

@@ -70,4 +70,35 @@ struct OptimizerKernelTests {
             }
         }
     }
+
+    /// The finite check against Swift's `isFinite` (the oracle), element by element: every
+    /// kind of non-finite value (quiet and signalling NaN, ±∞, NaN with a sign or a payload)
+    /// planted at every position of short vectors (the vectorised body and each tail) and at
+    /// chosen positions of a long one, beside the finite extremes that must pass (±max,
+    /// subnormals, ±0).
+    @Test("allFinite: any NaN or infinity anywhere, and nothing else, makes it false", arguments: [0, 1, 2, 3, 7, 8, 9, 33])
+    func allFiniteMatchesIsFinite(n: Int) {
+        let extremes: [Double] = [.greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude,
+                                  -.leastNormalMagnitude, 0, -0.0, 1, -1e300]
+        let bad: [Double] = [.nan, -.nan, .signalingNaN, .infinity, -.infinity,
+                             Double(bitPattern: 0x7FF0_0000_0000_0001), Double(bitPattern: 0xFFF8_0000_0000_00FF)]
+        let finite = (0 ..< n).map { extremes[$0 % extremes.count] }
+        #expect(finite.allSatisfy { $0.isFinite })
+        #expect(finite.withUnsafeBufferPointer(OptimizerKernels.allFinite))
+        for i in 0 ..< n {
+            for b in bad {
+                var x = finite
+                x[i] = b
+                #expect(!x[i].isFinite)
+                #expect(!x.withUnsafeBufferPointer(OptimizerKernels.allFinite), "\(b) (bits \(String(b.bitPattern, radix: 16))) at \(i) of \(n)")
+            }
+        }
+        var long = (0 ..< 100_003).map { Double($0) * 1e-3 - 50 }
+        #expect(long.withUnsafeBufferPointer(OptimizerKernels.allFinite))
+        for i in [0, 7, 8, 50_000, 99_999, 100_002] {
+            long[i] = .infinity
+            #expect(!long.withUnsafeBufferPointer(OptimizerKernels.allFinite), "∞ at \(i)")
+            long[i] = 0
+        }
+    }
 }

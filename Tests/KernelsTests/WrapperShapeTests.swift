@@ -31,6 +31,19 @@ import Kernels
         #expect(throws: Never.self) {
             try LayerKernels.residualForward(beta: 1, W: W2, b: b, X: big.columns(0..<8), Y: big.columns(8..<16))
         }
+        // Column views that share one column, and row views that share one row, are not.
+        for (x, y) in [(big.columns(0..<8), big.columns(7..<15)), (big.rows(0..<16).columns(8..<16), big.columns(8..<16))] {
+            #expect(throws: KernelError.self) {
+                try LayerKernels.residualForward(beta: 1, W: W2, b: b, X: x, Y: y)
+            }
+        }
+        let tall = Matrix<Double>(rows: 32, cols: 8)
+        #expect(throws: Never.self) {
+            try LayerKernels.residualForward(beta: 1, W: W2, b: b, X: tall.rows(0..<16), Y: tall.rows(16..<32))
+        }
+        #expect(throws: KernelError.self) {
+            try LayerKernels.residualForward(beta: 1, W: W2, b: b, X: tall.rows(0..<16), Y: tall.rows(15..<31))
+        }
     }
 
     @Test func residualAdjointShapes() {

@@ -264,13 +264,15 @@ public final class ResNetForwardProblem: ResNetBatchProblem {
         flops += 2 * stack.width * stack.width * batch * (coarseStep == .secondOrder && level > 0 ? 2 : 1)
         if recordsPreactivations && level == 0 {   // a fine step: point start → stop = start + 1
             wrote(point: stop)
+            // The buffers are made on a point's first fine step and kept (stored once: an
+            // array write per step would retain the new element and release the old).
             if recordsMasks {
-                let m = recordedMasks[start] ?? ReLUMask(rows: stack.width, cols: batch)
-                recordedMasks[start] = m
+                let m: ReLUMask
+                if let kept = recordedMasks[start] { m = kept } else { m = ReLUMask(rows: stack.width, cols: batch); recordedMasks[start] = m }
                 try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[start], b: stack.biases[start], X: u, Y: v, mask: m)
             } else {
-                let z = recorded[start] ?? makeState()
-                recorded[start] = z
+                let z: Matrix<Double>
+                if let kept = recorded[start] { z = kept } else { z = makeState(); recorded[start] = z }
                 try LayerKernels.residualForward(beta: stack.beta, W: stack.weights[start], b: stack.biases[start], X: u, Y: v, Z: z)
             }
             serial += 1

@@ -50,18 +50,23 @@ public enum Bandwidth {
         let a, b, c: NUMABuffer
         let n: Int
         let barrier: UnsafeMutablePointer<pthread_barrier_t>
+        /// Each worker's clock readings around its slice of the current repetition (ns).
+        let starts, ends: UnsafeMutablePointer<UInt64>
         var error: (any Error)?
         let lock = NSLock()
         init(a: NUMABuffer, b: NUMABuffer, c: NUMABuffer, n: Int, parties: Int) {
             self.a = a; self.b = b; self.c = c; self.n = n
             barrier = .allocate(capacity: 1)
             pthread_barrier_init(barrier, nil, UInt32(parties))
+            starts = .allocate(capacity: parties)
+            ends = .allocate(capacity: parties)
         }
-        deinit { pthread_barrier_destroy(barrier); barrier.deallocate() }
+        deinit { pthread_barrier_destroy(barrier); barrier.deallocate(); starts.deallocate(); ends.deallocate() }
         func wait() { pthread_barrier_wait(barrier) }
     }
 
     private static func triad(node: Int, pus: [Int], arrayBytes: Int, repetitions: Int) throws -> Double {
+        guard !pus.isEmpty else { throw TopologyError("bandwidth triad on NUMA node \(node): no processing unit to run on") }
         let n = arrayBytes / 8
         let shared = Shared(a: try NUMABuffer(doubles: n, node: node), b: try NUMABuffer(doubles: n, node: node),
                             c: try NUMABuffer(doubles: n, node: node), n: n, parties: pus.count + 1)
@@ -79,7 +84,9 @@ public enum Bandwidth {
                 for _ in 0..<repetitions {
                     shared.wait()
                     let s = 3.0
+                    shared.starts[t] = DispatchTime.now().uptimeNanoseconds
                     for i in lo..<hi { a[i] = b[i] + s * c[i] }
+                    shared.ends[t] = DispatchTime.now().uptimeNanoseconds
                     shared.wait()
                 }
             }
@@ -90,12 +97,14 @@ public enum Bandwidth {
         var best = Double.infinity
         for _ in 0..<repetitions {
             shared.wait()
+            shared.wait()
+            // The workers time themselves, first start to last end: the main thread's own
+            // readings would miss the work done while it waits for a core (with a worker on
+            // every core it may run only after they finish, and report absurd bandwidths).
             // DispatchTime reads CLOCK_MONOTONIC, the clock of Comm's monotonicSeconds()
             // (Topology sits beside Comm in the module graph and does not import it).
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            shared.wait()
-            let t1 = DispatchTime.now().uptimeNanoseconds
-            best = min(best, Double(t1 - t0) * 1e-9)
+            let t0 = (0..<k).map { shared.starts[$0] }.min()!, t1 = (0..<k).map { shared.ends[$0] }.max()!
+            best = min(best, Double(max(t1 - t0, 1)) * 1e-9)
         }
         if let error = shared.error { throw error }
         // a = 1 + 3·2 = 7 everywhere: a cheap check that every thread ran its slice.

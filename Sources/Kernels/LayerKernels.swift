@@ -22,7 +22,7 @@ public enum LayerKernels {
     ///
     /// - Parameters: `W` w×w, `b` of w, `X`, `Y`, `Z`, `mask` w×B. `Y` must not
     ///   overlap `X`, `W`, `b`, `Z` or `mask`.
-    @inlinable @inline(__always)
+    @inlinable
     public static func residualForward<T: KernelScalar>(
         beta: T, W: Matrix<T>, b: Vector<T>, X: Matrix<T>, Y: Matrix<T>, Z: Matrix<T>? = nil,
         mask: ReLUMask? = nil, family: KernelFamily? = nil
@@ -53,7 +53,7 @@ public enum LayerKernels {
     ///
     /// - Parameters: `W` w×w; `Z` or `mask`, `lambdaNext`, `lambda`, `X` w×B; `dW`
     ///   w×w; `db` of w. `X` is needed only for `dW`. Omitted outputs are not computed.
-    @inlinable @inline(__always)
+    @inlinable
     public static func residualAdjoint<T: KernelScalar>(
         beta: T, W: Matrix<T>, X: Matrix<T>? = nil, Z: Matrix<T>? = nil, mask: ReLUMask? = nil,
         lambdaNext: Matrix<T>, lambda: Matrix<T>? = nil, dW: Matrix<T>? = nil, db: Vector<T>? = nil,
@@ -195,7 +195,7 @@ public enum LayerKernels {
     }
 
     /// Throws if `out` overlaps any of the inputs (fixed arity: no array on the hot path).
-    @inlinable @inline(__always)
+    @inlinable
     static func disjoint(_ out: MemorySpan, _ op: StaticString, _ a: MemorySpan?, _ b: MemorySpan?, _ c: MemorySpan?,
                          _ d: MemorySpan? = nil, _ e: MemorySpan? = nil, _ f: MemorySpan? = nil) throws(KernelError) {
         func check(_ s: MemorySpan?) throws(KernelError) {
@@ -240,7 +240,7 @@ struct MemorySpan {
         return c0 + cols <= ld ? (ld, r0..<(r0 + rows), c0..<(c0 + cols)) : nil
     }
 
-    @inlinable @inline(__always)
+    @inlinable
     func overlaps(_ o: MemorySpan) -> Bool {
         guard start < end && o.start < o.end && start < o.end && o.start < end else { return false }
         // Only views of one allocation get here; the divisions of the grid are paid then alone.
@@ -252,7 +252,7 @@ struct MemorySpan {
 }
 
 extension Matrix {
-    @inlinable @inline(__always)
+    @inlinable
     func span(_ name: StaticString) -> MemorySpan {
         let stride = MemoryLayout<Scalar>.stride
         let s = UInt(bitPattern: baseAddress)
@@ -262,7 +262,7 @@ extension Matrix {
 }
 
 extension Vector {
-    @inlinable @inline(__always)
+    @inlinable
     func span(_ name: StaticString) -> MemorySpan {
         let s = UInt(bitPattern: baseAddress)
         return MemorySpan(name: name, start: s, end: s + UInt(count * MemoryLayout<Scalar>.stride))

@@ -84,7 +84,7 @@ public final class Matrix<Scalar: KernelScalar>: @unchecked Sendable {
         _ body: (UnsafeMutablePointer<Scalar>, Int) throws(E) -> R
     ) throws(E) -> R {
         defer { withExtendedLifetime(storage) {} }
-        return try body(storage.base + offset, ld)
+        return try body(baseAddress, ld)
     }
 
     /// Element (i, j). Traps if out of range.

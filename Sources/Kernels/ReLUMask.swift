@@ -52,7 +52,6 @@ public final class ReLUMask: @unchecked Sendable {
     /// "rows×cols", for messages.
     public var shapeDescription: String { "\(rows)×\(cols)" }
 
-
     /// Whether ReLU is on at (i, j). Traps if out of range.
     public subscript(i: Int, j: Int) -> Bool {
         precondition(i >= 0 && i < rows && j >= 0 && j < cols, "index (\(i), \(j)) out of \(shapeDescription)")
@@ -73,7 +72,7 @@ public final class ReLUMask: @unchecked Sendable {
         return out
     }
 
-    @usableFromInline @inline(__always)
+    @usableFromInline
     func span(_ name: StaticString) -> MemorySpan {
         let s = UInt(bitPattern: baseAddress)
         let n = rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols

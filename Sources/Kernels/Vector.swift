@@ -48,7 +48,7 @@ public final class Vector<Scalar: KernelScalar>: @unchecked Sendable {
         _ body: (UnsafeMutableBufferPointer<Scalar>) throws(E) -> R
     ) throws(E) -> R {
         defer { withExtendedLifetime(storage) {} }
-        return try body(UnsafeMutableBufferPointer(start: storage.base + offset, count: count))
+        return try body(UnsafeMutableBufferPointer(start: baseAddress, count: count))
     }
 
     /// A vector holding `values`.
@@ -58,7 +58,6 @@ public final class Vector<Scalar: KernelScalar>: @unchecked Sendable {
             if let src = buf.baseAddress { baseAddress.update(from: src, count: count) }
         }
     }
-
 
     /// Element i. Traps if out of range.
     public subscript(i: Int) -> Scalar {

@@ -9,9 +9,10 @@ extension MGRITSolver {
 
     /// Iterates until a tolerance of ``options`` is met or `maxIterations` cycles ran.
     ///
-    /// Without a warm start every owned fine point is reset to the problem's
-    /// initial guess; with one, the current states are the start (only point 0 is
-    /// refreshed from the problem's initial condition). On return the fine states
+    /// Without a warm start point 0 and the owned C-points are reset to the problem's
+    /// initial guess (the F-points' values are never read: the first relaxation
+    /// recomputes them, ``resetToInitialGuess(cPointsOnly:)``); with one, the current
+    /// states are the start (only point 0 is refreshed from the problem's initial condition). On return the fine states
     /// are consistent: every F-point is `Φ` of its predecessor.
     ///
     /// - Throws: ``MGRITError/nonFinite(_:)`` if a residual norm is NaN or
@@ -24,7 +25,7 @@ extension MGRITSolver {
         if warmStart {
             if let u0 = state(at: 0) { try problem.initialGuess(at: 0, into: u0) }
         } else {
-            try resetToInitialGuess()
+            try resetToInitialGuess(cPointsOnly: true)
         }
         var stats = MGRITStatistics()
         stats.levels = levels.count

@@ -173,10 +173,17 @@ public final class MGRITSolver<P: MGRITProblem> {
         return f.u[index - f.lo]
     }
 
-    /// Rewrites every owned fine point with the problem's initial guess.
-    public func resetToInitialGuess() throws {
+    /// Rewrites the owned fine points with the problem's initial guess: every point, or
+    /// with `cPointsOnly` point 0 and the C-points alone — all a solve reads. Every
+    /// iteration starts with an F-relaxation of the fine level (F and FCF alike), and
+    /// the first iteration's alternatives (skipped down-cycle, nested iteration) read
+    /// and write only C-points before it, so an F-point is always recomputed from its
+    /// interval's C-point before anything reads it (tested with NaN F-points).
+    public func resetToInitialGuess(cPointsOnly: Bool = false) throws {
         let f = levels[0]
-        for j in f.lo ..< f.hi + 1 where f.stores(j) { try problem.initialGuess(at: j, into: f.u[j - f.lo]) }
+        for j in f.lo ..< f.hi + 1 where f.stores(j) && (!cPointsOnly || j == 0 || f.isC(j)) {
+            try problem.initialGuess(at: j, into: f.u[j - f.lo])
+        }
     }
 
     // MARK: - Timing

@@ -68,7 +68,7 @@ final class ExampleWarmStart {
 
     /// Sets the solver's start for `batch` (example indices, one per column).
     func gather<P: MGRITProblem>(into solver: MGRITSolver<P>, batch: [Int]) throws where P.State == Matrix<Double> {
-        try solver.resetToInitialGuess()
+        try solver.resetToInitialGuess(cPointsOnly: true)   // F-points are recomputed before they are read
         guard batch.contains(where: { seen[$0] }) else { return }
         transfer(solver, batch, toStore: false)
     }

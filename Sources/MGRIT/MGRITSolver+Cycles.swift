@@ -12,8 +12,9 @@ extension MGRITSolver {
     /// Without a warm start point 0 and the owned C-points are reset to the problem's
     /// initial guess (the F-points' values are never read: the first relaxation
     /// recomputes them, ``resetToInitialGuess(cPointsOnly:)``); with one, the current
-    /// states are the start (only point 0 is refreshed from the problem's initial condition). On return the fine states
-    /// are consistent: every F-point is `Φ` of its predecessor.
+    /// states are the start (only point 0 is refreshed from the problem's initial
+    /// condition). On return the fine states are consistent: every F-point is `Φ` of
+    /// its predecessor.
     ///
     /// - Throws: ``MGRITError/nonFinite(_:)`` if a residual norm is NaN or
     ///   infinite (on every rank alike, so no rank hangs); errors of the problem

@@ -72,7 +72,7 @@ let package = Package(
         // convergence, scaling measurement, rank-count snapshots; the cost model, the
         // ping-pong fit, the kernel benchmark against OpenBLAS and LIBXSMM.
         .target(name: "Studies", dependencies: ["Comm", "Kernels", "MGRIT", "ResNet", "Training", "Reports"]),
-        .target(name: "Performance", dependencies: ["Studies", "Comm", "Kernels", "MGRIT", "ResNet", "Reports", "Topology", "CXSMM"]),
+        .target(name: "Performance", dependencies: ["Studies", "Training", "Comm", "Kernels", "MGRIT", "ResNet", "Reports", "Topology", "CXSMM"]),
 
         // MARK: the command-line tool
         .executableTarget(name: "layerpar", dependencies: [

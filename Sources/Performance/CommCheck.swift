@@ -35,21 +35,28 @@ public struct CommCheckReport: Codable {
     public var gradientCollectives: [GradientCollectiveRow]?
 }
 
-/// One vector length of ``CommCheck/gradientCollectives(_:repetitions:)``: median seconds of an
+/// One vector length of ``CommCheck/gradientCollectives(_:repetitions:lengths:)``: median seconds of an
 /// in-place sum over all ranks (`MPI_Iallreduce`, the algorithm Open MPI's
 /// `coll_libnbc_iallreduce_algorithm` selects) and of an in-place allgather of each
 /// rank's block (`MPI_Iallgatherv`), both polled as every wait in layerpar.
-public struct GradientCollectiveRow: Codable {
+public struct GradientCollectiveRow: Codable, Sendable {
     public var doubles: Int
     public var allreduceSeconds: Double
     public var allgatherSeconds: Double
+
+    public init(doubles: Int, allreduceSeconds: Double, allgatherSeconds: Double) {
+        self.doubles = doubles
+        self.allreduceSeconds = allreduceSeconds
+        self.allgatherSeconds = allgatherSeconds
+    }
 }
 
 /// The checks and the ping-pong of `layerpar comm-selftest` (see there), on the
 /// ranks of `comm`. `repetitions`: round trips per ping-pong size (0: none);
 /// `failRank`: that rank throws after the first exchange (tests the abort path).
 public enum CommCheck {
-    public static func run(_ comm: any Communicator, repetitions: Int, failRank: Int?) throws -> CommCheckReport {
+    public static func run(_ comm: any Communicator, repetitions: Int, failRank: Int?,
+                           gradientLengths lengths: [Int] = gradientLengths) throws -> CommCheckReport {
         let sizes = [0, 1, 7, 64, 1000, 1 << 17]
         for (i, n) in sizes.enumerated() {
             try ringExchange(comm, count: n, baseTag: 10 * i)
@@ -85,7 +92,7 @@ public enum CommCheck {
             for _ in 0..<repetitions { _ = try comm.allreduceMax([1, Double(comm.rank)]) }
             allreduce = (monotonicSeconds() - t0) / Double(repetitions)
         }
-        let gradients = comm.size >= 2 && repetitions > 0 ? try gradientCollectives(comm, repetitions: min(repetitions, 10)) : nil
+        let gradients = comm.size >= 2 && repetitions > 0 ? try gradientCollectives(comm, repetitions: repetitions, lengths: lengths) : nil
         let cores = ProcessInfo.processInfo.activeProcessorCount
         return CommCheckReport(ranks: comm.size, host: ProcessInfo.processInfo.hostName, ringSizes: sizes,
                       checksPassed: true, errorReturnMessage: errorMessage, pingPong: fit, allreduceSeconds: allreduce,
@@ -96,10 +103,12 @@ public enum CommCheck {
     public static let gradientLengths = [322, 1280, 5120].map { 129 + 272 * $0 }
 
     /// Times ``Communicator/allreduceSum(inPlace:)`` and ``Communicator/allgather(inPlace:blocks:)``
-    /// (block distribution over the ranks) on each of ``gradientLengths``: median of `repetitions`,
-    /// after one untimed call of each.
-    static func gradientCollectives(_ comm: any Communicator, repetitions: Int) throws -> [GradientCollectiveRow] {
-        try gradientLengths.map { n in
+    /// (block distribution over the ranks) on each of `lengths`: the median of
+    /// `min(repetitions, max(10, 10⁶ / length))` calls (more for short vectors, whose
+    /// calls take microseconds), after one untimed call of each.
+    static func gradientCollectives(_ comm: any Communicator, repetitions: Int, lengths: [Int]) throws -> [GradientCollectiveRow] {
+        try lengths.map { n in
+            let repetitions = min(repetitions, max(10, 1_000_000 / max(n, 1)))
             let blocks = try BlockDistribution(count: n, parts: comm.size)
             let ranges = (0 ..< comm.size).map { blocks.range(of: $0) }
             var buffer = [Double](repeating: 1, count: n)

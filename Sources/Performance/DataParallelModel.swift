@@ -1,24 +1,35 @@
 import Foundation
 import Studies
+import Training
 
-/// The time of one training step (forward + backward of the hidden stack and the
-/// gradient reduction) on a grid of D batch groups × L layer groups, P = D·L ranks,
-/// for a mini-batch of B examples — the model behind `layerpar scaling advise`.
+/// The time of one training step (forward + backward of the hidden stack, the
+/// gradient reduction and the optimiser update) on a grid of D batch groups × L layer
+/// groups, P = D·L ranks, for a mini-batch of B examples — the model behind
+/// `layerpar scaling advise`.
 ///
-///     T(D, L) = T_group(L, b) + T_allreduce(P, n),   b = ⌈B/D⌉ (the largest share)
+///     T(D, L) = T_group(L, b) + T_reduce(P, n) + T_update(n),   b = ⌈B/D⌉ (the largest share)
 ///
 /// `T_group(1, b)` is the layer-serial forward + backward passes at batch `b`,
-/// measured here; `T_group(L > 1, b)` is ``MGRITCostModel``'s prediction for L ranks,
-/// calibrated at batch `b` (so both the work per layer and the boundary messages
-/// shrink with the share). With D > 1 the reduction sums the `n` parameters' gradient
-/// over all P ranks (data-parallel groups, and the layer ranks of a layer-parallel
-/// group, which each hold part of it), priced as a ring allreduce on the machine's
-/// message model: `2⌈log₂P⌉·α + 2·(P−1)/P·8n/β`; with D = 1 (pure layer-parallel) each
-/// rank's block is gathered to the others as training does (`⌈log₂P⌉·α + (P−1)/P·8n/β`).
-/// No overlap with the backward pass is assumed (an upper bound for the overlapped
-/// layer-serial groups). ``GridPrediction/gradientSeconds`` is that reduction's time. Compute scales
-/// with the machine's `timeScale`; iterations of MGRIT do not depend on L or b
-/// beyond what the calibration at `b` measured.
+/// measured here: on this machine with D > 1, as min(D, cores) synchronised copies
+/// sharing its cores (``timeLayerSerialConcurrently(_:copies:repeats:minimumSeconds:)``,
+/// the median step: the ranks' contention for cache and memory bandwidth and each
+/// step's wait for the slowest are measured, not assumed away); otherwise one pass
+/// alone, the fastest of its repeats, times the machine's `timeScale`.
+/// `T_group(L > 1, b)` is ``MGRITCostModel``'s prediction for L ranks, calibrated at
+/// batch `b` (so both the work per layer and the boundary messages shrink with the share).
+/// With D > 1 the reduction sums the `n` parameters' gradient over all P ranks
+/// (data-parallel groups, and the layer ranks of a layer-parallel group, which each
+/// hold part of it): on 2 ranks of this machine the median of that in-place allreduce
+/// as measured (``ModelMachine/gradientCollectives``), else priced as a ring allreduce
+/// on the machine's message model, `2⌈log₂P⌉·α + 2·(P−1)/P·8n/β`; with D = 1 (pure
+/// layer-parallel) each rank's block is gathered to the others as training does
+/// (`⌈log₂P⌉·α + (P−1)/P·8n/β`). No overlap with the backward pass is assumed (training's
+/// default: one reduction after it). `T_update(n)` is Adam's update of all `n` parameters,
+/// which every rank applies to its full copy (timed here, the fastest of repeats, times
+/// `timeScale`); the one-rank baseline ``GridAdvice/serialSeconds`` includes it too.
+/// Left out: the opening and closing layers, the loss and the batch's gathering (a few µs
+/// at width 16). Iterations of MGRIT do not depend on L or b beyond what the
+/// calibration at `b` measured.
 public struct GridPrediction: Codable, Sendable {
     public var dataGroups: Int
     public var layerGroups: Int
@@ -27,7 +38,9 @@ public struct GridPrediction: Codable, Sendable {
     public var computeSeconds: Double
     /// The gradient's reduction (allgather with D = 1, allreduce otherwise).
     public var gradientSeconds: Double
-    public var seconds: Double { computeSeconds + gradientSeconds }
+    /// The optimiser's update of every parameter (on every rank).
+    public var updateSeconds: Double
+    public var seconds: Double { computeSeconds + gradientSeconds + updateSeconds }
 }
 
 public struct GridAdvice: Codable, Sendable {
@@ -37,7 +50,7 @@ public struct GridAdvice: Codable, Sendable {
     public var batch: Int
     public var ranks: Int
     public var parameters: Int
-    /// Layer-serial step on one rank at the full batch (the baseline).
+    /// Layer-serial step on one rank at the full batch, passes and update (the baseline).
     public var serialSeconds: Double
     /// Every (D, L) with D·L = P and a share ≥ 1, in order of D.
     public var grids: [GridPrediction]
@@ -49,8 +62,10 @@ public struct GridAdvice: Codable, Sendable {
 
 public enum DataParallelModel {
     /// The allreduce of `doubles` values over `ranks` ranks on `machine` (ring / recursive halving).
+    /// On 2 ranks, a length `machine` has measured (``ModelMachine/gradientCollectives``) is its median.
     public static func allreduceSeconds(doubles: Int, ranks p: Int, on machine: ModelMachine) -> Double {
         guard p > 1 else { return 0 }
+        if p == 2, let row = machine.gradientCollectives?.first(where: { $0.doubles == doubles }) { return row.allreduceSeconds }
         let bytes = 8.0 * Double(doubles)
         return 2 * ceil(log2(Double(p))) * machine.latencySeconds + 2 * Double(p - 1) / Double(p) * bytes / machine.bandwidthBytesPerSecond
     }
@@ -81,7 +96,22 @@ public enum DataParallelModel {
             serial = SerialStepTimes(width: width)
             kernels = try KernelStepTimes.measure(width: width, batch: 64)
         }
+        var updates: [Int: Double] = [:]
         func serialSeconds(depth: Int, batch: Int) throws -> Double { try serial.seconds(depth: depth, batch: batch) }
+        func concurrentSeconds(depth: Int, batch: Int, copies: Int) throws -> Double {
+            copies > 1 ? try serial.concurrentSeconds(depth: depth, batch: batch, copies: copies) : try serialSeconds(depth: depth, batch: batch)
+        }
+        /// Adam's update of `n` parameters (as `train` applies it), the fastest of its repeats.
+        func updateSeconds(parameters n: Int) -> Double {
+            if let t = updates[n] { return t }
+            var p = [Double](repeating: 1e-3, count: n)
+            let g = [Double](repeating: 1e-4, count: n)
+            var state = OptimizerState(count: n, settings: OptimizerSettings(kind: .adam, learningRate: 1e-3))
+            let settings = OptimizerSettings(kind: .adam, learningRate: 1e-3)
+            let t = fastestSeconds(atLeast: 21, minimumSeconds: 0.05) { state.update(&p, gradient: g, settings: settings) }
+            updates[n] = t
+            return t
+        }
         func model(depth: Int, batch: Int) throws -> MGRITCostModel {
             if let m = mgrit[[depth, batch]] { return m }
             let m = try ScalingModelStudy.calibrate(depth: depth, width: width, batch: batch, setup: setup, kernels: kernels,
@@ -91,22 +121,30 @@ public enum DataParallelModel {
         }
     }
 
-    /// Predictions for every grid of `ranks` ranks.
-    public static func advise(depth: Int, batch: Int, ranks: Int, on machine: ModelMachine,
+    /// The gradient reduction's length for `depth` (the parameters and the loss, as training sums them).
+    public static func reducedLength(depth: Int, width: Int) -> Int { parameterCount(depth: depth, width: width) + 1 }
+
+    /// Predictions for every grid of `ranks` ranks. `sharedCores`: the cores of this
+    /// machine that layer-serial groups share when `machine` is this machine (their
+    /// passes are timed as min(D, sharedCores) concurrent copies); 1 for another machine.
+    public static func advise(depth: Int, batch: Int, ranks: Int, on machine: ModelMachine, sharedCores: Int = 1,
                               calibrations c: Calibrations) throws -> GridAdvice {
         let n = parameterCount(depth: depth, width: c.width)
+        let update = c.updateSeconds(parameters: n) * machine.timeScale
         var grids: [GridPrediction] = []
         for d in 1 ... ranks where ranks % d == 0 && d <= batch {
             let l = ranks / d, b = (batch + d - 1) / d
-            let compute = l == 1 ? try c.serialSeconds(depth: depth, batch: b) * machine.timeScale
+            let compute = l == 1 ? try c.concurrentSeconds(depth: depth, batch: b, copies: min(d, max(1, sharedCores))) * machine.timeScale
                                  : try c.model(depth: depth, batch: b).predict(ranks: l, on: machine)
             grids.append(GridPrediction(dataGroups: d, layerGroups: l, share: b, computeSeconds: compute,
                                         gradientSeconds: d == 1 ? allgatherSeconds(doubles: n, ranks: ranks, on: machine)
-                                                                 : allreduceSeconds(doubles: n + 1, ranks: ranks, on: machine)))
+                                                                 : allreduceSeconds(doubles: reducedLength(depth: depth, width: c.width),
+                                                                                    ranks: ranks, on: machine),
+                                        updateSeconds: update))
         }
         guard !grids.isEmpty else { throw StudyError("no grid of \(ranks) ranks fits depth \(depth), batch \(batch)") }
         return GridAdvice(machine: machine.name, depth: depth, width: c.width, batch: batch, ranks: ranks, parameters: n,
-                          serialSeconds: try c.serialSeconds(depth: depth, batch: batch) * machine.timeScale, grids: grids)
+                          serialSeconds: try c.serialSeconds(depth: depth, batch: batch) * machine.timeScale + update, grids: grids)
     }
 
     /// Per rank count, where the best grid stops being pure data parallelism: the
@@ -134,12 +172,12 @@ public enum DataParallelModel {
 
     /// The lines `scaling advise` prints for one case.
     public static func lines(_ a: GridAdvice) -> [String] {
-        var out = [String(format: "%@: depth %d, width %d, batch %d, %d ranks (%d parameters); layer-serial on one rank %.3f ms",
+        var out = [String(format: "%@: depth %d, width %d, batch %d, %d ranks (%d parameters); layer-serial step on one rank %.3f ms",
                           a.machine, a.depth, a.width, a.batch, a.ranks, a.parameters, a.serialSeconds * 1e3)]
-        out.append("      D ×    L   share   compute [ms]   gradient [ms]   step [ms]   vs serial")
+        out.append("      D ×    L   share   compute [ms]   gradient [ms]   update [ms]   step [ms]   vs serial")
         for g in a.grids {
-            out.append(String(format: "  %5d × %4d   %5d   %12.4f  %14.4f  %10.4f   %8.3f%@", g.dataGroups, g.layerGroups, g.share,
-                              g.computeSeconds * 1e3, g.gradientSeconds * 1e3, g.seconds * 1e3, g.seconds / a.serialSeconds,
+            out.append(String(format: "  %5d × %4d   %5d   %12.4f  %14.4f  %12.4f  %10.4f   %8.3f%@", g.dataGroups, g.layerGroups, g.share,
+                              g.computeSeconds * 1e3, g.gradientSeconds * 1e3, g.updateSeconds * 1e3, g.seconds * 1e3, g.seconds / a.serialSeconds,
                               g.dataGroups == a.best.dataGroups ? "  ← best" : ""))
         }
         let best = a.best

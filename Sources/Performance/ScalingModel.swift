@@ -177,7 +177,9 @@ public struct MGRITCostModel: Codable {
 
 /// A set of machine parameters for the model.
 public struct ModelMachine: Codable {
-    public init(name: String, latencySeconds: Double, bandwidthBytesPerSecond: Double, timeScale: Double, source: String, pingPong: [PingPongRow]? = nil) {
+    public init(name: String, latencySeconds: Double, bandwidthBytesPerSecond: Double, timeScale: Double, source: String,
+                pingPong: [PingPongRow]? = nil, gradientCollectives: [GradientCollectiveRow]? = nil) {
+        self.gradientCollectives = gradientCollectives
         self.name = name
         self.latencySeconds = latencySeconds
         self.bandwidthBytesPerSecond = bandwidthBytesPerSecond
@@ -195,6 +197,10 @@ public struct ModelMachine: Codable {
     /// Measured one-way times by message size (ping-pong), sorted by size; within
     /// its range a message's time is read off it (linear between sizes) instead of the fit.
     public var pingPong: [PingPongRow]? = nil
+    /// In-place allreduces of gradient-sized vectors timed on 2 ranks of this machine
+    /// (`comm-selftest --gradient-doubles`): ``DataParallelModel/allreduceSeconds(doubles:ranks:on:)``
+    /// takes a length's measured median from here on 2 ranks instead of the formula.
+    public var gradientCollectives: [GradientCollectiveRow]? = nil
 
     /// One-way time of a `bytes`-byte message.
     public func messageSeconds(bytes: Int) -> Double {

@@ -33,6 +33,9 @@ public struct ScalingModelRequest {
     /// serial loop's (e.g. from `layerpar reproduce oneshot`): training to the reference
     /// breaks even where S(P) ≥ this ratio (nil: not asked).
     public var stepsRatio: Double? = nil
+    /// Vector lengths whose in-place allreduce on 2 ranks the ping-pong run also times
+    /// (``ModelMachine/gradientCollectives``; empty: none).
+    public var gradientLengths: [Int] = []
 
     public init(depths: [Int], weakRanks: [Int], layersPerRank: Int, maxRanks: Int, cacheScaling: Bool, width: Int, batch: Int,
                 setup: ScalingSolverSetup, latencySeconds: Double?, bandwidthBytesPerSecond: Double?, eagerLimit: Int?,
@@ -115,17 +118,20 @@ public enum ScalingModelStudy {
         var alpha = r.latencySeconds, bw = r.bandwidthBytesPerSecond
         var source = "given"
         var table: [PingPongRow]?
+        var collectives: [GradientCollectiveRow]?
         if alpha == nil || bw == nil {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("layerpar-pingpong-\(getpid()).json")
             defer { try? FileManager.default.removeItem(at: file) }
             // The ping-pong runs with the eager limit the scaling runs have (comm-selftest does not set one).
             let limit = r.eagerLimit ?? Launch.eagerLimit(forMessageBytes: 8 * r.width * r.batch)
-            try ScalingLauncher.run(ranks: 2, arguments: ["comm-selftest", "--repetitions", "500", "--output", file.path], timeout: 120,
-                                    eagerLimit: limit)
+            let lengths = r.gradientLengths.isEmpty ? [] : ["--gradient-doubles", r.gradientLengths.map(String.init).joined(separator: ",")]
+            try ScalingLauncher.run(ranks: 2, arguments: ["comm-selftest", "--repetitions", "500", "--output", file.path] + lengths,
+                                    timeout: 120, eagerLimit: limit)
             let report = try JSONDecoder().decode(CommCheckReport.self, from: Data(contentsOf: file))
             guard let fit = report.pingPong else { throw StudyError("the ping-pong of `layerpar comm-selftest` on 2 ranks reported nothing") }
             if alpha == nil && bw == nil {
                 table = fit.table.sorted { $0.bytes < $1.bytes }
+                if !r.gradientLengths.isEmpty { collectives = report.gradientCollectives }
                 source = "ping-pong, mpirun -np 2 layerpar comm-selftest, eager limit \(limit.map { "\($0 == 0 ? 4096 : $0) B" } ?? "4096 B (Open MPI's default)") (message times read off its table)"
             } else {
                 source = "ping-pong, mpirun -np 2 layerpar comm-selftest, and given values"
@@ -137,7 +143,7 @@ public enum ScalingModelStudy {
         let scale = r.clusterTimeScale ?? (clock.map { $0 / 2.2 } ?? 1)
         return [
             ModelMachine(name: "this machine", latencySeconds: alpha!, bandwidthBytesPerSecond: bw!, timeScale: 1, source: source,
-                         pingPong: table),
+                         pingPong: table, gradientCollectives: collectives),
             ModelMachine(name: "paper cluster (2x E5-2630 v4, 2.2 GHz)", latencySeconds: r.clusterLatencySeconds,
                          bandwidthBytesPerSecond: r.clusterBandwidthBytesPerSecond, timeScale: scale,
                          source: r.clusterTimeScale != nil ? "given" : "compute × (this clock \(clock.map { String(format: "%.2f", $0) } ?? "?") GHz / 2.2 GHz)"),

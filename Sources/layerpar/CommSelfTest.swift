@@ -22,7 +22,8 @@ import Reports
 /// doubles; half the round-trip time `t(n)` is modelled as `α + n·8 B/bandwidth`;
 /// then the mean time of a 2-double allreduce (the training loop's per-step stop decision),
 /// and the median time of assembling a gradient of the width-16 network at depths 322,
-/// 1280 and 5120 by an in-place allreduce and by an allgather of each rank's block.
+/// 1280 and 5120 (or of the `--gradient-doubles` lengths) by an in-place allreduce and
+/// by an allgather of each rank's block.
 struct CommSelfTest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "comm-selftest",
@@ -39,15 +40,23 @@ struct CommSelfTest: ParsableCommand {
     @Option(help: "Make this rank fail with a user error after the first exchange, while the others wait in a collective (tests the abort path).")
     var failRank: Int?
 
+    @Option(help: "Vector lengths (doubles, comma-separated) of the gradient collective timings (default: the width-16 gradients at depths 322, 1280 and 5120).")
+    var gradientDoubles: String?
+
     func validate() throws {
+        _ = try lengths()
         guard repetitions >= 0 else { throw ValidationError("--repetitions must be ≥ 0, got \(repetitions)") }
         if let failRank, failRank < 0 { throw ValidationError("--fail-rank must be ≥ 0, got \(failRank)") }
+    }
+
+    func lengths() throws -> [Int] {
+        try gradientDoubles.map { try positiveIntegers($0, option: "gradient-doubles") } ?? CommCheck.gradientLengths
     }
 
     func run() throws {
         try OutputPath.checkFiles([("--output", output)])
         try withWorld { comm in
-            let report = try CommCheck.run(comm, repetitions: repetitions, failRank: failRank)
+            let report = try CommCheck.run(comm, repetitions: repetitions, failRank: failRank, gradientLengths: try lengths())
             if comm.isRoot {
                 print("comm-selftest: \(comm.size) rank(s): ring, allreduce, allgather and barrier checks passed")
                 if let fit = report.pingPong {

@@ -12,10 +12,14 @@ struct ScalingAdvise: ParsableCommand {
         abstract: "Predicted time per training step of every D × L grid of P ranks (data-parallel, layer-parallel, 2-D), and the best.",
         discussion: """
             For each --depth, --batch and --ranks: every D batch groups × L layer groups with D·L = P and a share \
-            ⌈B/D⌉ ≥ 1; a group's time is the layer-serial passes at its share (measured here, L = 1) or the MGRIT \
-            cost model on L ranks calibrated at its share (as scaling model), plus one ring allreduce of the \
-            gradient over all P ranks on the machine's message model (ping-pong here; --cluster: the paper's \
-            cluster, as scaling model). Calibrates on one rank; start it without mpirun.
+            ⌈B/D⌉ ≥ 1. A step is the group's passes, the gradient's reduction and the optimiser update. The \
+            passes: layer-serial at the share (L = 1; measured here, on this machine as min(D, cores) concurrent \
+            copies sharing its cores, median step) or the MGRIT cost model on L ranks calibrated at the share (as \
+            scaling model). The reduction: one allreduce of the gradient over all P ranks — on 2 ranks of this \
+            machine its measured median (mpirun -np 2 layerpar comm-selftest), else a ring on the machine's \
+            message model (ping-pong here; --cluster: the paper's cluster, as scaling model). The update: Adam \
+            on every parameter, on every rank (timed here). The one-rank baseline is the layer-serial passes at \
+            the full batch plus the update. Calibrates on one rank; start it without mpirun.
             Example: layerpar scaling advise --depth 50,322,5120 --batch 16,64,256 --ranks 16,64,256 --cluster
             """)
 
@@ -42,20 +46,25 @@ struct ScalingAdvise: ParsableCommand {
     }
 
     func run() throws {
-        let request = ScalingModelRequest(
+        let depths = try list(depth, "depth")
+        var request = ScalingModelRequest(
             depths: [], weakRanks: [], layersPerRank: 1, maxRanks: 1, cacheScaling: false, width: width, batch: 64, setup: solver.setup,
             latencySeconds: cluster ? 1e-6 : latencyUs.map { $0 * 1e-6 }, bandwidthBytesPerSecond: cluster ? 1e9 : bandwidthGbs.map { $0 * 1e9 },
             eagerLimit: nil, clusterLatencySeconds: clusterLatencyUs * 1e-6, clusterBandwidthBytesPerSecond: clusterBandwidthGbs * 1e9,
             clusterTimeScale: nil, measured: [])
+        // On this machine the ping-pong run also times the allreduce of each depth's gradient on 2 ranks.
+        if !cluster { request.gradientLengths = depths.map { DataParallelModel.reducedLength(depth: $0, width: width) } }
         let machines = try ScalingModelStudy.machines(request)
         let machine = machines[cluster ? 1 : 0]
         print("machine: \(machine.name); latency \(String(format: "%.2f", machine.latencySeconds * 1e6)) µs, bandwidth \(String(format: "%.2f", machine.bandwidthBytesPerSecond / 1e9)) GB/s, compute × \(String(format: "%.3f", machine.timeScale)) (\(machine.source))")
         let calibrations = try DataParallelModel.Calibrations(width: width, setup: solver.setup)
         var all: [GridAdvice] = []
-        for d in try list(depth, "depth") {
+        let cores = cluster ? 1 : ProcessInfo.processInfo.activeProcessorCount
+        for d in depths {
             for b in try list(batch, "batch") {
                 for p in try list(ranks, "ranks") {
-                    let advice = try DataParallelModel.advise(depth: d, batch: b, ranks: p, on: machine, calibrations: calibrations)
+                    let advice = try DataParallelModel.advise(depth: d, batch: b, ranks: p, on: machine, sharedCores: cores,
+                                                                calibrations: calibrations)
                     DataParallelModel.lines(advice).forEach { print($0) }
                     all.append(advice)
                 }

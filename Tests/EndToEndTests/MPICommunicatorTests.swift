@@ -46,6 +46,23 @@ struct MPICommunicatorTests {
         }
     }
 
+    @Test("--gradient-doubles times the collectives on the lengths given; a length of 0 is refused by name")
+    func gradientLengths() throws {
+        let dir = try MPIRun.scratchDirectory("selftest-lengths")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let json = dir.appendingPathComponent("selftest.json")
+        let result = try MPIRun.layerpar(["comm-selftest", "--repetitions", "20", "--gradient-doubles", "1000, 13730",
+                                          "--output", json.path], ranks: 2)
+        #expect(result.succeeded, "\(result.transcript)")
+        let report = try JSONDecoder().decode(SelfTestReport.self, from: Data(contentsOf: json))
+        let rows = try #require(report.gradientCollectives)
+        #expect(rows.map(\.doubles) == [1000, 13730])
+        #expect(rows.allSatisfy { $0.allreduceSeconds > 0 && $0.allreduceSeconds.isFinite })
+        #expect(result.stdout.contains("gradient of 13730 doubles: in-place allreduce"), "\(result.stdout)")
+        let bad = try MPIRun.layerpar(["comm-selftest", "--gradient-doubles", "1000,0"], ranks: nil)
+        #expect(!bad.succeeded && bad.stderr.contains("--gradient-doubles '1000,0'"), "\(bad.transcript)")
+    }
+
     @Test("started plainly, layerpar runs as one rank without MPI")
     func plainStart() throws {
         let result = try MPIRun.layerpar(["comm-selftest", "--repetitions", "0"], ranks: nil)

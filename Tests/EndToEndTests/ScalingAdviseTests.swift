@@ -15,6 +15,13 @@ struct ScalingAdviseTests {
         // Allgather: ⌈log₂4⌉·α + (3/4)·8000 B/β, half the allreduce's bandwidth term.
         #expect(DataParallelModel.allgatherSeconds(doubles: 1000, ranks: 1, on: m) == 0)
         #expect(abs(DataParallelModel.allgatherSeconds(doubles: 1000, ranks: 4, on: m) - (4e-6 + 6e-6)) < 1e-15)
+        // A length measured on 2 ranks of the machine is that measurement there, and only there.
+        var measured = m
+        measured.gradientCollectives = [GradientCollectiveRow(doubles: 1000, allreduceSeconds: 3e-5, allgatherSeconds: 1e-5)]
+        #expect(DataParallelModel.allreduceSeconds(doubles: 1000, ranks: 2, on: measured) == 3e-5)
+        #expect(DataParallelModel.allreduceSeconds(doubles: 1000, ranks: 2, on: m) == 2 * 2e-6 + 8000 / 1e9)
+        #expect(DataParallelModel.allreduceSeconds(doubles: 1001, ranks: 2, on: measured) == DataParallelModel.allreduceSeconds(doubles: 1001, ranks: 2, on: m))
+        #expect(DataParallelModel.allreduceSeconds(doubles: 1000, ranks: 4, on: measured) == DataParallelModel.allreduceSeconds(doubles: 1000, ranks: 4, on: m))
         // The network `train` builds counts its own parameters.
         let dir = try MPIRun.scratchDirectory("advise-count")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -40,6 +47,10 @@ struct ScalingAdviseTests {
         for a in advice {
             #expect(a.grids.allSatisfy { $0.computeSeconds > 0 && $0.gradientSeconds > 0 })
             #expect(a.best.seconds == a.grids.map(\.seconds).min())
+            // Every rank updates all parameters: one update time, the same in every grid.
+            let update = a.grids[0].updateSeconds
+            #expect(update > 0 && a.grids.allSatisfy { $0.updateSeconds == update })
+            #expect(a.grids.allSatisfy { $0.seconds == $0.computeSeconds + $0.gradientSeconds + $0.updateSeconds })
         }
         #expect(r.stdout.contains("← best") && r.stdout.contains("pure data parallelism does not fit"), "\(r.stdout)")
         // The crossover summary puts each case on the side its best grid is on.

@@ -89,6 +89,7 @@ public enum DataParallelModel {
         let setup: ScalingSolverSetup
         let kernels: KernelStepTimes
         var mgrit: [[Int]: MGRITCostModel] = [:]
+        var updates: [Int: Double] = [:]
         let serial: SerialStepTimes
         public init(width: Int, setup: ScalingSolverSetup) throws {
             self.width = width
@@ -96,7 +97,6 @@ public enum DataParallelModel {
             serial = SerialStepTimes(width: width)
             kernels = try KernelStepTimes.measure(width: width, batch: 64)
         }
-        var updates: [Int: Double] = [:]
         func serialSeconds(depth: Int, batch: Int) throws -> Double { try serial.seconds(depth: depth, batch: batch) }
         func concurrentSeconds(depth: Int, batch: Int, copies: Int) throws -> Double {
             copies > 1 ? try serial.concurrentSeconds(depth: depth, batch: batch, copies: copies) : try serialSeconds(depth: depth, batch: batch)
@@ -106,8 +106,8 @@ public enum DataParallelModel {
             if let t = updates[n] { return t }
             var p = [Double](repeating: 1e-3, count: n)
             let g = [Double](repeating: 1e-4, count: n)
-            var state = OptimizerState(count: n, settings: OptimizerSettings(kind: .adam, learningRate: 1e-3))
             let settings = OptimizerSettings(kind: .adam, learningRate: 1e-3)
+            var state = OptimizerState(count: n, settings: settings)
             let t = fastestSeconds(atLeast: 21, minimumSeconds: 0.05) { state.update(&p, gradient: g, settings: settings) }
             updates[n] = t
             return t
